@@ -1,0 +1,107 @@
+//! Choosing an adapter: prefer a real GPU, fall back to a CPU adapter, let the user choose.
+
+use anyhow::bail;
+
+/// Which adapter to use. Both fields narrow the choice; empty means "any".
+///
+/// Set from the command line (`--backend`, `--adapter`) or from the environment
+/// (`DUALMCMC_BACKEND`, `DUALMCMC_ADAPTER`).
+#[derive(Clone, Debug, Default)]
+pub struct AdapterChoice {
+    /// Backends to consider, e.g. `vulkan`, `metal`, `dx12`, `gl` (comma separated).
+    pub backend: Option<String>,
+    /// A case-insensitive substring of the adapter's name, e.g. `llvmpipe` or `nvidia`.
+    pub name: Option<String>,
+}
+
+impl AdapterChoice {
+    /// Reads `DUALMCMC_BACKEND` and `DUALMCMC_ADAPTER`.
+    pub fn from_env() -> Self {
+        Self {
+            backend: std::env::var("DUALMCMC_BACKEND").ok().filter(|s| !s.is_empty()),
+            name: std::env::var("DUALMCMC_ADAPTER").ok().filter(|s| !s.is_empty()),
+        }
+    }
+
+    fn backends(&self) -> anyhow::Result<wgpu::Backends> {
+        let Some(list) = &self.backend else {
+            return Ok(wgpu::Backends::all());
+        };
+        let mut backends = wgpu::Backends::empty();
+        for word in list.split(',').map(|w| w.trim().to_ascii_lowercase()) {
+            backends |= match word.as_str() {
+                "vulkan" | "vk" => wgpu::Backends::VULKAN,
+                "metal" | "mtl" => wgpu::Backends::METAL,
+                "dx12" | "d3d12" => wgpu::Backends::DX12,
+                "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+                other => bail!(
+                    "unknown backend '{other}' in the adapter choice; use vulkan, metal, dx12 or gl"
+                ),
+            };
+        }
+        Ok(backends)
+    }
+
+    /// Lists the adapters that match, best first: discrete GPU, integrated, virtual, CPU;
+    /// Vulkan/Metal/DX12 before GL at equal type (a GL compute instance beside eframe's GL
+    /// renderer panicked here, see PLATFORM.md).
+    pub async fn candidates(&self) -> anyhow::Result<Vec<wgpu::Adapter>> {
+        let backends = self.backends()?;
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        let wanted = self.name.as_ref().map(|n| n.to_ascii_lowercase());
+        let mut adapters: Vec<wgpu::Adapter> = instance
+            .enumerate_adapters(backends)
+            .await
+            .into_iter()
+            .filter(|a| match &wanted {
+                Some(w) => a.get_info().name.to_ascii_lowercase().contains(w),
+                None => true,
+            })
+            .collect();
+        adapters.sort_by_key(|a| rank(&a.get_info()));
+        Ok(adapters)
+    }
+
+    /// The best matching adapter, or an error that names the fix.
+    pub async fn pick(&self) -> anyhow::Result<wgpu::Adapter> {
+        match self.candidates().await?.into_iter().next() {
+            Some(adapter) => Ok(adapter),
+            None => bail!("{}", no_adapter_message(self)),
+        }
+    }
+}
+
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    };
+    let backend = u8::from(info.backend == wgpu::Backend::Gl);
+    (kind, backend)
+}
+
+/// The error shown when no adapter matches: what was asked for and how to fix it.
+pub fn no_adapter_message(choice: &AdapterChoice) -> String {
+    let mut asked = Vec::new();
+    if let Some(b) = &choice.backend {
+        asked.push(format!("backend '{b}'"));
+    }
+    if let Some(n) = &choice.name {
+        asked.push(format!("name containing '{n}'"));
+    }
+    let asked = if asked.is_empty() {
+        "no GPU adapter was found".to_string()
+    } else {
+        format!("no GPU adapter matches {}", asked.join(" and "))
+    };
+    format!(
+        "{asked}. Install a GPU driver (Vulkan, Metal or DX12), or the software Vulkan driver: \
+         on Debian/Ubuntu `sudo apt-get install mesa-vulkan-drivers libvulkan1`. \
+         To widen the choice, unset DUALMCMC_ADAPTER/DUALMCMC_BACKEND or drop --adapter/--backend."
+    )
+}

@@ -1,0 +1,85 @@
+//! Storage buffers of 32-bit elements (f32 or u32), upload and blocking readback.
+
+use super::Gpu;
+use wgpu::util::DeviceExt;
+
+/// A storage buffer of `len` 32-bit elements. Shapes live with the layers, not here.
+#[derive(Clone, Debug)]
+pub struct GpuBuffer {
+    pub buffer: wgpu::Buffer,
+    pub len: usize,
+}
+
+/// A readback failed: the device was lost or the mapping was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("reading a buffer back from the GPU failed: {0}")]
+pub struct ReadbackError(String);
+
+const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+impl Gpu {
+    /// A zero-filled buffer of `len` elements (at least one element is allocated, since
+    /// wgpu refuses empty bindings).
+    pub fn zeros(&self, len: usize) -> GpuBuffer {
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: (len.max(1) * 4) as u64,
+            usage: USAGE,
+            mapped_at_creation: false,
+        });
+        GpuBuffer { buffer, len }
+    }
+
+    /// A buffer holding `data` (f32 or u32).
+    pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> GpuBuffer {
+        assert_eq!(std::mem::size_of::<T>(), 4, "GpuBuffer holds 32-bit elements");
+        if data.is_empty() {
+            return self.zeros(0);
+        }
+        let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(data),
+            usage: USAGE,
+        });
+        GpuBuffer { buffer, len: data.len() }
+    }
+
+    /// Overwrites the start of `dst` with `data` (applied before the next submission).
+    pub fn write<T: bytemuck::Pod>(&self, dst: &GpuBuffer, data: &[T]) {
+        assert!(data.len() <= dst.len, "write of {} elements into {}", data.len(), dst.len);
+        self.queue.write_buffer(&dst.buffer, 0, bytemuck::cast_slice(data));
+    }
+
+    /// Copies the buffer to the CPU, waiting for all submitted work first.
+    pub fn read<T: bytemuck::Pod>(&self, src: &GpuBuffer) -> Result<Vec<T>, ReadbackError> {
+        assert_eq!(std::mem::size_of::<T>(), 4, "GpuBuffer holds 32-bit elements");
+        let bytes = (src.len * 4) as u64;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.submit(|enc| enc.copy_buffer_to_buffer(&src.buffer, 0, &staging, 0, bytes));
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .map_err(|e| ReadbackError(e.to_string()))?;
+        rx.recv()
+            .map_err(|e| ReadbackError(e.to_string()))?
+            .map_err(|e| ReadbackError(e.to_string()))?;
+        let view = staging.get_mapped_range(..).map_err(|e| ReadbackError(e.to_string()))?;
+        let out = bytemuck::cast_slice(&view).to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+}

@@ -1,0 +1,98 @@
+//! The GPU context: adapter choice, device creation, buffers and kernel dispatch.
+//!
+//! Everything numeric in dualmcmc runs as WGSL compute shaders on a [`Gpu`]. A `Gpu` is
+//! created headlessly with [`Gpu::new`] (the command line), or from a device that the
+//! desktop app's renderer already owns with [`Gpu::from_device`].
+
+mod adapter;
+mod buffer;
+mod kernel;
+
+pub use adapter::{AdapterChoice, no_adapter_message};
+pub use buffer::{GpuBuffer, ReadbackError};
+pub use kernel::{Access, Kernel, WORKGROUP_1D, grid_1d};
+
+/// A device, its queue, and what the adapter is.
+#[derive(Clone, Debug)]
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+}
+
+impl Gpu {
+    /// Picks an adapter as `choice` says, requests a device with the adapter's own limits
+    /// (wgpu's defaults are far smaller on lavapipe: 256 invocations, 8 storage buffers).
+    ///
+    /// Errors: no adapter matches (the message names the fix), or the device request fails.
+    pub fn new(choice: &AdapterChoice) -> anyhow::Result<Self> {
+        let adapter = pollster::block_on(choice.pick())?;
+        let limits = adapter.limits();
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+                label: Some("dualmcmc compute"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            }))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "could not open a device on adapter '{}': {e}",
+                    adapter.get_info().name
+                )
+            })?;
+        Ok(Self::from_device(device, queue, adapter.get_info()))
+    }
+
+    /// Wraps a device created elsewhere (eframe's renderer shares its device this way).
+    /// The device's limits are taken as granted; request the adapter's limits when creating it.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let limits = device.limits();
+        Self { device, queue, info, limits }
+    }
+
+    /// True for software adapters such as Mesa's lavapipe (llvmpipe).
+    pub fn is_cpu(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    /// Prints the adapter to stderr, with a warning for CPU adapters.
+    pub fn announce(&self) {
+        eprintln!("adapter: {}", self.describe());
+        if self.is_cpu() {
+            eprintln!(
+                "warning: this is a software (CPU) adapter; it works, but training is slow. \
+                 Install a GPU driver for real speed."
+            );
+        }
+    }
+
+    /// Records commands with `record`, submits them in one submission and returns.
+    pub fn submit(&self, record: impl FnOnce(&mut wgpu::CommandEncoder)) {
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        record(&mut encoder);
+        self.queue.submit([encoder.finish()]);
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait(&self) {
+        // An error here means the device was lost; the next readback reports it.
+        let _ = self.device.poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: None,
+        });
+    }
+}

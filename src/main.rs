@@ -1,0 +1,32 @@
+use clap::Parser;
+use dualmcmc::cli::{BenchWhat, Cli, Command};
+use dualmcmc::gpu::{AdapterChoice, Gpu};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if !cli.no_gui {
+        anyhow::bail!(
+            "the desktop app is not part of this build yet; run a headless command with --no-gui \
+             (see `dualmcmc --no-gui --help`)"
+        );
+    }
+    let choice = AdapterChoice { backend: cli.backend, name: cli.adapter };
+    let Some(command) = cli.command else {
+        anyhow::bail!("--no-gui needs a command; see `dualmcmc --no-gui --help`");
+    };
+    let gpu = Gpu::new(&choice)?;
+    gpu.announce();
+    match command {
+        Command::Bench { what: BenchWhat::Kernels } => dualmcmc::bench::kernels(&gpu),
+    }
+}

@@ -1,0 +1,107 @@
+//! ReLU, LeakyReLU and tanh with their backward passes (`shaders/activation.wgsl`).
+
+use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
+
+pub const SOURCE: &str = include_str!("../../shaders/activation.wgsl");
+
+/// Which activation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Relu,
+    /// LeakyReLU with this negative slope (0.2 in the reference inference net).
+    LeakyRelu(f32),
+    Tanh,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    slope: f32,
+    _pad: [u32; 2],
+}
+
+struct Pair {
+    forward: Kernel,
+    backward: Kernel,
+}
+
+/// The activation kernels, compiled once.
+pub struct Activations {
+    gpu: Gpu,
+    relu: Pair,
+    leaky: Pair,
+    tanh: Pair,
+}
+
+impl Activations {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Access::{Read, ReadWrite};
+        let pair = |name: &str| Pair {
+            forward: Kernel::new(gpu, SOURCE, &format!("{name}_forward"), &[Read, ReadWrite], &[]),
+            backward: Kernel::new(gpu, SOURCE, &format!("{name}_backward"), &[Read, ReadWrite, Read], &[]),
+        };
+        Self { gpu: gpu.clone(), relu: pair("relu"), leaky: pair("leaky_relu"), tanh: pair("tanh") }
+    }
+
+    fn pair(&self, act: Activation) -> (&Pair, f32) {
+        match act {
+            Activation::Relu => (&self.relu, 0.0),
+            Activation::LeakyRelu(s) => (&self.leaky, s),
+            Activation::Tanh => (&self.tanh, 0.0),
+        }
+    }
+
+    /// y = f(x), both `[n]`.
+    pub fn forward(&self, enc: &mut wgpu::CommandEncoder, act: Activation, x: &GpuBuffer, y: &GpuBuffer) {
+        assert!(y.len >= x.len);
+        let (pair, slope) = self.pair(act);
+        let p = Params { n: x.len as u32, slope, _pad: [0; 2] };
+        pair.forward.encode(&self.gpu, enc, &p, &[x, y], grid_1d(x.len, WORKGROUP_1D));
+    }
+
+    /// dx = dy ⊙ f'(·). `saved` is the forward input x for ReLU/LeakyReLU and the forward
+    /// output y for tanh (see [`Activation::saves_output`]).
+    pub fn backward(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        act: Activation,
+        saved: &GpuBuffer,
+        dy: &GpuBuffer,
+        dx: &GpuBuffer,
+    ) {
+        assert!(dy.len >= saved.len && dx.len >= saved.len);
+        let (pair, slope) = self.pair(act);
+        let p = Params { n: saved.len as u32, slope, _pad: [0; 2] };
+        pair.backward.encode(&self.gpu, enc, &p, &[saved, dx, dy], grid_1d(saved.len, WORKGROUP_1D));
+    }
+}
+
+impl Activation {
+    /// Whether the backward pass needs the output (tanh) rather than the input.
+    pub fn saves_output(self) -> bool {
+        matches!(self, Activation::Tanh)
+    }
+}
+
+/// CPU references.
+pub mod cpu {
+    use super::Activation;
+
+    pub fn forward(act: Activation, x: f32) -> f32 {
+        match act {
+            Activation::Relu => x.max(0.0),
+            Activation::LeakyRelu(s) => if x > 0.0 { x } else { s * x },
+            Activation::Tanh => x.tanh(),
+        }
+    }
+
+    /// dx for one element; `saved` as in the GPU op.
+    pub fn backward(act: Activation, saved: f32, dy: f32) -> f32 {
+        match act {
+            Activation::Relu => if saved > 0.0 { dy } else { 0.0 },
+            Activation::LeakyRelu(s) => if saved > 0.0 { dy } else { s * dy },
+            Activation::Tanh => dy * (1.0 - saved * saved),
+        }
+    }
+}
