@@ -29,6 +29,9 @@ pub fn kernels(gpu: &Gpu) -> anyhow::Result<()> {
         gpu.wait();
     });
     // axpy reads x and y and writes y: 12 bytes per element.
-    println!("elementwise axpy, {n} f32: {:.2} GB/s", 12.0 * n as f64 / secs / 1e9);
+    println!(
+        "elementwise axpy, {n} f32: {:.2} GB/s",
+        12.0 * n as f64 / secs / 1e9
+    );
     Ok(())
 }

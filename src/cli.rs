@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "dualmcmc", version, about = "Energy-based models learned by Dual-MCMC teaching, on any GPU through wgpu")]
+#[command(
+    name = "dualmcmc",
+    version,
+    about = "Energy-based models learned by Dual-MCMC teaching, on any GPU through wgpu"
+)]
 pub struct Cli {
     /// Run headless (no window): training, sampling, evaluation, benchmarks.
     #[arg(long)]

@@ -18,8 +18,12 @@ impl AdapterChoice {
     /// Reads `DUALMCMC_BACKEND` and `DUALMCMC_ADAPTER`.
     pub fn from_env() -> Self {
         Self {
-            backend: std::env::var("DUALMCMC_BACKEND").ok().filter(|s| !s.is_empty()),
-            name: std::env::var("DUALMCMC_ADAPTER").ok().filter(|s| !s.is_empty()),
+            backend: std::env::var("DUALMCMC_BACKEND")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            name: std::env::var("DUALMCMC_ADAPTER")
+                .ok()
+                .filter(|s| !s.is_empty()),
         }
     }
 

@@ -29,21 +29,20 @@ impl Gpu {
     pub fn new(choice: &AdapterChoice) -> anyhow::Result<Self> {
         let adapter = pollster::block_on(choice.pick())?;
         let limits = adapter.limits();
-        let (device, queue) =
-            pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-                label: Some("dualmcmc compute"),
-                required_features: wgpu::Features::empty(),
-                required_limits: limits.clone(),
-                experimental_features: wgpu::ExperimentalFeatures::disabled(),
-                memory_hints: wgpu::MemoryHints::Performance,
-                trace: wgpu::Trace::Off,
-            }))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "could not open a device on adapter '{}': {e}",
-                    adapter.get_info().name
-                )
-            })?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("dualmcmc compute"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "could not open a device on adapter '{}': {e}",
+                adapter.get_info().name
+            )
+        })?;
         Ok(Self::from_device(device, queue, adapter.get_info()))
     }
 
@@ -51,7 +50,12 @@ impl Gpu {
     /// The device's limits are taken as granted; request the adapter's limits when creating it.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
         let limits = device.limits();
-        Self { device, queue, info, limits }
+        Self {
+            device,
+            queue,
+            info,
+            limits,
+        }
     }
 
     /// True for software adapters such as Mesa's lavapipe (llvmpipe).

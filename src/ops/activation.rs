@@ -38,10 +38,27 @@ impl Activations {
     pub fn new(gpu: &Gpu) -> Self {
         use Access::{Read, ReadWrite};
         let pair = |name: &str| Pair {
-            forward: Kernel::new(gpu, SOURCE, &format!("{name}_forward"), &[Read, ReadWrite], &[]),
-            backward: Kernel::new(gpu, SOURCE, &format!("{name}_backward"), &[Read, ReadWrite, Read], &[]),
+            forward: Kernel::new(
+                gpu,
+                SOURCE,
+                &format!("{name}_forward"),
+                &[Read, ReadWrite],
+                &[],
+            ),
+            backward: Kernel::new(
+                gpu,
+                SOURCE,
+                &format!("{name}_backward"),
+                &[Read, ReadWrite, Read],
+                &[],
+            ),
         };
-        Self { gpu: gpu.clone(), relu: pair("relu"), leaky: pair("leaky_relu"), tanh: pair("tanh") }
+        Self {
+            gpu: gpu.clone(),
+            relu: pair("relu"),
+            leaky: pair("leaky_relu"),
+            tanh: pair("tanh"),
+        }
     }
 
     fn pair(&self, act: Activation) -> (&Pair, f32) {
@@ -53,11 +70,22 @@ impl Activations {
     }
 
     /// y = f(x), both `[n]`.
-    pub fn forward(&self, enc: &mut wgpu::CommandEncoder, act: Activation, x: &GpuBuffer, y: &GpuBuffer) {
+    pub fn forward(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        act: Activation,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+    ) {
         assert!(y.len >= x.len);
         let (pair, slope) = self.pair(act);
-        let p = Params { n: x.len as u32, slope, _pad: [0; 2] };
-        pair.forward.encode(&self.gpu, enc, &p, &[x, y], grid_1d(x.len, WORKGROUP_1D));
+        let p = Params {
+            n: x.len as u32,
+            slope,
+            _pad: [0; 2],
+        };
+        pair.forward
+            .encode(&self.gpu, enc, &p, &[x, y], grid_1d(x.len, WORKGROUP_1D));
     }
 
     /// dx = dy ⊙ f'(·). `saved` is the forward input x for ReLU/LeakyReLU and the forward
@@ -72,8 +100,18 @@ impl Activations {
     ) {
         assert!(dy.len >= saved.len && dx.len >= saved.len);
         let (pair, slope) = self.pair(act);
-        let p = Params { n: saved.len as u32, slope, _pad: [0; 2] };
-        pair.backward.encode(&self.gpu, enc, &p, &[saved, dx, dy], grid_1d(saved.len, WORKGROUP_1D));
+        let p = Params {
+            n: saved.len as u32,
+            slope,
+            _pad: [0; 2],
+        };
+        pair.backward.encode(
+            &self.gpu,
+            enc,
+            &p,
+            &[saved, dx, dy],
+            grid_1d(saved.len, WORKGROUP_1D),
+        );
     }
 }
 
@@ -91,7 +129,13 @@ pub mod cpu {
     pub fn forward(act: Activation, x: f32) -> f32 {
         match act {
             Activation::Relu => x.max(0.0),
-            Activation::LeakyRelu(s) => if x > 0.0 { x } else { s * x },
+            Activation::LeakyRelu(s) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    s * x
+                }
+            }
             Activation::Tanh => x.tanh(),
         }
     }
@@ -99,8 +143,20 @@ pub mod cpu {
     /// dx for one element; `saved` as in the GPU op.
     pub fn backward(act: Activation, saved: f32, dy: f32) -> f32 {
         match act {
-            Activation::Relu => if saved > 0.0 { dy } else { 0.0 },
-            Activation::LeakyRelu(s) => if saved > 0.0 { dy } else { s * dy },
+            Activation::Relu => {
+                if saved > 0.0 {
+                    dy
+                } else {
+                    0.0
+                }
+            }
+            Activation::LeakyRelu(s) => {
+                if saved > 0.0 {
+                    dy
+                } else {
+                    s * dy
+                }
+            }
             Activation::Tanh => dy * (1.0 - saved * saved),
         }
     }

@@ -38,11 +38,27 @@ impl Elementwise {
         }
     }
 
-    fn run(&self, enc: &mut wgpu::CommandEncoder, k: &Kernel, n: usize, a: f32, bufs: &[&GpuBuffer]) {
+    fn run(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        k: &Kernel,
+        n: usize,
+        a: f32,
+        bufs: &[&GpuBuffer],
+    ) {
         for b in bufs {
-            assert!(b.len >= n, "{}: buffer of {} elements, need {n}", k.name, b.len);
+            assert!(
+                b.len >= n,
+                "{}: buffer of {} elements, need {n}",
+                k.name,
+                b.len
+            );
         }
-        let p = Params { n: n as u32, a, _pad: [0; 2] };
+        let p = Params {
+            n: n as u32,
+            a,
+            _pad: [0; 2],
+        };
         k.encode(&self.gpu, enc, &p, bufs, grid_1d(n, WORKGROUP_1D));
     }
 

@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod elementwise;
+pub mod matmul;
 pub mod reduce;
 
 /// Every WGSL source the crate compiles, by file name, as it is handed to the GPU (sources
@@ -11,6 +12,7 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
     vec![
         ("activation.wgsl", activation::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
+        ("matmul.wgsl", matmul::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
     ]
 }
