@@ -10,6 +10,31 @@ pub struct GpuBuffer {
     pub len: usize,
 }
 
+/// A tensor inside a buffer: the buffer and the element offset where it starts. Layers keep
+/// their weights at offsets inside one flat parameter buffer (and their gradients at the same
+/// offsets inside one flat gradient buffer), so ops take parameters as `BufRef`s.
+#[derive(Clone, Copy, Debug)]
+pub struct BufRef<'a> {
+    pub buf: &'a GpuBuffer,
+    pub offset: usize,
+}
+
+impl<'a> BufRef<'a> {
+    pub fn new(buf: &'a GpuBuffer, offset: usize) -> Self {
+        Self { buf, offset }
+    }
+    /// Elements available from the offset to the end of the buffer.
+    pub fn available(&self) -> usize {
+        self.buf.len.saturating_sub(self.offset)
+    }
+}
+
+impl<'a> From<&'a GpuBuffer> for BufRef<'a> {
+    fn from(buf: &'a GpuBuffer) -> Self {
+        Self { buf, offset: 0 }
+    }
+}
+
 /// A readback failed: the device was lost or the mapping was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("reading a buffer back from the GPU failed: {0}")]

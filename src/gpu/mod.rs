@@ -9,7 +9,7 @@ mod buffer;
 mod kernel;
 
 pub use adapter::{AdapterChoice, no_adapter_message};
-pub use buffer::{GpuBuffer, ReadbackError};
+pub use buffer::{BufRef, GpuBuffer, ReadbackError};
 pub use kernel::{Access, Kernel, WORKGROUP_1D, grid_1d};
 
 /// A device, its queue, and what the adapter is.
