@@ -40,9 +40,8 @@ impl<'a> From<&'a GpuBuffer> for BufRef<'a> {
 #[error("reading a buffer back from the GPU failed: {0}")]
 pub struct ReadbackError(String);
 
-const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+const USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Gpu {
     /// A zero-filled buffer of `len` elements (at least one element is allocated, since
@@ -59,46 +58,27 @@ impl Gpu {
 
     /// A buffer holding `data` (f32 or u32).
     pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> GpuBuffer {
-        assert_eq!(
-            std::mem::size_of::<T>(),
-            4,
-            "GpuBuffer holds 32-bit elements"
-        );
+        assert_eq!(std::mem::size_of::<T>(), 4, "GpuBuffer holds 32-bit elements");
         if data.is_empty() {
             return self.zeros(0);
         }
-        let buffer = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents: bytemuck::cast_slice(data),
-                usage: USAGE,
-            });
-        GpuBuffer {
-            buffer,
-            len: data.len(),
-        }
+        let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(data),
+            usage: USAGE,
+        });
+        GpuBuffer { buffer, len: data.len() }
     }
 
     /// Overwrites the start of `dst` with `data` (applied before the next submission).
     pub fn write<T: bytemuck::Pod>(&self, dst: &GpuBuffer, data: &[T]) {
-        assert!(
-            data.len() <= dst.len,
-            "write of {} elements into {}",
-            data.len(),
-            dst.len
-        );
-        self.queue
-            .write_buffer(&dst.buffer, 0, bytemuck::cast_slice(data));
+        assert!(data.len() <= dst.len, "write of {} elements into {}", data.len(), dst.len);
+        self.queue.write_buffer(&dst.buffer, 0, bytemuck::cast_slice(data));
     }
 
     /// Copies the buffer to the CPU, waiting for all submitted work first.
     pub fn read<T: bytemuck::Pod>(&self, src: &GpuBuffer) -> Result<Vec<T>, ReadbackError> {
-        assert_eq!(
-            std::mem::size_of::<T>(),
-            4,
-            "GpuBuffer holds 32-bit elements"
-        );
+        assert_eq!(std::mem::size_of::<T>(), 4, "GpuBuffer holds 32-bit elements");
         let bytes = (src.len * 4) as u64;
         if bytes == 0 {
             return Ok(Vec::new());
@@ -115,17 +95,10 @@ impl Gpu {
             let _ = tx.send(r);
         });
         self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
             .map_err(|e| ReadbackError(e.to_string()))?;
-        rx.recv()
-            .map_err(|e| ReadbackError(e.to_string()))?
-            .map_err(|e| ReadbackError(e.to_string()))?;
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| ReadbackError(e.to_string()))?;
+        rx.recv().map_err(|e| ReadbackError(e.to_string()))?.map_err(|e| ReadbackError(e.to_string()))?;
+        let view = staging.get_mapped_range(..).map_err(|e| ReadbackError(e.to_string()))?;
         let out = bytemuck::cast_slice(&view).to_vec();
         drop(view);
         staging.unmap();

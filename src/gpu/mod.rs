@@ -38,10 +38,7 @@ impl Gpu {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| {
-            anyhow::anyhow!(
-                "could not open a device on adapter '{}': {e}",
-                adapter.get_info().name
-            )
+            anyhow::anyhow!("could not open a device on adapter '{}': {e}", adapter.get_info().name)
         })?;
         Ok(Self::from_device(device, queue, adapter.get_info()))
     }
@@ -50,12 +47,7 @@ impl Gpu {
     /// The device's limits are taken as granted; request the adapter's limits when creating it.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
         let limits = device.limits();
-        Self {
-            device,
-            queue,
-            info,
-            limits,
-        }
+        Self { device, queue, info, limits }
     }
 
     /// True for software adapters such as Mesa's lavapipe (llvmpipe).
@@ -65,10 +57,7 @@ impl Gpu {
 
     /// One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
     pub fn describe(&self) -> String {
-        format!(
-            "{} ({:?}, {:?})",
-            self.info.name, self.info.backend, self.info.device_type
-        )
+        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
     }
 
     /// Prints the adapter to stderr, with a warning for CPU adapters.
@@ -84,9 +73,7 @@ impl Gpu {
 
     /// Records commands with `record`, submits them in one submission and returns.
     pub fn submit(&self, record: impl FnOnce(&mut wgpu::CommandEncoder)) {
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         record(&mut encoder);
         self.queue.submit([encoder.finish()]);
     }
@@ -94,9 +81,6 @@ impl Gpu {
     /// Blocks until all submitted work is done.
     pub fn wait(&self) {
         // An error here means the device was lost; the next readback reports it.
-        let _ = self.device.poll(wgpu::PollType::Wait {
-            submission_index: None,
-            timeout: None,
-        });
+        let _ = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
     }
 }
