@@ -4,4 +4,5 @@
 pub mod bench;
 pub mod cli;
 pub mod gpu;
+pub mod nn;
 pub mod ops;

@@ -1,7 +1,7 @@
 //! Batched matrix multiply C = α·op(A)·op(B) + β·C with either operand transposed
 //! (`shaders/matmul.wgsl`).
 
-use crate::gpu::{Access, Gpu, GpuBuffer, Kernel};
+use crate::gpu::{Access, Gpu, Kernel};
 
 pub const SOURCE: &str = include_str!("../../shaders/matmul.wgsl");
 
@@ -28,19 +28,8 @@ impl MatmulShape {
     }
 }
 
-/// A matrix inside a buffer: the buffer and the element offset where it starts (layers keep
-/// their weights at offsets inside one flat parameter buffer).
-#[derive(Clone, Copy, Debug)]
-pub struct MatRef<'a> {
-    pub buf: &'a GpuBuffer,
-    pub offset: usize,
-}
-
-impl<'a> From<&'a GpuBuffer> for MatRef<'a> {
-    fn from(buf: &'a GpuBuffer) -> Self {
-        Self { buf, offset: 0 }
-    }
-}
+/// A matrix inside a buffer: the buffer and the element offset where it starts.
+pub use crate::gpu::BufRef as MatRef;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

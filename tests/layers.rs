@@ -1,0 +1,99 @@
+//! Layer compositions: forward against the f64 CPU reference, gradients against central
+//! finite differences; Adam against its CPU reference.
+
+mod common;
+use common::{check_gradients, engine, gpu, random};
+use dualmcmc::nn::activation::{Act, Activation};
+use dualmcmc::nn::linear::Linear;
+use dualmcmc::nn::residual::Residual;
+use dualmcmc::nn::{Network, ParamLayout, Sequential, Shape};
+use dualmcmc::ops::adam::{self, AdamConfig};
+
+fn mlp(sizes: &[usize], act: Activation) -> Network {
+    let mut layout = ParamLayout::new();
+    let mut body = Sequential::new(Shape::flat(sizes[0]));
+    for (i, &out) in sizes[1..].iter().enumerate() {
+        let lin =
+            layout.scoped(&format!("{}", 2 * i), |l| Linear::new(l, body.shape(), Shape::flat(out), i != 1));
+        body.push(lin);
+        if i + 2 < sizes.len() {
+            body.push(Act::new(act, Shape::flat(out)));
+        }
+    }
+    Network::new(layout, body)
+}
+
+#[test]
+fn mlp_gradients_match_finite_differences() {
+    for (i, act) in [Activation::Relu, Activation::LeakyRelu(0.2), Activation::Tanh].into_iter().enumerate() {
+        let mut net = mlp(&[5, 7, 9, 3], act);
+        check_gradients(&format!("mlp {act:?}"), &mut net, 3, 100 + i as u64, 400);
+    }
+}
+
+#[test]
+fn residual_blocks_gradients_match_finite_differences() {
+    let mut layout = ParamLayout::new();
+    let mut body = Sequential::new(Shape::flat(6));
+    // Identity shortcut.
+    let mut main = Sequential::new(Shape::flat(6));
+    layout.scoped("0.main", |l| {
+        main.push(Linear::new(l, Shape::flat(6), Shape::flat(6), true));
+        main.push(Act::new(Activation::LeakyRelu(0.2), Shape::flat(6)));
+        main.push(Linear::new(l, Shape::flat(6), Shape::flat(6), true));
+    });
+    body.push(Residual::new(main, None));
+    // Learned shortcut changing width.
+    let mut main = Sequential::new(Shape::flat(6));
+    let mut short = Sequential::new(Shape::flat(6));
+    layout.scoped("1", |l| {
+        main.push(Act::new(Activation::Tanh, Shape::flat(6)));
+        main.push(Linear::new(l, Shape::flat(6), Shape::flat(4), false));
+        short.push(Linear::new(l, Shape::flat(6), Shape::flat(4), true));
+    });
+    body.push(Residual::new(main, Some(short)));
+    let mut net = Network::new(layout, body);
+    check_gradients("residual blocks", &mut net, 4, 7, 400);
+}
+
+#[test]
+fn skipping_parameter_gradients_leaves_them_untouched() {
+    let (g, e) = (gpu(), engine());
+    let mut net = mlp(&[4, 8, 2], Activation::Relu);
+    net.allocate(g, 5, 1);
+    let (x, y, dy, dx) =
+        (g.upload(&random(1, 20, -1.0, 1.0)), g.zeros(10), g.upload(&random(2, 10, -1.0, 1.0)), g.zeros(20));
+    g.submit(|enc| {
+        net.zero_grads(e, enc);
+        net.forward(e, enc, 5, &x, &y);
+        net.backward(e, enc, 5, &x, &y, &dy, Some(&dx), false);
+    });
+    let grads: Vec<f32> = g.read(&net.bufs().grads).unwrap();
+    assert!(grads.iter().all(|&v| v == 0.0), "parameter gradients written despite the skip flag");
+    let dx: Vec<f32> = g.read(&dx).unwrap();
+    assert!(dx.iter().any(|&v| v != 0.0), "input gradient missing");
+}
+
+#[test]
+fn adam_steps_match_cpu_reference() {
+    let (g, e) = (gpu(), engine());
+    let n = 1031;
+    let cfg = AdamConfig { lr: 3e-4, beta1: 0.0, beta2: 0.9, eps: 1e-8, weight_decay: 5e-4 };
+    let mut p = random(1, n, -1.0, 1.0);
+    let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+    let (pb, gb, mb, vb) = (g.upload(&p), g.zeros(n), g.zeros(n), g.zeros(n));
+    for t in 1..=5u64 {
+        let grad = random(10 + t, n, -2.0, 2.0);
+        g.write(&gb, &grad);
+        g.submit(|enc| e.adam.step(enc, &cfg, t, &pb, &gb, &mb, &vb));
+        adam::cpu::step(&cfg, t, &mut p, &grad, &mut m, &mut v);
+    }
+    let got: Vec<f32> = g.read(&pb).unwrap();
+    for (i, (a, b)) in got.iter().zip(&p).enumerate() {
+        assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "param {i}: gpu {a}, cpu {b}");
+    }
+    let got_v: Vec<f32> = g.read(&vb).unwrap();
+    for (a, b) in got_v.iter().zip(&v) {
+        assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-6));
+    }
+}
