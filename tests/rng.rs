@@ -10,16 +10,8 @@ use rand::{Rng as _, SeedableRng, rngs::StdRng};
 
 /// Random123's kat_vectors for philox4x32 10: (counter, key, expected output).
 const KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
-    (
-        [0; 4],
-        [0; 2],
-        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
-    ),
-    (
-        [u32::MAX; 4],
-        [u32::MAX; 2],
-        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
-    ),
+    ([0; 4], [0; 2], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
+    ([u32::MAX; 4], [u32::MAX; 2], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]),
     (
         [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
         [0xa4093822, 0x299f31d0],
@@ -27,11 +19,8 @@ const KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
     ),
 ];
 
-const DRAW: RngDraw = RngDraw {
-    seed: 0x0123_4567_89ab_cdef,
-    stream: 3,
-    counter: RngDraw::iteration_step(17, 5),
-};
+const DRAW: RngDraw =
+    RngDraw { seed: 0x0123_4567_89ab_cdef, stream: 3, counter: RngDraw::iteration_step(17, 5) };
 
 fn uniform(g: &Gpu, rng: &Rng, n: usize, draw: RngDraw) -> Vec<f32> {
     let out = g.zeros(n);
@@ -52,11 +41,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 #[test]
 fn philox_known_answers_on_cpu() {
     for (ctr, key, want) in KNOWN_ANSWERS {
-        assert_eq!(
-            cpu::philox4x32(ctr, key),
-            want,
-            "ctr {ctr:08x?} key {key:08x?}"
-        );
+        assert_eq!(cpu::philox4x32(ctr, key), want, "ctr {ctr:08x?} key {key:08x?}");
     }
 }
 
@@ -83,19 +68,9 @@ fn philox_known_answers_on_gpu() {
 fn gpu_mul_hi_lo_matches_u64_product() {
     let g = gpu();
     let rng = Rng::new(g);
-    let edges = [
-        0,
-        1,
-        0xFFFF,
-        0x1_0000,
-        0x8000_0000,
-        0xFFFF_FFFE,
-        0xFFFF_FFFF,
-    ];
-    let (mut a, mut b): (Vec<u32>, Vec<u32>) = edges
-        .iter()
-        .flat_map(|&x| edges.iter().map(move |&y| (x, y)))
-        .unzip();
+    let edges = [0, 1, 0xFFFF, 0x1_0000, 0x8000_0000, 0xFFFF_FFFE, 0xFFFF_FFFF];
+    let (mut a, mut b): (Vec<u32>, Vec<u32>) =
+        edges.iter().flat_map(|&x| edges.iter().map(move |&y| (x, y))).unzip();
     let mut r = StdRng::seed_from_u64(7);
     for _ in 0..100_000 {
         a.push(r.random());
@@ -106,13 +81,7 @@ fn gpu_mul_hi_lo_matches_u64_product() {
     g.submit(|enc| rng.mul_hi_lo(enc, &ga, &gb, &hi, &lo));
     let (hi, lo): (Vec<u32>, Vec<u32>) = (g.read(&hi).unwrap(), g.read(&lo).unwrap());
     for i in 0..n {
-        assert_eq!(
-            (hi[i], lo[i]),
-            cpu::mul_hi_lo(a[i], b[i]),
-            "{:#x} * {:#x}",
-            a[i],
-            b[i]
-        );
+        assert_eq!((hi[i], lo[i]), cpu::mul_hi_lo(a[i], b[i]), "{:#x} * {:#x}", a[i], b[i]);
     }
 }
 
@@ -133,18 +102,9 @@ fn uniform_map_is_open_and_exact() {
 fn cpu_box_muller_is_accurate_in_f32() {
     // The f32 reference (series for -ln u near 1) against Box–Muller in f64 on the same
     // uniforms, including u1 next to 1 where a plain f32 log would be far off.
-    let near_one = [
-        u32::MAX,
-        u32::MAX - 512,
-        0xFFF0_0000,
-        0xF000_0000,
-        0xEFFF_FFFF,
-    ];
+    let near_one = [u32::MAX, u32::MAX - 512, 0xFFF0_0000, 0xF000_0000, 0xEFFF_FFFF];
     let mut r = StdRng::seed_from_u64(11);
-    let words: Vec<u32> = near_one
-        .into_iter()
-        .chain((0..100_000).map(|_| r.random()))
-        .collect();
+    let words: Vec<u32> = near_one.into_iter().chain((0..100_000).map(|_| r.random())).collect();
     for (i, &w1) in words.iter().enumerate() {
         let w2: u32 = words[(i * 7 + 3) % words.len()];
         let (u1, u2) = (cpu::uniform_from_bits(w1), cpu::uniform_from_bits(w2));
@@ -153,10 +113,7 @@ fn cpu_box_muller_is_accurate_in_f32() {
         let got = cpu::box_muller(u1, u2);
         for (g, want) in got.iter().zip([rr * theta.cos(), rr * theta.sin()]) {
             let err = (f64::from(*g) - want).abs();
-            assert!(
-                err <= 2e-6 * want.abs().max(1.0),
-                "u1 {u1} u2 {u2}: got {g}, want {want}"
-            );
+            assert!(err <= 2e-6 * want.abs().max(1.0), "u1 {u1} u2 {u2}: got {g}, want {want}");
         }
     }
 }
@@ -192,10 +149,7 @@ fn gpu_normals_match_cpu() {
             let want = cpu::normal(DRAW, mean, std, n);
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                 worst = worst.max((a - b).abs());
-                assert!(
-                    (a - b).abs() <= 1e-5,
-                    "n={n} mean={mean} std={std} i={i}: gpu {a}, cpu {b}"
-                );
+                assert!((a - b).abs() <= 1e-5, "n={n} mean={mean} std={std} i={i}: gpu {a}, cpu {b}");
             }
         }
     }
@@ -211,25 +165,14 @@ fn gpu_normals_have_standard_moments() {
     assert!(z.iter().all(|v| v.is_finite()), "NaN or Inf among normals");
     let nf = n as f64;
     let mean = z.iter().map(|&v| f64::from(v)).sum::<f64>() / nf;
-    let central = |k: i32| {
-        z.iter()
-            .map(|&v| (f64::from(v) - mean).powi(k))
-            .sum::<f64>()
-            / nf
-    };
+    let central = |k: i32| z.iter().map(|&v| (f64::from(v) - mean).powi(k)).sum::<f64>() / nf;
     let var = central(2);
     let kurtosis = central(4) / (var * var);
     eprintln!("n={n}: mean {mean:.5}, variance {var:.5}, kurtosis {kurtosis:.4}");
     // Within 5 standard errors of N(0, 1)'s 0, 1 and 3.
     assert!(mean.abs() < 5.0 / nf.sqrt(), "mean {mean}");
-    assert!(
-        (var - 1.0).abs() < 5.0 * (2.0 / nf).sqrt(),
-        "variance {var}"
-    );
-    assert!(
-        (kurtosis - 3.0).abs() < 5.0 * (24.0 / nf).sqrt(),
-        "kurtosis {kurtosis}"
-    );
+    assert!((var - 1.0).abs() < 5.0 * (2.0 / nf).sqrt(), "variance {var}");
+    assert!((kurtosis - 3.0).abs() < 5.0 * (24.0 / nf).sqrt(), "kurtosis {kurtosis}");
 }
 
 #[test]
@@ -239,39 +182,18 @@ fn same_draw_is_reproducible_and_other_draws_differ() {
     let n = 4099;
     let base = bits(&normal(g, &rng, n, 0.0, 1.0, DRAW));
     assert_eq!(base, bits(&normal(g, &rng, n, 0.0, 1.0, DRAW)));
-    assert_eq!(
-        bits(&uniform(g, &rng, n, DRAW)),
-        bits(&uniform(g, &rng, n, DRAW))
-    );
+    assert_eq!(bits(&uniform(g, &rng, n, DRAW)), bits(&uniform(g, &rng, n, DRAW)));
     let others = [
-        RngDraw {
-            seed: DRAW.seed + 1,
-            ..DRAW
-        },
-        RngDraw {
-            seed: DRAW.seed ^ (1 << 63),
-            ..DRAW
-        },
-        RngDraw {
-            stream: DRAW.stream + 1,
-            ..DRAW
-        },
-        RngDraw {
-            counter: DRAW.counter + 1,
-            ..DRAW
-        },
-        RngDraw {
-            counter: RngDraw::iteration_step(18, 5),
-            ..DRAW
-        },
+        RngDraw { seed: DRAW.seed + 1, ..DRAW },
+        RngDraw { seed: DRAW.seed ^ (1 << 63), ..DRAW },
+        RngDraw { stream: DRAW.stream + 1, ..DRAW },
+        RngDraw { counter: DRAW.counter + 1, ..DRAW },
+        RngDraw { counter: RngDraw::iteration_step(18, 5), ..DRAW },
     ];
     for other in others {
         let z = bits(&normal(g, &rng, n, 0.0, 1.0, other));
         let same = z.iter().zip(&base).filter(|(a, b)| a == b).count();
-        assert_eq!(
-            same, 0,
-            "{other:?} shares {same} of {n} values with {DRAW:?}"
-        );
+        assert_eq!(same, 0, "{other:?} shares {same} of {n} values with {DRAW:?}");
     }
 }
 
@@ -282,15 +204,7 @@ fn values_do_not_depend_on_dispatch_shape() {
     let long_u = bits(&uniform(g, &rng, 1_000_000, DRAW));
     let long_z = bits(&normal(g, &rng, 1_000_000, 0.0, 1.0, DRAW));
     for &n in AWKWARD.iter().chain(&[1000]) {
-        assert_eq!(
-            bits(&uniform(g, &rng, n, DRAW)),
-            long_u[..n],
-            "uniform n={n}"
-        );
-        assert_eq!(
-            bits(&normal(g, &rng, n, 0.0, 1.0, DRAW)),
-            long_z[..n],
-            "normal n={n}"
-        );
+        assert_eq!(bits(&uniform(g, &rng, n, DRAW)), long_u[..n], "uniform n={n}");
+        assert_eq!(bits(&normal(g, &rng, n, 0.0, 1.0, DRAW)), long_z[..n], "normal n={n}");
     }
 }

@@ -22,10 +22,8 @@ use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
 pub const PHILOX_SOURCE: &str = include_str!("../../shaders/philox.wgsl");
 
 /// The kernels of this op: the library followed by `rng.wgsl`.
-pub const SOURCE: &str = concat!(
-    include_str!("../../shaders/philox.wgsl"),
-    include_str!("../../shaders/rng.wgsl")
-);
+pub const SOURCE: &str =
+    concat!(include_str!("../../shaders/philox.wgsl"), include_str!("../../shaders/rng.wgsl"));
 
 /// Which random numbers: value `i` of the draw is a function of these three fields and `i`
 /// alone. Two draws that differ in any field are independent streams of numbers.
@@ -41,11 +39,7 @@ pub struct RngDraw {
 
 impl RngDraw {
     pub fn new(seed: u64, stream: u32, counter: u64) -> Self {
-        Self {
-            seed,
-            stream,
-            counter,
-        }
+        Self { seed, stream, counter }
     }
 
     /// The counter for step `step` of training iteration `iteration`:
@@ -138,11 +132,7 @@ impl Rng {
         std: f32,
         draw: RngDraw,
     ) {
-        let p = Params {
-            mean,
-            std,
-            ..Params::new(out.len, draw)
-        };
+        let p = Params { mean, std, ..Params::new(out.len, draw) };
         let groups = grid_1d(out.len, WORKGROUP_1D);
         self.normal.encode(&self.gpu, enc, &p, &[out], groups);
     }
@@ -150,13 +140,7 @@ impl Rng {
     /// The raw generator, for known-answer tests: `out[4t .. 4t + 4]` =
     /// philox4x32((ctr[0] + t, ctr[1], ctr[2], ctr[3]), key) for t < out.len / 4 (u32;
     /// `out.len` a multiple of 4; the first counter word wraps).
-    pub fn philox_raw(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        out: &GpuBuffer,
-        ctr: [u32; 4],
-        key: [u32; 2],
-    ) {
+    pub fn philox_raw(&self, enc: &mut wgpu::CommandEncoder, out: &GpuBuffer, ctr: [u32; 4], key: [u32; 2]) {
         assert_eq!(out.len % 4, 0, "philox_raw writes blocks of 4 words");
         let threads = out.len / 4;
         let p = Params {
@@ -186,16 +170,11 @@ impl Rng {
     ) {
         let n = a.len;
         for buf in [b, hi, lo] {
-            assert!(
-                buf.len >= n,
-                "mul_hi_lo: buffer of {} words, need {n}",
-                buf.len
-            );
+            assert!(buf.len >= n, "mul_hi_lo: buffer of {} words, need {n}", buf.len);
         }
         let p = Params::new(n, RngDraw::new(0, 0, 0));
         let groups = grid_1d(n, WORKGROUP_1D);
-        self.mul_hi_lo
-            .encode(&self.gpu, enc, &p, &[a, b, hi, lo], groups);
+        self.mul_hi_lo.encode(&self.gpu, enc, &p, &[a, b, hi, lo], groups);
     }
 }
 
