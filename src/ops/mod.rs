@@ -4,7 +4,11 @@
 pub mod activation;
 pub mod elementwise;
 pub mod matmul;
+pub mod pool;
 pub mod reduce;
+mod shape;
+
+pub use shape::Nchw;
 
 /// Every WGSL source the crate compiles, by file name, as it is handed to the GPU (sources
 /// that include a shared library file are shown composed). Used by the naga validation test.
@@ -13,6 +17,7 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("activation.wgsl", activation::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         ("matmul.wgsl", matmul::SOURCE.to_string()),
+        ("pool.wgsl", pool::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
     ]
 }
