@@ -1,4 +1,4 @@
-//! Pooling kernels against their f64 CPU references; every backward pass
+//! Pooling and upsampling kernels against their f64 CPU references; every backward pass
 //! against central finite differences of the CPU forward.
 //!
 //! Tensors sit at odd offsets inside larger buffers whose other elements hold a sentinel, so
@@ -9,6 +9,7 @@ use common::{assert_close, gpu, random};
 use dualmcmc::gpu::{BufRef, Gpu, GpuBuffer};
 use dualmcmc::ops::Nchw;
 use dualmcmc::ops::pool::{self, Pool, avg_pool2_shape};
+use dualmcmc::ops::upsample::{self, Upsample, UpsampleMode, upsample2_shape};
 
 /// Awkward NCHW shapes: batch 1–3, channels 1/3/5, odd and even, 1×1 and 1×W.
 const SHAPES: [(usize, usize, usize, usize); 7] = [
@@ -186,4 +187,43 @@ fn global_avg_pool_matches_cpu_and_finite_differences() {
     for (seed, s) in shapes() {
         check_layer(&layer, s, seed + 1);
     }
+}
+
+#[test]
+fn upsampling_matches_cpu_and_finite_differences() {
+    let ops = Upsample::new(gpu());
+    for mode in [UpsampleMode::Nearest, UpsampleMode::BilinearAlignCorners] {
+        let reference = move |s: Nchw, x: &[f64]| upsample::cpu::upsample2(mode, s, x);
+        let layer = Layer {
+            name: &format!("{mode:?}"),
+            out_shape: upsample2_shape,
+            forward: &|enc, s, x, y| ops.forward(enc, mode, s, x, y),
+            backward: &|enc, s, dy, dx| ops.backward(enc, mode, s, dy, dx),
+            reference: &reference,
+        };
+        for (seed, s) in shapes() {
+            check_layer(&layer, s, seed + 2);
+        }
+    }
+}
+
+/// Known values from PyTorch's definition: a 1×1 input upsamples to a constant, and a 2×2
+/// input's corners are kept with the inside interpolated at thirds.
+#[test]
+fn bilinear_align_corners_known_values() {
+    let g = gpu();
+    let ops = Upsample::new(g);
+    let mode = UpsampleMode::BilinearAlignCorners;
+    let (one, two) = (g.upload(&[3.5f32]), g.upload(&[0.0f32, 3.0, 6.0, 9.0]));
+    let (y1, y2) = (g.zeros(4), g.zeros(16));
+    g.submit(|enc| {
+        ops.forward(enc, mode, Nchw::new(1, 1, 1, 1), &one, &y1);
+        ops.forward(enc, mode, Nchw::new(1, 1, 2, 2), &two, &y2);
+    });
+    assert_close("1×1 → 2×2", &g.read(&y1).unwrap(), &[3.5; 4], 0.0, 0.0);
+    // x = [[0, 3], [6, 9]] is 3·col + 6·row, sampled at rows/cols 0, 1/3, 2/3, 1.
+    let want: Vec<f64> = (0..16)
+        .map(|j| 6.0 * (j / 4) as f64 / 3.0 + 3.0 * (j % 4) as f64 / 3.0)
+        .collect();
+    assert_close("2×2 → 4×4", &g.read(&y2).unwrap(), &want, 1e-6, 1e-6);
 }

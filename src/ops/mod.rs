@@ -7,6 +7,7 @@ pub mod matmul;
 pub mod pool;
 pub mod reduce;
 mod shape;
+pub mod upsample;
 
 pub use shape::Nchw;
 
@@ -19,5 +20,6 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("matmul.wgsl", matmul::SOURCE.to_string()),
         ("pool.wgsl", pool::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
+        ("upsample.wgsl", upsample::SOURCE.to_string()),
     ]
 }
