@@ -1,4 +1,4 @@
-//! Pooling and upsampling kernels against their f64 CPU references; every backward pass
+//! Pooling, upsampling and bias kernels against their f64 CPU references; every backward pass
 //! against central finite differences of the CPU forward.
 //!
 //! Tensors sit at odd offsets inside larger buffers whose other elements hold a sentinel, so
@@ -8,6 +8,7 @@ mod common;
 use common::{assert_close, gpu, random};
 use dualmcmc::gpu::{BufRef, Gpu, GpuBuffer};
 use dualmcmc::ops::Nchw;
+use dualmcmc::ops::bias::{self, Bias, ChannelShape};
 use dualmcmc::ops::pool::{self, Pool, avg_pool2_shape};
 use dualmcmc::ops::upsample::{self, Upsample, UpsampleMode, upsample2_shape};
 
@@ -226,4 +227,121 @@ fn bilinear_align_corners_known_values() {
         .map(|j| 6.0 * (j / 4) as f64 / 3.0 + 3.0 * (j % 4) as f64 / 3.0)
         .collect();
     assert_close("2×2 → 4×4", &g.read(&y2).unwrap(), &want, 1e-6, 1e-6);
+}
+
+/// Bias shapes: Linear and conv views, a 1-element one, and one with more channels.
+fn bias_shapes() -> [ChannelShape; 5] {
+    [
+        ChannelShape {
+            outer: 1,
+            channels: 1,
+            inner: 1,
+        },
+        ChannelShape::linear(3, 5),
+        ChannelShape::conv(Nchw::new(2, 3, 5, 7)),
+        ChannelShape::conv(Nchw::new(3, 5, 9, 9)),
+        ChannelShape::conv(Nchw::new(2, 1, 8, 8)),
+    ]
+}
+
+#[test]
+fn bias_add_at_offsets_matches_cpu() {
+    let g = gpu();
+    let ops = Bias::new(g);
+    for (k, s) in bias_shapes().into_iter().enumerate() {
+        let seed = 100 + k as u64;
+        let ys = random(seed, s.len(), -1.0, 1.0);
+        // The bias sits at offset 17 of a 40-element flat parameter buffer.
+        let params = random(seed + 1, 40, -1.0, 1.0);
+        let pbuf = g.upload(&params);
+        let b = BufRef::new(&pbuf, 17);
+        let y = padded(g, &ys);
+        g.submit(|enc| ops.forward(enc, s, b, at(&y)));
+        let want = bias::cpu::add(s, &f64s(&ys), &f64s(&params[17..17 + s.channels]));
+        let got = read_padded(g, &format!("bias add {s:?}"), &y);
+        assert_close(&format!("bias add {s:?}"), &got, &want, FWD_ATOL, FWD_RTOL);
+        assert_eq!(
+            g.read::<f32>(&pbuf).unwrap(),
+            params,
+            "bias add wrote its bias"
+        );
+    }
+}
+
+#[test]
+fn bias_grad_accumulates_at_offsets_and_matches_finite_differences() {
+    let g = gpu();
+    let ops = Bias::new(g);
+    for (k, s) in bias_shapes().into_iter().enumerate() {
+        let seed = 200 + k as u64;
+        let what = format!("bias grad {s:?}");
+        let xs = random(seed, s.len(), -1.0, 1.0);
+        let dys = random(seed + 1, s.len(), -1.0, 1.0);
+        let dy = padded(g, &dys);
+        // Gradient buffer: earlier gradients everywhere, this bias's at offset 17.
+        let grads0 = random(seed + 2, 40, -1.0, 1.0);
+        let (off, c) = (17, s.channels);
+        let (acc, once, twice) = (g.upload(&grads0), g.zeros(40), g.zeros(40));
+        g.submit(|enc| {
+            ops.backward(enc, s, at(&dy), BufRef::new(&acc, off));
+            ops.backward(enc, s, at(&dy), BufRef::new(&once, off));
+            ops.backward(enc, s, at(&dy), BufRef::new(&twice, off));
+            ops.backward(enc, s, at(&dy), BufRef::new(&twice, off));
+        });
+        // L(b) = Σ dy ∘ (x + b), differentiated in b.
+        let fd = finite_difference(
+            |b| bias::cpu::add(s, &f64s(&xs), b),
+            &vec![0.25; c],
+            &f64s(&dys),
+        );
+        let acc: Vec<f32> = g.read(&acc).unwrap();
+        let want: Vec<f64> = fd
+            .iter()
+            .zip(&grads0[off..])
+            .map(|(d, &g0)| d + f64::from(g0))
+            .collect();
+        let atol = 1e-6 * (s.len() as f64 / c as f64).sqrt() * 4.0;
+        assert_close(&what, &acc[off..off + c], &want, atol, BWD_RTOL);
+        assert_eq!(acc[..off], grads0[..off], "{what}: wrote before its offset");
+        assert_eq!(
+            acc[off + c..],
+            grads0[off + c..],
+            "{what}: wrote after its range"
+        );
+        // Accumulating twice from zero gives exactly twice the sum (s + s is exact).
+        let once: Vec<f32> = g.read(&once).unwrap();
+        let twice: Vec<f32> = g.read(&twice).unwrap();
+        let doubled: Vec<f32> = once.iter().map(|v| 2.0 * v).collect();
+        assert_eq!(bits(&twice), bits(&doubled), "{what}: twice is not double");
+    }
+}
+
+/// The paper's size class: 102,400 terms per channel (batch 100 of 32×32).
+#[test]
+fn bias_grad_long_sum_matches_f64_and_repeats_bitwise() {
+    let g = gpu();
+    let ops = Bias::new(g);
+    let s = ChannelShape {
+        outer: 100,
+        channels: 3,
+        inner: 1024,
+    };
+    let dys = random(300, s.len(), -1.0, 1.0);
+    let dy = g.upload(&dys);
+    let (a, b) = (g.zeros(s.channels), g.zeros(s.channels));
+    g.submit(|enc| {
+        ops.backward(enc, s, &dy, BufRef::from(&a));
+        ops.backward(enc, s, &dy, BufRef::from(&b));
+    });
+    let got: Vec<f32> = g.read(&a).unwrap();
+    // f32 rounding of random-sign sums grows like sqrt(terms)·eps.
+    let atol = 4e-6 * ((s.outer * s.inner) as f64).sqrt();
+    assert_close(
+        "bias grad 100×3×1024",
+        &got,
+        &bias::cpu::grad(s, &dys),
+        atol,
+        1e-5,
+    );
+    assert_eq!(bits(&got), bits(&g.read(&b).unwrap()), "bias grad repeat");
 }

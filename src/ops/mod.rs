@@ -2,6 +2,7 @@
 //! reference (module `cpu` beside it) that the tests compare against.
 
 pub mod activation;
+pub mod bias;
 pub mod elementwise;
 pub mod matmul;
 pub mod pool;
@@ -16,6 +17,7 @@ pub use shape::Nchw;
 pub fn shader_sources() -> Vec<(&'static str, String)> {
     vec![
         ("activation.wgsl", activation::SOURCE.to_string()),
+        ("bias.wgsl", bias::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         ("matmul.wgsl", matmul::SOURCE.to_string()),
         ("pool.wgsl", pool::SOURCE.to_string()),
