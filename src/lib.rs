@@ -6,3 +6,4 @@ pub mod cli;
 pub mod gpu;
 pub mod nn;
 pub mod ops;
+pub mod sampler;

@@ -1,9 +1,12 @@
 //! All compiled kernels, created once per device and shared by every layer.
 
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, GpuBuffer};
 use crate::ops::{
     activation::Activations, adam::Adam, elementwise::Elementwise, matmul::Matmul, reduce::Reduce,
 };
+use crate::ops::{bias::Bias, pool::Pool, rng::Rng, upsample::Upsample};
+use crate::sampler::LangevinKernels;
+use std::sync::Mutex;
 
 pub struct Engine {
     pub gpu: Gpu,
@@ -12,6 +15,12 @@ pub struct Engine {
     pub reduce: Reduce,
     pub matmul: Matmul,
     pub adam: Adam,
+    pub bias: Bias,
+    pub pool: Pool,
+    pub upsample: Upsample,
+    pub rng: Rng,
+    pub langevin: LangevinKernels,
+    ones: Mutex<GpuBuffer>,
 }
 
 impl Engine {
@@ -24,6 +33,22 @@ impl Engine {
             reduce: Reduce::new(gpu),
             matmul: Matmul::new(gpu),
             adam: Adam::new(gpu),
+            bias: Bias::new(gpu),
+            pool: Pool::new(gpu),
+            upsample: Upsample::new(gpu),
+            rng: Rng::new(gpu),
+            langevin: LangevinKernels::new(gpu),
+            ones: Mutex::new(gpu.upload(&[1.0f32; 1024])),
         }
+    }
+
+    /// A buffer holding at least `n` ones (the upstream gradient of a sum of energies, rank-1
+    /// bias products). Grown on demand; earlier handles stay valid.
+    pub fn ones(&self, n: usize) -> GpuBuffer {
+        let mut ones = self.ones.lock().unwrap_or_else(|e| e.into_inner());
+        if ones.len < n {
+            *ones = self.gpu.upload(&vec![1.0f32; n.next_power_of_two()]);
+        }
+        ones.clone()
     }
 }

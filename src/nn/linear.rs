@@ -2,7 +2,7 @@
 
 use super::params::{Init, Kind, ParamLayout};
 use super::{Backward, CpuWeights, Engine, Layer, Shape, Weights};
-use crate::gpu::{BufRef, Gpu, GpuBuffer};
+use crate::gpu::{BufRef, GpuBuffer};
 use crate::ops::matmul::MatmulShape;
 
 pub struct Linear {
@@ -11,8 +11,6 @@ pub struct Linear {
     out_shape: Shape,
     weight: usize,
     bias: Option<usize>,
-    /// `[max_batch]` ones: the bias is added and its gradient summed as rank-1 products.
-    ones: Option<GpuBuffer>,
 }
 
 impl Linear {
@@ -22,21 +20,13 @@ impl Linear {
         let (fan_in, out) = (input.size(), out_shape.size());
         let weight = layout.add("weight", &[out, fan_in], Kind::Param, Init::PytorchDefault { fan_in });
         let bias = bias.then(|| layout.add("bias", &[out], Kind::Param, Init::PytorchDefault { fan_in }));
-        Self { in_features: fan_in, out_features: out, out_shape, weight, bias, ones: None }
-    }
-
-    fn ones(&self) -> &GpuBuffer {
-        self.ones.as_ref().expect("Linear used before allocate()")
+        Self { in_features: fan_in, out_features: out, out_shape, weight, bias }
     }
 }
 
 impl Layer for Linear {
     fn out_shape(&self) -> Shape {
         self.out_shape
-    }
-
-    fn allocate(&mut self, gpu: &Gpu, max_batch: usize) {
-        self.ones = Some(gpu.upload(&vec![1.0f32; max_batch]));
     }
 
     fn forward(
@@ -62,7 +52,7 @@ impl Layer for Linear {
         if let Some(b) = self.bias {
             let bias = BufRef::new(w.params, b);
             let s = MatmulShape::new(batch, n_out, 1, false, false);
-            e.matmul.encode(enc, s, self.ones().into(), bias, y.into(), 1.0, 1.0);
+            e.matmul.encode(enc, s, (&e.ones(batch)).into(), bias, y.into(), 1.0, 1.0);
         }
     }
 
@@ -89,7 +79,15 @@ impl Layer for Linear {
             if let Some(bias) = self.bias {
                 // db [1, out] += onesᵀ [1, B] · dy [B, out]
                 let s = MatmulShape::new(1, n_out, batch, false, false);
-                e.matmul.encode(enc, s, self.ones().into(), b.dy.into(), BufRef::new(grads, bias), 1.0, 1.0);
+                e.matmul.encode(
+                    enc,
+                    s,
+                    (&e.ones(batch)).into(),
+                    b.dy.into(),
+                    BufRef::new(grads, bias),
+                    1.0,
+                    1.0,
+                );
             }
         }
     }

@@ -85,10 +85,8 @@ impl Layer for Sequential {
         y: &GpuBuffer,
         b: Backward,
     ) {
-        if self.layers.is_empty() {
-            if let Some(dx) = b.dx {
-                e.elementwise.copy(enc, batch * self.input.size(), b.dy, dx);
-            }
+        if let (true, Some(dx)) = (self.layers.is_empty(), b.dx) {
+            e.elementwise.copy(enc, batch * self.input.size(), b.dy, dx);
         }
         for i in (0..self.layers.len()).rev() {
             let dy = if i + 1 == self.layers.len() { b.dy } else { &self.grads[i] };

@@ -3,10 +3,16 @@
 
 pub mod activation;
 pub mod adam;
+pub mod bias;
 pub mod elementwise;
 pub mod matmul;
+pub mod pool;
 pub mod reduce;
 pub mod rng;
+mod shape;
+pub mod upsample;
+
+pub use shape::Nchw;
 
 /// Every WGSL source the crate compiles, by file name, as it is handed to the GPU (sources
 /// that include a shared library file are shown composed). Used by the naga validation test.
@@ -14,10 +20,15 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
     vec![
         ("activation.wgsl", activation::SOURCE.to_string()),
         ("adam.wgsl", adam::SOURCE.to_string()),
+        ("bias.wgsl", bias::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
+        // Composed: philox.wgsl + langevin.wgsl.
+        ("langevin.wgsl", crate::sampler::LangevinKernels::source()),
         ("matmul.wgsl", matmul::SOURCE.to_string()),
+        ("pool.wgsl", pool::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
         // Composed: philox.wgsl (a library, listed by its `// file:` line) + rng.wgsl.
         ("rng.wgsl", rng::SOURCE.to_string()),
+        ("upsample.wgsl", upsample::SOURCE.to_string()),
     ]
 }

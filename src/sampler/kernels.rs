@@ -3,11 +3,6 @@
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
 use crate::ops::rng::{PHILOX_SOURCE, RngDraw};
 
-/// The composed source: the Philox library, then the Langevin kernels.
-pub fn source() -> String {
-    format!("{PHILOX_SOURCE}\n{}", include_str!("../../shaders/langevin.wgsl"))
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -34,9 +29,14 @@ pub struct LangevinKernels {
 }
 
 impl LangevinKernels {
+    /// The composed source: the Philox library, then the Langevin kernels.
+    pub fn source() -> String {
+        format!("{PHILOX_SOURCE}\n{}", include_str!("../../shaders/langevin.wgsl"))
+    }
+
     pub fn new(gpu: &Gpu) -> Self {
         use Access::{Read, ReadWrite};
-        let src = source();
+        let src = Self::source();
         Self {
             gpu: gpu.clone(),
             step: Kernel::new(gpu, &src, "langevin_step", &[ReadWrite, Read], &[]),
@@ -73,13 +73,28 @@ impl LangevinKernels {
     }
 
     /// trace[slot] = mean of values[0..n].
-    pub fn energy_trace(&self, enc: &mut wgpu::CommandEncoder, n: usize, values: &GpuBuffer, trace: &GpuBuffer, slot: usize) {
+    pub fn energy_trace(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        n: usize,
+        values: &GpuBuffer,
+        trace: &GpuBuffer,
+        slot: usize,
+    ) {
         let p = Params { n: n as u32, slot: slot as u32, ..Params::default() };
         self.energy_trace.encode(&self.gpu, enc, &p, &[trace, values], [1, 1, 1]);
     }
 
     /// dy = coef·(g − x) over n values.
-    pub fn z_residual(&self, enc: &mut wgpu::CommandEncoder, n: usize, coef: f32, g: &GpuBuffer, x: &GpuBuffer, dy: &GpuBuffer) {
+    pub fn z_residual(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        n: usize,
+        coef: f32,
+        g: &GpuBuffer,
+        x: &GpuBuffer,
+        dy: &GpuBuffer,
+    ) {
         let p = Params { n: n as u32, coef, ..Params::default() };
         self.z_residual.encode(&self.gpu, enc, &p, &[dy, x, g], grid_1d(n, WORKGROUP_1D));
     }
