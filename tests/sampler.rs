@@ -1,6 +1,6 @@
 //! The samplers against targets whose answer is known in closed form, and step by step
-#![allow(clippy::needless_range_loop)]
 //! against a CPU re-computation of the same update with the same noise.
+#![allow(clippy::needless_range_loop)]
 
 mod common;
 use common::{engine, gpu};
