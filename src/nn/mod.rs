@@ -7,6 +7,7 @@ pub mod engine;
 pub mod linear;
 pub mod network;
 pub mod params;
+pub mod resample;
 pub mod residual;
 pub mod sequential;
 
