@@ -4,7 +4,7 @@ use crate::gpu::{Gpu, GpuBuffer};
 use crate::ops::{
     activation::Activations, adam::Adam, elementwise::Elementwise, matmul::Matmul, reduce::Reduce,
 };
-use crate::ops::{bias::Bias, pool::Pool, rng::Rng, upsample::Upsample};
+use crate::ops::{bias::Bias, loss::Loss, pool::Pool, rng::Rng, upsample::Upsample};
 use crate::sampler::LangevinKernels;
 use std::sync::Mutex;
 
@@ -20,6 +20,7 @@ pub struct Engine {
     pub upsample: Upsample,
     pub rng: Rng,
     pub langevin: LangevinKernels,
+    pub loss: Loss,
     ones: Mutex<GpuBuffer>,
 }
 
@@ -38,6 +39,7 @@ impl Engine {
             upsample: Upsample::new(gpu),
             rng: Rng::new(gpu),
             langevin: LangevinKernels::new(gpu),
+            loss: Loss::new(gpu),
             ones: Mutex::new(gpu.upload(&[1.0f32; 1024])),
         }
     }

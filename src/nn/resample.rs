@@ -4,8 +4,8 @@ use super::{Backward, CpuWeights, Engine, Layer, Shape, Weights};
 use crate::gpu::GpuBuffer;
 use crate::ops::Nchw;
 use crate::ops::pool;
-pub use crate::ops::upsample::UpsampleMode;
 use crate::ops::upsample;
+pub use crate::ops::upsample::UpsampleMode;
 
 fn nchw(batch: usize, s: Shape) -> Nchw {
     Nchw::new(batch, s.c, s.h, s.w)
@@ -20,10 +20,27 @@ impl Layer for AvgPool2 {
     fn out_shape(&self) -> Shape {
         Shape::image(self.input.c, self.input.h / 2, self.input.w / 2)
     }
-    fn forward(&self, e: &Engine, enc: &mut wgpu::CommandEncoder, _w: Weights, batch: usize, x: &GpuBuffer, y: &GpuBuffer) {
+    fn forward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        _w: Weights,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+    ) {
         e.pool.avg_pool2_forward(enc, nchw(batch, self.input), x, y);
     }
-    fn backward(&self, e: &Engine, enc: &mut wgpu::CommandEncoder, _w: Weights, batch: usize, _x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
+    fn backward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        _w: Weights,
+        batch: usize,
+        _x: &GpuBuffer,
+        _y: &GpuBuffer,
+        b: Backward,
+    ) {
         if let Some(dx) = b.dx {
             e.pool.avg_pool2_backward(enc, nchw(batch, self.input), b.dy, dx);
         }
@@ -42,10 +59,27 @@ impl Layer for GlobalAvgPool {
     fn out_shape(&self) -> Shape {
         Shape::flat(self.input.c)
     }
-    fn forward(&self, e: &Engine, enc: &mut wgpu::CommandEncoder, _w: Weights, batch: usize, x: &GpuBuffer, y: &GpuBuffer) {
+    fn forward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        _w: Weights,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+    ) {
         e.pool.global_avg_forward(enc, nchw(batch, self.input), x, y);
     }
-    fn backward(&self, e: &Engine, enc: &mut wgpu::CommandEncoder, _w: Weights, batch: usize, _x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
+    fn backward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        _w: Weights,
+        batch: usize,
+        _x: &GpuBuffer,
+        _y: &GpuBuffer,
+        b: Backward,
+    ) {
         if let Some(dx) = b.dx {
             e.pool.global_avg_backward(enc, nchw(batch, self.input), b.dy, dx);
         }
@@ -66,10 +100,27 @@ impl Layer for Upsample2 {
     fn out_shape(&self) -> Shape {
         Shape::image(self.input.c, self.input.h * 2, self.input.w * 2)
     }
-    fn forward(&self, e: &Engine, enc: &mut wgpu::CommandEncoder, _w: Weights, batch: usize, x: &GpuBuffer, y: &GpuBuffer) {
+    fn forward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        _w: Weights,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+    ) {
         e.upsample.forward(enc, self.mode, nchw(batch, self.input), x, y);
     }
-    fn backward(&self, e: &Engine, enc: &mut wgpu::CommandEncoder, _w: Weights, batch: usize, _x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
+    fn backward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        _w: Weights,
+        batch: usize,
+        _x: &GpuBuffer,
+        _y: &GpuBuffer,
+        b: Backward,
+    ) {
         if let Some(dx) = b.dx {
             e.upsample.backward(enc, self.mode, nchw(batch, self.input), b.dy, dx);
         }

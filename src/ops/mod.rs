@@ -5,6 +5,7 @@ pub mod activation;
 pub mod adam;
 pub mod bias;
 pub mod elementwise;
+pub mod loss;
 pub mod matmul;
 pub mod pool;
 pub mod reduce;
@@ -24,6 +25,8 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         // Composed: philox.wgsl + langevin.wgsl.
         ("langevin.wgsl", crate::sampler::LangevinKernels::source()),
+        // Composed: philox.wgsl + loss.wgsl.
+        ("loss.wgsl", loss::Loss::source()),
         ("matmul.wgsl", matmul::SOURCE.to_string()),
         ("pool.wgsl", pool::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
