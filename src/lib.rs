@@ -7,3 +7,5 @@ pub mod gpu;
 pub mod nn;
 pub mod ops;
 pub mod sampler;
+pub mod models;
+pub mod train;

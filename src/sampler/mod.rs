@@ -11,7 +11,8 @@ pub use x_langevin::{EnergyFn, XLangevin};
 pub use z_langevin::ZLangevin;
 
 /// How step size and noise enter the update (DESIGN.md §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Parameterisation {
     /// The paper's: x ← x − s·∇U(x) + √(2s)·ε. Samples exp(−U) exactly as s → 0.
     Paper,
