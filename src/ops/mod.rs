@@ -6,6 +6,7 @@ pub mod batchnorm;
 pub mod elementwise;
 pub mod matmul;
 pub mod reduce;
+pub mod spectral_norm;
 
 /// Every WGSL source the crate compiles, by file name, as it is handed to the GPU (sources
 /// that include a shared library file are shown composed). Used by the naga validation test.
@@ -16,5 +17,6 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         ("matmul.wgsl", matmul::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
+        ("spectral_norm.wgsl", spectral_norm::SOURCE.to_string()),
     ]
 }
