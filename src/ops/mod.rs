@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod adam;
+pub mod batchnorm;
 pub mod bias;
 pub mod elementwise;
 pub mod loss;
@@ -11,6 +12,7 @@ pub mod pool;
 pub mod reduce;
 pub mod rng;
 mod shape;
+pub mod spectral_norm;
 pub mod upsample;
 
 pub use shape::Nchw;
@@ -21,6 +23,7 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
     vec![
         ("activation.wgsl", activation::SOURCE.to_string()),
         ("adam.wgsl", adam::SOURCE.to_string()),
+        ("batchnorm.wgsl", batchnorm::SOURCE.to_string()),
         ("bias.wgsl", bias::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         // Composed: philox.wgsl + langevin.wgsl.
@@ -32,6 +35,7 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("reduce.wgsl", reduce::SOURCE.to_string()),
         // Composed: philox.wgsl (a library, listed by its `// file:` line) + rng.wgsl.
         ("rng.wgsl", rng::SOURCE.to_string()),
+        ("spectral_norm.wgsl", spectral_norm::SOURCE.to_string()),
         ("upsample.wgsl", upsample::SOURCE.to_string()),
     ]
 }
