@@ -4,8 +4,8 @@
 pub mod bench;
 pub mod cli;
 pub mod gpu;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod sampler;
-pub mod models;
 pub mod train;

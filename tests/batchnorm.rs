@@ -8,15 +8,8 @@ use dualmcmc::ops::batchnorm::{self, BatchNorm, BnConfig, BnGrads, BnShape, BnTe
 
 /// (batch, channels, spatial): channels 1, 3, 7; batch 2–5; spatial 1 (BatchNorm1d) and
 /// 5×7; the last has more values per channel than the workgroup has threads.
-const SHAPES: [(usize, usize, usize); 7] = [
-    (2, 1, 1),
-    (5, 3, 1),
-    (3, 7, 1),
-    (2, 3, 35),
-    (5, 7, 35),
-    (4, 1, 35),
-    (3, 2, 333),
-];
+const SHAPES: [(usize, usize, usize); 7] =
+    [(2, 1, 1), (5, 3, 1), (3, 7, 1), (2, 3, 35), (5, 7, 35), (4, 1, 35), (3, 2, 333)];
 
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| f64::from(x)).collect()
@@ -93,21 +86,14 @@ impl Layer {
 /// Test data for a shape: x with a mean far from 0 (the two-pass variance must not
 /// cancel), γ around N(0, 1)'s scale with both signs, β nonzero.
 fn data(s: BnShape, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let x: Vec<f32> = random(seed, s.len(), -1.0, 1.0)
-        .iter()
-        .map(|v| 3.0 + 2.0 * v)
-        .collect();
+    let x: Vec<f32> = random(seed, s.len(), -1.0, 1.0).iter().map(|v| 3.0 + 2.0 * v).collect();
     let gamma = random(seed + 1, s.channels, -1.5, 1.5);
     let beta = random(seed + 2, s.channels, -0.5, 0.5);
     (x, gamma, beta)
 }
 
 fn shape((batch, channels, spatial): (usize, usize, usize)) -> BnShape {
-    BnShape {
-        batch,
-        channels,
-        spatial,
-    }
+    BnShape { batch, channels, spatial }
 }
 
 #[test]
@@ -136,10 +122,7 @@ fn forward_and_running_statistics_match_cpu() {
 
         let c = s.channels;
         let state = layer.state();
-        assert_eq!(
-            state[0], 7.0,
-            "state before the running mean was overwritten"
-        );
+        assert_eq!(state[0], 7.0, "state before the running mean was overwritten");
         let (mean, var) = batchnorm::cpu::batch_stats(s, &f64s(&x2));
         let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
         let saved = &state[1 + 2 * c..1 + 4 * c];
@@ -150,13 +133,7 @@ fn forward_and_running_statistics_match_cpu() {
         batchnorm::cpu::update_running(s, &f64s(&x1), 0.1, &mut rm, &mut rv);
         batchnorm::cpu::update_running(s, &f64s(&x2), 0.1, &mut rm, &mut rv);
         assert_close(&what("running mean"), &state[1..1 + c], &rm, 1e-6, 1e-5);
-        assert_close(
-            &what("running var"),
-            &state[1 + c..1 + 2 * c],
-            &rv,
-            1e-6,
-            1e-5,
-        );
+        assert_close(&what("running var"), &state[1 + c..1 + 2 * c], &rv, 1e-6, 1e-5);
     }
 }
 
@@ -168,10 +145,7 @@ fn momentum_zero_leaves_running_statistics_alone() {
     let (x, gamma, beta) = data(s, 3);
     let layer = Layer::new(s, &gamma, &beta, &x);
     let before = layer.state();
-    let cfg = BnConfig {
-        momentum: 0.0,
-        ..BnConfig::default()
-    };
+    let cfg = BnConfig { momentum: 0.0, ..BnConfig::default() };
     let y = BufRef::new(&layer.y, Y_OFF);
     g.submit(|enc| bn.forward(enc, s, &layer.tensors(), cfg, layer.x(), y));
     let after = layer.state();
@@ -216,14 +190,7 @@ fn backward_matches_finite_differences_and_accumulates() {
         let prefill = random(300 + si as u64, layer.params.len, -1.0, 1.0);
         let grads = g.upload(&prefill);
         g.submit(|enc| {
-            bn.forward(
-                enc,
-                s,
-                &t,
-                BnConfig::default(),
-                layer.x(),
-                BufRef::new(&layer.y, Y_OFF),
-            );
+            bn.forward(enc, s, &t, BnConfig::default(), layer.x(), BufRef::new(&layer.y, Y_OFF));
             bn.backward(
                 enc,
                 s,
@@ -251,26 +218,10 @@ fn backward_matches_finite_differences_and_accumulates() {
         let plus = |off: usize, d: &[f64]| -> Vec<f64> {
             (0..c).map(|k| f64::from(prefill[off + k]) + d[k]).collect()
         };
-        assert_close(
-            &what("dgamma"),
-            &got[go..go + c],
-            &plus(go, &want_dg),
-            atol,
-            rtol,
-        );
-        assert_close(
-            &what("dbeta"),
-            &got[bo..bo + c],
-            &plus(bo, &want_db),
-            atol,
-            rtol,
-        );
+        assert_close(&what("dgamma"), &got[go..go + c], &plus(go, &want_dg), atol, rtol);
+        assert_close(&what("dbeta"), &got[bo..bo + c], &plus(bo, &want_db), atol, rtol);
         for k in (0..got.len()).filter(|k| !(go..go + c).contains(k) && !(bo..bo + c).contains(k)) {
-            assert_eq!(
-                got[k].to_bits(),
-                prefill[k].to_bits(),
-                "{s:?}: grads[{k}] moved"
-            );
+            assert_eq!(got[k].to_bits(), prefill[k].to_bits(), "{s:?}: grads[{k}] moved");
         }
     }
 }
@@ -291,13 +242,7 @@ fn run_once(bn: &BatchNorm, s: BnShape, param_grads: bool) -> Vec<Vec<f32>> {
         let pg = param_grads.then(|| BnGrads::at_param_offsets(&grads, &t));
         bn.backward(enc, s, &t, layer.x(), (&dy).into(), (&dx).into(), pg);
     });
-    vec![
-        layer.y(),
-        layer.state(),
-        g.read(&dx).unwrap(),
-        g.read(&grads).unwrap(),
-        prefill,
-    ]
+    vec![layer.y(), layer.state(), g.read(&dx).unwrap(), g.read(&grads).unwrap(), prefill]
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -308,10 +253,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 fn forward_and_backward_are_bit_identical_on_repeat() {
     let bn = BatchNorm::new(gpu());
     for sh in [(5, 7, 35), (3, 2, 333)] {
-        let (a, b) = (
-            run_once(&bn, shape(sh), true),
-            run_once(&bn, shape(sh), true),
-        );
+        let (a, b) = (run_once(&bn, shape(sh), true), run_once(&bn, shape(sh), true));
         for (k, (x, y)) in a.iter().zip(&b).enumerate() {
             assert_eq!(bits(x), bits(y), "{sh:?}: output {k} differs between runs");
         }
@@ -327,11 +269,7 @@ fn skipping_parameter_gradients_leaves_the_gradient_buffer_untouched() {
     // Same dx either way; the gradient buffer still holds exactly its prefill.
     assert_eq!(bits(&full[2]), bits(&skip[2]), "dx depends on the flag");
     assert_eq!(bits(&skip[3]), bits(&skip[4]), "gradient buffer changed");
-    assert_ne!(
-        bits(&full[3]),
-        bits(&full[4]),
-        "full backward wrote no gradients"
-    );
+    assert_ne!(bits(&full[3]), bits(&full[4]), "full backward wrote no gradients");
 }
 
 #[test]

@@ -97,3 +97,19 @@ fn adam_steps_match_cpu_reference() {
         assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-6));
     }
 }
+
+#[test]
+fn spectral_norm_and_batch_norm_layers_gradients_match_finite_differences() {
+    use dualmcmc::nn::Init;
+    use dualmcmc::nn::batchnorm::BatchNormLayer;
+    let mut layout = ParamLayout::new();
+    let mut body = Sequential::new(Shape::flat(5));
+    layout.scoped("0", |l| body.push(Linear::with_spectral_norm(l, Shape::flat(5), Shape::flat(6), true, true)));
+    layout.scoped("1", |l| body.push(BatchNormLayer::new(l, Shape::flat(6), Init::Normal { mean: 0.0, std: 1.0 })));
+    body.push(Act::new(Activation::LeakyRelu(0.2), Shape::flat(6)));
+    layout.scoped("3", |l| body.push(Linear::with_spectral_norm(l, Shape::flat(6), Shape::flat(2), false, true)));
+    let mut net = Network::new(layout, body);
+    let names: Vec<&str> = net.layout.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.contains(&"0.weight_orig") && names.contains(&"0.weight_u") && names.contains(&"1.running_var"), "{names:?}");
+    check_gradients("spectral norm + batch norm", &mut net, 4, 11, 400);
+}

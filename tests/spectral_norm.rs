@@ -8,16 +8,8 @@ use dualmcmc::gpu::{BufRef, GpuBuffer};
 use dualmcmc::ops::spectral_norm::{SnShape, SpectralNorm, cpu};
 
 /// From the toy's tiny layers to the paper's 512 × 4608 (512 channels, 512·3·3 inputs).
-const SHAPES: [(usize, usize); 8] = [
-    (2, 128),
-    (128, 2),
-    (1, 5),
-    (5, 1),
-    (7, 3),
-    (3, 7),
-    (64, 1152),
-    (512, 4608),
-];
+const SHAPES: [(usize, usize); 8] =
+    [(2, 128), (128, 2), (1, 5), (5, 1), (7, 3), (3, 7), (64, 1152), (512, 4608)];
 
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| f64::from(x)).collect()
@@ -188,25 +180,12 @@ fn backward_matches_finite_differences_and_accumulates() {
             cpu::backward(s, &wd, &ud, &vd, &gd)
         };
         let got = g.read::<f32>(&grads).unwrap();
-        let want_total: Vec<f64> = want
-            .iter()
-            .zip(&prefill[W_OFF..])
-            .map(|(d, p)| f64::from(*p) + d)
-            .collect();
+        let want_total: Vec<f64> =
+            want.iter().zip(&prefill[W_OFF..]).map(|(d, p)| f64::from(*p) + d).collect();
         let (atol, rtol) = (1e-4, 1e-3);
-        assert_close(
-            &format!("dW {s:?}"),
-            &got[W_OFF..W_OFF + s.len()],
-            &want_total,
-            atol,
-            rtol,
-        );
+        assert_close(&format!("dW {s:?}"), &got[W_OFF..W_OFF + s.len()], &want_total, atol, rtol);
         for k in (0..W_OFF).chain(W_OFF + s.len()..got.len()) {
-            assert_eq!(
-                got[k].to_bits(),
-                prefill[k].to_bits(),
-                "{s:?}: grads[{k}] moved"
-            );
+            assert_eq!(got[k].to_bits(), prefill[k].to_bits(), "{s:?}: grads[{k}] moved");
         }
     }
 }
@@ -255,9 +234,7 @@ fn with_singular_values(rows: usize, cols: usize, s: &[f64], seed: u64) -> Vec<f
     (0..rows * cols)
         .map(|idx| {
             let (i, j) = (idx / cols, idx % cols);
-            (0..k)
-                .map(|r| u[i * k + r] * s[r] * v[j * k + r])
-                .sum::<f64>() as f32
+            (0..k).map(|r| u[i * k + r] * s[r] * v[j * k + r]).sum::<f64>() as f32
         })
         .collect()
 }
@@ -285,10 +262,7 @@ fn power_iteration_converges_to_the_largest_singular_value() {
     for (i, d) in [0.5f32, -1.0, 3.0, 2.0, 0.25].iter().enumerate() {
         diag[i * diag_shape.cols + i] = *d;
     }
-    let cases = [
-        (dense, with_singular_values(40, 67, &spectrum, 5), 4.0),
-        (diag_shape, diag, 3.0),
-    ];
+    let cases = [(dense, with_singular_values(40, 67, &spectrum, 5), 4.0), (diag_shape, diag, 3.0)];
     for (s, w, top) in cases {
         let layer = Layer::new(s, &w, 11);
         g.submit(|enc| {
@@ -329,11 +303,7 @@ fn forward_and_backward_are_bit_identical_on_repeat() {
                     sn.backward(enc, s, layer.w(), layer.st(), (&gbuf).into(), dw);
                 }
             });
-            [
-                g.read::<f32>(&layer.state).unwrap(),
-                layer.w_sn(),
-                g.read::<f32>(&grads).unwrap(),
-            ]
+            [g.read::<f32>(&layer.state).unwrap(), layer.w_sn(), g.read::<f32>(&grads).unwrap()]
         };
         let (a, b) = (run(), run());
         for (k, (x, y)) in a.iter().zip(&b).enumerate() {

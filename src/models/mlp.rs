@@ -12,7 +12,8 @@ pub fn mlp(input: usize, hidden: &[usize], output: usize, act: Activation) -> Ne
     let sizes: Vec<usize> = hidden.iter().copied().chain([output]).collect();
     for (i, &out) in sizes.iter().enumerate() {
         let shape = body.shape();
-        let layer = layout.scoped(&format!("net.{}", 2 * i), |l| Linear::new(l, shape, Shape::flat(out), true));
+        let layer =
+            layout.scoped(&format!("net.{}", 2 * i), |l| Linear::new(l, shape, Shape::flat(out), true));
         body.push(layer);
         if i + 1 < sizes.len() {
             body.push(Act::new(act, Shape::flat(out)));

@@ -4,7 +4,10 @@ use crate::gpu::{Gpu, GpuBuffer};
 use crate::ops::{
     activation::Activations, adam::Adam, elementwise::Elementwise, matmul::Matmul, reduce::Reduce,
 };
-use crate::ops::{bias::Bias, loss::Loss, pool::Pool, rng::Rng, upsample::Upsample};
+use crate::ops::{
+    batchnorm::BatchNorm, bias::Bias, loss::Loss, pool::Pool, rng::Rng, spectral_norm::SpectralNorm,
+    upsample::Upsample,
+};
 use crate::sampler::LangevinKernels;
 use std::sync::Mutex;
 
@@ -21,6 +24,8 @@ pub struct Engine {
     pub rng: Rng,
     pub langevin: LangevinKernels,
     pub loss: Loss,
+    pub batchnorm: BatchNorm,
+    pub spectral_norm: SpectralNorm,
     ones: Mutex<GpuBuffer>,
 }
 
@@ -40,6 +45,8 @@ impl Engine {
             rng: Rng::new(gpu),
             langevin: LangevinKernels::new(gpu),
             loss: Loss::new(gpu),
+            batchnorm: BatchNorm::new(gpu),
+            spectral_norm: SpectralNorm::new(gpu),
             ones: Mutex::new(gpu.upload(&[1.0f32; 1024])),
         }
     }

@@ -3,6 +3,7 @@
 //! the gradient with respect to its input and, when asked, adds its parameter gradients.
 
 pub mod activation;
+pub mod batchnorm;
 pub mod engine;
 pub mod linear;
 pub mod network;
@@ -10,6 +11,7 @@ pub mod params;
 pub mod resample;
 pub mod residual;
 pub mod sequential;
+pub mod weight;
 
 pub use engine::Engine;
 pub use network::Network;

@@ -84,13 +84,41 @@ impl ParamLayout {
         let offset = len.next_multiple_of(ALIGN);
         let numel: usize = shape.iter().product();
         *len = offset + numel;
+        let full = self.full_name(name);
+        self.tensors.push(TensorSpec { name: full, shape: shape.to_vec(), kind, offset, init });
+        offset
+    }
+
+    /// Registers several tensors back to back, with no padding between them (ops that take
+    /// one contiguous block, such as the spectral-norm state [u | v | σ | scratch]). Returns
+    /// the offset of the first.
+    pub fn add_packed(&mut self, parts: &[(&str, &[usize], Init)], kind: Kind) -> usize {
+        let len = match kind {
+            Kind::Param => &mut self.params_len,
+            Kind::State => &mut self.state_len,
+        };
+        let start = len.next_multiple_of(ALIGN);
+        *len = start;
+        for (name, shape, init) in parts {
+            let len = match kind {
+                Kind::Param => &mut self.params_len,
+                Kind::State => &mut self.state_len,
+            };
+            let offset = *len;
+            *len += shape.iter().product::<usize>();
+            let full = self.full_name(name);
+            self.tensors.push(TensorSpec { name: full, shape: shape.to_vec(), kind, offset, init: *init });
+        }
+        start
+    }
+
+    fn full_name(&self, name: &str) -> String {
         let mut full = self.prefix.join(".");
         if !full.is_empty() {
             full.push('.');
         }
         full.push_str(name);
-        self.tensors.push(TensorSpec { name: full, shape: shape.to_vec(), kind, offset, init });
-        offset
+        full
     }
 
     /// Number of trainable values (what PyTorch's `sum(p.numel() for p in parameters())` gives).

@@ -73,10 +73,7 @@ pub struct BnGrads<'a> {
 impl<'a> BnGrads<'a> {
     /// dγ and dβ at the offsets γ and β have in the parameter buffer.
     pub fn at_param_offsets(grads: &'a crate::gpu::GpuBuffer, t: &BnTensors) -> Self {
-        Self {
-            dgamma: BufRef::new(grads, t.gamma.offset),
-            dbeta: BufRef::new(grads, t.beta.offset),
-        }
+        Self { dgamma: BufRef::new(grads, t.gamma.offset), dbeta: BufRef::new(grads, t.beta.offset) }
     }
 }
 
@@ -92,10 +89,7 @@ pub struct BnConfig {
 
 impl Default for BnConfig {
     fn default() -> Self {
-        Self {
-            momentum: DEFAULT_MOMENTUM,
-            eps: DEFAULT_EPS,
-        }
+        Self { momentum: DEFAULT_MOMENTUM, eps: DEFAULT_EPS }
     }
 }
 
@@ -207,17 +201,9 @@ impl BatchNorm {
             saved_off: off(t.saved),
             ..sizes(shape)
         };
-        let bufs = [
-            x.buf,
-            t.gamma.buf,
-            t.beta.buf,
-            t.running_mean.buf,
-            t.running_var.buf,
-            t.saved.buf,
-            y.buf,
-        ];
-        self.forward
-            .encode(&self.gpu, enc, &p, &bufs, grid_1d(shape.channels, 1));
+        let bufs =
+            [x.buf, t.gamma.buf, t.beta.buf, t.running_mean.buf, t.running_var.buf, t.saved.buf, y.buf];
+        self.forward.encode(&self.gpu, enc, &p, &bufs, grid_1d(shape.channels, 1));
     }
 
     /// Backward through the batch statistics (x̂ = (x − μ)·invstd, sums per channel):
@@ -273,9 +259,7 @@ impl BatchNorm {
                 bufs.extend([g.dgamma.buf, g.dbeta.buf]);
                 self.backward.encode(&self.gpu, enc, &p, &bufs, groups);
             }
-            None => self
-                .backward_input
-                .encode(&self.gpu, enc, &p, &bufs, groups),
+            None => self.backward_input.encode(&self.gpu, enc, &p, &bufs, groups),
         }
     }
 }
@@ -294,10 +278,7 @@ fn check_shape(s: BnShape) {
         s.per_channel() > 1,
         "batch norm in training mode needs more than one value per channel, got {s:?}"
     );
-    assert!(
-        s.len() <= u32::MAX as usize,
-        "batch norm: {s:?} too large for 32-bit indices"
-    );
+    assert!(s.len() <= u32::MAX as usize, "batch norm: {s:?} too large for 32-bit indices");
 }
 
 fn off(r: BufRef) -> u32 {
@@ -339,10 +320,7 @@ pub mod cpu {
         let mut var = vec![0.0; s.channels];
         for c in 0..s.channels {
             mean[c] = (0..s.per_channel()).map(|i| x[at(s, c, i)]).sum::<f64>() / n;
-            var[c] = (0..s.per_channel())
-                .map(|i| (x[at(s, c, i)] - mean[c]).powi(2))
-                .sum::<f64>()
-                / n;
+            var[c] = (0..s.per_channel()).map(|i| (x[at(s, c, i)] - mean[c]).powi(2)).sum::<f64>() / n;
         }
         (mean, var)
     }

@@ -66,9 +66,7 @@ impl SnShape {
         let normalize = |x: &[f32]| {
             let norm = x.iter().map(|a| f64::from(*a).powi(2)).sum::<f64>().sqrt();
             let denom = norm.max(f64::from(EPS));
-            x.iter()
-                .map(|a| (f64::from(*a) / denom) as f32)
-                .collect::<Vec<_>>()
+            x.iter().map(|a| (f64::from(*a) / denom) as f32).collect::<Vec<_>>()
         };
         let mut state = normalize(u0);
         state.extend(normalize(v0));
@@ -175,12 +173,7 @@ impl SpectralNorm {
         fits("state", state, shape.state_len());
         distinct("w", w, "state", state);
         distinct("w", w, "w_sn", w_sn);
-        let p = Params {
-            w_off: off(w),
-            state_off: off(state),
-            wsn_off: off(w_sn),
-            ..sizes(shape)
-        };
+        let p = Params { w_off: off(w), state_off: off(state), wsn_off: off(w_sn), ..sizes(shape) };
         let (gpu, one, rows) = (&self.gpu, [1, 1, 1], grid_1d(shape.rows, 1));
         let ws = [w.buf, state.buf];
         if power {
@@ -191,8 +184,7 @@ impl SpectralNorm {
         self.wv.encode(gpu, enc, &p, &ws, rows);
         self.sigma[usize::from(!power)].encode(gpu, enc, &p, &ws, one);
         let all = grid_1d(shape.len(), WG_1D);
-        self.scale
-            .encode(gpu, enc, &p, &[w.buf, state.buf, w_sn.buf], all);
+        self.scale.encode(gpu, enc, &p, &[w.buf, state.buf, w_sn.buf], all);
     }
 
     /// Backward with u, v and σ taken from the state as the last forward left them
@@ -218,38 +210,23 @@ impl SpectralNorm {
             distinct(name, read, "state", state);
             distinct(name, read, "dw", dw);
         }
-        let p = Params {
-            w_off: off(w),
-            state_off: off(state),
-            g_off: off(g),
-            dw_off: off(dw),
-            ..sizes(shape)
-        };
+        let p =
+            Params { w_off: off(w), state_off: off(state), g_off: off(g), dw_off: off(dw), ..sizes(shape) };
         let gpu = &self.gpu;
         let (w, st, g, dw) = (w.buf, state.buf, g.buf, dw.buf);
-        self.grad_rows
-            .encode(gpu, enc, &p, &[w, st, g], grid_1d(shape.rows, 1));
+        self.grad_rows.encode(gpu, enc, &p, &[w, st, g], grid_1d(shape.rows, 1));
         self.grad_total.encode(gpu, enc, &p, &[w, st], [1, 1, 1]);
-        self.grad_apply
-            .encode(gpu, enc, &p, &[w, st, g, dw], grid_1d(shape.len(), WG_1D));
+        self.grad_apply.encode(gpu, enc, &p, &[w, st, g, dw], grid_1d(shape.len(), WG_1D));
     }
 }
 
 fn sizes(s: SnShape) -> Params {
-    Params {
-        rows: s.rows as u32,
-        cols: s.cols as u32,
-        eps: EPS,
-        ..Params::default()
-    }
+    Params { rows: s.rows as u32, cols: s.cols as u32, eps: EPS, ..Params::default() }
 }
 
 fn check_shape(s: SnShape) {
     assert!(!s.is_empty(), "spectral norm: empty weight {s:?}");
-    assert!(
-        s.len() <= u32::MAX as usize,
-        "spectral norm: {s:?} too large for 32-bit indices"
-    );
+    assert!(s.len() <= u32::MAX as usize, "spectral norm: {s:?} too large for 32-bit indices");
 }
 
 fn off(r: BufRef) -> u32 {
@@ -287,9 +264,7 @@ pub mod cpu {
 
     /// Wv `[rows]`.
     pub fn mv(s: SnShape, w: &[f64], v: &[f64]) -> Vec<f64> {
-        (0..s.rows)
-            .map(|i| (0..s.cols).map(|j| w[i * s.cols + j] * v[j]).sum())
-            .collect()
+        (0..s.rows).map(|i| (0..s.cols).map(|j| w[i * s.cols + j] * v[j]).sum()).collect()
     }
 
     /// Wᵀu `[cols]`.
@@ -325,8 +300,6 @@ pub mod cpu {
     pub fn backward(s: SnShape, w: &[f64], u: &[f64], v: &[f64], g: &[f64]) -> Vec<f64> {
         let sigma = sigma(s, w, u, v);
         let gw: f64 = g.iter().zip(w).map(|(a, b)| a * b).sum();
-        (0..s.len())
-            .map(|k| g[k] / sigma - gw / (sigma * sigma) * u[k / s.cols] * v[k % s.cols])
-            .collect()
+        (0..s.len()).map(|k| g[k] / sigma - gw / (sigma * sigma) * u[k / s.cols] * v[k % s.cols]).collect()
     }
 }

@@ -47,7 +47,12 @@ pub struct ChainConfig {
 
 impl ChainConfig {
     pub fn langevin(&self, parameterisation: Parameterisation) -> LangevinConfig {
-        LangevinConfig { steps: self.steps, step_size: self.step_size, noise_scale: self.noise_scale, parameterisation }
+        LangevinConfig {
+            steps: self.steps,
+            step_size: self.step_size,
+            noise_scale: self.noise_scale,
+            parameterisation,
+        }
     }
 }
 
@@ -142,13 +147,20 @@ impl TrainConfig {
                 return Err(format!("{key} must be zero or positive and finite, got {v}"));
             }
         }
-        for (key, o) in [("ebm_optim", &self.ebm_optim), ("generator_optim", &self.generator_optim), ("inference_optim", &self.inference_optim)] {
+        for (key, o) in [
+            ("ebm_optim", &self.ebm_optim),
+            ("generator_optim", &self.generator_optim),
+            ("inference_optim", &self.inference_optim),
+        ] {
             if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
                 return Err(format!("{key}.beta1 and {key}.beta2 must lie in [0, 1)"));
             }
         }
         if self.parameterisation == Parameterisation::Reference && self.x_langevin.noise_scale == 0.0 {
-            return Err("x_langevin.noise_scale must be positive under the reference parameterisation (T = (n/s)²)".into());
+            return Err(
+                "x_langevin.noise_scale must be positive under the reference parameterisation (T = (n/s)²)"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -76,7 +76,9 @@ pub struct IterMetrics {
 
 /// Training stopped: a loss went NaN/Inf or the energy gap passed its bound.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("training diverged at iteration {iteration}: {quantity} = {value} ({why}); the state from before this iteration was kept")]
+#[error(
+    "training diverged at iteration {iteration}: {quantity} = {value} ({why}); the state from before this iteration was kept"
+)]
 pub struct Divergence {
     pub iteration: u32,
     pub quantity: &'static str,
@@ -195,7 +197,8 @@ impl Trainer {
         let e = Arc::clone(&self.engine);
         let g = &e.gpu;
         g.write(&self.bufs.x, batch);
-        let mut enc = g.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("iteration") });
+        let mut enc =
+            g.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("iteration") });
         self.backup(&mut enc);
         self.record(&e, &mut enc);
         g.queue.submit([enc.finish()]);
@@ -231,11 +234,24 @@ impl Trainer {
         // 2. z̃ = z-Langevin(z₀ | x), z₀ from q(x) or from noise.
         m.inference.forward(e, enc, bsz, &b.x, &b.q);
         match cfg.z_init {
-            ZInit::Inference => e.loss.reparameterise(enc, bsz, nz, &b.q, &b.z_post, self.draw(stream::REPARAM)),
+            ZInit::Inference => {
+                e.loss.reparameterise(enc, bsz, nz, &b.q, &b.z_post, self.draw(stream::REPARAM))
+            }
             ZInit::Noise => e.rng.normal(enc, &b.z_post, 0.0, 1.0, self.draw(stream::Z_NOISE_INIT)),
         }
         let z_cfg = cfg.z_langevin.langevin(cfg.parameterisation);
-        self.z_sampler.run(e, enc, &m.generator, bsz, &b.z_post, &b.x, cfg.sigma, &z_cfg, self.noise(stream::Z_CHAIN), &[]);
+        self.z_sampler.run(
+            e,
+            enc,
+            &m.generator,
+            bsz,
+            &b.z_post,
+            &b.x,
+            cfg.sigma,
+            &z_cfg,
+            self.noise(stream::Z_CHAIN),
+            &[],
+        );
 
         // 3. Generator step.
         m.generator.zero_grads(e, enc);
@@ -251,9 +267,10 @@ impl Trainer {
         // 4. Inference step.
         let (b, m) = (&self.bufs, &self.models);
         m.inference.zero_grads(e, enc);
-        for (x, z, weight, s) in
-            [(&b.x, &b.z_post, 1.0, slot::INF_DATA), (&b.x_teach, &b.z_prior, cfg.inference_sample_weight, slot::INF_SAMPLE)]
-        {
+        for (x, z, weight, s) in [
+            (&b.x, &b.z_post, 1.0, slot::INF_DATA),
+            (&b.x_teach, &b.z_prior, cfg.inference_sample_weight, slot::INF_SAMPLE),
+        ] {
             m.inference.forward(e, enc, bsz, x, &b.q);
             e.loss.gauss_nll_sum(enc, bsz, nz, inv_b, &b.q, z, &b.metrics, s);
             e.loss.gauss_nll_grad(enc, bsz, nz, weight * inv_b, &b.q, z, &b.dq);
@@ -268,9 +285,10 @@ impl Trainer {
         self.x_sampler.run(e, enc, &m.ebm, bsz, &b.x_ebm, &x_cfg, self.noise(stream::X_EBM), &[]);
         let scale = inv_b / cfg.temperature();
         m.ebm.zero_grads(e, enc);
-        for (x, energy, sign, s) in
-            [(&b.x, &b.energy_data, 1.0, slot::ENERGY_DATA), (&b.x_ebm, &b.energy_samples, -1.0, slot::ENERGY_SAMPLES)]
-        {
+        for (x, energy, sign, s) in [
+            (&b.x, &b.energy_data, 1.0, slot::ENERGY_DATA),
+            (&b.x_ebm, &b.energy_samples, -1.0, slot::ENERGY_SAMPLES),
+        ] {
             m.ebm.forward(e, enc, bsz, x, energy);
             e.loss.sum_into(enc, bsz, inv_b, energy, &b.metrics, s);
             e.elementwise.fill(enc, bsz, &b.d_energy, sign * scale);
@@ -291,13 +309,23 @@ impl Trainer {
     /// Writes the start of an x-chain into `x`: g(z_p) with the current generator, or noise.
     fn chain_start(&self, e: &Engine, enc: &mut wgpu::CommandEncoder, x: &GpuBuffer, noise_stream: u32) {
         match self.cfg.x_init {
-            XInit::Generator => self.models.generator.forward(e, enc, self.cfg.batch_size, &self.bufs.z_prior, x),
+            XInit::Generator => {
+                self.models.generator.forward(e, enc, self.cfg.batch_size, &self.bufs.z_prior, x)
+            }
             XInit::Noise => e.rng.normal(enc, x, 0.0, self.cfg.x_noise_init_std, self.draw(noise_stream)),
         }
     }
 
     /// One generator term: weight·‖g(z) − target‖²/B, its value into `s`, its gradient added.
-    fn generator_term(&self, e: &Engine, enc: &mut wgpu::CommandEncoder, z: &GpuBuffer, target: &GpuBuffer, weight: f32, s: usize) {
+    fn generator_term(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        z: &GpuBuffer,
+        target: &GpuBuffer,
+        weight: f32,
+        s: usize,
+    ) {
         let (b, gen_net) = (&self.bufs, &self.models.generator);
         let bsz = self.cfg.batch_size;
         let n = bsz * self.data_size();
@@ -374,7 +402,12 @@ impl Trainer {
     fn backup(&self, enc: &mut wgpu::CommandEncoder) {
         for (net, bk) in self.nets().into_iter().zip(&self.backups) {
             let nb = net.bufs();
-            for (src, dst) in [(&nb.params, &bk.params), (&nb.adam_m, &bk.adam_m), (&nb.adam_v, &bk.adam_v), (&nb.state, &bk.state)] {
+            for (src, dst) in [
+                (&nb.params, &bk.params),
+                (&nb.adam_m, &bk.adam_m),
+                (&nb.adam_v, &bk.adam_v),
+                (&nb.state, &bk.state),
+            ] {
                 enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, (src.len * 4) as u64);
             }
         }
@@ -384,7 +417,12 @@ impl Trainer {
         e.gpu.submit(|enc| {
             for (net, bk) in self.nets().into_iter().zip(&self.backups) {
                 let nb = net.bufs();
-                for (dst, src) in [(&nb.params, &bk.params), (&nb.adam_m, &bk.adam_m), (&nb.adam_v, &bk.adam_v), (&nb.state, &bk.state)] {
+                for (dst, src) in [
+                    (&nb.params, &bk.params),
+                    (&nb.adam_m, &bk.adam_m),
+                    (&nb.adam_v, &bk.adam_v),
+                    (&nb.state, &bk.state),
+                ] {
                     enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, (src.len * 4) as u64);
                 }
             }
