@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod data;
 pub mod gpu;
 pub mod nn;
 pub mod ops;
