@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod data;
+pub mod eval;
 pub mod gpu;
 pub mod nn;
 pub mod ops;
