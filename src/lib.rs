@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod cli;
+pub mod data;
+pub mod eval;
 pub mod gpu;
 pub mod models;
 pub mod nn;
