@@ -2,6 +2,7 @@
 //! reference (module `cpu` beside it) that the tests compare against.
 
 pub mod activation;
+pub mod conv2d;
 pub mod elementwise;
 pub mod matmul;
 pub mod reduce;
@@ -11,6 +12,7 @@ pub mod reduce;
 pub fn shader_sources() -> Vec<(&'static str, String)> {
     vec![
         ("activation.wgsl", activation::SOURCE.to_string()),
+        ("conv2d.wgsl", conv2d::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         ("matmul.wgsl", matmul::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
