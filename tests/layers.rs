@@ -104,12 +104,106 @@ fn spectral_norm_and_batch_norm_layers_gradients_match_finite_differences() {
     use dualmcmc::nn::batchnorm::BatchNormLayer;
     let mut layout = ParamLayout::new();
     let mut body = Sequential::new(Shape::flat(5));
-    layout.scoped("0", |l| body.push(Linear::with_spectral_norm(l, Shape::flat(5), Shape::flat(6), true, true)));
-    layout.scoped("1", |l| body.push(BatchNormLayer::new(l, Shape::flat(6), Init::Normal { mean: 0.0, std: 1.0 })));
+    layout.scoped("0", |l| {
+        body.push(Linear::with_spectral_norm(l, Shape::flat(5), Shape::flat(6), true, true))
+    });
+    layout.scoped("1", |l| {
+        body.push(BatchNormLayer::new(l, Shape::flat(6), Init::Normal { mean: 0.0, std: 1.0 }))
+    });
     body.push(Act::new(Activation::LeakyRelu(0.2), Shape::flat(6)));
-    layout.scoped("3", |l| body.push(Linear::with_spectral_norm(l, Shape::flat(6), Shape::flat(2), false, true)));
+    layout.scoped("3", |l| {
+        body.push(Linear::with_spectral_norm(l, Shape::flat(6), Shape::flat(2), false, true))
+    });
     let mut net = Network::new(layout, body);
     let names: Vec<&str> = net.layout.tensors.iter().map(|t| t.name.as_str()).collect();
-    assert!(names.contains(&"0.weight_orig") && names.contains(&"0.weight_u") && names.contains(&"1.running_var"), "{names:?}");
+    assert!(
+        names.contains(&"0.weight_orig") && names.contains(&"0.weight_u") && names.contains(&"1.running_var"),
+        "{names:?}"
+    );
     check_gradients("spectral norm + batch norm", &mut net, 4, 11, 400);
+}
+
+mod conv_nets {
+    use super::*;
+    use dualmcmc::nn::Init;
+    use dualmcmc::nn::batchnorm::BatchNormLayer;
+    use dualmcmc::nn::conv::{Conv2d, ConvSpec};
+    use dualmcmc::nn::resample::{AvgPool2, GlobalAvgPool, Upsample2, UpsampleMode};
+
+    #[test]
+    fn three_layer_conv_network_gradients_match_finite_differences() {
+        let mut layout = ParamLayout::new();
+        let mut body = Sequential::new(Shape::image(2, 8, 8));
+        layout.scoped("0", |l| {
+            body.push(Conv2d::new(l, Shape::image(2, 8, 8), ConvSpec::same(3, 3).bias(true)))
+        });
+        body.push(Act::new(Activation::LeakyRelu(0.2), body.shape()));
+        let s = body.shape();
+        layout.scoped("2", |l| {
+            body.push(Conv2d::new(l, s, ConvSpec::same(4, 4).stride(2, 1).spectral_norm(true)))
+        });
+        body.push(Act::new(Activation::Relu, body.shape()));
+        let s = body.shape();
+        layout.scoped("4", |l| body.push(Conv2d::new(l, s, ConvSpec::same(1, 4).stride(1, 0).bias(true))));
+        assert_eq!(body.shape(), Shape::image(1, 1, 1));
+        let mut net = Network::new(layout, body);
+        check_gradients("3-layer conv net", &mut net, 2, 21, 300);
+    }
+
+    #[test]
+    fn generator_up_block_gradients_match_finite_differences() {
+        // BN → ReLU → bilinear ×2 → conv3×3 → BN → ReLU → conv3×3, shortcut ×2 → conv1×1.
+        let input = Shape::image(3, 3, 3);
+        let mut layout = ParamLayout::new();
+        let (mut main, mut short) = (Sequential::new(input), Sequential::new(input));
+        layout.scoped("block", |l| {
+            main.push(BatchNormLayer::new(l, input, Init::Normal { mean: 0.0, std: 1.0 }));
+            main.push(Act::new(Activation::Relu, input));
+            main.push(Upsample2 { input, mode: UpsampleMode::BilinearAlignCorners });
+            let s = main.shape();
+            main.push(Conv2d::new(l, s, ConvSpec::same(4, 3).bias(true)));
+            let s = main.shape();
+            main.push(BatchNormLayer::new(l, s, Init::Normal { mean: 0.0, std: 1.0 }));
+            main.push(Act::new(Activation::Relu, s));
+            main.push(Conv2d::new(l, s, ConvSpec::same(4, 3).bias(true)));
+            short.push(Upsample2 { input, mode: UpsampleMode::BilinearAlignCorners });
+            let s = short.shape();
+            short.push(Conv2d::new(l, s, ConvSpec::same(4, 1).bias(true)));
+        });
+        let mut body = Sequential::new(input);
+        body.push(Residual::new(main, Some(short)));
+        body.push(Act::new(Activation::Tanh, Shape::image(4, 6, 6)));
+        let mut net = Network::new(layout, body);
+        check_gradients("generator up-block", &mut net, 3, 22, 300);
+    }
+
+    #[test]
+    fn ebm_down_block_and_head_gradients_match_finite_differences() {
+        // ReLU → SN conv3×3 → ReLU → SN conv3×3 → avgpool, shortcut SN conv1×1 → avgpool;
+        // head ReLU → global average pooling → SN linear.
+        let input = Shape::image(2, 6, 6);
+        let mut layout = ParamLayout::new();
+        let (mut main, mut short) = (Sequential::new(input), Sequential::new(input));
+        let sn = |c| ConvSpec::same(c, 3).spectral_norm(true);
+        layout.scoped("block", |l| {
+            main.push(Act::new(Activation::Relu, input));
+            main.push(Conv2d::new(l, input, sn(3)));
+            let s = main.shape();
+            main.push(Act::new(Activation::Relu, s));
+            main.push(Conv2d::new(l, s, sn(3)));
+            main.push(AvgPool2 { input: main.shape() });
+            short.push(Conv2d::new(l, input, ConvSpec::same(3, 1).spectral_norm(true)));
+            short.push(AvgPool2 { input: short.shape() });
+        });
+        let mut body = Sequential::new(input);
+        body.push(Residual::new(main, Some(short)));
+        let s = body.shape();
+        body.push(Act::new(Activation::Relu, s));
+        body.push(GlobalAvgPool { input: s });
+        layout.scoped("head", |l| {
+            body.push(Linear::with_spectral_norm(l, Shape::flat(3), Shape::flat(1), false, true))
+        });
+        let mut net = Network::new(layout, body);
+        check_gradients("EBM down-block + head", &mut net, 2, 23, 300);
+    }
 }

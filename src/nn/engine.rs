@@ -5,8 +5,8 @@ use crate::ops::{
     activation::Activations, adam::Adam, elementwise::Elementwise, matmul::Matmul, reduce::Reduce,
 };
 use crate::ops::{
-    batchnorm::BatchNorm, bias::Bias, loss::Loss, pool::Pool, rng::Rng, spectral_norm::SpectralNorm,
-    upsample::Upsample,
+    batchnorm::BatchNorm, bias::Bias, conv2d::Conv2d, loss::Loss, pool::Pool, rng::Rng,
+    spectral_norm::SpectralNorm, upsample::Upsample,
 };
 use crate::sampler::LangevinKernels;
 use std::sync::Mutex;
@@ -25,6 +25,7 @@ pub struct Engine {
     pub langevin: LangevinKernels,
     pub loss: Loss,
     pub batchnorm: BatchNorm,
+    pub conv2d: Conv2d,
     pub spectral_norm: SpectralNorm,
     ones: Mutex<GpuBuffer>,
 }
@@ -46,6 +47,7 @@ impl Engine {
             langevin: LangevinKernels::new(gpu),
             loss: Loss::new(gpu),
             batchnorm: BatchNorm::new(gpu),
+            conv2d: Conv2d::new(gpu),
             spectral_norm: SpectralNorm::new(gpu),
             ones: Mutex::new(gpu.upload(&[1.0f32; 1024])),
         }

@@ -4,6 +4,7 @@
 
 pub mod activation;
 pub mod batchnorm;
+pub mod conv;
 pub mod engine;
 pub mod linear;
 pub mod network;

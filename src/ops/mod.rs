@@ -5,6 +5,7 @@ pub mod activation;
 pub mod adam;
 pub mod batchnorm;
 pub mod bias;
+pub mod conv2d;
 pub mod elementwise;
 pub mod loss;
 pub mod matmul;
@@ -25,6 +26,7 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("adam.wgsl", adam::SOURCE.to_string()),
         ("batchnorm.wgsl", batchnorm::SOURCE.to_string()),
         ("bias.wgsl", bias::SOURCE.to_string()),
+        ("conv2d.wgsl", conv2d::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         // Composed: philox.wgsl + langevin.wgsl.
         ("langevin.wgsl", crate::sampler::LangevinKernels::source()),
