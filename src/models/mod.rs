@@ -7,6 +7,7 @@
 //! reference's two heads).
 
 pub mod mlp;
+pub mod resnet;
 
 use crate::nn::Network;
 
