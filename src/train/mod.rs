@@ -16,7 +16,7 @@ pub mod config;
 
 pub use config::{GeneratorTeaching, TrainConfig, XInit, ZInit};
 
-use crate::gpu::GpuBuffer;
+use crate::gpu::{GpuBuffer, ReadbackError, Staging};
 use crate::models::Models;
 use crate::nn::{Engine, Network};
 use crate::ops::rng::RngDraw;
@@ -86,6 +86,15 @@ pub struct Divergence {
     pub why: &'static str,
 }
 
+/// Why an iteration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Diverged(#[from] Divergence),
+    #[error(transparent)]
+    Device(#[from] ReadbackError),
+}
+
 /// Buffers of one iteration, sized for the batch.
 struct IterBuffers {
     x: GpuBuffer,
@@ -119,6 +128,8 @@ pub struct Trainer {
     pub x_sampler: XLangevin,
     pub z_sampler: ZLangevin,
     bufs: IterBuffers,
+    /// Where the metrics and traces come back to the CPU, once per iteration.
+    staging: Staging,
     backups: [Backup; 3],
     /// Iterations done so far.
     pub iteration: u32,
@@ -174,7 +185,8 @@ impl Trainer {
         let backups = [backup(&models.ebm), backup(&models.generator), backup(&models.inference)];
         let x_sampler = XLangevin::new(g, models.ebm.in_shape(), b, x_steps);
         let z_sampler = ZLangevin::new(g, &models.generator, b, z_steps);
-        Ok(Self { engine, cfg, models, x_sampler, z_sampler, bufs, backups, iteration: 0, epoch: 0 })
+        let staging = g.staging(bufs.metrics.len);
+        Ok(Self { engine, cfg, models, x_sampler, z_sampler, bufs, staging, backups, iteration: 0, epoch: 0 })
     }
 
     /// Values per example.
@@ -192,21 +204,21 @@ impl Trainer {
 
     /// Runs one iteration on the data batch `[batch_size, data_size]` (values in the data's
     /// scale, [−1, 1] for images).
-    pub fn iteration(&mut self, batch: &[f32]) -> Result<IterMetrics, Divergence> {
+    pub fn iteration(&mut self, batch: &[f32]) -> Result<IterMetrics, TrainError> {
         assert_eq!(batch.len(), self.cfg.batch_size * self.data_size(), "data batch of the wrong size");
         let e = Arc::clone(&self.engine);
         let g = &e.gpu;
         g.write(&self.bufs.x, batch);
-        let mut enc =
-            g.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("iteration") });
+        let mut enc = g.encoder();
         self.backup(&mut enc);
         self.record(&e, &mut enc);
-        g.queue.submit([enc.finish()]);
-        let raw: Vec<f32> = g.read(&self.bufs.metrics).expect("reading the iteration's metrics");
+        self.staging.copy_from(&mut enc, &self.bufs.metrics);
+        g.submit_encoder(enc);
+        let raw: Vec<f32> = g.map_read(&self.staging)?;
         let metrics = self.metrics(&raw);
         if let Some(div) = self.check(&metrics) {
             self.restore(&e);
-            return Err(div);
+            return Err(div.into());
         }
         self.iteration += 1;
         Ok(metrics)
