@@ -95,15 +95,23 @@ pub enum TrainError {
     Device(#[from] ReadbackError),
 }
 
-/// Buffers of one iteration, sized for the batch.
-struct IterBuffers {
-    x: GpuBuffer,
-    z_prior: GpuBuffer,
-    x_teach: GpuBuffer,
-    x_ebm: GpuBuffer,
-    q: GpuBuffer,
-    z_post: GpuBuffer,
-    g_out: GpuBuffer,
+/// Buffers of one iteration, sized for the batch (readable after an iteration: the revised
+/// samples, latents and reconstructions are what the app and the tests look at).
+pub struct IterBuffers {
+    /// The data batch x `[B, D]`.
+    pub x: GpuBuffer,
+    /// z_p ~ N(0, I) `[B, nz]`.
+    pub z_prior: GpuBuffer,
+    /// x̃: the teaching chain's revised samples `[B, D]` (step 1).
+    pub x_teach: GpuBuffer,
+    /// x̃′: the EBM step's revised samples `[B, D]` (step 5).
+    pub x_ebm: GpuBuffer,
+    /// q = [μ | logvar] of the last inference forward `[B, 2·nz]`.
+    pub q: GpuBuffer,
+    /// z̃: the revised posterior latents `[B, nz]` (step 2).
+    pub z_post: GpuBuffer,
+    /// The generator's last output `[B, D]`.
+    pub g_out: GpuBuffer,
     dg: GpuBuffer,
     dq: GpuBuffer,
     energy_data: GpuBuffer,
@@ -187,6 +195,16 @@ impl Trainer {
         let z_sampler = ZLangevin::new(g, &models.generator, b, z_steps);
         let staging = g.staging(bufs.metrics.len);
         Ok(Self { engine, cfg, models, x_sampler, z_sampler, bufs, staging, backups, iteration: 0, epoch: 0 })
+    }
+
+    /// The iteration's buffers (valid after [`Trainer::iteration`]).
+    pub fn buffers(&self) -> &IterBuffers {
+        &self.bufs
+    }
+
+    /// Parameters of (EBM, generator, inference model) as they were before the last iteration.
+    pub fn params_before(&self) -> [&GpuBuffer; 3] {
+        [&self.backups[0].params, &self.backups[1].params, &self.backups[2].params]
     }
 
     /// Values per example.

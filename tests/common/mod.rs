@@ -137,3 +137,9 @@ fn compare_fd(what: &str, idx: &[usize], gpu: &[f32], fd: &[f64]) {
         );
     }
 }
+
+/// The compiled kernels behind an Arc, as the trainer holds them.
+pub fn engine_arc() -> std::sync::Arc<dualmcmc::nn::Engine> {
+    static ENGINE: OnceLock<std::sync::Arc<dualmcmc::nn::Engine>> = OnceLock::new();
+    ENGINE.get_or_init(|| std::sync::Arc::new(dualmcmc::nn::Engine::new(gpu()))).clone()
+}
