@@ -86,6 +86,28 @@ pub struct Divergence {
     pub why: &'static str,
 }
 
+/// The parts of an iteration, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Step 1: x-Langevin from g(z_p) (the teaching chain).
+    XTeach,
+    /// Step 2: q(x), reparameterisation, z-Langevin.
+    ZLangevin,
+    /// Step 3: the generator's update.
+    Generator,
+    /// Step 4: the inference model's update.
+    Inference,
+    /// Step 5a: x-Langevin from the updated generator.
+    XEbm,
+    /// Step 5b: the EBM's update.
+    Ebm,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] =
+        [Phase::XTeach, Phase::ZLangevin, Phase::Generator, Phase::Inference, Phase::XEbm, Phase::Ebm];
+}
+
 /// Why an iteration failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -221,16 +243,42 @@ impl Trainer {
     }
 
     /// Runs one iteration on the data batch `[batch_size, data_size]` (values in the data's
-    /// scale, [−1, 1] for images).
+    /// scale, [−1, 1] for images): one submission, one readback.
     pub fn iteration(&mut self, batch: &[f32]) -> Result<IterMetrics, TrainError> {
+        self.run_iteration(batch, None)
+    }
+
+    /// As [`Trainer::iteration`], but each phase is submitted on its own and waited for, and
+    /// its wall time is returned (for benchmarks; slower than the real thing).
+    pub fn iteration_profiled(
+        &mut self,
+        batch: &[f32],
+    ) -> Result<(IterMetrics, Vec<(Phase, f64)>), TrainError> {
+        let mut times = Vec::new();
+        let m = self.run_iteration(batch, Some(&mut times))?;
+        Ok((m, times))
+    }
+
+    fn run_iteration(
+        &mut self,
+        batch: &[f32],
+        mut times: Option<&mut Vec<(Phase, f64)>>,
+    ) -> Result<IterMetrics, TrainError> {
         assert_eq!(batch.len(), self.cfg.batch_size * self.data_size(), "data batch of the wrong size");
         let e = Arc::clone(&self.engine);
         let g = &e.gpu;
         g.write(&self.bufs.x, batch);
         let mut enc = g.encoder();
         self.backup(&mut enc);
-        self.record(&e, &mut enc);
-        self.staging.copy_from(&mut enc, &self.bufs.metrics);
+        for phase in Phase::ALL {
+            let start = std::time::Instant::now();
+            self.record(phase, &e, &mut enc);
+            if let Some(times) = times.as_deref_mut() {
+                g.submit_encoder(std::mem::replace(&mut enc, g.encoder()));
+                g.wait();
+                times.push((phase, start.elapsed().as_secs_f64()));
+            }
+        }
         g.submit_encoder(enc);
         let raw: Vec<f32> = g.map_read(&self.staging)?;
         let metrics = self.metrics(&raw);
@@ -247,93 +295,105 @@ impl Trainer {
         self.epoch = epoch;
     }
 
-    /// Steps 1–5 into one encoder.
-    fn record(&mut self, e: &Engine, enc: &mut wgpu::CommandEncoder) {
+    /// Records one phase of the iteration into `enc`.
+    fn record(&mut self, phase: Phase, e: &Engine, enc: &mut wgpu::CommandEncoder) {
         let cfg = self.cfg.clone();
         let (bsz, nz) = (cfg.batch_size, cfg.nz);
         let inv_b = 1.0 / bsz as f32;
-        let b = &self.bufs;
-        let m = &self.models;
-
-        // 1. x̃ = x-Langevin(g(z_p)).
-        e.rng.normal(enc, &b.z_prior, 0.0, 1.0, self.draw(stream::PRIOR));
-        self.chain_start(e, enc, &b.x_teach, stream::X_NOISE_INIT);
         let x_cfg = cfg.x_langevin.langevin(cfg.parameterisation);
-        self.x_sampler.run(e, enc, &m.ebm, bsz, &b.x_teach, &x_cfg, self.noise(stream::X_TEACH), &[]);
-
-        // 2. z̃ = z-Langevin(z₀ | x), z₀ from q(x) or from noise.
-        m.inference.forward(e, enc, bsz, &b.x, &b.q);
-        match cfg.z_init {
-            ZInit::Inference => {
-                e.loss.reparameterise(enc, bsz, nz, &b.q, &b.z_post, self.draw(stream::REPARAM))
+        let (b, m) = (&self.bufs, &self.models);
+        match phase {
+            // 1. x̃ = x-Langevin(g(z_p)).
+            Phase::XTeach => {
+                e.rng.normal(enc, &b.z_prior, 0.0, 1.0, self.draw(stream::PRIOR));
+                self.chain_start(e, enc, &b.x_teach, stream::X_NOISE_INIT);
+                self.x_sampler.run(e, enc, &m.ebm, bsz, &b.x_teach, &x_cfg, self.noise(stream::X_TEACH), &[]);
             }
-            ZInit::Noise => e.rng.normal(enc, &b.z_post, 0.0, 1.0, self.draw(stream::Z_NOISE_INIT)),
+            // 2. z̃ = z-Langevin(z₀ | x), z₀ from q(x) or from noise.
+            Phase::ZLangevin => {
+                m.inference.forward(e, enc, bsz, &b.x, &b.q);
+                match cfg.z_init {
+                    ZInit::Inference => {
+                        e.loss.reparameterise(enc, bsz, nz, &b.q, &b.z_post, self.draw(stream::REPARAM))
+                    }
+                    ZInit::Noise => e.rng.normal(enc, &b.z_post, 0.0, 1.0, self.draw(stream::Z_NOISE_INIT)),
+                }
+                let z_cfg = cfg.z_langevin.langevin(cfg.parameterisation);
+                let noise = self.noise(stream::Z_CHAIN);
+                self.z_sampler.run(e, enc, &m.generator, bsz, &b.z_post, &b.x, cfg.sigma, &z_cfg, noise, &[]);
+            }
+            // 3. Generator step (eq. 10).
+            Phase::Generator => {
+                m.generator.zero_grads(e, enc);
+                let data_weight = match cfg.generator_teaching {
+                    GeneratorTeaching::Dual => cfg.generator_data_weight,
+                    GeneratorTeaching::EbmOnly => 0.0,
+                };
+                self.generator_term(e, enc, &b.z_post, &b.x, data_weight, slot::GEN_DATA);
+                self.generator_term(
+                    e,
+                    enc,
+                    &b.z_prior,
+                    &b.x_teach,
+                    cfg.generator_sample_weight,
+                    slot::GEN_SAMPLE,
+                );
+                let adam = cfg.generator_optim.adam(cfg.lr_decay, self.epoch);
+                self.models.generator.adam_step(e, enc, &adam);
+            }
+            // 4. Inference step (eq. 15).
+            Phase::Inference => {
+                m.inference.zero_grads(e, enc);
+                let terms = [
+                    (&b.x, &b.z_post, 1.0, slot::INF_DATA),
+                    (&b.x_teach, &b.z_prior, cfg.inference_sample_weight, slot::INF_SAMPLE),
+                ];
+                for (x, z, weight, s) in terms {
+                    m.inference.forward(e, enc, bsz, x, &b.q);
+                    e.loss.gauss_nll_sum(enc, bsz, nz, inv_b, &b.q, z, &b.metrics, s);
+                    e.loss.gauss_nll_grad(enc, bsz, nz, weight * inv_b, &b.q, z, &b.dq);
+                    m.inference.backward(e, enc, bsz, x, &b.q, &b.dq, None, true);
+                }
+                let adam = cfg.inference_optim.adam(cfg.lr_decay, self.epoch);
+                self.models.inference.adam_step(e, enc, &adam);
+            }
+            // 5a. x̃′ = x-Langevin from the updated generator, same z_p.
+            Phase::XEbm => {
+                self.chain_start(e, enc, &b.x_ebm, stream::X_NOISE_INIT);
+                self.x_sampler.run(e, enc, &m.ebm, bsz, &b.x_ebm, &x_cfg, self.noise(stream::X_EBM), &[]);
+            }
+            // 5b. EBM step (eq. 7): descend (mean E(x) − mean E(x̃′)) / T.
+            Phase::Ebm => {
+                let scale = inv_b / cfg.temperature();
+                m.ebm.zero_grads(e, enc);
+                let terms = [
+                    (&b.x, &b.energy_data, 1.0, slot::ENERGY_DATA),
+                    (&b.x_ebm, &b.energy_samples, -1.0, slot::ENERGY_SAMPLES),
+                ];
+                for (x, energy, sign, s) in terms {
+                    m.ebm.forward(e, enc, bsz, x, energy);
+                    e.loss.sum_into(enc, bsz, inv_b, energy, &b.metrics, s);
+                    e.elementwise.fill(enc, bsz, &b.d_energy, sign * scale);
+                    m.ebm.backward(e, enc, bsz, x, energy, &b.d_energy, None, true);
+                }
+                let adam = cfg.ebm_optim.adam(cfg.lr_decay, self.epoch);
+                self.models.ebm.adam_step(e, enc, &adam);
+                // Traces next to the metrics, so that one readback brings everything.
+                let b = &self.bufs;
+                let x_len = (cfg.x_langevin.steps + 1) as u64 * 4;
+                let z_len = 2 * (cfg.z_langevin.steps + 1) as u64 * 4;
+                let base = slot::COUNT as u64 * 4;
+                enc.copy_buffer_to_buffer(&self.x_sampler.trace.buffer, 0, &b.metrics.buffer, base, x_len);
+                enc.copy_buffer_to_buffer(
+                    &self.z_sampler.trace.buffer,
+                    0,
+                    &b.metrics.buffer,
+                    base + x_len,
+                    z_len,
+                );
+                self.staging.copy_from(enc, &b.metrics);
+            }
         }
-        let z_cfg = cfg.z_langevin.langevin(cfg.parameterisation);
-        self.z_sampler.run(
-            e,
-            enc,
-            &m.generator,
-            bsz,
-            &b.z_post,
-            &b.x,
-            cfg.sigma,
-            &z_cfg,
-            self.noise(stream::Z_CHAIN),
-            &[],
-        );
-
-        // 3. Generator step.
-        m.generator.zero_grads(e, enc);
-        let data_weight = match cfg.generator_teaching {
-            GeneratorTeaching::Dual => cfg.generator_data_weight,
-            GeneratorTeaching::EbmOnly => 0.0,
-        };
-        self.generator_term(e, enc, &b.z_post, &b.x, data_weight, slot::GEN_DATA);
-        self.generator_term(e, enc, &b.z_prior, &b.x_teach, cfg.generator_sample_weight, slot::GEN_SAMPLE);
-        let adam = cfg.generator_optim.adam(cfg.lr_decay, self.epoch);
-        self.models.generator.adam_step(e, enc, &adam);
-
-        // 4. Inference step.
-        let (b, m) = (&self.bufs, &self.models);
-        m.inference.zero_grads(e, enc);
-        for (x, z, weight, s) in [
-            (&b.x, &b.z_post, 1.0, slot::INF_DATA),
-            (&b.x_teach, &b.z_prior, cfg.inference_sample_weight, slot::INF_SAMPLE),
-        ] {
-            m.inference.forward(e, enc, bsz, x, &b.q);
-            e.loss.gauss_nll_sum(enc, bsz, nz, inv_b, &b.q, z, &b.metrics, s);
-            e.loss.gauss_nll_grad(enc, bsz, nz, weight * inv_b, &b.q, z, &b.dq);
-            m.inference.backward(e, enc, bsz, x, &b.q, &b.dq, None, true);
-        }
-        let adam = cfg.inference_optim.adam(cfg.lr_decay, self.epoch);
-        self.models.inference.adam_step(e, enc, &adam);
-
-        // 5. EBM step on x̃′ from the updated generator.
-        let (b, m) = (&self.bufs, &self.models);
-        self.chain_start(e, enc, &b.x_ebm, stream::X_NOISE_INIT);
-        self.x_sampler.run(e, enc, &m.ebm, bsz, &b.x_ebm, &x_cfg, self.noise(stream::X_EBM), &[]);
-        let scale = inv_b / cfg.temperature();
-        m.ebm.zero_grads(e, enc);
-        for (x, energy, sign, s) in [
-            (&b.x, &b.energy_data, 1.0, slot::ENERGY_DATA),
-            (&b.x_ebm, &b.energy_samples, -1.0, slot::ENERGY_SAMPLES),
-        ] {
-            m.ebm.forward(e, enc, bsz, x, energy);
-            e.loss.sum_into(enc, bsz, inv_b, energy, &b.metrics, s);
-            e.elementwise.fill(enc, bsz, &b.d_energy, sign * scale);
-            m.ebm.backward(e, enc, bsz, x, energy, &b.d_energy, None, true);
-        }
-        let adam = cfg.ebm_optim.adam(cfg.lr_decay, self.epoch);
-        self.models.ebm.adam_step(e, enc, &adam);
-
-        // Traces next to the metrics, so that one readback brings everything.
-        let b = &self.bufs;
-        let x_len = (cfg.x_langevin.steps + 1) as u64 * 4;
-        let z_len = 2 * (cfg.z_langevin.steps + 1) as u64 * 4;
-        let base = slot::COUNT as u64 * 4;
-        enc.copy_buffer_to_buffer(&self.x_sampler.trace.buffer, 0, &b.metrics.buffer, base, x_len);
-        enc.copy_buffer_to_buffer(&self.z_sampler.trace.buffer, 0, &b.metrics.buffer, base + x_len, z_len);
     }
 
     /// Writes the start of an x-chain into `x`: g(z_p) with the current generator, or noise.
