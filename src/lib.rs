@@ -11,3 +11,4 @@ pub mod nn;
 pub mod ops;
 pub mod sampler;
 pub mod train;
+pub mod bench_train;

@@ -28,5 +28,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     gpu.announce();
     match command {
         Command::Bench { what: BenchWhat::Kernels } => dualmcmc::bench::kernels(&gpu),
+        Command::Bench { what: BenchWhat::Train } => {
+            dualmcmc::bench_train::train(&std::sync::Arc::new(dualmcmc::nn::Engine::new(&gpu)))
+        }
     }
 }
