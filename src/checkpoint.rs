@@ -64,8 +64,7 @@ use crate::nn::ParamLayout;
 use crate::nn::network::{NetValues, Network};
 use crate::nn::params::{Kind, TensorSpec};
 use crate::train::{TrainConfig, Trainer};
-use safetensors::tensor::{Dtype, Metadata, SafeTensors, View};
-use std::borrow::Cow;
+use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -146,21 +145,28 @@ pub fn save(
 ) -> Result<(), CheckpointError> {
     let path = path.as_ref();
     let gpu = &trainer.engine.gpu;
-    let mut tensors: Vec<(String, F32Tensor)> = Vec::new();
+    let mut values = Vec::with_capacity(3);
+    for net in networks(trainer) {
+        values.push(
+            net.read_values(gpu).map_err(|source| CheckpointError::Device { path: path.into(), source })?,
+        );
+    }
+
+    // The file's tensors, each a slice of the values just read, and the header indexing them.
+    let mut data: Vec<&[f32]> = Vec::new();
+    let mut infos: Vec<(String, TensorInfo)> = Vec::new();
     let mut meta: HashMap<String, String> = HashMap::new();
-    for (net_name, net) in NETS.into_iter().zip(networks(trainer)) {
-        let v =
-            net.read_values(gpu).map_err(|source| CheckpointError::Device { path: path.into(), source })?;
-        for t in &net.layout.tensors {
-            let (tname, m_name, v_name) = names(net_name, t);
-            match t.kind {
-                Kind::Param => {
-                    tensors.push((tname, F32Tensor::new(t, &v.params)));
-                    tensors.push((m_name, F32Tensor::new(t, &v.adam_m)));
-                    tensors.push((v_name, F32Tensor::new(t, &v.adam_v)));
-                }
-                Kind::State => tensors.push((tname, F32Tensor::new(t, &v.state))),
-            }
+    let mut end = 0;
+    for ((net_name, net), v) in NETS.into_iter().zip(networks(trainer)).zip(&values) {
+        for (name, t, buf) in entries(net_name, &net.layout) {
+            let slice = &buf.of(v)[t.offset..t.offset + t.numel()];
+            let start = end;
+            end += 4 * slice.len();
+            infos.push((
+                name,
+                TensorInfo { dtype: Dtype::F32, shape: t.shape.clone(), data_offsets: (start, end) },
+            ));
+            data.push(slice);
         }
         meta.insert(format!("{net_name}.adam_t"), v.adam_t.to_string());
         meta.insert(format!("{net_name}.architecture"), fingerprint(&net.layout));
@@ -172,13 +178,23 @@ pub fn save(
     meta.insert("iteration".into(), trainer.iteration.to_string());
     meta.insert("epoch".into(), trainer.epoch.to_string());
     meta.insert("extra".into(), extra.to_string());
+    let header = Metadata::new(Some(meta), infos).expect("tensors laid out back to back");
+    let mut header = serde_json::to_vec(&header).expect("a safetensors header serialises to JSON");
+    // Padded with spaces to a multiple of 8 bytes, as safetensors does, so that the data
+    // that follows starts aligned.
+    header.resize(header.len().next_multiple_of(8), b' ');
 
-    // The file is built in memory (one copy of the state) and then written in one go.
-    let bytes = safetensors::serialize(tensors, Some(meta)).map_err(|e| CheckpointError::Write {
-        path: path.into(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    write_atomically(path, &bytes).map_err(|source| CheckpointError::Write { path: path.into(), source })
+    // safetensors: the header's length (u64, little-endian), the header, the data. Written
+    // value by value rather than built in memory first: a paper-sized checkpoint is ~0.6 GB.
+    write_atomically(path, |w| {
+        w.write_all(&(header.len() as u64).to_le_bytes())?;
+        w.write_all(&header)?;
+        for x in data.iter().flat_map(|d| d.iter()) {
+            w.write_all(&x.to_le_bytes())?;
+        }
+        Ok(())
+    })
+    .map_err(|source| CheckpointError::Write { path: path.into(), source })
 }
 
 /// Reads the checkpoint's metadata (configuration, counters, fingerprints, `extra`), e.g. to
@@ -238,44 +254,61 @@ fn networks(trainer: &Trainer) -> [&Network; 3] {
     [&m.ebm, &m.generator, &m.inference]
 }
 
-/// File names of a tensor and of its two Adam moments.
-fn names(net_name: &str, t: &TensorSpec) -> (String, String, String) {
-    let name = format!("{net_name}.{}", t.name);
-    (name.clone(), format!("optim.{name}.exp_avg"), format!("optim.{name}.exp_avg_sq"))
+/// Which of a network's flat buffers a tensor of the file comes from.
+#[derive(Clone, Copy, Debug)]
+enum Buffer {
+    Params,
+    AdamM,
+    AdamV,
+    State,
 }
 
-/// One tensor to write: its shape and its little-endian F32 bytes.
-struct F32Tensor {
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
+impl Buffer {
+    fn of(self, v: &NetValues) -> &[f32] {
+        match self {
+            Buffer::Params => &v.params,
+            Buffer::AdamM => &v.adam_m,
+            Buffer::AdamV => &v.adam_v,
+            Buffer::State => &v.state,
+        }
+    }
 
-impl F32Tensor {
-    /// The range of `buf` (a flat parameter or state buffer) that `t` occupies.
-    fn new(t: &TensorSpec, buf: &[f32]) -> Self {
-        let bytes = buf[t.offset..t.offset + t.numel()].iter().flat_map(|v| v.to_le_bytes()).collect();
-        Self { shape: t.shape.clone(), bytes }
-    }
-}
-
-impl View for F32Tensor {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
+    fn of_mut(self, v: &mut NetValues) -> &mut [f32] {
+        match self {
+            Buffer::Params => &mut v.params,
+            Buffer::AdamM => &mut v.adam_m,
+            Buffer::AdamV => &mut v.adam_v,
+            Buffer::State => &mut v.state,
+        }
     }
 }
 
-/// Temporary file beside `path`, fsync, rename over `path`, fsync the directory. The
-/// temporary file deletes itself on any error before the rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// The file's tensors of network `net_name`, in layout order: (name in the file, the layout's
+/// tensor, the buffer it lies in). A parameter comes with its two Adam moments.
+fn entries<'a>(net_name: &str, layout: &'a ParamLayout) -> Vec<(String, &'a TensorSpec, Buffer)> {
+    let mut out = Vec::new();
+    for t in &layout.tensors {
+        let name = format!("{net_name}.{}", t.name);
+        match t.kind {
+            Kind::Param => {
+                // The parameter first: an architecture error then names it, not a moment.
+                let (m, v) = (format!("optim.{name}.exp_avg"), format!("optim.{name}.exp_avg_sq"));
+                out.push((name, t, Buffer::Params));
+                out.push((m, t, Buffer::AdamM));
+                out.push((v, t, Buffer::AdamV));
+            }
+            Kind::State => out.push((name, t, Buffer::State)),
+        }
+    }
+    out
+}
+
+/// Temporary file beside `path`, `write` into it, fsync, rename over `path`, fsync the
+/// directory. The temporary file deletes itself on any error before the rename.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -283,7 +316,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut tmp =
         tempfile::Builder::new().prefix(&format!(".{file_name}.")).suffix(".tmp").tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+    write(&mut w)?;
+    w.flush()?;
+    drop(w);
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     // The rename is durable only once the directory entry is on disk too.
@@ -363,36 +399,28 @@ fn values_of(
         adam_t: 0,
     };
     let mut expected = std::collections::HashSet::new();
-    for t in &layout.tensors {
-        let (name, m_name, v_name) = names(net_name, t);
-        let targets: Vec<(String, &mut Vec<f32>)> = match t.kind {
-            Kind::Param => vec![(name, &mut v.params), (m_name, &mut v.adam_m), (v_name, &mut v.adam_v)],
-            Kind::State => vec![(name, &mut v.state)],
-        };
-        for (name, buf) in targets {
-            let view =
-                st.tensor(&name).map_err(|_| arch(format!("tensor `{name}` is missing from the file")))?;
-            if view.shape() != t.shape.as_slice() {
-                return Err(arch(format!(
-                    "tensor `{name}` has shape {:?} here, {:?} in the file",
-                    t.shape,
-                    view.shape()
-                )));
-            }
-            if view.dtype() != Dtype::F32 {
-                return Err(CheckpointError::Dtype {
-                    path: path.into(),
-                    tensor: name,
-                    dtype: format!("{:?}", view.dtype()),
-                });
-            }
-            // Decoded byte by byte: the data need not be 4-byte aligned in the file.
-            let dst = &mut buf[t.offset..t.offset + t.numel()];
-            for (d, b) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
-                *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            }
-            expected.insert(name);
+    for (name, t, buf) in entries(net_name, layout) {
+        let view = st.tensor(&name).map_err(|_| arch(format!("tensor `{name}` is missing from the file")))?;
+        if view.shape() != t.shape.as_slice() {
+            return Err(arch(format!(
+                "tensor `{name}` has shape {:?} here, {:?} in the file",
+                t.shape,
+                view.shape()
+            )));
         }
+        if view.dtype() != Dtype::F32 {
+            return Err(CheckpointError::Dtype {
+                path: path.into(),
+                tensor: name,
+                dtype: format!("{:?}", view.dtype()),
+            });
+        }
+        // Decoded byte by byte: the data need not be 4-byte aligned in memory.
+        let dst = &mut buf.of_mut(&mut v)[t.offset..t.offset + t.numel()];
+        for (d, b) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
+            *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        expected.insert(name);
     }
     let own = [format!("{net_name}."), format!("optim.{net_name}.")];
     let mut extra: Vec<&str> = st
