@@ -2,6 +2,7 @@
 //! with every network and both Langevin samplers as WGSL compute shaders on wgpu.
 
 pub mod bench;
+pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod eval;

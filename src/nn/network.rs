@@ -3,7 +3,7 @@
 
 use super::params::ParamLayout;
 use super::{Backward, CpuWeights, Engine, Layer, Sequential, Shape, Weights};
-use crate::gpu::{Gpu, GpuBuffer};
+use crate::gpu::{Gpu, GpuBuffer, ReadbackError};
 use crate::ops::adam::AdamConfig;
 
 /// The GPU side of a network, made by [`Network::allocate`].
@@ -15,6 +15,18 @@ pub struct NetBuffers {
     pub state: GpuBuffer,
     pub max_batch: usize,
     /// Adam steps taken (for the bias corrections).
+    pub adam_t: u64,
+}
+
+/// A network's training state on the CPU, as flat buffers at the layout's offsets: what a
+/// checkpoint holds of it. Gradients are not part of it: every step zeroes them first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetValues {
+    pub params: Vec<f32>,
+    pub adam_m: Vec<f32>,
+    pub adam_v: Vec<f32>,
+    pub state: Vec<f32>,
+    /// Adam steps taken.
     pub adam_t: u64,
 }
 
@@ -121,5 +133,30 @@ impl Network {
         let b = self.bufs.as_mut().expect("network used before allocate()");
         b.adam_t += 1;
         e.adam.step(enc, cfg, b.adam_t, &b.params, &b.grads, &b.adam_m, &b.adam_v);
+    }
+
+    /// Reads parameters, Adam's moments and state back from the GPU (four readbacks).
+    pub fn read_values(&self, gpu: &Gpu) -> Result<NetValues, ReadbackError> {
+        let b = self.bufs();
+        Ok(NetValues {
+            params: gpu.read(&b.params)?,
+            adam_m: gpu.read(&b.adam_m)?,
+            adam_v: gpu.read(&b.adam_v)?,
+            state: gpu.read(&b.state)?,
+            adam_t: b.adam_t,
+        })
+    }
+
+    /// Overwrites parameters, Adam's moments, state and step count with `v` (as read by
+    /// [`Network::read_values`] from a network of the same layout).
+    pub fn upload_values(&mut self, gpu: &Gpu, v: &NetValues) {
+        let b = self.bufs.as_mut().expect("network used before allocate()");
+        for (dst, src) in
+            [(&b.params, &v.params), (&b.adam_m, &v.adam_m), (&b.adam_v, &v.adam_v), (&b.state, &v.state)]
+        {
+            assert_eq!(src.len(), dst.len, "values for a buffer of another size");
+            gpu.write(dst, src);
+        }
+        b.adam_t = v.adam_t;
     }
 }
