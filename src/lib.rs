@@ -13,3 +13,4 @@ pub mod ops;
 pub mod sampler;
 pub mod train;
 pub mod bench_train;
+pub mod config;
