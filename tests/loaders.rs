@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use dualmcmc::data::{
-    Channels, Cifar10Split, CropBox, DataError, EpochOrder, FolderOptions, ImageSet, load_cifar10_dir,
-    load_cifar10_files, load_folder, load_idx, scale_pixel,
+    Channels, Cifar10Split, CropBox, DataError, EpochOrder, FolderOptions, ImageSet, fashion_mnist,
+    load_cifar10_dir, load_cifar10_files, load_folder, load_idx, scale_pixel,
 };
 use flate2::{Compression, write::GzEncoder};
 use tempfile::TempDir;
@@ -525,6 +525,47 @@ fn folder_crop_box_outside_or_empty_is_refused() {
     let err = load_folder(dir.path(), &options).unwrap_err();
     assert!(matches!(err, DataError::InvalidCrop { .. }), "{err:?}");
     names(&err, dir.path());
+}
+
+// ---------- embedded Fashion-MNIST ----------
+
+fn check_fashion_mnist(set: &ImageSet, n: usize) {
+    assert_eq!(set.shape(), [n, 1, 28, 28]);
+    let labels = set.labels().expect("labels");
+    let mut counts = [0usize; 10];
+    for &label in labels {
+        assert!(label < 10, "label {label}");
+        counts[label as usize] += 1;
+    }
+    // Both Fashion-MNIST splits are balanced: n/10 images per class.
+    assert_eq!(counts, [n / 10; 10]);
+    let values = set.batch(&(0..n).step_by(97).collect::<Vec<_>>());
+    assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)));
+    // Real images use the whole range: background −1 and some full-intensity pixels.
+    assert_eq!(values.iter().cloned().fold(f32::INFINITY, f32::min), -1.0);
+    assert_eq!(values.iter().cloned().fold(f32::NEG_INFINITY, f32::max), 1.0);
+}
+
+#[test]
+fn embedded_fashion_mnist_test_set_loads() {
+    let (set, what) = fashion_mnist(false).unwrap();
+    check_fashion_mnist(&set, 10_000);
+    assert!(what.contains("test set") && what.contains("t10k-images-idx3-ubyte.gz"), "{what}");
+    // The first test image is an ankle boot (label 9), as in every Fashion-MNIST copy.
+    assert_eq!(set.labels().unwrap()[..3], [9, 2, 1]);
+}
+
+#[test]
+fn full_fashion_mnist_loads_where_installed() {
+    let (set, what) = fashion_mnist(true).unwrap();
+    if Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file() {
+        check_fashion_mnist(&set, 60_000);
+        assert!(what.contains("training set"), "{what}");
+    } else {
+        // Without Debian's package, the shipped test set is the fallback.
+        check_fashion_mnist(&set, 10_000);
+        assert!(what.contains("test set"), "{what}");
+    }
 }
 
 // ---------- epoch order ----------

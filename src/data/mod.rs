@@ -8,6 +8,7 @@
 
 pub mod cifar10;
 pub mod error;
+pub mod fashion_mnist;
 pub mod folder;
 pub mod idx;
 pub mod images;
@@ -15,6 +16,7 @@ pub mod toy2d;
 
 pub use cifar10::{Cifar10Split, load_cifar10_dir, load_cifar10_files};
 pub use error::DataError;
+pub use fashion_mnist::fashion_mnist;
 pub use folder::{Channels, CropBox, FolderOptions, load_folder};
 pub use idx::load_idx;
 pub use images::{Batches, EpochOrder, ImageSet, scale_pixel};
