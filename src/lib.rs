@@ -2,8 +2,10 @@
 //! with every network and both Langevin samplers as WGSL compute shaders on wgpu.
 
 pub mod bench;
+pub mod bench_train;
 pub mod checkpoint;
 pub mod cli;
+pub mod config;
 pub mod data;
 pub mod eval;
 pub mod gpu;
@@ -12,5 +14,3 @@ pub mod nn;
 pub mod ops;
 pub mod sampler;
 pub mod train;
-pub mod bench_train;
-pub mod config;
