@@ -24,6 +24,27 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Train: writes a run folder (config, metrics.jsonl, PNG grids, checkpoints).
+    Train {
+        /// Preset: fmnist (default), toy2d, cifar10, celeba64.
+        #[arg(long)]
+        preset: Option<String>,
+        /// A TOML configuration file instead of a preset.
+        #[arg(long, conflicts_with = "preset")]
+        config: Option<std::path::PathBuf>,
+        /// Override a value by its key, e.g. --set train.x_langevin.steps=20 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// The run folder (default runs/<preset>-<n>).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Continue the run in this folder (its config.toml and checkpoint).
+        #[arg(long, conflicts_with_all = ["preset", "config", "out"])]
+        resume: Option<std::path::PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Benchmarks; figures are ratios measured in one run.
     Bench {
         #[command(subcommand)]

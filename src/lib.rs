@@ -12,5 +12,7 @@ pub mod gpu;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod run;
 pub mod sampler;
 pub mod train;
+pub mod viz;

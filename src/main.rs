@@ -26,10 +26,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let gpu = Gpu::new(&choice)?;
     gpu.announce();
+    let engine = || std::sync::Arc::new(dualmcmc::nn::Engine::new(&gpu));
     match command {
-        Command::Bench { what: BenchWhat::Kernels } => dualmcmc::bench::kernels(&gpu),
-        Command::Bench { what: BenchWhat::Train } => {
-            dualmcmc::bench_train::train(&std::sync::Arc::new(dualmcmc::nn::Engine::new(&gpu)))
+        Command::Train { preset, config, set, out, resume, quiet } => {
+            let args = dualmcmc::run::TrainArgs { preset, config, set, out, resume, quiet };
+            let dir = dualmcmc::run::train(engine(), &args)?;
+            eprintln!("done: {}", dir.display());
+            Ok(())
         }
+        Command::Bench { what: BenchWhat::Kernels } => dualmcmc::bench::kernels(&gpu),
+        Command::Bench { what: BenchWhat::Train } => dualmcmc::bench_train::train(&engine()),
     }
 }

@@ -9,6 +9,10 @@ use std::path::PathBuf;
 /// What went wrong while loading image data, and in which file.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// The `[data]` configuration itself is wrong (an unknown toy, a bad channel count).
+    #[error("{0}")]
+    Config(String),
+
     /// The file or folder does not exist.
     #[error("{}: not found", .path.display())]
     Missing { path: PathBuf },

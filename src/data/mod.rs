@@ -12,6 +12,7 @@ pub mod fashion_mnist;
 pub mod folder;
 pub mod idx;
 pub mod images;
+pub mod source;
 pub mod toy2d;
 
 pub use cifar10::{Cifar10Split, load_cifar10_dir, load_cifar10_files};
@@ -20,3 +21,4 @@ pub use fashion_mnist::fashion_mnist;
 pub use folder::{Channels, CropBox, FolderOptions, load_folder};
 pub use idx::load_idx;
 pub use images::{Batches, EpochOrder, ImageSet, scale_pixel};
+pub use source::DataSource;
