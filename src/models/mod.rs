@@ -53,7 +53,7 @@ impl ModelConfig {
                 }
             }
             ModelConfig::Small { width, spectral_norm } => {
-                if data.h % 4 != 0 || data.w % 4 != 0 || data.h < 8 {
+                if !data.h.is_multiple_of(4) || !data.w.is_multiple_of(4) || data.h < 8 {
                     return Err(format!(
                         "the small networks need an image side that is a multiple of 4, got {data:?}"
                     ));

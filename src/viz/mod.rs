@@ -62,7 +62,7 @@ pub fn chain_strip(states: &[Vec<f32>], shape: Shape, chains: usize, steps: &[us
 
 /// About `count` evenly spread steps of a chain of `last + 1` states, first and last included.
 pub fn shown_steps(last: usize, count: usize) -> Vec<usize> {
-    if last + 1 <= count {
+    if last < count {
         return (0..=last).collect();
     }
     let mut steps: Vec<usize> = (0..count).map(|i| (i * last + (count - 1) / 2) / (count - 1)).collect();
