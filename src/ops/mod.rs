@@ -12,7 +12,8 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
     vec![
         ("activation.wgsl", activation::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
-        ("matmul.wgsl", matmul::SOURCE.to_string()),
+        ("matmul_scalar.wgsl", matmul::composed_source(false)),
+        ("matmul_vec4.wgsl", matmul::composed_source(true)),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
     ]
 }
