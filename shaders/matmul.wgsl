@@ -115,27 +115,21 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
 
+    // Stored one block per iteration of loops with run-time bounds (so the driver does not
+    // unroll them): written out, the 256 guarded stores tripled the compile time.
     let c_base = p.c_off + bi * p.c_stride;
-    store_block(c_base, i0, j0, c00);
-    if (NB > 1u) { store_block(c_base, i0, j0 + 4u, c01); }
-    if (NB > 2u) { store_block(c_base, i0, j0 + 8u, c02); }
-    if (NB > 3u) { store_block(c_base, i0, j0 + 12u, c03); }
-    if (MB > 1u) {
-        store_block(c_base, i0 + 4u, j0, c10);
-        if (NB > 1u) { store_block(c_base, i0 + 4u, j0 + 4u, c11); }
-        if (NB > 2u) { store_block(c_base, i0 + 4u, j0 + 8u, c12); }
-        if (NB > 3u) { store_block(c_base, i0 + 4u, j0 + 12u, c13); }
-    }
-    if (MB > 2u) {
-        store_block(c_base, i0 + 8u, j0, c20);
-        if (NB > 1u) { store_block(c_base, i0 + 8u, j0 + 4u, c21); }
-        if (NB > 2u) { store_block(c_base, i0 + 8u, j0 + 8u, c22); }
-        if (NB > 3u) { store_block(c_base, i0 + 8u, j0 + 12u, c23); }
-    }
-    if (MB > 3u) {
-        store_block(c_base, i0 + 12u, j0, c30);
-        if (NB > 1u) { store_block(c_base, i0 + 12u, j0 + 4u, c31); }
-        if (NB > 2u) { store_block(c_base, i0 + 12u, j0 + 8u, c32); }
-        if (NB > 3u) { store_block(c_base, i0 + 12u, j0 + 12u, c33); }
+    let g_end = min(MB, (p.m - i0 + 3u) / 4u);
+    let h_end = min(NB, (p.n - j0 + 3u) / 4u);
+    for (var g = 0u; g < g_end; g++) {
+        for (var h = 0u; h < h_end; h++) {
+            var blk: mat4x4<f32>;
+            switch (4u * g + h) {
+                case 0u: { blk = c00; } case 1u: { blk = c01; } case 2u: { blk = c02; } case 3u: { blk = c03; }
+                case 4u: { blk = c10; } case 5u: { blk = c11; } case 6u: { blk = c12; } case 7u: { blk = c13; }
+                case 8u: { blk = c20; } case 9u: { blk = c21; } case 10u: { blk = c22; } case 11u: { blk = c23; }
+                case 12u: { blk = c30; } case 13u: { blk = c31; } case 14u: { blk = c32; } default: { blk = c33; }
+            }
+            store_block(c_base, i0 + 4u * g, j0 + 4u * h, blk);
+        }
     }
 }

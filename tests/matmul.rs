@@ -11,8 +11,7 @@ use common::{AWKWARD, assert_close, gpu, random};
 use dualmcmc::ops::matmul::{self, MatRef, Matmul, MatmulShape, MatmulTiles};
 use std::sync::OnceLock;
 
-/// One Matmul for the process: its pipelines compile once (seconds each on lavapipe with a
-/// cold shader cache).
+/// One Matmul for the process: its pipelines compile once.
 fn default_matmul() -> &'static Matmul {
     static MM: OnceLock<Matmul> = OnceLock::new();
     MM.get_or_init(|| Matmul::new(gpu()))
