@@ -11,10 +11,11 @@
 //
 // Why this shape (measured on lavapipe, see src/ops/matmul.rs): a CPU driver runs 8
 // invocations as one SIMD vector and gathers every storage load lane by lane, so the cost
-// is in loads; 16x16 outputs per invocation do 64 multiply-adds per 4-wide load. Workgroup
-// memory did not pay (barriers are expensive there, and reads from it are gathered too).
+// is in loads; a 16x16 tile does 32 multiply-adds per vec4 loaded (one output per
+// invocation: half a multiply-add per element loaded). Staging tiles in workgroup memory
+// was slower (barriers are expensive there, and its reads are gathered lane by lane too).
 // The blocks are written out rather than looped over: lavapipe does not unroll such loops
-// and then keeps the accumulators in memory (4x slower). The `if`s on MB and NB are
+// and then keeps the accumulators in memory (4x slower). The `if`s on MB and NB test
 // override constants and fold away when the pipeline is created.
 
 override TRANS_A: bool = false;
@@ -116,7 +117,7 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 
     // Stored one block per iteration of loops with run-time bounds (so the driver does not
-    // unroll them): written out, the 256 guarded stores tripled the compile time.
+    // unroll them): written out, the 256 guarded stores made the compile 8x slower.
     let c_base = p.c_off + bi * p.c_stride;
     let g_end = min(MB, (p.m - i0 + 3u) / 4u);
     let h_end = min(NB, (p.n - j0 + 3u) / 4u);

@@ -30,10 +30,12 @@ fn run(
     beta: f32,
 ) -> (Vec<f32>, Vec<f64>) {
     let g = gpu();
-    // Offsets: the matrices start `off` elements into their buffers (filled with junk).
+    // The matrices start `off` elements into their buffers and are followed by 3 more
+    // elements (so buffer lengths are rarely multiples of 4); the padding is junk.
     let pad = |off: usize, v: &[f32]| {
         let mut buf = vec![1e30f32; off];
         buf.extend_from_slice(v);
+        buf.extend_from_slice(&[1e30; 3]);
         buf
     };
     let (ga, gb, gc) = (
@@ -53,7 +55,11 @@ fn run(
             beta,
         );
     });
-    let got: Vec<f32> = g.read(&gc).unwrap()[offs[2]..].to_vec();
+    let got: Vec<f32> = g.read(&gc).unwrap();
+    let untouched = |r: std::ops::Range<usize>| got[r].iter().all(|&v| v == 1e30);
+    assert!(untouched(0..offs[2]), "write before C");
+    assert!(untouched(got.len() - 3..got.len()), "write past C");
+    let got = got[offs[2]..got.len() - 3].to_vec();
     let want = matmul::cpu::matmul(s, a, b, c0, f64::from(alpha), f64::from(beta));
     (got, want)
 }

@@ -271,6 +271,11 @@ impl Matmul {
         if groups.contains(&0) {
             return;
         }
+        let max = self.gpu.limits.max_compute_workgroups_per_dimension;
+        assert!(
+            groups.iter().all(|&g| g <= max),
+            "matmul: {groups:?} workgroups for {s:?}, the adapter allows {max} per dimension"
+        );
         let kernel = self.kernel(vec4_aligned(&s, &a, &b), s.trans_a, s.trans_b);
         kernel.encode(&self.gpu, enc, &p, &[a.buf, b.buf, c.buf], groups);
     }
