@@ -15,6 +15,7 @@
 //! 1×8 3.7 (8 consecutive invocations are one SIMD vector there; along n they share the
 //! rows of A); 8×8 tiles 7.1, 4×4 tiles 4.2. lavapipe compiles a pipeline at its first
 //! dispatch in about 0.6 s (4.5 s when the 256 stores were written out), then caches it.
+
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel};
 use std::sync::OnceLock;
 
@@ -177,10 +178,13 @@ impl Matmul {
             (1..=4).contains(&tiles.row_blocks) && (1..=4).contains(&tiles.col_blocks),
             "matmul: row_blocks and col_blocks must be 1..=4, got {tiles:?}"
         );
-        let invocations = tiles.workgroup[0] * tiles.workgroup[1];
+        let [x, y] = tiles.workgroup;
+        let l = &gpu.limits;
         assert!(
-            invocations >= 1 && invocations <= gpu.limits.max_compute_invocations_per_workgroup,
-            "matmul: workgroup {:?} exceeds the adapter's limit",
+            (1..=l.max_compute_workgroup_size_x).contains(&x)
+                && (1..=l.max_compute_workgroup_size_y).contains(&y)
+                && x * y <= l.max_compute_invocations_per_workgroup,
+            "matmul: workgroup {:?} is empty or exceeds the adapter's limits",
             tiles.workgroup
         );
         Self {
