@@ -32,7 +32,9 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("langevin.wgsl", crate::sampler::LangevinKernels::source()),
         // Composed: philox.wgsl + loss.wgsl.
         ("loss.wgsl", loss::Loss::source()),
-        ("matmul.wgsl", matmul::SOURCE.to_string()),
+        // Composed: a loader (matmul_scalar.wgsl or matmul_vec4.wgsl) + matmul.wgsl.
+        ("matmul_scalar.wgsl", matmul::composed_source(false)),
+        ("matmul_vec4.wgsl", matmul::composed_source(true)),
         ("pool.wgsl", pool::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
         // Composed: philox.wgsl (a library, listed by its `// file:` line) + rng.wgsl.

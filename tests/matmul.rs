@@ -1,0 +1,196 @@
+//! The matmul kernel against its f64 CPU reference: awkward sizes, all transposes, batches
+//! with strides (including a broadcast B), offsets, β = 1 accumulation, β = 0 over NaN, and
+//! bit-identical reruns. Both loaders are covered: sizes and offsets that are multiples of
+//! 4 take the vec4 path, the others the element-by-element one.
+//!
+//! Tolerance: |got − want| ≤ 1e-5·√k + 1e-5·|want| for inputs in [−1, 1) (f32 rounding
+//! of k products grows about like √k).
+
+mod common;
+use common::{AWKWARD, assert_close, gpu, random};
+use dualmcmc::ops::matmul::{self, MatRef, Matmul, MatmulShape, MatmulTiles};
+use std::sync::OnceLock;
+
+/// One Matmul for the process: its pipelines compile once.
+fn default_matmul() -> &'static Matmul {
+    static MM: OnceLock<Matmul> = OnceLock::new();
+    MM.get_or_init(|| Matmul::new(gpu()))
+}
+
+/// Runs one product on the GPU with C initialised to `c0`; returns C and the reference.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    mm: &Matmul,
+    s: MatmulShape,
+    a: &[f32],
+    b: &[f32],
+    c0: &[f32],
+    offs: [usize; 3],
+    alpha: f32,
+    beta: f32,
+) -> (Vec<f32>, Vec<f64>) {
+    let g = gpu();
+    // The matrices start `off` elements into their buffers and are followed by 3 more
+    // elements (so buffer lengths are rarely multiples of 4); the padding is junk.
+    let pad = |off: usize, v: &[f32]| {
+        let mut buf = vec![1e30f32; off];
+        buf.extend_from_slice(v);
+        buf.extend_from_slice(&[1e30; 3]);
+        buf
+    };
+    let (ga, gb, gc) = (g.upload(&pad(offs[0], a)), g.upload(&pad(offs[1], b)), g.upload(&pad(offs[2], c0)));
+    let at = |buf, offset| MatRef { buf, offset };
+    g.submit(|enc| {
+        mm.encode(enc, s, at(&ga, offs[0]), at(&gb, offs[1]), at(&gc, offs[2]), alpha, beta);
+    });
+    let got: Vec<f32> = g.read(&gc).unwrap();
+    let untouched = |r: std::ops::Range<usize>| got[r].iter().all(|&v| v == 1e30);
+    assert!(untouched(0..offs[2]), "write before C");
+    assert!(untouched(got.len() - 3..got.len()), "write past C");
+    let got = got[offs[2]..got.len() - 3].to_vec();
+    let want = matmul::cpu::matmul(s, a, b, c0, f64::from(alpha), f64::from(beta));
+    (got, want)
+}
+
+fn tol(k: usize) -> (f64, f64) {
+    (1e-5 * (k.max(1) as f64).sqrt(), 1e-5)
+}
+
+/// Element count of a batched operand: the last matrix ends at stride·(batch−1) + size.
+fn span(batch: usize, stride: usize, size: usize) -> usize {
+    stride * (batch - 1) + size
+}
+
+#[test]
+fn awkward_sizes_all_transposes_match_cpu() {
+    let mm = default_matmul();
+    let mut case = 0u64;
+    for &m in &AWKWARD {
+        for &n in &AWKWARD {
+            for &k in &AWKWARD {
+                // Every (m, n, k) with no transpose, a rotating transpose otherwise.
+                for t in [0, 1 + (case % 3) as usize] {
+                    let (ta, tb) = (t & 2 != 0, t & 1 != 0);
+                    case += 1;
+                    let s = MatmulShape::new(m, n, k, ta, tb);
+                    let a = random(case, m * k, -1.0, 1.0);
+                    let b = random(case + 1000, k * n, -1.0, 1.0);
+                    let c0 = vec![f32::NAN; m * n];
+                    let (got, want) = run(mm, s, &a, &b, &c0, [0; 3], 1.0, 0.0);
+                    let (atol, rtol) = tol(k);
+                    let what = format!("m={m} n={n} k={k} ta={ta} tb={tb}");
+                    assert_close(&what, &got, &want, atol, rtol);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn vec4_path_all_transposes_match_cpu() {
+    // Multiples of 4 (vec4 loads) with edges that are not tile multiples.
+    let mm = default_matmul();
+    for (case, &(m, n, k)) in [(4, 4, 4), (68, 36, 20), (132, 260, 64), (20, 300, 8)].iter().enumerate() {
+        for t in 0..4 {
+            let (ta, tb) = (t & 2 != 0, t & 1 != 0);
+            let s = MatmulShape::new(m, n, k, ta, tb);
+            let a = random(case as u64 * 4 + t, m * k, -1.0, 1.0);
+            let b = random(case as u64 * 4 + t + 500, k * n, -1.0, 1.0);
+            let c0 = random(7, m * n, -1.0, 1.0);
+            let (got, want) = run(mm, s, &a, &b, &c0, [8, 4, 0], 0.5, 1.0);
+            let (atol, rtol) = tol(k);
+            let what = format!("vec4 m={m} n={n} k={k} ta={ta} tb={tb}");
+            assert_close(&what, &got, &want, atol, rtol);
+        }
+    }
+}
+
+#[test]
+fn batches_strides_offsets_and_beta_match_cpu() {
+    let mm = default_matmul();
+    // (m, n, k, batch): unaligned and aligned; B broadcast with stride 0 in every case.
+    for (case, &(m, n, k, batch)) in [(7, 65, 33, 3), (65, 7, 1, 2), (16, 20, 12, 4)].iter().enumerate() {
+        for t in 0..4 {
+            let (ta, tb) = (t & 2 != 0, t & 1 != 0);
+            // A and C strides leave gaps between matrices; B is shared by the whole batch.
+            let s = MatmulShape {
+                batch,
+                a_stride: m * k + 4,
+                b_stride: 0,
+                c_stride: m * n + 8,
+                ..MatmulShape::new(m, n, k, ta, tb)
+            };
+            let seed = case as u64 * 10 + t as u64;
+            let a = random(seed, span(batch, s.a_stride, m * k), -1.0, 1.0);
+            let b = random(seed + 100, k * n, -1.0, 1.0);
+            let c0 = random(seed + 200, span(batch, s.c_stride, m * n), -1.0, 1.0);
+            let (atol, rtol) = tol(k);
+            // β = 1 accumulates onto C; the odd offsets force the element-by-element path,
+            // the multiples of 4 allow vec4 loads where the sizes do.
+            for offs in [[3, 5, 1], [4, 8, 12]] {
+                let (full, want) = run(mm, s, &a, &b, &c0, offs, -1.5, 1.0);
+                let got: Vec<f32> =
+                    (0..batch).flat_map(|bi| full[bi * s.c_stride..][..m * n].iter().copied()).collect();
+                let what = format!("batch {batch} m={m} n={n} k={k} ta={ta} tb={tb} {offs:?}");
+                assert_close(&what, &got, &want, atol * 1.5, rtol);
+                // The gaps between the C matrices are left alone.
+                for bi in 1..batch {
+                    let gap = bi * s.c_stride - 8..bi * s.c_stride;
+                    assert_eq!(full[gap.clone()], c0[gap], "{what}: gap before matrix {bi}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn beta_zero_overwrites_nan_and_results_are_bit_identical() {
+    let mm = default_matmul();
+    for (m, n, k, off) in [(65, 257, 65, 1), (64, 256, 64, 0)] {
+        let s = MatmulShape::new(m, n, k, false, false);
+        let a = random(1, m * k, -1.0, 1.0);
+        let b = random(2, k * n, -1.0, 1.0);
+        let c0 = vec![f32::NAN; m * n];
+        let (first, want) = run(mm, s, &a, &b, &c0, [off; 3], 2.0, 0.0);
+        assert!(first.iter().all(|v| v.is_finite()), "NaN in C leaked through β = 0");
+        assert_close("β = 0 over NaN", &first, &want, 2.0 * tol(k).0, tol(k).1);
+        let (second, _) = run(mm, s, &a, &b, &c0, [off; 3], 2.0, 0.0);
+        let same = first.iter().zip(&second).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "two runs of the same product differ (m={m} n={n} k={k})");
+    }
+}
+
+#[test]
+fn other_tile_sizes_match_cpu() {
+    // The GPU tiles in every variant, and a lopsided tile (3×2 blocks, 4×2 workgroups) on
+    // one variant per loader; sizes leave partial tiles in every direction.
+    let g = gpu();
+    let lopsided = MatmulTiles { row_blocks: 3, col_blocks: 2, workgroup: [4, 2] };
+    let cases = [(65, 33, 7), (36, 68, 16)];
+    for (tiles, transposes) in [(MatmulTiles::GPU, 0..4), (lopsided, 3..4)] {
+        let mm = Matmul::with_tiles(g, tiles);
+        for (t, &(m, n, k)) in cases.iter().enumerate() {
+            for tr in transposes.clone() {
+                let (ta, tb) = (tr & 2 != 0, tr & 1 != 0);
+                let s = MatmulShape::new(m, n, k, ta, tb);
+                let a = random(t as u64 + 40, m * k, -1.0, 1.0);
+                let b = random(t as u64 + 50, k * n, -1.0, 1.0);
+                let c0 = vec![0.0; m * n];
+                let (got, want) = run(&mm, s, &a, &b, &c0, [0; 3], 1.0, 0.0);
+                let (atol, rtol) = tol(k);
+                let what = format!("{tiles:?} m={m} n={n} k={k} ta={ta} tb={tb}");
+                assert_close(&what, &got, &want, atol, rtol);
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_sum_scales_c() {
+    let mm = default_matmul();
+    // k = 0: C = β·C (the sum over k is empty).
+    let s = MatmulShape::new(5, 6, 0, false, false);
+    let c0 = random(9, 30, -1.0, 1.0);
+    let (got, want) = run(mm, s, &[], &[], &c0, [0; 3], 1.0, 0.5);
+    assert_close("k = 0", &got, &want, 1e-7, 1e-7);
+}
