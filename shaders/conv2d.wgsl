@@ -35,28 +35,31 @@ struct Params {
     x_off: u32, w_off: u32, b_off: u32, y_off: u32,
     // backward_weight: rows (b, oy) per chunk and number of chunks (partial sums).
     chunk_rows: u32, chunks: u32,
-    // forward / backward_input: this dispatch covers channel blocks blk0 + wid.y and the
-    // reduction channels [red_lo, red_hi) (input channels for forward, output channels for
-    // backward_input); it adds to the output when `accumulate` is 1.
+    // forward / backward_input: this dispatch covers channel blocks blk0 + wid.y, taps
+    // [tap_lo, tap_hi) and reduction channels [red_lo, red_hi) (input channels for forward,
+    // output channels for backward_input); it adds to the output when `accumulate` is 1.
     accumulate: u32, phase: u32,
-    blk0: u32, red_lo: u32, red_hi: u32, _pad0: u32,
+    blk0: u32, tap_lo: u32, tap_hi: u32, red_lo: u32,
+    red_hi: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
 // ---------------------------------------------------------------------------------------
 // forward: bindings wu (uniform), x, bias, y. Workgroup (x: 4·WG pixels, y: block of 16
-// output channels). wu holds, for each block of this dispatch, the taps (ci, ky, kx) of
-// ci in [red_lo, red_hi), each a mat4x4 whose element [g][c] is channel 16·blk + 4g + c.
+// output channels). wu holds, for each block of this dispatch, its taps t = (ky, kx) in
+// [tap_lo, tap_hi), for each the input channels ci in [red_lo, red_hi): a mat4x4 whose
+// element [g][c] is w[16·blk + 4g + c, ci, ky, kx]. Taps are the outer loop and channels
+// the inner one, so the bounds checks of a tap are paid once for all channels.
 
 @group(0) @binding(1) var<uniform> wu: array<mat4x4<f32>, UBO_MATS>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-/// Where an output pixel's window starts: x index of (b, channel 0), top-left tap (iy, ix),
-/// and the y index of (b, channel 0, pixel).
-struct Window {
+/// An output pixel: whether it exists, the x index of (b, channel 0), its window's top-left
+/// tap (iy, ix) (may be in the padding), and the y index of (b, channel 0, pixel).
+struct OutputPixel {
     live: bool,
     xb: u32,
     iy: i32,
@@ -64,13 +67,13 @@ struct Window {
     yb: u32,
 }
 
-fn window(n: u32) -> Window {
+fn output_pixel(n: u32) -> OutputPixel {
     let hw_out = p.h_out * p.w_out;
     let npix = p.batch * hw_out;
     let nn = min(n, npix - 1u);
     let b = nn / hw_out;
     let pix = nn % hw_out;
-    return Window(
+    return OutputPixel(
         n < npix,
         p.x_off + b * p.c_in * p.h_in * p.w_in,
         i32((pix / p.w_out) * p.stride) - i32(p.pad),
@@ -79,74 +82,77 @@ fn window(n: u32) -> Window {
     );
 }
 
-/// x at row base `rb` (x index of column 0 of the tap's row), column `ix`; 0 in the padding.
-fn x_at(row_ok: bool, rb: u32, ix: i32) -> f32 {
-    let inside = row_ok && ix >= 0 && ix < i32(p.w_in);
-    return select(0.0, x[select(0u, rb + u32(ix), inside)], inside);
+/// One pixel's operand for one tap: the index of channel 0 and whether it is inside the
+/// tensor (outside, the index is a safe in-range one and the value is replaced by 0).
+struct Operand {
+    ok: bool,
+    base: u32,
+}
+
+/// x for output pixel `o` at tap (ky, kx).
+fn x_operand(o: OutputPixel, ky: u32, kx: u32) -> Operand {
+    let iy = o.iy + i32(ky);
+    let ix = o.ix + i32(kx);
+    let ok = o.live && iy >= 0 && iy < i32(p.h_in) && ix >= 0 && ix < i32(p.w_in);
+    return Operand(ok, select(o.xb, o.xb + u32(iy) * p.w_in + u32(ix), ok));
 }
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let hw_in = p.h_in * p.w_in;
-    let kk = p.kh * p.kw;
     let n0 = wid.x * 4u * WG + lid.x;
-    let p0 = window(n0);
-    let p1 = window(n0 + WG);
-    let p2 = window(n0 + 2u * WG);
-    let p3 = window(n0 + 3u * WG);
-    var acc0 = mat4x4<f32>();
-    var acc1 = mat4x4<f32>();
-    var acc2 = mat4x4<f32>();
-    var acc3 = mat4x4<f32>();
+    let o0 = output_pixel(n0);
+    let o1 = output_pixel(n0 + WG);
+    let o2 = output_pixel(n0 + 2u * WG);
+    let o3 = output_pixel(n0 + 3u * WG);
+    // The sums start from the bias (first slice only), loaded once for the four pixels.
+    let co0 = (p.blk0 + wid.y) * 16u;
+    var b = mat4x4<f32>();
+    if (p.has_bias != 0u && p.accumulate == 0u) {
+        for (var i = 0u; i < 16u; i++) {
+            b[i / 4u][i % 4u] = bias[p.b_off + min(co0 + i, p.c_out - 1u)];
+        }
+    }
+    var acc0 = b;
+    var acc1 = b;
+    var acc2 = b;
+    var acc3 = b;
 
-    var u = wid.y * (p.red_hi - p.red_lo) * kk;
-    for (var ci = p.red_lo; ci < p.red_hi; ci++) {
-        let cb = ci * hw_in;
-        for (var ky = 0u; ky < p.kh; ky++) {
-            let iy0 = p0.iy + i32(ky);
-            let iy1 = p1.iy + i32(ky);
-            let iy2 = p2.iy + i32(ky);
-            let iy3 = p3.iy + i32(ky);
-            let ok0 = p0.live && iy0 >= 0 && iy0 < i32(p.h_in);
-            let ok1 = p1.live && iy1 >= 0 && iy1 < i32(p.h_in);
-            let ok2 = p2.live && iy2 >= 0 && iy2 < i32(p.h_in);
-            let ok3 = p3.live && iy3 >= 0 && iy3 < i32(p.h_in);
-            let rb0 = p0.xb + cb + u32(iy0) * p.w_in;
-            let rb1 = p1.xb + cb + u32(iy1) * p.w_in;
-            let rb2 = p2.xb + cb + u32(iy2) * p.w_in;
-            let rb3 = p3.xb + cb + u32(iy3) * p.w_in;
-            for (var kx = 0u; kx < p.kw; kx++) {
-                let wm = wu[min(u, UBO_MATS - 1u)];
-                acc0 += wm * x_at(ok0, rb0, p0.ix + i32(kx));
-                acc1 += wm * x_at(ok1, rb1, p1.ix + i32(kx));
-                acc2 += wm * x_at(ok2, rb2, p2.ix + i32(kx));
-                acc3 += wm * x_at(ok3, rb3, p3.ix + i32(kx));
-                u++;
-            }
+    var u = wid.y * (p.tap_hi - p.tap_lo) * (p.red_hi - p.red_lo);
+    for (var t = p.tap_lo; t < p.tap_hi; t++) {
+        let ky = t / p.kw;
+        let kx = t % p.kw;
+        let a0 = x_operand(o0, ky, kx);
+        let a1 = x_operand(o1, ky, kx);
+        let a2 = x_operand(o2, ky, kx);
+        let a3 = x_operand(o3, ky, kx);
+        for (var ci = p.red_lo; ci < p.red_hi; ci++) {
+            let wm = wu[min(u, UBO_MATS - 1u)];
+            let c = ci * hw_in;
+            acc0 += wm * select(0.0, x[a0.base + c], a0.ok);
+            acc1 += wm * select(0.0, x[a1.base + c], a1.ok);
+            acc2 += wm * select(0.0, x[a2.base + c], a2.ok);
+            acc3 += wm * select(0.0, x[a3.base + c], a3.ok);
+            u++;
         }
     }
 
-    let co0 = (p.blk0 + wid.y) * 16u;
     let hw_out = p.h_out * p.w_out;
-    store_y(p0, co0, hw_out, acc0);
-    store_y(p1, co0, hw_out, acc1);
-    store_y(p2, co0, hw_out, acc2);
-    store_y(p3, co0, hw_out, acc3);
+    store_y(o0, co0, hw_out, acc0);
+    store_y(o1, co0, hw_out, acc1);
+    store_y(o2, co0, hw_out, acc2);
+    store_y(o3, co0, hw_out, acc3);
 }
 
-/// y[pixel, co0 + i] = (bias or the earlier slices' sum) + acc[i / 4][i % 4], i < 16.
-fn store_y(win: Window, co0: u32, hw_out: u32, acc: mat4x4<f32>) {
-    if (!win.live) { return; }
+/// y[pixel, co0 + i] = (the earlier slices' sum, if any) + acc[i / 4][i % 4], i < 16.
+fn store_y(o: OutputPixel, co0: u32, hw_out: u32, acc: mat4x4<f32>) {
+    if (!o.live) { return; }
     for (var i = 0u; i < 16u; i++) {
         let co = co0 + i;
         if (co >= p.c_out) { return; }
-        let yi = win.yb + co * hw_out;
+        let yi = o.yb + co * hw_out;
         var base = 0.0;
-        if (p.accumulate != 0u) {
-            base = y[yi];
-        } else if (p.has_bias != 0u) {
-            base = bias[p.b_off + co];
-        }
+        if (p.accumulate != 0u) { base = y[yi]; }
         y[yi] = base + acc[i / 4u][i % 4u];
     }
 }
@@ -154,17 +160,18 @@ fn store_y(win: Window, co0: u32, hw_out: u32, acc: mat4x4<f32>) {
 // ---------------------------------------------------------------------------------------
 // backward_input: bindings wu (uniform), dy, dx. A transposed convolution. Input pixels are
 // split into stride² phase classes (iy mod s, ix mod s), one class per dispatch: inside a
-// class only the taps ky ≡ iy + p (mod s) reach an output row, so the tap loops are uniform
-// and skip the (s² − 1)/s² taps that would miss, and oy = iy/s + (py + p − ky)/s is a plain
-// offset. Workgroup (x: 4·WG pixels of the class, y: block of 16 input channels). wu holds,
-// per block, the class's taps (co, ky, kx) for co in [red_lo, red_hi), each a mat4x4 whose
-// element [g][c] is w[co, 16·blk + 4g + c, ky, kx].
+// class only the taps ky ≡ iy + p (mod s) reach an output row, so the tap loop is uniform
+// and skips the (s² − 1)/s² taps that would miss, and oy = iy/s + (py + p − ky)/s is a
+// plain offset. Workgroup (x: 4·WG pixels of the class, y: block of 16 input channels).
+// wu holds, per block, the class's taps t in [tap_lo, tap_hi) (ky-major), for each the
+// output channels co in [red_lo, red_hi): a mat4x4 whose element [g][c] is
+// w[co, 16·blk + 4g + c, ky_t, kx_t].
 
 @group(0) @binding(2) var<storage, read> bi_dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> bi_dx: array<f32>;
 
-/// An input pixel of the phase class: its (qy, qx) on the class grid, the dy index of
-/// (b, channel 0), and the dx index of (b, channel 0, pixel).
+/// An input pixel of the phase class: whether it exists, its (qy, qx) on the class grid,
+/// the dy index of (b, channel 0), and the dx index of (b, channel 0, pixel).
 struct InputPixel {
     live: bool,
     qy: i32,
@@ -192,10 +199,12 @@ fn input_pixel(n: u32, py: u32, px: u32, nqy: u32, nqx: u32) -> InputPixel {
     );
 }
 
-/// dy at row base `rb` (dy index of column 0 of output row), column `ox`; 0 off the edge.
-fn dy_at(row_ok: bool, rb: u32, ox: i32) -> f32 {
-    let inside = row_ok && ox >= 0 && ox < i32(p.w_out);
-    return select(0.0, bi_dy[select(0u, rb + u32(ox), inside)], inside);
+/// dy for input pixel `q` at the output offset (dy_row, dy_col) of a tap.
+fn dy_operand(q: InputPixel, dy_row: i32, dy_col: i32) -> Operand {
+    let oy = q.qy + dy_row;
+    let ox = q.qx + dy_col;
+    let ok = q.live && oy >= 0 && oy < i32(p.h_out) && ox >= 0 && ox < i32(p.w_out);
+    return Operand(ok, select(q.dyb, q.dyb + u32(oy) * p.w_out + u32(ox), ok));
 }
 
 @compute @workgroup_size(WG)
@@ -208,63 +217,56 @@ fn backward_input(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
     let nqx = select(0u, (p.w_in - px + s - 1u) / s, px < p.w_in);
     let hw_out = p.h_out * p.w_out;
     let n0 = wid.x * 4u * WG + lid.x;
-    let t0 = input_pixel(n0, py, px, nqy, nqx);
-    let t1 = input_pixel(n0 + WG, py, px, nqy, nqx);
-    let t2 = input_pixel(n0 + 2u * WG, py, px, nqy, nqx);
-    let t3 = input_pixel(n0 + 3u * WG, py, px, nqy, nqx);
+    let q0 = input_pixel(n0, py, px, nqy, nqx);
+    let q1 = input_pixel(n0 + WG, py, px, nqy, nqx);
+    let q2 = input_pixel(n0 + 2u * WG, py, px, nqy, nqx);
+    let q3 = input_pixel(n0 + 3u * WG, py, px, nqy, nqx);
     var acc0 = mat4x4<f32>();
     var acc1 = mat4x4<f32>();
     var acc2 = mat4x4<f32>();
     var acc3 = mat4x4<f32>();
 
-    // The class's taps: ky = ky0, ky0 + s, ... (likewise kx).
+    // The class's taps: ky = ky0, ky0 + s, ... (likewise kx), nkx of them per row.
     let ky0 = (py + p.pad) % s;
     let kx0 = (px + p.pad) % s;
-    let taps = ((p.kh + s - 1u - ky0) / s) * ((p.kw + s - 1u - kx0) / s);
-    var u = wid.y * (p.red_hi - p.red_lo) * taps;
-    for (var co = p.red_lo; co < p.red_hi; co++) {
-        let cb = co * hw_out;
-        for (var ky = ky0; ky < p.kh; ky += s) {
-            let dy_row = (i32(py + p.pad) - i32(ky)) / i32(s);  // exact: divisible by s
-            let oy0 = t0.qy + dy_row;
-            let oy1 = t1.qy + dy_row;
-            let oy2 = t2.qy + dy_row;
-            let oy3 = t3.qy + dy_row;
-            let ok0 = t0.live && oy0 >= 0 && oy0 < i32(p.h_out);
-            let ok1 = t1.live && oy1 >= 0 && oy1 < i32(p.h_out);
-            let ok2 = t2.live && oy2 >= 0 && oy2 < i32(p.h_out);
-            let ok3 = t3.live && oy3 >= 0 && oy3 < i32(p.h_out);
-            let rb0 = t0.dyb + cb + u32(oy0) * p.w_out;
-            let rb1 = t1.dyb + cb + u32(oy1) * p.w_out;
-            let rb2 = t2.dyb + cb + u32(oy2) * p.w_out;
-            let rb3 = t3.dyb + cb + u32(oy3) * p.w_out;
-            for (var kx = kx0; kx < p.kw; kx += s) {
-                let dx_col = (i32(px + p.pad) - i32(kx)) / i32(s);
-                let wm = wu[min(u, UBO_MATS - 1u)];
-                acc0 += wm * dy_at(ok0, rb0, t0.qx + dx_col);
-                acc1 += wm * dy_at(ok1, rb1, t1.qx + dx_col);
-                acc2 += wm * dy_at(ok2, rb2, t2.qx + dx_col);
-                acc3 += wm * dy_at(ok3, rb3, t3.qx + dx_col);
-                u++;
-            }
+    let nkx = (p.kw + s - 1u - kx0) / s;
+    var u = wid.y * (p.tap_hi - p.tap_lo) * (p.red_hi - p.red_lo);
+    for (var t = p.tap_lo; t < p.tap_hi; t++) {
+        let ky = ky0 + (t / nkx) * s;
+        let kx = kx0 + (t % nkx) * s;
+        // Exact divisions: py + p − ky is a multiple of s.
+        let dy_row = (i32(py + p.pad) - i32(ky)) / i32(s);
+        let dy_col = (i32(px + p.pad) - i32(kx)) / i32(s);
+        let a0 = dy_operand(q0, dy_row, dy_col);
+        let a1 = dy_operand(q1, dy_row, dy_col);
+        let a2 = dy_operand(q2, dy_row, dy_col);
+        let a3 = dy_operand(q3, dy_row, dy_col);
+        for (var co = p.red_lo; co < p.red_hi; co++) {
+            let wm = wu[min(u, UBO_MATS - 1u)];
+            let c = co * hw_out;
+            acc0 += wm * select(0.0, bi_dy[a0.base + c], a0.ok);
+            acc1 += wm * select(0.0, bi_dy[a1.base + c], a1.ok);
+            acc2 += wm * select(0.0, bi_dy[a2.base + c], a2.ok);
+            acc3 += wm * select(0.0, bi_dy[a3.base + c], a3.ok);
+            u++;
         }
     }
 
     let ci0 = (p.blk0 + wid.y) * 16u;
     let hw_in = p.h_in * p.w_in;
-    store_dx(t0, ci0, hw_in, acc0);
-    store_dx(t1, ci0, hw_in, acc1);
-    store_dx(t2, ci0, hw_in, acc2);
-    store_dx(t3, ci0, hw_in, acc3);
+    store_dx(q0, ci0, hw_in, acc0);
+    store_dx(q1, ci0, hw_in, acc1);
+    store_dx(q2, ci0, hw_in, acc2);
+    store_dx(q3, ci0, hw_in, acc3);
 }
 
 /// dx[pixel, ci0 + i] = (0 or the earlier slices' sum) + acc[i / 4][i % 4], i < 16.
-fn store_dx(t: InputPixel, ci0: u32, hw_in: u32, acc: mat4x4<f32>) {
-    if (!t.live) { return; }
+fn store_dx(q: InputPixel, ci0: u32, hw_in: u32, acc: mat4x4<f32>) {
+    if (!q.live) { return; }
     for (var i = 0u; i < 16u; i++) {
         let ci = ci0 + i;
         if (ci >= p.c_in) { return; }
-        let xi = t.dxb + ci * hw_in;
+        let xi = q.dxb + ci * hw_in;
         var base = 0.0;
         if (p.accumulate != 0u) { base = bi_dx[xi]; }
         bi_dx[xi] = base + acc[i / 4u][i % 4u];
@@ -274,8 +276,8 @@ fn store_dx(t: InputPixel, ci0: u32, hw_in: u32, acc: mat4x4<f32>) {
 // ---------------------------------------------------------------------------------------
 // Packing the weights for the uniform slices. bindings w, packed; one invocation per packed
 // float (index e, global index x + y·num_workgroups.x·WG); channels past the end are 0.
-//   pack_forward: packed[((blk·c_in + ci)·kk + tap)·16 + i] = w[16·blk + i, ci, tap]
-//   pack_input:   packed[((blk·c_out + co)·T + t)·16 + i] = w[co, 16·blk + i, ky_t, kx_t]
+//   pack_forward: packed[((blk·kk + tap)·c_in + ci)·16 + i] = w[16·blk + i, ci, tap]
+//   pack_input:   packed[((blk·T + t)·c_out + co)·16 + i] = w[co, 16·blk + i, ky_t, kx_t]
 //                 for the T taps (ky_t, kx_t) of phase class `phase`, ky-major.
 
 @group(0) @binding(1) var<storage, read> pk_w: array<f32>;
@@ -289,8 +291,8 @@ fn pack_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     if (e >= blocks * p.c_in * kk * 16u) { return; }
     let i = e % 16u;
     let m = e / 16u;
-    let tap = m % kk;
-    let ci = (m / kk) % p.c_in;
+    let ci = m % p.c_in;
+    let tap = (m / p.c_in) % kk;
     let co = (m / (kk * p.c_in)) * 16u + i;
     let inside = co < p.c_out;
     let wi = select(0u, p.w_off + (co * p.c_in + ci) * kk + tap, inside);
@@ -309,8 +311,8 @@ fn pack_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (e >= blocks * p.c_out * taps * 16u) { return; }
     let i = e % 16u;
     let m = e / 16u;
-    let t = m % taps;
-    let co = (m / taps) % p.c_out;
+    let co = m % p.c_out;
+    let t = (m / p.c_out) % taps;
     let ci = (m / (taps * p.c_out)) * 16u + i;
     let ky = ky0 + (t / nkx) * s;
     let kx = kx0 + (t % nkx) * s;
@@ -323,7 +325,7 @@ fn pack_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 // backward_weight: bindings x, dy, out. A sum over the rows (b, oy) of dy; workgroup z sums
 // rows [z·chunk_rows, (z+1)·chunk_rows). With one chunk it adds straight into dw at
 // out[w_off + ...]; with several it writes partial sums out[(z·c_out + co)·k_len + k]
-// that `reduce_chunks` adds up in chunk order. Workgroup (x: 4·WG weight positions
+// that `reduce_chunks` adds up in chunk order. Workgroup (x: 4·WG_DW weight positions
 // k = (ci, ky, kx), y: block of 16 output channels, z: chunk). Each invocation keeps 16
 // channels × 4 positions; dy's 16 values per pixel are the same across the workgroup
 // (but on llvmpipe still cost a load each, which is why this pass is the slowest).
@@ -362,7 +364,11 @@ fn bw_x_at(t: Tap, xrow: u32, iy0: i32, ix0: i32) -> f32 {
     return select(0.0, bw_x[select(0u, t.xc + xrow + u32(iy) * p.w_in + u32(ix), inside)], inside);
 }
 
-@compute @workgroup_size(WG)
+// Invocations per workgroup of backward_weight: 64, or 8 (one llvmpipe SIMD vector) for
+// layers with few weight positions, where most of a 64-wide workgroup would idle.
+override WG_DW: u32 = 64u;
+
+@compute @workgroup_size(WG_DW)
 fn backward_weight(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let hw_in = p.h_in * p.w_in;
     let hw_out = p.h_out * p.w_out;
@@ -370,11 +376,11 @@ fn backward_weight(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
     let rows = p.batch * p.h_out;
     let row_lo = wid.z * p.chunk_rows;
     let row_hi = min(row_lo + p.chunk_rows, rows);
-    let k0 = wid.x * 4u * WG + lid.x;
+    let k0 = wid.x * 4u * WG_DW + lid.x;
     let q0 = tap_of(k0);
-    let q1 = tap_of(k0 + WG);
-    let q2 = tap_of(k0 + 2u * WG);
-    let q3 = tap_of(k0 + 3u * WG);
+    let q1 = tap_of(k0 + WG_DW);
+    let q2 = tap_of(k0 + 2u * WG_DW);
+    let q3 = tap_of(k0 + 3u * WG_DW);
     // dy's channel planes for the 16 channels (clamped; extra channels are not stored).
     let last = p.c_out - 1u;
     var dyc: array<u32, 16>;

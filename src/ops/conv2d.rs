@@ -142,9 +142,11 @@ struct Params {
     accumulate: u32,
     phase: u32,
     blk0: u32,
+    tap_lo: u32,
+    tap_hi: u32,
     red_lo: u32,
     red_hi: u32,
-    _pad: u32,
+    _pad: [u32; 3],
 }
 
 impl Params {
@@ -166,44 +168,87 @@ impl Params {
             ..Self::default()
         }
     }
+
+    fn set_slice(&mut self, sl: &Slice) {
+        self.blk0 = sl.blk0 as u32;
+        self.tap_lo = sl.tap_lo as u32;
+        self.tap_hi = sl.tap_hi as u32;
+        self.red_lo = sl.red_lo as u32;
+        self.red_hi = sl.red_hi as u32;
+        self.accumulate = u32::from(sl.accumulates());
+    }
 }
 
-/// One dispatch's share of a packed weight tensor laid out `[block][red][taps]` mat4x4s:
-/// blocks `[blk0, blk0 + blocks)` and reduction channels `[red_lo, red_hi)`.
+/// One dispatch's share of a packed weight tensor laid out `[block][tap][red]` mat4x4s:
+/// blocks `[blk0, blk0 + blocks)`, taps `[tap_lo, tap_hi)`, reduction channels
+/// `[red_lo, red_hi)`, a contiguous range of the packed tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Slice {
     blk0: usize,
     blocks: usize,
+    tap_lo: usize,
+    tap_hi: usize,
     red_lo: usize,
     red_hi: usize,
 }
 
-/// Cuts `[blocks][red][taps]` into uniform-buffer slices of at most [`UBO_MATS`], each a
-/// contiguous range of the packed tensor: several whole blocks when a block fits, else
-/// one block's reduction channels in runs. `taps` ≤ UBO_MATS (checked by the caller).
-fn slices(blocks: usize, red: usize, taps: usize) -> Vec<Slice> {
-    let per_block = red * taps;
+impl Slice {
+    /// Index of the slice's first mat4x4 in the packed tensor.
+    fn first(&self, taps: usize, red: usize) -> usize {
+        (self.blk0 * taps + self.tap_lo) * red + self.red_lo
+    }
+    fn mats(&self) -> usize {
+        self.blocks * (self.tap_hi - self.tap_lo) * (self.red_hi - self.red_lo)
+    }
+    /// Not the first slice of its block: add to what the earlier ones wrote.
+    fn accumulates(&self) -> bool {
+        self.tap_lo > 0 || self.red_lo > 0
+    }
+}
+
+/// Cuts `[blocks][taps][red]` into uniform-buffer slices of at most [`UBO_MATS`]: several
+/// whole blocks when a block fits, else runs of whole taps of one block, else (more than
+/// UBO_MATS reduction channels) runs of channels of one tap.
+fn slices(blocks: usize, taps: usize, red: usize) -> Vec<Slice> {
+    let whole = |blk0, blocks| Slice {
+        blk0,
+        blocks,
+        tap_lo: 0,
+        tap_hi: taps,
+        red_lo: 0,
+        red_hi: red,
+    };
     let mut out = Vec::new();
-    if per_block <= UBO_MATS {
-        let step = (UBO_MATS / per_block.max(1)).max(1);
+    if taps * red <= UBO_MATS {
+        let step = UBO_MATS / (taps * red);
         for blk0 in (0..blocks).step_by(step) {
-            out.push(Slice {
-                blk0,
-                blocks: step.min(blocks - blk0),
-                red_lo: 0,
-                red_hi: red,
-            });
+            out.push(whole(blk0, step.min(blocks - blk0)));
+        }
+    } else if red <= UBO_MATS {
+        let step = UBO_MATS / red;
+        for blk0 in 0..blocks {
+            for tap_lo in (0..taps).step_by(step) {
+                let tap_hi = (tap_lo + step).min(taps);
+                out.push(Slice {
+                    tap_lo,
+                    tap_hi,
+                    ..whole(blk0, 1)
+                });
+            }
         }
     } else {
-        let step = UBO_MATS / taps;
         for blk0 in 0..blocks {
-            for red_lo in (0..red).step_by(step) {
-                out.push(Slice {
-                    blk0,
-                    blocks: 1,
-                    red_lo,
-                    red_hi: (red_lo + step).min(red),
-                });
+            for tap_lo in 0..taps {
+                for red_lo in (0..red).step_by(UBO_MATS) {
+                    let red_hi = (red_lo + UBO_MATS).min(red);
+                    out.push(Slice {
+                        tap_lo,
+                        tap_hi: tap_lo + 1,
+                        red_lo,
+                        red_hi,
+                        ..whole(blk0, 1)
+                    });
+                }
             }
         }
     }
@@ -217,7 +262,8 @@ pub struct Conv2d {
     backward_input: Kernel,
     pack_forward: Kernel,
     pack_input: Kernel,
-    backward_weight: Kernel,
+    /// Workgroups of 64 and of 8 invocations (for layers with few weight positions).
+    backward_weight: [Kernel; 2],
     reduce_chunks: Kernel,
     bias_grad: Kernel,
     scratch: Mutex<Scratch>,
@@ -250,7 +296,10 @@ impl Conv2d {
             backward_input: k("backward_input", &[Uniform, Read, ReadWrite]),
             pack_forward: k("pack_forward", &[Read, ReadWrite]),
             pack_input: k("pack_input", &[Read, ReadWrite]),
-            backward_weight: k("backward_weight", &[Read, Read, ReadWrite]),
+            backward_weight: [64.0, 8.0].map(|wg| {
+                let bufs = [Read, Read, ReadWrite];
+                Kernel::new(gpu, SOURCE, "backward_weight", &bufs, &[("WG_DW", wg)])
+            }),
             reduce_chunks: k("reduce_chunks", &[Read, ReadWrite]),
             bias_grad: k("bias_grad", &[Read, ReadWrite]),
             scratch: Mutex::new(Scratch {
@@ -298,14 +347,15 @@ impl Conv2d {
         self.pack_forward
             .encode(&self.gpu, enc, &p, &[w.buf, &packed], grid);
         let pixel_groups = groups_of(s.batch * s.h_out() * s.w_out());
-        for sl in slices(blocks, s.c_in, taps) {
-            let first = (sl.blk0 * s.c_in + sl.red_lo) * taps;
-            let mats = sl.blocks * (sl.red_hi - sl.red_lo) * taps;
-            copy_mats(enc, &packed, first, &scratch.uniform, mats);
-            p.blk0 = sl.blk0 as u32;
-            p.red_lo = sl.red_lo as u32;
-            p.red_hi = sl.red_hi as u32;
-            p.accumulate = u32::from(sl.red_lo > 0);
+        for sl in slices(blocks, taps, s.c_in) {
+            copy_mats(
+                enc,
+                &packed,
+                sl.first(taps, s.c_in),
+                &scratch.uniform,
+                sl.mats(),
+            );
+            p.set_slice(&sl);
             let groups = [pixel_groups, sl.blocks as u32, 1];
             let bufs = [&scratch.uniform, x.buf, b.buf, y.buf];
             self.forward.encode(&self.gpu, enc, &p, &bufs, groups);
@@ -340,43 +390,41 @@ impl Conv2d {
             let pixels = s.batch
                 * s.h_in.saturating_sub(py).div_ceil(st)
                 * s.w_in.saturating_sub(px).div_ceil(st);
-            let (ky0, kx0) = ((py + s.pad) % st, (px + s.pad) % st);
-            let taps =
-                s.kh.saturating_sub(ky0).div_ceil(st) * s.kw.saturating_sub(kx0).div_ceil(st);
+            let taps = phase_taps(s, phase);
             p.phase = phase as u32;
             if pixels == 0 {
                 continue;
             }
             if taps == 0 {
                 // No tap reaches this class (a 1×1 kernel with stride 2, say): its dx is 0.
-                p.red_lo = 0;
-                p.red_hi = 0;
-                p.accumulate = 0;
-                for blk0 in 0..blocks {
-                    p.blk0 = blk0 as u32;
-                    let bufs = [&scratch.uniform, dy.buf, dx.buf];
-                    self.backward_input.encode(
-                        &self.gpu,
-                        enc,
-                        &p,
-                        &bufs,
-                        [groups_of(pixels), 1, 1],
-                    );
-                }
+                let none = Slice {
+                    blk0: 0,
+                    blocks,
+                    tap_lo: 0,
+                    tap_hi: 0,
+                    red_lo: 0,
+                    red_hi: 0,
+                };
+                p.set_slice(&none);
+                let bufs = [&scratch.uniform, dy.buf, dx.buf];
+                let groups = [groups_of(pixels), blocks as u32, 1];
+                self.backward_input
+                    .encode(&self.gpu, enc, &p, &bufs, groups);
                 continue;
             }
             let len = blocks * s.c_out * taps * BLOCK;
             let packed = scratch.packed(&self.gpu, len);
             self.pack_input
                 .encode(&self.gpu, enc, &p, &[w.buf, &packed], grid_1d(len, WG));
-            for sl in slices(blocks, s.c_out, taps) {
-                let first = (sl.blk0 * s.c_out + sl.red_lo) * taps;
-                let mats = sl.blocks * (sl.red_hi - sl.red_lo) * taps;
-                copy_mats(enc, &packed, first, &scratch.uniform, mats);
-                p.blk0 = sl.blk0 as u32;
-                p.red_lo = sl.red_lo as u32;
-                p.red_hi = sl.red_hi as u32;
-                p.accumulate = u32::from(sl.red_lo > 0);
+            for sl in slices(blocks, taps, s.c_out) {
+                copy_mats(
+                    enc,
+                    &packed,
+                    sl.first(taps, s.c_out),
+                    &scratch.uniform,
+                    sl.mats(),
+                );
+                p.set_slice(&sl);
                 let groups = [groups_of(pixels), sl.blocks as u32, 1];
                 let bufs = [&scratch.uniform, dy.buf, dx.buf];
                 self.backward_input
@@ -406,17 +454,18 @@ impl Conv2d {
         p.w_off = dw.offset as u32;
 
         let k_len = s.c_in * s.kh * s.kw;
+        let wg = weight_grad_workgroup(s);
+        let kernel = &self.backward_weight[usize::from(wg == 8)];
         let (chunk_rows, chunks) = self.chunking(s);
         p.chunk_rows = chunk_rows as u32;
         p.chunks = chunks as u32;
         let groups = [
-            groups_of(k_len),
+            k_len.div_ceil(wg * PIXELS) as u32,
             s.c_out.div_ceil(BLOCK) as u32,
             chunks as u32,
         ];
         if chunks == 1 {
-            self.backward_weight
-                .encode(&self.gpu, enc, &p, &[x.buf, dy.buf, dw.buf], groups);
+            kernel.encode(&self.gpu, enc, &p, &[x.buf, dy.buf, dw.buf], groups);
         } else {
             let mut scratch = self.scratch.lock().unwrap();
             let need = chunks * s.w_len();
@@ -424,8 +473,7 @@ impl Conv2d {
                 scratch.partial = Some(self.gpu.zeros(need));
             }
             let partial = scratch.partial.as_ref().unwrap();
-            self.backward_weight
-                .encode(&self.gpu, enc, &p, &[x.buf, dy.buf, partial], groups);
+            kernel.encode(&self.gpu, enc, &p, &[x.buf, dy.buf, partial], groups);
             let grid = grid_1d(s.w_len(), WG);
             self.reduce_chunks
                 .encode(&self.gpu, enc, &p, &[partial, dw.buf], grid);
@@ -444,14 +492,14 @@ impl Conv2d {
     /// input gradient (summed over the stride phase classes). More than one means the
     /// weights did not fit 64 KiB and later slices add to the output.
     pub fn weight_slices(s: &Conv2dShape) -> [usize; 2] {
-        let forward = slices(s.c_out.div_ceil(BLOCK), s.c_in, s.kh * s.kw).len();
+        let forward = slices(s.c_out.div_ceil(BLOCK), s.kh * s.kw, s.c_in).len();
         let input = (0..s.stride * s.stride)
             .map(|phase| {
                 let taps = phase_taps(s, phase);
                 if taps == 0 {
-                    s.c_in.div_ceil(BLOCK)
+                    1
                 } else {
-                    slices(s.c_in.div_ceil(BLOCK), s.c_out, taps).len()
+                    slices(s.c_in.div_ceil(BLOCK), taps, s.c_out).len()
                 }
             })
             .sum();
@@ -490,12 +538,6 @@ impl Conv2d {
             "conv2d: empty shape {s:?}"
         );
         let (_, _) = (s.h_out(), s.w_out());
-        assert!(
-            s.kh * s.kw <= UBO_MATS,
-            "conv2d: kernels up to {UBO_MATS} taps, got {}×{}",
-            s.kh,
-            s.kw
-        );
         let largest = s
             .x_len()
             .max(s.y_len())
@@ -517,6 +559,13 @@ impl Scratch {
         }
         self.packed.clone().unwrap()
     }
+}
+
+/// Workgroup size of the weight gradient: 64, or 8 when there are at most 128 weight
+/// positions per output channel (conv3×3 on one input channel has 9: a 64-wide workgroup
+/// covering 256 positions ran 8× more idle SIMD vectors than needed).
+fn weight_grad_workgroup(s: &Conv2dShape) -> usize {
+    if s.c_in * s.kh * s.kw <= 128 { 8 } else { 64 }
 }
 
 /// Taps (ky, kx) that reach the input pixels of stride phase class `phase` = py·s + px:
