@@ -153,7 +153,8 @@ fn time_case(gpu: &Gpu, op: &Conv2d, c: &Case, reps: usize) -> [f64; 3] {
     })
 }
 
-fn print_case(gpu: &Gpu, op: &Conv2d, c: &Case, reps: usize) {
+/// Prints one case; returns its three times.
+fn print_case(gpu: &Gpu, op: &Conv2d, c: &Case, reps: usize) -> [f64; 3] {
     let s = &c.shape;
     let times = time_case(gpu, op, c, reps);
     let mut line = format!("  {:<24} batch {:>3}", c.name, s.batch);
@@ -166,6 +167,7 @@ fn print_case(gpu: &Gpu, op: &Conv2d, c: &Case, reps: usize) {
         );
     }
     println!("{line}");
+    times
 }
 
 /// Batch for the CIFAR-10 shapes: the paper's 100 where the tensors fit one storage
@@ -196,9 +198,19 @@ pub fn conv_bench(gpu: &Gpu) {
          forward + input + weight gradients (training step)"
     );
     println!("small conv net, 28x28, batch 64:");
-    for c in small_cases() {
-        print_case(gpu, &op, &c, 5);
+    let mut langevin_step = 0.0;
+    for (i, c) in small_cases().iter().enumerate() {
+        let [_, fwd_dx, _] = print_case(gpu, &op, c, 5);
+        if i < 3 {
+            langevin_step += fwd_dx;
+        }
     }
+    // PLATFORM.md's peer figures are for the whole net (with its linear layer).
+    println!(
+        "  the three convolutions' share of 30 Langevin steps: {:.2} s \
+         (whole net, same machine: burn 17.4 s, PyTorch CPU 0.43 s)",
+        30.0 * langevin_step
+    );
     println!("CIFAR-10 shapes (the paper's batch is 100; reduced where shown):");
     for c in cifar_cases(cifar_batch(gpu)) {
         print_case(gpu, &op, &c, 3);

@@ -11,40 +11,51 @@
 //! Direct convolution, one kernel per pass, no im2col buffer and no workgroup memory. Each
 //! invocation keeps 16 channels × 4 pixels of sums in four `mat4x4` registers. For the
 //! forward pass and the input gradient the 16 weights of a tap come as one `mat4x4` from a
-//! *uniform* buffer: the weights are first packed `[16-channel block][tap][16]` into a
-//! scratch buffer, then copied 64 KiB at a time into a uniform buffer, one dispatch per
-//! slice (later slices add to the output, in order). The input gradient also splits the
-//! input pixels into stride² phase classes, so a stride-2 kernel visits only the taps that
-//! reach each pixel. The weight gradient reads dy from storage (it runs once per training
-//! step, not once per Langevin step) and sums rows (b, oy) in chunks whose partial sums are
-//! added in a fixed order. Nothing uses atomics: results are bit-identical across runs.
+//! *uniform* buffer: the weights are first packed `[16-channel block][tap][channel][16]`
+//! into a scratch buffer, then copied 64 KiB at a time into a uniform buffer, one dispatch
+//! per slice (later slices add to the output, in order). Taps are the outer loop and
+//! channels the inner one, so each tap's bounds checks are paid once for all channels. The
+//! input gradient splits the input pixels into stride² phase classes, so a stride-2 kernel
+//! visits only the taps that reach each pixel. The weight gradient reads dy from storage
+//! (it runs once per training step, not once per Langevin step) and sums rows (b, oy) in
+//! chunks whose partial sums are added in a fixed order. Nothing uses atomics: results are
+//! bit-identical across runs.
 //!
 //! Why: on lavapipe (llvmpipe, LLVM 15.0.6, 256-bit, Mesa 22.3.6) each load instruction
 //! costs ~30–40 cycles per 8-lane SIMD op, whatever it reads — storage (gathered lane by
 //! lane even at a workgroup-uniform address), workgroup memory, or a uniform buffer — while
-//! an FMA costs ~1.5. A uniform `mat4x4` load brings 16 weights for the price of ~one
-//! load, so the blocks are shaped to minimise loads per multiply-add. Forward pass of
-//! conv4×4 s2 32→64 on 28×28, batch 64 (0.82 GFLOP), CPU-seconds of the lavapipe threads
-//! per call (the machine was shared, so wall time was noisy; CPU time was stable):
+//! an FMA costs ~1.5 (~3 once the 64 sums spill out of the 16 AVX2 registers). A uniform
+//! `mat4x4` load brings 16 weights for the price of about one load, so the block is shaped
+//! to minimise loads per multiply-add. Forward pass of conv4×4 s2 32→64 on 28×28, batch 64
+//! (0.82 GFLOP), CPU time of the lavapipe threads per call (the machine was shared with
+//! other jobs, so wall time was noisy; CPU time was stable to ~5%):
 //!
-//! | variant                                                                 | CPU ms | GFLOP/CPU-s |
-//! |--------------------------------------------------------------------------|-------:|------------:|
-//! | first version: storage weights, 8 ch × 2 px, sums in arrays with loops    | ~1200  | 0.7 |
-//! | same, 8 ch × 1 px hand-unrolled into vec4s (arrays with loops were 2× slower) | 680 | 1.2 |
-//! | … weights omitted entirely (lower bound for that shape of kernel)        | 158    | 5.2 |
-//! | … weights as vec4 from storage, transposed                              | 475    | 1.7 |
-//! | … weights in workgroup memory, scalar / vec4                            | 597 / 322 | 1.4 / 2.6 |
-//! | workgroup-memory vec4 weights, chunked with barriers, 8×4 / 16×4 / 32×4  | 333 / 250 / 237 | 2.5 / 3.3 / 3.5 |
-//! | uniform-buffer vec4 weights, 8×1 / 8×4 / 16×2 / 16×4                    | 278 / 167 / 168 / 113 | 3.0 / 4.9 / 4.9 / 7.3 |
-//! | uniform, 32×2 / 32×4 / 16×8 (register spills)                           | 147 / 153 / 158 | 5.6 / 5.4 / 5.2 |
-//! | uniform 16×4 with the x loads omitted (so the loads of x are not the limit) | 118 | 7.0 |
-//! | uniform 16×4 with `mat4x4` sums (kept: same speed, clearer)              | 107    | 7.7 |
-//! | uniform 16×4 with the kx loop unrolled (kw fixed at 4)                   | 170    | 4.8 |
+//! | variant (channels × pixels per invocation)                               | CPU ms | GFLOP/CPU-s |
+//! |---------------------------------------------------------------------------|-------:|------------:|
+//! | first version: storage weights, 8 × 2, sums in arrays indexed in loops     | ~1200 | 0.7 |
+//! | storage weights, 8 × 1 unrolled into vec4s (arrays in loops were 2× slower) | 680 | 1.2 |
+//! | … the same with the weight loads left out (bound for storage weights)       | 158 | 5.2 |
+//! | … weights as vec4 from storage, transposed                                  | 475 | 1.7 |
+//! | … weights in workgroup memory, scalar / vec4                                | 597 / 322 | 1.4 / 2.6 |
+//! | workgroup-memory vec4 weights with barriers per chunk, 8×4 / 16×4 / 32×4    | 333 / 250 / 237 | 2.5 / 3.3 / 3.5 |
+//! | uniform-buffer vec4 weights, 8×1 / 8×4 / 16×2 / 16×4                        | 278 / 167 / 168 / 113 | 3.0 / 4.9 / 4.9 / 7.3 |
+//! | uniform, 32×2 / 32×4 / 16×8 (more spills)                                   | 147 / 153 / 158 | 5.6 / 5.4 / 5.2 |
+//! | uniform 16×4, loads of x left out (so they are not the limit)               | 118 | 7.0 |
+//! | uniform 16×4, kx loop unrolled (kw fixed at 4)                              | 170 | 4.8 |
+//! | uniform 16×4, `mat4x4` sums (same speed, clearer)                           | 107 | 7.7 |
+//! | **kept**: the same with taps outer and channels inner                      | 90 | 9.1 |
+//! | … 16 × 3 pixels                                                             | 103 | 8.0 |
+//! | … pixels in row quads sharing a sliding window of x (10 loads for 16 uses)  | 83–143 | 5.7–9.9 |
+//! | kept kernel with `LP_NATIVE_VECTOR_WIDTH=512`                               | 90 | 9.1 |
 //!
-//! Explicit im2col + the shared Matmul was not kept: the im2col buffer alone is
-//! K·N floats (472M at the paper's CIFAR-10 shapes), and a GEMM on lavapipe faces the
-//! same load costs with no uniform operand to exploit. `crate::bench_layers::conv_bench`
-//! prints the current figures at the networks' shapes.
+//! The sliding window was not kept: no clear gain, and it needs a pipeline per kernel width
+//! and stride. The input gradient went from 190 to 107 CPU ms on the same layer with the
+//! same changes (uniform weights, taps outer). im2col + [`crate::ops::matmul`] was not
+//! built: the im2col buffer alone is K·N floats (472M at the paper's CIFAR-10 shapes), and
+//! a GEMM whose operands both come from storage pays a load per element on both sides
+//! (a 4×4 register block: 8 loads per 16 multiply-adds, against 5 per 64 here). The fast
+//! matmul was still being written, so that comparison is an estimate, not a measurement.
+//! [`crate::bench_layers::conv_bench`] prints the figures at the networks' shapes.
 
 use crate::gpu::{Access, BufRef, Gpu, GpuBuffer, Kernel, grid_1d};
 use std::sync::Mutex;
@@ -507,7 +518,7 @@ impl Conv2d {
     }
 
     /// Row chunks the weight gradient of `s` is split into (1: no partial sums). Enough
-    /// chunks that about [`WEIGHT_GRAD_GROUPS`] workgroups run, as long as the partial sums
+    /// chunks that about 256 workgroups run, as long as the partial sums
     /// fit one storage binding.
     pub fn weight_grad_chunks(&self, s: &Conv2dShape) -> usize {
         self.chunking(s).1
