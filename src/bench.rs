@@ -25,13 +25,10 @@ pub fn kernels(gpu: &Gpu) -> anyhow::Result<()> {
     let n = 1 << 22;
     let (x, y) = (gpu.zeros(n), gpu.zeros(n));
     let secs = median_seconds(5, || {
-        gpu.submit(|enc| ops.axpy(enc, 0.5, &x, &y));
+        gpu.submit(|enc| ops.axpy(enc, n, 0.5, &x, &y));
         gpu.wait();
     });
     // axpy reads x and y and writes y: 12 bytes per element.
-    println!(
-        "elementwise axpy, {n} f32: {:.2} GB/s",
-        12.0 * n as f64 / secs / 1e9
-    );
+    println!("elementwise axpy, {n} f32: {:.2} GB/s", 12.0 * n as f64 / secs / 1e9);
     Ok(())
 }

@@ -23,27 +23,13 @@ fn conv(
     stride: usize,
     pad: usize,
 ) -> Conv2dShape {
-    Conv2dShape {
-        batch,
-        c_in,
-        h_in: hw,
-        w_in: hw,
-        c_out,
-        kh: k,
-        kw: k,
-        stride,
-        pad,
-    }
+    Conv2dShape { batch, c_in, h_in: hw, w_in: hw, c_out, kh: k, kw: k, stride, pad }
 }
 
 /// The small conv energy net on 28×28 images at batch 64 (PLATFORM.md's peer comparison:
 /// conv3×3 1→32, conv4×4 s2 32→64, conv4×4 s2 64→128), plus 1×1 shortcuts.
 fn small_cases() -> Vec<Case> {
-    let case = |name, shape| Case {
-        name,
-        shape,
-        bias: true,
-    };
+    let case = |name, shape| Case { name, shape, bias: true };
     vec![
         case("conv3x3 s1 1->32 @28", conv(64, 1, 28, 32, 3, 1, 1)),
         case("conv4x4 s2 32->64 @28", conv(64, 32, 28, 64, 4, 2, 1)),
@@ -57,38 +43,14 @@ fn small_cases() -> Vec<Case> {
 /// blocks at 512 channels, their 1×1 shortcuts, the inference net's 4×4 convolutions.
 fn cifar_cases(batch: impl Fn(&Conv2dShape) -> usize) -> Vec<Case> {
     let shapes = [
-        (
-            "conv3x3 512->512 @32",
-            conv(100, 512, 32, 512, 3, 1, 1),
-            false,
-        ),
-        (
-            "conv3x3 512->512 @16",
-            conv(100, 512, 16, 512, 3, 1, 1),
-            false,
-        ),
-        (
-            "conv3x3 512->512 @8",
-            conv(100, 512, 8, 512, 3, 1, 1),
-            false,
-        ),
-        (
-            "conv1x1 512->512 @16",
-            conv(100, 512, 16, 512, 1, 1, 0),
-            false,
-        ),
+        ("conv3x3 512->512 @32", conv(100, 512, 32, 512, 3, 1, 1), false),
+        ("conv3x3 512->512 @16", conv(100, 512, 16, 512, 3, 1, 1), false),
+        ("conv3x3 512->512 @8", conv(100, 512, 8, 512, 3, 1, 1), false),
+        ("conv1x1 512->512 @16", conv(100, 512, 16, 512, 1, 1, 0), false),
         ("conv3x3 3->512 @32", conv(100, 3, 32, 512, 3, 1, 1), false),
         ("conv3x3 512->3 @32", conv(100, 512, 32, 3, 3, 1, 1), true),
-        (
-            "conv4x4 s2 256->512 @16",
-            conv(100, 256, 16, 512, 4, 2, 1),
-            false,
-        ),
-        (
-            "conv4x4 p0 1024->128 @4",
-            conv(100, 1024, 4, 128, 4, 1, 0),
-            true,
-        ),
+        ("conv4x4 s2 256->512 @16", conv(100, 256, 16, 512, 4, 2, 1), false),
+        ("conv4x4 p0 1024->128 @4", conv(100, 1024, 4, 128, 4, 1, 0), true),
     ];
     shapes
         .into_iter()

@@ -35,4 +35,6 @@ pub enum Command {
 pub enum BenchWhat {
     /// Matmul GFLOP/s at 256, 512, 1024, elementwise GB/s, and a single-threaded CPU matmul.
     Kernels,
+    /// Seconds per training iteration and their split, 2-D and small image presets.
+    Train,
 }

@@ -3,6 +3,15 @@
 
 pub mod bench;
 pub mod bench_layers;
+pub mod bench_train;
+pub mod checkpoint;
 pub mod cli;
+pub mod config;
+pub mod data;
+pub mod eval;
 pub mod gpu;
+pub mod models;
+pub mod nn;
 pub mod ops;
+pub mod sampler;
+pub mod train;

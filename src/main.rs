@@ -20,18 +20,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
              (see `dualmcmc --no-gui --help`)"
         );
     }
-    let choice = AdapterChoice {
-        backend: cli.backend,
-        name: cli.adapter,
-    };
+    let choice = AdapterChoice { backend: cli.backend, name: cli.adapter };
     let Some(command) = cli.command else {
         anyhow::bail!("--no-gui needs a command; see `dualmcmc --no-gui --help`");
     };
     let gpu = Gpu::new(&choice)?;
     gpu.announce();
     match command {
-        Command::Bench {
-            what: BenchWhat::Kernels,
-        } => dualmcmc::bench::kernels(&gpu),
+        Command::Bench { what: BenchWhat::Kernels } => dualmcmc::bench::kernels(&gpu),
+        Command::Bench { what: BenchWhat::Train } => {
+            dualmcmc::bench_train::train(&std::sync::Arc::new(dualmcmc::nn::Engine::new(&gpu)))
+        }
     }
 }

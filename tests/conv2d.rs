@@ -40,17 +40,7 @@ fn shape(
     cfg: (usize, usize, usize, usize),
 ) -> Conv2dShape {
     let (kh, kw, stride, pad) = cfg;
-    Conv2dShape {
-        batch,
-        c_in,
-        h_in: hw.0,
-        w_in: hw.1,
-        c_out,
-        kh,
-        kw,
-        stride,
-        pad,
-    }
+    Conv2dShape { batch, c_in, h_in: hw.0, w_in: hw.1, c_out, kh, kw, stride, pad }
 }
 
 fn seed(s: &Conv2dShape, salt: u64) -> u64 {
@@ -79,22 +69,11 @@ fn f64s(v: &[f32]) -> Vec<f64> {
 }
 
 /// Reads `len` elements at `offset` and checks the sentinels around them are untouched.
-fn read_region(
-    g: &Gpu,
-    buf: &GpuBuffer,
-    offset: usize,
-    len: usize,
-    sentinel: f32,
-    what: &str,
-) -> Vec<f32> {
+fn read_region(g: &Gpu, buf: &GpuBuffer, offset: usize, len: usize, sentinel: f32, what: &str) -> Vec<f32> {
     let all: Vec<f32> = g.read(buf).unwrap();
     for (i, v) in all.iter().enumerate() {
         if i < offset || i >= offset + len {
-            assert_eq!(
-                v.to_bits(),
-                sentinel.to_bits(),
-                "{what}: element {i} outside the tensor was written"
-            );
+            assert_eq!(v.to_bits(), sentinel.to_bits(), "{what}: element {i} outside the tensor was written");
         }
     }
     all[offset..offset + len].to_vec()
@@ -124,25 +103,16 @@ fn gpu_forward(s: &Conv2dShape, xs: &[f32], ws: &[f32], bs: Option<&[f32]>) -> V
         )
     });
     let all: Vec<f32> = g.read(&y).unwrap();
-    assert!(
-        all[..7]
-            .iter()
-            .chain(&all[7 + s.y_len()..])
-            .all(|&v| v == -7.0),
-        "forward wrote outside y"
-    );
+    assert!(all[..7].iter().chain(&all[7 + s.y_len()..]).all(|&v| v == -7.0), "forward wrote outside y");
     all[7..7 + s.y_len()].to_vec()
 }
 
 #[test]
 fn forward_matches_cpu_on_awkward_shapes() {
     for cfg in CONFIGS {
-        for (batch, c_in, hw, c_out) in [
-            (1, 1, (5, 7), 1),
-            (2, 3, (9, 9), 5),
-            (3, 7, (5, 7), 9),
-            (1, 5, (4, 4), 7),
-        ] {
+        for (batch, c_in, hw, c_out) in
+            [(1, 1, (5, 7), 1), (2, 3, (9, 9), 5), (3, 7, (5, 7), 9), (1, 5, (4, 4), 7)]
+        {
             let s = shape(batch, c_in, hw, c_out, cfg);
             let xs = random(seed(&s, 1), s.x_len(), -1.0, 1.0);
             let ws = random(seed(&s, 2), s.w_len(), -1.0, 1.0);
@@ -151,13 +121,7 @@ fn forward_matches_cpu_on_awkward_shapes() {
                 let bias = with_bias.then_some(&bs[..]);
                 let got = gpu_forward(&s, &xs, &ws, bias);
                 let want = cpu::forward(&s, &xs, &ws, bias);
-                assert_close(
-                    &format!("forward {s:?} bias {with_bias}"),
-                    &got,
-                    &want,
-                    ATOL,
-                    RTOL,
-                );
+                assert_close(&format!("forward {s:?} bias {with_bias}"), &got, &want, ATOL, RTOL);
             }
         }
     }
@@ -177,11 +141,7 @@ fn small_shapes() -> Vec<Conv2dShape> {
 
 /// L = Σ dy ∘ y in f64.
 fn loss(s: &Conv2dShape, x: &[f64], w: &[f64], b: &[f64], dy: &[f64]) -> f64 {
-    cpu::forward_f64(s, x, w, Some(b))
-        .iter()
-        .zip(dy)
-        .map(|(y, d)| y * d)
-        .sum()
+    cpu::forward_f64(s, x, w, Some(b)).iter().zip(dy).map(|(y, d)| y * d).sum()
 }
 
 /// Central differences of L with respect to every element of `which` (0: x, 1: w, 2: b).
@@ -219,25 +179,13 @@ fn backward_input_matches_finite_differences() {
         let dys = random(seed(&s, 14), s.y_len(), -1.0, 1.0);
         let fd = finite_differences(&s, &xs, &ws, &bs, &dys, 0);
         // The CPU reference is itself checked against the differences (tightly).
-        assert_close(
-            &format!("cpu dx {s:?}"),
-            &to_f32(&cpu::backward_input(&s, &dys, &ws)),
-            &fd,
-            1e-6,
-            1e-6,
-        );
+        assert_close(&format!("cpu dx {s:?}"), &to_f32(&cpu::backward_input(&s, &dys, &ws)), &fd, 1e-6, 1e-6);
 
         let dy = padded(g, &dys, 3, 2, 0.0);
         let params = padded(g, &ws, 11, 1, 9.0);
         let dx = padded(g, &vec![f32::NAN; s.x_len()], 6, 5, -3.0);
         g.submit(|enc| {
-            conv().backward_input(
-                enc,
-                &s,
-                BufRef::new(&dy, 3),
-                BufRef::new(&params, 11),
-                BufRef::new(&dx, 6),
-            )
+            conv().backward_input(enc, &s, BufRef::new(&dy, 3), BufRef::new(&params, 11), BufRef::new(&dx, 6))
         });
         let got = read_region(g, &dx, 6, s.x_len(), -3.0, "dx");
         assert_close(&format!("dx {s:?}"), &got, &fd, ATOL, RTOL);
@@ -288,19 +236,9 @@ fn backward_weight_matches_finite_differences_and_accumulates() {
         g.submit(run);
         let twice: Vec<f32> = g.read(&grads).unwrap();
         let want = |start: &[f32], fd: &[f64], k: f64| -> Vec<f64> {
-            start
-                .iter()
-                .zip(fd)
-                .map(|(&a, g)| f64::from(a) + k * g)
-                .collect()
+            start.iter().zip(fd).map(|(&a, g)| f64::from(a) + k * g).collect()
         };
-        assert_close(
-            &format!("dw {s:?}"),
-            &once[9..9 + s.w_len()],
-            &want(&dw0, &fd_w, 1.0),
-            ATOL,
-            RTOL,
-        );
+        assert_close(&format!("dw {s:?}"), &once[9..9 + s.w_len()], &want(&dw0, &fd_w, 1.0), ATOL, RTOL);
         assert_close(
             &format!("db {s:?}"),
             &once[db_off..db_off + s.c_out],
@@ -324,17 +262,11 @@ fn backward_weight_matches_finite_differences_and_accumulates() {
         );
         for (i, v) in twice.iter().enumerate() {
             let inside = (9..9 + s.w_len()).contains(&i) || (db_off..db_off + s.c_out).contains(&i);
-            assert!(
-                inside || *v == 4.0,
-                "gradient buffer element {i} outside dw/db was written"
-            );
+            assert!(inside || *v == 4.0, "gradient buffer element {i} outside dw/db was written");
         }
     }
     // Both the direct path and the chunked partial sums were exercised.
-    assert!(
-        chunk_counts.contains(&1) && chunk_counts.iter().any(|&c| c > 1),
-        "{chunk_counts:?}"
-    );
+    assert!(chunk_counts.contains(&1) && chunk_counts.iter().any(|&c| c > 1), "{chunk_counts:?}");
 }
 
 fn to_f32(v: &[f64]) -> Vec<f32> {
@@ -357,14 +289,7 @@ fn backward_matches_cpu_on_larger_shapes() {
         let (dx, dw, db) = (g.zeros(s.x_len()), g.zeros(s.w_len()), g.zeros(s.c_out));
         g.submit(|enc| {
             conv().backward_input(enc, &s, (&dy).into(), (&w).into(), (&dx).into());
-            conv().backward_weight(
-                enc,
-                &s,
-                (&x).into(),
-                (&dy).into(),
-                (&dw).into(),
-                Some((&db).into()),
-            );
+            conv().backward_weight(enc, &s, (&x).into(), (&dy).into(), (&dw).into(), Some((&db).into()));
         });
         let (want_w, want_b) = cpu::backward_weight(&s, &xs, &dys);
         assert_close(
@@ -374,20 +299,8 @@ fn backward_matches_cpu_on_larger_shapes() {
             ATOL,
             RTOL,
         );
-        assert_close(
-            &format!("dw {s:?}"),
-            &g.read(&dw).unwrap(),
-            &want_w,
-            ATOL,
-            RTOL,
-        );
-        assert_close(
-            &format!("db {s:?}"),
-            &g.read(&db).unwrap(),
-            &want_b,
-            ATOL,
-            RTOL,
-        );
+        assert_close(&format!("dw {s:?}"), &g.read(&dw).unwrap(), &want_w, ATOL, RTOL);
+        assert_close(&format!("db {s:?}"), &g.read(&db).unwrap(), &want_b, ATOL, RTOL);
     }
 }
 
@@ -413,14 +326,8 @@ fn weights_beyond_one_uniform_slice_match_cpu() {
     ];
     for s in shapes {
         let [fwd, inp] = Conv2d::weight_slices(&s);
-        let blocks = [
-            s.c_out.div_ceil(16),
-            s.c_in.div_ceil(16) * s.stride * s.stride,
-        ];
-        assert!(
-            fwd > 1 || inp > blocks[1],
-            "{s:?} fits one slice: {fwd} {inp}"
-        );
+        let blocks = [s.c_out.div_ceil(16), s.c_in.div_ceil(16) * s.stride * s.stride];
+        assert!(fwd > 1 || inp > blocks[1], "{s:?} fits one slice: {fwd} {inp}");
         let xs = random(seed(&s, 51), s.x_len(), -1.0, 1.0);
         let ws = random(seed(&s, 52), s.w_len(), -1.0, 1.0);
         let bs = random(seed(&s, 53), s.c_out, -1.0, 1.0);
@@ -431,13 +338,7 @@ fn weights_beyond_one_uniform_slice_match_cpu() {
         let (dy, w, dx) = (g.upload(&dys), g.upload(&ws), g.zeros(s.x_len()));
         g.submit(|enc| conv().backward_input(enc, &s, (&dy).into(), (&w).into(), (&dx).into()));
         let want = cpu::backward_input(&s, &dys, &ws);
-        assert_close(
-            &format!("dx {s:?}"),
-            &g.read(&dx).unwrap(),
-            &want,
-            1e-4,
-            RTOL,
-        );
+        assert_close(&format!("dx {s:?}"), &g.read(&dx).unwrap(), &want, 1e-4, RTOL);
     }
 }
 
@@ -445,47 +346,22 @@ fn weights_beyond_one_uniform_slice_match_cpu() {
 fn repeat_runs_are_bit_identical() {
     let g = gpu();
     let s = shape(3, 16, (14, 14), 24, (4, 4, 2, 1));
-    assert!(
-        conv().weight_grad_chunks(&s) > 1,
-        "exercise the partial sums"
-    );
+    assert!(conv().weight_grad_chunks(&s) > 1, "exercise the partial sums");
     let x = g.upload(&random(41, s.x_len(), -1.0, 1.0));
     let w = g.upload(&random(42, s.w_len(), -1.0, 1.0));
     let b = g.upload(&random(43, s.c_out, -1.0, 1.0));
     let dy = g.upload(&random(44, s.y_len(), -1.0, 1.0));
     let run = || {
-        let (y, dx, dw, db) = (
-            g.zeros(s.y_len()),
-            g.zeros(s.x_len()),
-            g.zeros(s.w_len()),
-            g.zeros(s.c_out),
-        );
+        let (y, dx, dw, db) = (g.zeros(s.y_len()), g.zeros(s.x_len()), g.zeros(s.w_len()), g.zeros(s.c_out));
         g.submit(|enc| {
-            conv().forward(
-                enc,
-                &s,
-                (&x).into(),
-                (&w).into(),
-                Some((&b).into()),
-                (&y).into(),
-            );
+            conv().forward(enc, &s, (&x).into(), (&w).into(), Some((&b).into()), (&y).into());
             conv().backward_input(enc, &s, (&dy).into(), (&w).into(), (&dx).into());
-            conv().backward_weight(
-                enc,
-                &s,
-                (&x).into(),
-                (&dy).into(),
-                (&dw).into(),
-                Some((&db).into()),
-            );
+            conv().backward_weight(enc, &s, (&x).into(), (&dy).into(), (&dw).into(), Some((&db).into()));
         });
         [y, dx, dw, db].map(|buf| g.read::<u32>(&buf).unwrap())
     };
     let (first, second) = (run(), run());
-    for (name, (a, b)) in ["y", "dx", "dw", "db"]
-        .iter()
-        .zip(first.iter().zip(&second))
-    {
+    for (name, (a, b)) in ["y", "dx", "dw", "db"].iter().zip(first.iter().zip(&second)) {
         assert!(a == b, "{name} differs between two identical runs");
     }
 }

@@ -9,9 +9,7 @@ fn every_shader_parses_and_validates() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         assert!(
             sources.iter().any(|(n, _)| *n == name)
-                || sources
-                    .iter()
-                    .any(|(_, s)| s.contains(&format!("// file: {name}"))),
+                || sources.iter().any(|(_, s)| s.contains(&format!("// file: {name}"))),
             "shaders/{name} is not listed in ops::shader_sources()"
         );
     }
@@ -34,36 +32,17 @@ fn missing_adapter_message_names_the_fix() {
     assert!(plain.contains("no GPU adapter was found"), "{plain}");
     assert!(plain.contains("mesa-vulkan-drivers"), "{plain}");
     assert!(plain.contains("GPU driver"), "{plain}");
-    let narrowed = no_adapter_message(&AdapterChoice {
-        backend: Some("metal".into()),
-        name: Some("nvidia".into()),
-    });
-    assert!(
-        narrowed.contains("backend 'metal'") && narrowed.contains("'nvidia'"),
-        "{narrowed}"
-    );
+    let narrowed =
+        no_adapter_message(&AdapterChoice { backend: Some("metal".into()), name: Some("nvidia".into()) });
+    assert!(narrowed.contains("backend 'metal'") && narrowed.contains("'nvidia'"), "{narrowed}");
     assert!(narrowed.contains("DUALMCMC_ADAPTER"), "{narrowed}");
 }
 
 #[test]
 fn a_choice_no_adapter_matches_is_an_error_not_a_panic() {
-    let choice = dualmcmc::gpu::AdapterChoice {
-        backend: None,
-        name: Some("no-such-adapter-xyz".into()),
-    };
+    let choice = dualmcmc::gpu::AdapterChoice { backend: None, name: Some("no-such-adapter-xyz".into()) };
     let err = pollster::block_on(choice.pick()).unwrap_err().to_string();
-    assert!(
-        err.contains("no GPU adapter matches name containing 'no-such-adapter-xyz'"),
-        "{err}"
-    );
-    let bad = dualmcmc::gpu::AdapterChoice {
-        backend: Some("glide".into()),
-        name: None,
-    };
-    assert!(
-        pollster::block_on(bad.pick())
-            .unwrap_err()
-            .to_string()
-            .contains("unknown backend 'glide'")
-    );
+    assert!(err.contains("no GPU adapter matches name containing 'no-such-adapter-xyz'"), "{err}");
+    let bad = dualmcmc::gpu::AdapterChoice { backend: Some("glide".into()), name: None };
+    assert!(pollster::block_on(bad.pick()).unwrap_err().to_string().contains("unknown backend 'glide'"));
 }

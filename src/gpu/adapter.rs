@@ -18,12 +18,8 @@ impl AdapterChoice {
     /// Reads `DUALMCMC_BACKEND` and `DUALMCMC_ADAPTER`.
     pub fn from_env() -> Self {
         Self {
-            backend: std::env::var("DUALMCMC_BACKEND")
-                .ok()
-                .filter(|s| !s.is_empty()),
-            name: std::env::var("DUALMCMC_ADAPTER")
-                .ok()
-                .filter(|s| !s.is_empty()),
+            backend: std::env::var("DUALMCMC_BACKEND").ok().filter(|s| !s.is_empty()),
+            name: std::env::var("DUALMCMC_ADAPTER").ok().filter(|s| !s.is_empty()),
         }
     }
 
@@ -38,9 +34,9 @@ impl AdapterChoice {
                 "metal" | "mtl" => wgpu::Backends::METAL,
                 "dx12" | "d3d12" => wgpu::Backends::DX12,
                 "gl" | "gles" | "opengl" => wgpu::Backends::GL,
-                other => bail!(
-                    "unknown backend '{other}' in the adapter choice; use vulkan, metal, dx12 or gl"
-                ),
+                other => {
+                    bail!("unknown backend '{other}' in the adapter choice; use vulkan, metal, dx12 or gl")
+                }
             };
         }
         Ok(backends)

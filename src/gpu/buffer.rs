@@ -40,9 +40,8 @@ impl<'a> From<&'a GpuBuffer> for BufRef<'a> {
 #[error("reading a buffer back from the GPU failed: {0}")]
 pub struct ReadbackError(String);
 
-const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+const USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Gpu {
     /// A zero-filled buffer of `len` elements (at least one element is allocated, since
@@ -59,76 +58,81 @@ impl Gpu {
 
     /// A buffer holding `data` (f32 or u32).
     pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> GpuBuffer {
-        assert_eq!(
-            std::mem::size_of::<T>(),
-            4,
-            "GpuBuffer holds 32-bit elements"
-        );
+        assert_eq!(std::mem::size_of::<T>(), 4, "GpuBuffer holds 32-bit elements");
         if data.is_empty() {
             return self.zeros(0);
         }
-        let buffer = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents: bytemuck::cast_slice(data),
-                usage: USAGE,
-            });
-        GpuBuffer {
-            buffer,
-            len: data.len(),
-        }
+        let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(data),
+            usage: USAGE,
+        });
+        GpuBuffer { buffer, len: data.len() }
     }
 
     /// Overwrites the start of `dst` with `data` (applied before the next submission).
     pub fn write<T: bytemuck::Pod>(&self, dst: &GpuBuffer, data: &[T]) {
-        assert!(
-            data.len() <= dst.len,
-            "write of {} elements into {}",
-            data.len(),
-            dst.len
-        );
-        self.queue
-            .write_buffer(&dst.buffer, 0, bytemuck::cast_slice(data));
+        assert!(data.len() <= dst.len, "write of {} elements into {}", data.len(), dst.len);
+        self.queue.write_buffer(&dst.buffer, 0, bytemuck::cast_slice(data));
     }
 
     /// Copies the buffer to the CPU, waiting for all submitted work first.
     pub fn read<T: bytemuck::Pod>(&self, src: &GpuBuffer) -> Result<Vec<T>, ReadbackError> {
-        assert_eq!(
-            std::mem::size_of::<T>(),
-            4,
-            "GpuBuffer holds 32-bit elements"
-        );
-        let bytes = (src.len * 4) as u64;
-        if bytes == 0 {
-            return Ok(Vec::new());
-        }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = self.staging(src.len);
+        let mut enc = self.encoder();
+        staging.copy_from(&mut enc, src);
+        self.submit_encoder(enc);
+        self.map_read(&staging)
+    }
+
+    /// A mappable buffer for `len` elements, to read results back without an extra
+    /// submission: record [`Staging::copy_from`] at the end of an encoder, submit it, then
+    /// [`Gpu::map_read`].
+    pub fn staging(&self, len: usize) -> Staging {
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: bytes,
+            size: (len.max(1) * 4) as u64,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.submit(|enc| enc.copy_buffer_to_buffer(&src.buffer, 0, &staging, 0, bytes));
+        Staging { buffer, len }
+    }
+
+    /// Waits for the GPU and returns the staging buffer's contents (one readback).
+    pub fn map_read<T: bytemuck::Pod>(&self, staging: &Staging) -> Result<Vec<T>, ReadbackError> {
+        assert_eq!(std::mem::size_of::<T>(), 4, "GpuBuffer holds 32-bit elements");
+        if staging.len == 0 {
+            return Ok(Vec::new());
+        }
+        self.counters.readbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        let bytes = (staging.len * 4) as u64;
+        staging.buffer.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
             let _ = tx.send(r);
         });
         self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
             .map_err(|e| ReadbackError(e.to_string()))?;
-        rx.recv()
-            .map_err(|e| ReadbackError(e.to_string()))?
-            .map_err(|e| ReadbackError(e.to_string()))?;
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| ReadbackError(e.to_string()))?;
+        rx.recv().map_err(|e| ReadbackError(e.to_string()))?.map_err(|e| ReadbackError(e.to_string()))?;
+        let view = staging.buffer.get_mapped_range(..bytes).map_err(|e| ReadbackError(e.to_string()))?;
         let out = bytemuck::cast_slice(&view).to_vec();
         drop(view);
-        staging.unmap();
+        staging.buffer.unmap();
         Ok(out)
+    }
+}
+
+/// A CPU-readable copy target (see [`Gpu::staging`]).
+#[derive(Debug)]
+pub struct Staging {
+    buffer: wgpu::Buffer,
+    pub len: usize,
+}
+
+impl Staging {
+    /// Records a copy of the first `self.len` elements of `src` into this buffer.
+    pub fn copy_from(&self, enc: &mut wgpu::CommandEncoder, src: &GpuBuffer) {
+        let n = self.len.min(src.len);
+        enc.copy_buffer_to_buffer(&src.buffer, 0, &self.buffer, 0, (n * 4) as u64);
     }
 }

@@ -37,19 +37,11 @@ pub struct Kernel {
 impl Kernel {
     /// Compiles `entry` of `source`. `constants` set WGSL `override` values (tile sizes,
     /// transposes), so one source gives specialised pipelines.
-    pub fn new(
-        gpu: &Gpu,
-        source: &str,
-        entry: &str,
-        storage: &[Access],
-        constants: &[(&str, f64)],
-    ) -> Self {
-        let module = gpu
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(entry),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
+    pub fn new(gpu: &Gpu, source: &str, entry: &str, storage: &[Access], constants: &[(&str, f64)]) -> Self {
+        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(entry),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
         let mut entries = vec![layout_entry(0, wgpu::BufferBindingType::Uniform)];
         for (i, access) in storage.iter().enumerate() {
             let ty = match access {
@@ -59,38 +51,27 @@ impl Kernel {
             };
             entries.push(layout_entry(i as u32 + 1, ty));
         }
-        let layout = gpu
-            .device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(entry),
-                entries: &entries,
-            });
-        let pipeline_layout = gpu
-            .device
-            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(entry),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-        let pipeline = gpu
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
-        Self {
-            name: entry.to_string(),
-            pipeline,
-            layout,
-            storage: storage.len(),
-        }
+        let layout = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(entry),
+            entries: &entries,
+        });
+        let pipeline_layout = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        Self { name: entry.to_string(), pipeline, layout, storage: storage.len() }
     }
 
     /// Records one dispatch of `groups` workgroups into `encoder`, with `params` as the
@@ -103,38 +84,20 @@ impl Kernel {
         buffers: &[&GpuBuffer],
         groups: [u32; 3],
     ) {
-        assert_eq!(
-            buffers.len(),
-            self.storage,
-            "kernel {} takes {} buffers",
-            self.name,
-            self.storage
-        );
-        assert_eq!(
-            std::mem::size_of::<P>() % 16,
-            0,
-            "params of {} must pad to 16 bytes",
-            self.name
-        );
+        assert_eq!(buffers.len(), self.storage, "kernel {} takes {} buffers", self.name, self.storage);
+        assert_eq!(std::mem::size_of::<P>() % 16, 0, "params of {} must pad to 16 bytes", self.name);
         if groups.contains(&0) {
             return;
         }
-        let uniform = gpu
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::bytes_of(params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: uniform.as_entire_binding(),
-        }];
+        let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::bytes_of(params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
         for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: b.buffer.as_entire_binding(),
-            });
+            entries
+                .push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.buffer.as_entire_binding() });
         }
         let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(&self.name),
@@ -155,11 +118,7 @@ fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLay
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
+        ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
         count: None,
     }
 }
@@ -169,9 +128,5 @@ fn layout_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLay
 /// `gid.x + gid.y * num_workgroups.x * WG`.
 pub fn grid_1d(n: usize, workgroup: u32) -> [u32; 3] {
     let groups = n.div_ceil(workgroup as usize) as u32;
-    if groups <= 65_535 {
-        [groups, 1, 1]
-    } else {
-        [65_535, groups.div_ceil(65_535), 1]
-    }
+    if groups <= 65_535 { [groups, 1, 1] } else { [65_535, groups.div_ceil(65_535), 1] }
 }

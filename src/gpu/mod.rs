@@ -4,12 +4,15 @@
 //! created headlessly with [`Gpu::new`] (the command line), or from a device that the
 //! desktop app's renderer already owns with [`Gpu::from_device`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 mod adapter;
 mod buffer;
 mod kernel;
 
 pub use adapter::{AdapterChoice, no_adapter_message};
-pub use buffer::{BufRef, GpuBuffer, ReadbackError};
+pub use buffer::{BufRef, GpuBuffer, ReadbackError, Staging};
 pub use kernel::{Access, Kernel, WORKGROUP_1D, grid_1d};
 
 /// A device, its queue, and what the adapter is.
@@ -19,6 +22,28 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    counters: Arc<Counters>,
+}
+
+/// How often the CPU handed work to the GPU and waited for results (shared by clones).
+#[derive(Debug, Default)]
+struct Counters {
+    submissions: AtomicU64,
+    readbacks: AtomicU64,
+}
+
+/// Submissions and readbacks so far, see [`Gpu::traffic`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub submissions: u64,
+    pub readbacks: u64,
+}
+
+impl std::ops::Sub for Traffic {
+    type Output = Traffic;
+    fn sub(self, rhs: Traffic) -> Traffic {
+        Traffic { submissions: self.submissions - rhs.submissions, readbacks: self.readbacks - rhs.readbacks }
+    }
 }
 
 impl Gpu {
@@ -38,10 +63,7 @@ impl Gpu {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| {
-            anyhow::anyhow!(
-                "could not open a device on adapter '{}': {e}",
-                adapter.get_info().name
-            )
+            anyhow::anyhow!("could not open a device on adapter '{}': {e}", adapter.get_info().name)
         })?;
         Ok(Self::from_device(device, queue, adapter.get_info()))
     }
@@ -50,12 +72,7 @@ impl Gpu {
     /// The device's limits are taken as granted; request the adapter's limits when creating it.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
         let limits = device.limits();
-        Self {
-            device,
-            queue,
-            info,
-            limits,
-        }
+        Self { device, queue, info, limits, counters: Arc::default() }
     }
 
     /// True for software adapters such as Mesa's lavapipe (llvmpipe).
@@ -65,10 +82,7 @@ impl Gpu {
 
     /// One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
     pub fn describe(&self) -> String {
-        format!(
-            "{} ({:?}, {:?})",
-            self.info.name, self.info.backend, self.info.device_type
-        )
+        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
     }
 
     /// Prints the adapter to stderr, with a warning for CPU adapters.
@@ -84,19 +98,33 @@ impl Gpu {
 
     /// Records commands with `record`, submits them in one submission and returns.
     pub fn submit(&self, record: impl FnOnce(&mut wgpu::CommandEncoder)) {
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let mut encoder = self.encoder();
         record(&mut encoder);
+        self.submit_encoder(encoder);
+    }
+
+    pub fn encoder(&self) -> wgpu::CommandEncoder {
+        self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+    }
+
+    /// Submits a recorded encoder (counted, see [`Gpu::traffic`]).
+    pub fn submit_encoder(&self, encoder: wgpu::CommandEncoder) {
+        self.counters.submissions.fetch_add(1, Ordering::Relaxed);
         self.queue.submit([encoder.finish()]);
+    }
+
+    /// Submissions and readbacks made through this device so far (benchmarks report them;
+    /// a test checks that a training iteration makes one of each).
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            submissions: self.counters.submissions.load(Ordering::Relaxed),
+            readbacks: self.counters.readbacks.load(Ordering::Relaxed),
+        }
     }
 
     /// Blocks until all submitted work is done.
     pub fn wait(&self) {
         // An error here means the device was lost; the next readback reports it.
-        let _ = self.device.poll(wgpu::PollType::Wait {
-            submission_index: None,
-            timeout: None,
-        });
+        let _ = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
     }
 }

@@ -38,27 +38,10 @@ impl Activations {
     pub fn new(gpu: &Gpu) -> Self {
         use Access::{Read, ReadWrite};
         let pair = |name: &str| Pair {
-            forward: Kernel::new(
-                gpu,
-                SOURCE,
-                &format!("{name}_forward"),
-                &[Read, ReadWrite],
-                &[],
-            ),
-            backward: Kernel::new(
-                gpu,
-                SOURCE,
-                &format!("{name}_backward"),
-                &[Read, ReadWrite, Read],
-                &[],
-            ),
+            forward: Kernel::new(gpu, SOURCE, &format!("{name}_forward"), &[Read, ReadWrite], &[]),
+            backward: Kernel::new(gpu, SOURCE, &format!("{name}_backward"), &[Read, ReadWrite, Read], &[]),
         };
-        Self {
-            gpu: gpu.clone(),
-            relu: pair("relu"),
-            leaky: pair("leaky_relu"),
-            tanh: pair("tanh"),
-        }
+        Self { gpu: gpu.clone(), relu: pair("relu"), leaky: pair("leaky_relu"), tanh: pair("tanh") }
     }
 
     fn pair(&self, act: Activation) -> (&Pair, f32) {
@@ -69,23 +52,19 @@ impl Activations {
         }
     }
 
-    /// y = f(x), both `[n]`.
+    /// y = f(x) on the first `n` elements.
     pub fn forward(
         &self,
         enc: &mut wgpu::CommandEncoder,
         act: Activation,
+        n: usize,
         x: &GpuBuffer,
         y: &GpuBuffer,
     ) {
-        assert!(y.len >= x.len);
+        assert!(x.len >= n && y.len >= n, "activation forward: buffers shorter than {n}");
         let (pair, slope) = self.pair(act);
-        let p = Params {
-            n: x.len as u32,
-            slope,
-            _pad: [0; 2],
-        };
-        pair.forward
-            .encode(&self.gpu, enc, &p, &[x, y], grid_1d(x.len, WORKGROUP_1D));
+        let p = Params { n: n as u32, slope, _pad: [0; 2] };
+        pair.forward.encode(&self.gpu, enc, &p, &[x, y], grid_1d(n, WORKGROUP_1D));
     }
 
     /// dx = dy ⊙ f'(·). `saved` is the forward input x for ReLU/LeakyReLU and the forward
@@ -94,24 +73,18 @@ impl Activations {
         &self,
         enc: &mut wgpu::CommandEncoder,
         act: Activation,
+        n: usize,
         saved: &GpuBuffer,
         dy: &GpuBuffer,
         dx: &GpuBuffer,
     ) {
-        assert!(dy.len >= saved.len && dx.len >= saved.len);
-        let (pair, slope) = self.pair(act);
-        let p = Params {
-            n: saved.len as u32,
-            slope,
-            _pad: [0; 2],
-        };
-        pair.backward.encode(
-            &self.gpu,
-            enc,
-            &p,
-            &[saved, dx, dy],
-            grid_1d(saved.len, WORKGROUP_1D),
+        assert!(
+            saved.len >= n && dy.len >= n && dx.len >= n,
+            "activation backward: buffers shorter than {n}"
         );
+        let (pair, slope) = self.pair(act);
+        let p = Params { n: n as u32, slope, _pad: [0; 2] };
+        pair.backward.encode(&self.gpu, enc, &p, &[saved, dx, dy], grid_1d(n, WORKGROUP_1D));
     }
 }
 

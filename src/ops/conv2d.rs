@@ -91,18 +91,12 @@ pub struct Conv2dShape {
 impl Conv2dShape {
     /// Output height; panics if the kernel does not fit the padded input.
     pub fn h_out(&self) -> usize {
-        assert!(
-            self.h_in + 2 * self.pad >= self.kh && self.stride > 0,
-            "{self:?}"
-        );
+        assert!(self.h_in + 2 * self.pad >= self.kh && self.stride > 0, "{self:?}");
         (self.h_in + 2 * self.pad - self.kh) / self.stride + 1
     }
     /// Output width; panics if the kernel does not fit the padded input.
     pub fn w_out(&self) -> usize {
-        assert!(
-            self.w_in + 2 * self.pad >= self.kw && self.stride > 0,
-            "{self:?}"
-        );
+        assert!(self.w_in + 2 * self.pad >= self.kw && self.stride > 0, "{self:?}");
         (self.w_in + 2 * self.pad - self.kw) / self.stride + 1
     }
     /// Elements of x.
@@ -221,14 +215,7 @@ impl Slice {
 /// whole blocks when a block fits, else runs of whole taps of one block, else (more than
 /// UBO_MATS reduction channels) runs of channels of one tap.
 fn slices(blocks: usize, taps: usize, red: usize) -> Vec<Slice> {
-    let whole = |blk0, blocks| Slice {
-        blk0,
-        blocks,
-        tap_lo: 0,
-        tap_hi: taps,
-        red_lo: 0,
-        red_hi: red,
-    };
+    let whole = |blk0, blocks| Slice { blk0, blocks, tap_lo: 0, tap_hi: taps, red_lo: 0, red_hi: red };
     let mut out = Vec::new();
     if taps * red <= UBO_MATS {
         let step = UBO_MATS / (taps * red);
@@ -240,11 +227,7 @@ fn slices(blocks: usize, taps: usize, red: usize) -> Vec<Slice> {
         for blk0 in 0..blocks {
             for tap_lo in (0..taps).step_by(step) {
                 let tap_hi = (tap_lo + step).min(taps);
-                out.push(Slice {
-                    tap_lo,
-                    tap_hi,
-                    ..whole(blk0, 1)
-                });
+                out.push(Slice { tap_lo, tap_hi, ..whole(blk0, 1) });
             }
         }
     } else {
@@ -252,13 +235,7 @@ fn slices(blocks: usize, taps: usize, red: usize) -> Vec<Slice> {
             for tap_lo in 0..taps {
                 for red_lo in (0..red).step_by(UBO_MATS) {
                     let red_hi = (red_lo + UBO_MATS).min(red);
-                    out.push(Slice {
-                        tap_lo,
-                        tap_hi: tap_lo + 1,
-                        red_lo,
-                        red_hi,
-                        ..whole(blk0, 1)
-                    });
+                    out.push(Slice { tap_lo, tap_hi: tap_lo + 1, red_lo, red_hi, ..whole(blk0, 1) });
                 }
             }
         }
@@ -315,10 +292,7 @@ impl Conv2d {
             bias_grad: k("bias_grad", &[Read, ReadWrite]),
             scratch: Mutex::new(Scratch {
                 packed: None,
-                uniform: GpuBuffer {
-                    buffer: uniform,
-                    len: UBO_MATS * 16,
-                },
+                uniform: GpuBuffer { buffer: uniform, len: UBO_MATS * 16 },
                 partial: None,
             }),
         }
@@ -355,17 +329,10 @@ impl Conv2d {
         let mut scratch = self.scratch.lock().unwrap();
         let packed = scratch.packed(&self.gpu, blocks * s.c_in * taps * BLOCK);
         let grid = grid_1d(blocks * s.c_in * taps * BLOCK, WG);
-        self.pack_forward
-            .encode(&self.gpu, enc, &p, &[w.buf, &packed], grid);
+        self.pack_forward.encode(&self.gpu, enc, &p, &[w.buf, &packed], grid);
         let pixel_groups = groups_of(s.batch * s.h_out() * s.w_out());
         for sl in slices(blocks, taps, s.c_in) {
-            copy_mats(
-                enc,
-                &packed,
-                sl.first(taps, s.c_in),
-                &scratch.uniform,
-                sl.mats(),
-            );
+            copy_mats(enc, &packed, sl.first(taps, s.c_in), &scratch.uniform, sl.mats());
             p.set_slice(&sl);
             let groups = [pixel_groups, sl.blocks as u32, 1];
             let bufs = [&scratch.uniform, x.buf, b.buf, y.buf];
@@ -398,9 +365,8 @@ impl Conv2d {
         for phase in 0..st * st {
             let (py, px) = (phase / st, phase % st);
             // Pixels of the class: iy ≡ py (mod s); taps of the class: ky ≡ py + pad (mod s).
-            let pixels = s.batch
-                * s.h_in.saturating_sub(py).div_ceil(st)
-                * s.w_in.saturating_sub(px).div_ceil(st);
+            let pixels =
+                s.batch * s.h_in.saturating_sub(py).div_ceil(st) * s.w_in.saturating_sub(px).div_ceil(st);
             let taps = phase_taps(s, phase);
             p.phase = phase as u32;
             if pixels == 0 {
@@ -408,38 +374,22 @@ impl Conv2d {
             }
             if taps == 0 {
                 // No tap reaches this class (a 1×1 kernel with stride 2, say): its dx is 0.
-                let none = Slice {
-                    blk0: 0,
-                    blocks,
-                    tap_lo: 0,
-                    tap_hi: 0,
-                    red_lo: 0,
-                    red_hi: 0,
-                };
+                let none = Slice { blk0: 0, blocks, tap_lo: 0, tap_hi: 0, red_lo: 0, red_hi: 0 };
                 p.set_slice(&none);
                 let bufs = [&scratch.uniform, dy.buf, dx.buf];
                 let groups = [groups_of(pixels), blocks as u32, 1];
-                self.backward_input
-                    .encode(&self.gpu, enc, &p, &bufs, groups);
+                self.backward_input.encode(&self.gpu, enc, &p, &bufs, groups);
                 continue;
             }
             let len = blocks * s.c_out * taps * BLOCK;
             let packed = scratch.packed(&self.gpu, len);
-            self.pack_input
-                .encode(&self.gpu, enc, &p, &[w.buf, &packed], grid_1d(len, WG));
+            self.pack_input.encode(&self.gpu, enc, &p, &[w.buf, &packed], grid_1d(len, WG));
             for sl in slices(blocks, taps, s.c_out) {
-                copy_mats(
-                    enc,
-                    &packed,
-                    sl.first(taps, s.c_out),
-                    &scratch.uniform,
-                    sl.mats(),
-                );
+                copy_mats(enc, &packed, sl.first(taps, s.c_out), &scratch.uniform, sl.mats());
                 p.set_slice(&sl);
                 let groups = [groups_of(pixels), sl.blocks as u32, 1];
                 let bufs = [&scratch.uniform, dy.buf, dx.buf];
-                self.backward_input
-                    .encode(&self.gpu, enc, &p, &bufs, groups);
+                self.backward_input.encode(&self.gpu, enc, &p, &bufs, groups);
             }
         }
     }
@@ -470,11 +420,7 @@ impl Conv2d {
         let (chunk_rows, chunks) = self.chunking(s);
         p.chunk_rows = chunk_rows as u32;
         p.chunks = chunks as u32;
-        let groups = [
-            k_len.div_ceil(wg * PIXELS) as u32,
-            s.c_out.div_ceil(BLOCK) as u32,
-            chunks as u32,
-        ];
+        let groups = [k_len.div_ceil(wg * PIXELS) as u32, s.c_out.div_ceil(BLOCK) as u32, chunks as u32];
         if chunks == 1 {
             kernel.encode(&self.gpu, enc, &p, &[x.buf, dy.buf, dw.buf], groups);
         } else {
@@ -486,16 +432,14 @@ impl Conv2d {
             let partial = scratch.partial.as_ref().unwrap();
             kernel.encode(&self.gpu, enc, &p, &[x.buf, dy.buf, partial], groups);
             let grid = grid_1d(s.w_len(), WG);
-            self.reduce_chunks
-                .encode(&self.gpu, enc, &p, &[partial, dw.buf], grid);
+            self.reduce_chunks.encode(&self.gpu, enc, &p, &[partial, dw.buf], grid);
         }
 
         if let Some(db) = db {
             fits("db", db, s.c_out);
             p.b_off = db.offset as u32;
             let grid = [s.c_out.div_ceil(WG as usize) as u32, 1, 1];
-            self.bias_grad
-                .encode(&self.gpu, enc, &p, &[dy.buf, db.buf], grid);
+            self.bias_grad.encode(&self.gpu, enc, &p, &[dy.buf, db.buf], grid);
         }
     }
 
@@ -507,11 +451,7 @@ impl Conv2d {
         let input = (0..s.stride * s.stride)
             .map(|phase| {
                 let taps = phase_taps(s, phase);
-                if taps == 0 {
-                    1
-                } else {
-                    slices(s.c_in.div_ceil(BLOCK), taps, s.c_out).len()
-                }
+                if taps == 0 { 1 } else { slices(s.c_in.div_ceil(BLOCK), taps, s.c_out).len() }
             })
             .sum();
         [forward, input]
@@ -526,14 +466,10 @@ impl Conv2d {
 
     /// (rows per chunk, chunks) for the weight gradient; rows are (b, oy) pairs.
     fn chunking(&self, s: &Conv2dShape) -> (usize, usize) {
-        let base_groups =
-            (s.c_in * s.kh * s.kw).div_ceil(WG as usize * PIXELS) * s.c_out.div_ceil(BLOCK);
+        let base_groups = (s.c_in * s.kh * s.kw).div_ceil(WG as usize * PIXELS) * s.c_out.div_ceil(BLOCK);
         let rows = s.batch * s.h_out();
         let by_memory = (self.max_binding() / s.w_len()).max(1);
-        let wanted = WEIGHT_GRAD_GROUPS
-            .div_ceil(base_groups)
-            .min(by_memory)
-            .min(rows);
+        let wanted = WEIGHT_GRAD_GROUPS.div_ceil(base_groups).min(by_memory).min(rows);
         let chunk_rows = rows.div_ceil(wanted.max(1));
         (chunk_rows, rows.div_ceil(chunk_rows))
     }
@@ -549,10 +485,7 @@ impl Conv2d {
             "conv2d: empty shape {s:?}"
         );
         let (_, _) = (s.h_out(), s.w_out());
-        let largest = s
-            .x_len()
-            .max(s.y_len())
-            .max(s.w_len().next_multiple_of(BLOCK));
+        let largest = s.x_len().max(s.y_len()).max(s.w_len().next_multiple_of(BLOCK));
         assert!(
             largest <= self.max_binding(),
             "conv2d: a tensor of {largest} elements exceeds one storage binding \

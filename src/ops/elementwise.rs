@@ -38,53 +38,40 @@ impl Elementwise {
         }
     }
 
-    fn run(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        k: &Kernel,
-        n: usize,
-        a: f32,
-        bufs: &[&GpuBuffer],
-    ) {
+    fn run(&self, enc: &mut wgpu::CommandEncoder, k: &Kernel, n: usize, a: f32, bufs: &[&GpuBuffer]) {
         for b in bufs {
-            assert!(
-                b.len >= n,
-                "{}: buffer of {} elements, need {n}",
-                k.name,
-                b.len
-            );
+            assert!(b.len >= n, "{}: buffer of {} elements, need {n}", k.name, b.len);
         }
-        let p = Params {
-            n: n as u32,
-            a,
-            _pad: [0; 2],
-        };
+        let p = Params { n: n as u32, a, _pad: [0; 2] };
         k.encode(&self.gpu, enc, &p, bufs, grid_1d(n, WORKGROUP_1D));
     }
 
+    // Each op works on the first `n` elements of its buffers (activation buffers are sized
+    // for the largest batch and used in part for smaller ones).
+
     /// y = a
-    pub fn fill(&self, enc: &mut wgpu::CommandEncoder, y: &GpuBuffer, a: f32) {
-        self.run(enc, &self.fill, y.len, a, &[y]);
+    pub fn fill(&self, enc: &mut wgpu::CommandEncoder, n: usize, y: &GpuBuffer, a: f32) {
+        self.run(enc, &self.fill, n, a, &[y]);
     }
     /// y = x
-    pub fn copy(&self, enc: &mut wgpu::CommandEncoder, x: &GpuBuffer, y: &GpuBuffer) {
-        self.run(enc, &self.copy, x.len, 0.0, &[x, y]);
+    pub fn copy(&self, enc: &mut wgpu::CommandEncoder, n: usize, x: &GpuBuffer, y: &GpuBuffer) {
+        self.run(enc, &self.copy, n, 0.0, &[x, y]);
     }
     /// y = a·x
-    pub fn scale(&self, enc: &mut wgpu::CommandEncoder, a: f32, x: &GpuBuffer, y: &GpuBuffer) {
-        self.run(enc, &self.scale, x.len, a, &[x, y]);
+    pub fn scale(&self, enc: &mut wgpu::CommandEncoder, n: usize, a: f32, x: &GpuBuffer, y: &GpuBuffer) {
+        self.run(enc, &self.scale, n, a, &[x, y]);
     }
     /// y ← y + a·x
-    pub fn axpy(&self, enc: &mut wgpu::CommandEncoder, a: f32, x: &GpuBuffer, y: &GpuBuffer) {
-        self.run(enc, &self.axpy, x.len, a, &[x, y]);
+    pub fn axpy(&self, enc: &mut wgpu::CommandEncoder, n: usize, a: f32, x: &GpuBuffer, y: &GpuBuffer) {
+        self.run(enc, &self.axpy, n, a, &[x, y]);
     }
     /// z = x + y
-    pub fn add(&self, enc: &mut wgpu::CommandEncoder, x: &GpuBuffer, y: &GpuBuffer, z: &GpuBuffer) {
-        self.run(enc, &self.add, x.len, 0.0, &[x, y, z]);
+    pub fn add(&self, enc: &mut wgpu::CommandEncoder, n: usize, x: &GpuBuffer, y: &GpuBuffer, z: &GpuBuffer) {
+        self.run(enc, &self.add, n, 0.0, &[x, y, z]);
     }
     /// z = x ⊙ y
-    pub fn mul(&self, enc: &mut wgpu::CommandEncoder, x: &GpuBuffer, y: &GpuBuffer, z: &GpuBuffer) {
-        self.run(enc, &self.mul, x.len, 0.0, &[x, y, z]);
+    pub fn mul(&self, enc: &mut wgpu::CommandEncoder, n: usize, x: &GpuBuffer, y: &GpuBuffer, z: &GpuBuffer) {
+        self.run(enc, &self.mul, n, 0.0, &[x, y, z]);
     }
 }
 

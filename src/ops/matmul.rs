@@ -1,7 +1,7 @@
 //! Batched matrix multiply C = α·op(A)·op(B) + β·C with either operand transposed
 //! (`shaders/matmul.wgsl`).
 
-use crate::gpu::{Access, Gpu, GpuBuffer, Kernel};
+use crate::gpu::{Access, Gpu, Kernel};
 
 pub const SOURCE: &str = include_str!("../../shaders/matmul.wgsl");
 
@@ -24,33 +24,12 @@ pub struct MatmulShape {
 impl MatmulShape {
     /// A single product (batch 1).
     pub fn new(m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> Self {
-        Self {
-            m,
-            n,
-            k,
-            trans_a,
-            trans_b,
-            batch: 1,
-            a_stride: 0,
-            b_stride: 0,
-            c_stride: 0,
-        }
+        Self { m, n, k, trans_a, trans_b, batch: 1, a_stride: 0, b_stride: 0, c_stride: 0 }
     }
 }
 
-/// A matrix inside a buffer: the buffer and the element offset where it starts (layers keep
-/// their weights at offsets inside one flat parameter buffer).
-#[derive(Clone, Copy, Debug)]
-pub struct MatRef<'a> {
-    pub buf: &'a GpuBuffer,
-    pub offset: usize,
-}
-
-impl<'a> From<&'a GpuBuffer> for MatRef<'a> {
-    fn from(buf: &'a GpuBuffer) -> Self {
-        Self { buf, offset: 0 }
-    }
-}
+/// A matrix inside a buffer: the buffer and the element offset where it starts.
+pub use crate::gpu::BufRef as MatRef;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -82,21 +61,10 @@ impl Matmul {
     pub fn new(gpu: &Gpu) -> Self {
         let bufs = [Access::Read, Access::Read, Access::ReadWrite];
         let k = |ta: bool, tb: bool| {
-            let c = [
-                ("TRANS_A", f64::from(u8::from(ta))),
-                ("TRANS_B", f64::from(u8::from(tb))),
-            ];
+            let c = [("TRANS_A", f64::from(u8::from(ta))), ("TRANS_B", f64::from(u8::from(tb)))];
             Kernel::new(gpu, SOURCE, "matmul", &bufs, &c)
         };
-        Self {
-            gpu: gpu.clone(),
-            kernels: [
-                k(false, false),
-                k(false, true),
-                k(true, false),
-                k(true, true),
-            ],
-        }
+        Self { gpu: gpu.clone(), kernels: [k(false, false), k(false, true), k(true, false), k(true, true)] }
     }
 
     /// Records C = α·op(A)·op(B) + β·C. With β = 0, C is not read (it may hold NaN).
@@ -110,20 +78,10 @@ impl Matmul {
         alpha: f32,
         beta: f32,
     ) {
-        let last =
-            |off: usize, stride: usize, size: usize| off + stride * (s.batch.max(1) - 1) + size;
-        assert!(
-            last(a.offset, s.a_stride, s.m * s.k) <= a.buf.len,
-            "matmul: A out of bounds"
-        );
-        assert!(
-            last(b.offset, s.b_stride, s.k * s.n) <= b.buf.len,
-            "matmul: B out of bounds"
-        );
-        assert!(
-            last(c.offset, s.c_stride, s.m * s.n) <= c.buf.len,
-            "matmul: C out of bounds"
-        );
+        let last = |off: usize, stride: usize, size: usize| off + stride * (s.batch.max(1) - 1) + size;
+        assert!(last(a.offset, s.a_stride, s.m * s.k) <= a.buf.len, "matmul: A out of bounds");
+        assert!(last(b.offset, s.b_stride, s.k * s.n) <= b.buf.len, "matmul: B out of bounds");
+        assert!(last(c.offset, s.c_stride, s.m * s.n) <= c.buf.len, "matmul: C out of bounds");
         let p = Params {
             m: s.m as u32,
             n: s.n as u32,
@@ -142,11 +100,7 @@ impl Matmul {
             _pad2: [0; 2],
         };
         let kernel = &self.kernels[usize::from(s.trans_a) * 2 + usize::from(s.trans_b)];
-        let groups = [
-            s.n.div_ceil(16) as u32,
-            s.m.div_ceil(16) as u32,
-            s.batch as u32,
-        ];
+        let groups = [s.n.div_ceil(16) as u32, s.m.div_ceil(16) as u32, s.batch as u32];
         kernel.encode(&self.gpu, enc, &p, &[a.buf, b.buf, c.buf], groups);
     }
 }
@@ -155,14 +109,7 @@ impl Matmul {
 pub mod cpu {
     use super::MatmulShape;
 
-    pub fn matmul(
-        s: MatmulShape,
-        a: &[f32],
-        b: &[f32],
-        c: &[f32],
-        alpha: f64,
-        beta: f64,
-    ) -> Vec<f64> {
+    pub fn matmul(s: MatmulShape, a: &[f32], b: &[f32], c: &[f32], alpha: f64, beta: f64) -> Vec<f64> {
         let mut out = Vec::with_capacity(s.batch * s.m * s.n);
         for bi in 0..s.batch {
             let (ab, bb, cb) = (bi * s.a_stride, bi * s.b_stride, bi * s.c_stride);
@@ -170,23 +117,11 @@ pub mod cpu {
                 for j in 0..s.n {
                     let mut acc = 0.0f64;
                     for kk in 0..s.k {
-                        let av = if s.trans_a {
-                            a[ab + kk * s.m + i]
-                        } else {
-                            a[ab + i * s.k + kk]
-                        };
-                        let bv = if s.trans_b {
-                            b[bb + j * s.k + kk]
-                        } else {
-                            b[bb + kk * s.n + j]
-                        };
+                        let av = if s.trans_a { a[ab + kk * s.m + i] } else { a[ab + i * s.k + kk] };
+                        let bv = if s.trans_b { b[bb + j * s.k + kk] } else { b[bb + kk * s.n + j] };
                         acc += f64::from(av) * f64::from(bv);
                     }
-                    let prev = if beta == 0.0 {
-                        0.0
-                    } else {
-                        f64::from(c[cb + i * s.n + j])
-                    };
+                    let prev = if beta == 0.0 { 0.0 } else { f64::from(c[cb + i * s.n + j]) };
                     out.push(alpha * acc + beta * prev);
                 }
             }

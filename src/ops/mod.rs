@@ -2,19 +2,42 @@
 //! reference (module `cpu` beside it) that the tests compare against.
 
 pub mod activation;
+pub mod adam;
+pub mod batchnorm;
+pub mod bias;
 pub mod conv2d;
 pub mod elementwise;
+pub mod loss;
 pub mod matmul;
+pub mod pool;
 pub mod reduce;
+pub mod rng;
+mod shape;
+pub mod spectral_norm;
+pub mod upsample;
+
+pub use shape::Nchw;
 
 /// Every WGSL source the crate compiles, by file name, as it is handed to the GPU (sources
 /// that include a shared library file are shown composed). Used by the naga validation test.
 pub fn shader_sources() -> Vec<(&'static str, String)> {
     vec![
         ("activation.wgsl", activation::SOURCE.to_string()),
+        ("adam.wgsl", adam::SOURCE.to_string()),
+        ("batchnorm.wgsl", batchnorm::SOURCE.to_string()),
+        ("bias.wgsl", bias::SOURCE.to_string()),
         ("conv2d.wgsl", conv2d::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
+        // Composed: philox.wgsl + langevin.wgsl.
+        ("langevin.wgsl", crate::sampler::LangevinKernels::source()),
+        // Composed: philox.wgsl + loss.wgsl.
+        ("loss.wgsl", loss::Loss::source()),
         ("matmul.wgsl", matmul::SOURCE.to_string()),
+        ("pool.wgsl", pool::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
+        // Composed: philox.wgsl (a library, listed by its `// file:` line) + rng.wgsl.
+        ("rng.wgsl", rng::SOURCE.to_string()),
+        ("spectral_norm.wgsl", spectral_norm::SOURCE.to_string()),
+        ("upsample.wgsl", upsample::SOURCE.to_string()),
     ]
 }

@@ -42,24 +42,12 @@ impl Reduce {
     }
 
     /// out `[outer, inner]` = sum over `axis` of x `[outer, axis, inner]`.
-    pub fn sum(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        shape: AxisShape,
-        x: &GpuBuffer,
-        out: &GpuBuffer,
-    ) {
+    pub fn sum(&self, enc: &mut wgpu::CommandEncoder, shape: AxisShape, x: &GpuBuffer, out: &GpuBuffer) {
         self.reduce(enc, shape, 1.0, x, out);
     }
 
     /// out `[outer, inner]` = mean over `axis` of x `[outer, axis, inner]`.
-    pub fn mean(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        shape: AxisShape,
-        x: &GpuBuffer,
-        out: &GpuBuffer,
-    ) {
+    pub fn mean(&self, enc: &mut wgpu::CommandEncoder, shape: AxisShape, x: &GpuBuffer, out: &GpuBuffer) {
         self.reduce(enc, shape, 1.0 / shape.axis.max(1) as f32, x, out);
     }
 
@@ -72,27 +60,12 @@ impl Reduce {
         out: &GpuBuffer,
     ) {
         let outputs = s.outer * s.inner;
-        assert!(
-            x.len >= outputs * s.axis && out.len >= outputs,
-            "reduce: buffers too small"
-        );
-        let p = Params {
-            outer: s.outer as u32,
-            axis: s.axis as u32,
-            inner: s.inner as u32,
-            scale,
-        };
+        assert!(x.len >= outputs * s.axis && out.len >= outputs, "reduce: buffers too small");
+        let p = Params { outer: s.outer as u32, axis: s.axis as u32, inner: s.inner as u32, scale };
         if s.axis >= TREE_FROM {
-            self.tree
-                .encode(&self.gpu, enc, &p, &[x, out], grid_1d(outputs, 1));
+            self.tree.encode(&self.gpu, enc, &p, &[x, out], grid_1d(outputs, 1));
         } else {
-            self.rows.encode(
-                &self.gpu,
-                enc,
-                &p,
-                &[x, out],
-                grid_1d(outputs, WORKGROUP_1D),
-            );
+            self.rows.encode(&self.gpu, enc, &p, &[x, out], grid_1d(outputs, WORKGROUP_1D));
         }
     }
 }

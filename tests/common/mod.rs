@@ -35,3 +35,111 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
 
 /// The sizes the kernels are checked on: not multiples of any workgroup.
 pub const AWKWARD: [usize; 4] = [1, 7, 65, 257];
+
+/// The process-wide compiled kernels.
+pub fn engine() -> &'static dualmcmc::nn::Engine {
+    static ENGINE: OnceLock<dualmcmc::nn::Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| dualmcmc::nn::Engine::new(gpu()))
+}
+
+/// Checks a network's GPU forward against its f64 CPU reference, and its GPU input and
+/// parameter gradients against central finite differences of the f64 CPU forward of
+/// L = Σ dy∘y (dy random). At most `max_checks` inputs and parameters are checked (chosen
+/// at random; all of them when there are fewer).
+///
+/// Tolerance: |gpu − fd| ≤ 1e-3·|fd| + 1e-4·max|fd| (+ the same for the forward against the
+/// reference), which f32 arithmetic on the GPU meets and a wrong gradient does not.
+pub fn check_gradients(
+    what: &str,
+    net: &mut dualmcmc::nn::Network,
+    batch: usize,
+    seed: u64,
+    max_checks: usize,
+) {
+    let (g, e) = (gpu(), engine());
+    net.allocate(g, batch, seed);
+    let (n_in, n_out) = (batch * net.in_shape().size(), batch * net.out_shape().size());
+    let xs = random(seed + 1, n_in, -1.0, 1.0);
+    let dys = random(seed + 2, n_out, -1.0, 1.0);
+    let (x, dy, y, dx) = (g.upload(&xs), g.upload(&dys), g.zeros(n_out), g.zeros(n_in));
+    g.submit(|enc| {
+        net.zero_grads(e, enc);
+        net.forward(e, enc, batch, &x, &y);
+        net.backward(e, enc, batch, &x, &y, &dy, Some(&dx), true);
+    });
+    let b = net.bufs();
+    let to64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+    let params = to64(g.read(&b.params).unwrap());
+    let state = to64(g.read(&b.state).unwrap());
+    let grads: Vec<f32> = g.read(&b.grads).unwrap();
+    let (y_gpu, dx_gpu): (Vec<f32>, Vec<f32>) = (g.read(&y).unwrap(), g.read(&dx).unwrap());
+    let x64 = to64(xs);
+    let dy64 = to64(dys);
+
+    let y_ref = net.cpu_forward(&params, &state, batch, &x64);
+    let scale = y_ref.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert_close(&format!("{what}: forward"), &y_gpu, &y_ref, 1e-4 * scale.max(1e-3), 1e-3);
+
+    let loss = |p: &[f64], x: &[f64]| -> f64 {
+        net.cpu_forward(p, &state, batch, x).iter().zip(&dy64).map(|(a, b)| a * b).sum()
+    };
+    let h = 1e-6;
+    let pick = |n: usize, salt: u64| -> Vec<usize> {
+        if n <= max_checks {
+            (0..n).collect()
+        } else {
+            let mut rng = StdRng::seed_from_u64(seed ^ salt);
+            (0..max_checks).map(|_| rng.random_range(0..n)).collect()
+        }
+    };
+    // Input gradient.
+    let idx = pick(n_in, 0xA);
+    let fd: Vec<f64> = idx
+        .iter()
+        .map(|&i| {
+            let (mut xp, mut xm) = (x64.clone(), x64.clone());
+            xp[i] += h;
+            xm[i] -= h;
+            (loss(&params, &xp) - loss(&params, &xm)) / (2.0 * h)
+        })
+        .collect();
+    compare_fd(&format!("{what}: dL/dx"), &idx, &dx_gpu, &fd);
+    // Parameter gradients (only trainable values: the parameter buffer also has padding).
+    let trainable: Vec<usize> = net
+        .layout
+        .tensors
+        .iter()
+        .filter(|t| t.kind == dualmcmc::nn::Kind::Param)
+        .flat_map(|t| t.offset..t.offset + t.numel())
+        .collect();
+    let idx: Vec<usize> = pick(trainable.len(), 0xB).into_iter().map(|i| trainable[i]).collect();
+    let fd: Vec<f64> = idx
+        .iter()
+        .map(|&i| {
+            let (mut pp, mut pm) = (params.clone(), params.clone());
+            pp[i] += h;
+            pm[i] -= h;
+            (loss(&pp, &x64) - loss(&pm, &x64)) / (2.0 * h)
+        })
+        .collect();
+    compare_fd(&format!("{what}: dL/dθ"), &idx, &grads, &fd);
+}
+
+fn compare_fd(what: &str, idx: &[usize], gpu: &[f32], fd: &[f64]) {
+    let max = fd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(max > 0.0, "{what}: all finite differences are zero; the check would prove nothing");
+    for (&i, &want) in idx.iter().zip(fd) {
+        let got = f64::from(gpu[i]);
+        let err = (got - want).abs();
+        assert!(
+            err <= 1e-3 * want.abs() + 1e-4 * max,
+            "{what}: index {i}: gpu {got:.6e}, finite difference {want:.6e} (|err| {err:.2e}, max|fd| {max:.2e})"
+        );
+    }
+}
+
+/// The compiled kernels behind an Arc, as the trainer holds them.
+pub fn engine_arc() -> std::sync::Arc<dualmcmc::nn::Engine> {
+    static ENGINE: OnceLock<std::sync::Arc<dualmcmc::nn::Engine>> = OnceLock::new();
+    ENGINE.get_or_init(|| std::sync::Arc::new(dualmcmc::nn::Engine::new(gpu()))).clone()
+}

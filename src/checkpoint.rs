@@ -1,0 +1,440 @@
+//! Checkpoints: the whole training state of a [`Trainer`] in one safetensors file
+//! (DESIGN.md §7), written atomically, read back with clear errors (§8).
+//!
+//! # Format (version 1)
+//!
+//! One [safetensors](https://github.com/huggingface/safetensors) file; every tensor is F32,
+//! little-endian, row-major, with the shape the network's [`ParamLayout`] gives it (PyTorch's
+//! conventions: conv weight `[out, in, kh, kw]`, linear weight `[out, in]`).
+//!
+//! Tensors, for each network `{net}` ∈ {`ebm`, `generator`, `inference`}:
+//!
+//! | name | what |
+//! | --- | --- |
+//! | `{net}.{name}` | every parameter and every state tensor (batch-norm running statistics, spectral-norm `weight_u`/`weight_v`/…), named as the layout names it, e.g. `ebm.blocks.0.c1.weight_orig` |
+//! | `optim.{net}.{name}.exp_avg` | Adam's first moment m of parameter `{name}` (PyTorch's name for it) |
+//! | `optim.{net}.{name}.exp_avg_sq` | Adam's second moment v |
+//!
+//! The optimiser moments sit under their own `optim.` prefix so that the tensors that start
+//! with `{net}.` are exactly that network's `state_dict`.
+//!
+//! Metadata (the safetensors `__metadata__` map, string → string):
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `format` | `dualmcmc-checkpoint` |
+//! | `format_version` | `1` |
+//! | `train_config` | the [`TrainConfig`] as JSON (it holds the seed) |
+//! | `iteration`, `epoch` | decimal: iterations done, and the epoch of the learning-rate schedule |
+//! | `{net}.adam_t` | decimal: Adam steps taken (bias corrections) |
+//! | `{net}.architecture` | [`fingerprint`] of the network's layout |
+//! | `extra` | the caller's description (model, preset …) as JSON |
+//!
+//! All noise is counter-based Philox keyed by (seed, stream, iteration, step), so seed,
+//! iteration and epoch are the whole random state: a run resumed from a checkpoint continues
+//! bit for bit as if it had not stopped (on the same adapter). Gradients are not saved: every
+//! step zeroes them before it accumulates.
+//!
+//! # Loading a network into PyTorch
+//!
+//! A PyTorch module of the same architecture takes the tensors with the network's prefix
+//! stripped:
+//!
+//! ```python
+//! from safetensors.torch import load_file
+//! sd = load_file("run.safetensors")
+//! ebm_sd = {k[len("ebm."):]: v for k, v in sd.items() if k.startswith("ebm.")}
+//! missing, unexpected = ebm.load_state_dict(ebm_sd, strict=False)
+//! ```
+//!
+//! `strict=False` because the two sides keep slightly different bookkeeping: we store the
+//! spectral-norm σ and a scratch vector (`weight_sigma`, `weight_sn_scratch`: unexpected
+//! for PyTorch) and do not keep batch norm's `num_batches_tracked` (missing for PyTorch).
+//! Everything PyTorch computes with (`weight_orig`, `weight_u`, `weight_v`, `weight`,
+//! `bias`, `running_mean`, `running_var`) is there under its PyTorch name.
+//!
+//! # Writing
+//!
+//! [`save`] writes a temporary file in the target's directory, fsyncs it, renames it over the
+//! target and fsyncs the directory: whoever reads the path sees the old complete file or the
+//! new complete file, never a part of one, even after a crash or a power cut.
+
+use crate::gpu::ReadbackError;
+use crate::nn::ParamLayout;
+use crate::nn::network::{NetValues, Network};
+use crate::nn::params::{Kind, TensorSpec};
+use crate::train::{TrainConfig, Trainer};
+use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The value of the `format` metadata key.
+pub const FORMAT: &str = "dualmcmc-checkpoint";
+/// The version this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The networks in the order of [`CheckpointMeta`]'s arrays, as they prefix tensor names.
+pub const NETS: [&str; 3] = ["ebm", "generator", "inference"];
+
+/// What a checkpoint says about itself (its metadata), readable before any trainer exists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointMeta {
+    pub format_version: u32,
+    /// The configuration of the run that wrote it.
+    pub config: TrainConfig,
+    /// Iterations done.
+    pub iteration: u32,
+    pub epoch: u32,
+    /// Adam steps of (EBM, generator, inference model).
+    pub adam_t: [u64; 3],
+    /// [`fingerprint`]s of (EBM, generator, inference model).
+    pub architecture: [String; 3],
+    /// What the caller passed to [`save`] (model and preset description).
+    pub extra: serde_json::Value,
+}
+
+/// Why a checkpoint could not be written or read. Every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot read checkpoint {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write checkpoint {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot save checkpoint {path}: {source}")]
+    Device { path: PathBuf, source: ReadbackError },
+    #[error("{path} is not a safetensors checkpoint, or it is truncated: {reason}")]
+    NotSafetensors { path: PathBuf, reason: String },
+    #[error("{path} is not a usable dualmcmc checkpoint: {reason}")]
+    Metadata { path: PathBuf, reason: String },
+    #[error("checkpoint {path} was made for a different architecture: {reason}")]
+    Architecture { path: PathBuf, reason: String },
+    #[error("checkpoint {path}: tensor `{tensor}` is stored as {dtype}; checkpoints hold F32 only")]
+    Dtype { path: PathBuf, tensor: String, dtype: String },
+}
+
+/// A short, stable description of a network's architecture: FNV-1a (64 bit) over the
+/// ordered list of its tensors' (name, kind, shape), as `fnv1a64:` and 16 hex digits.
+/// Two layouts with the same fingerprint load each other's tensors.
+pub fn fingerprint(layout: &ParamLayout) -> String {
+    // FNV-1a rather than std's hasher: std's may change between Rust releases, and the
+    // fingerprint is stored in files.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for t in &layout.tensors {
+        let kind = match t.kind {
+            Kind::Param => "param",
+            Kind::State => "state",
+        };
+        for b in format!("{} {kind} {:?}\n", t.name, t.shape).bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("fnv1a64:{h:016x}")
+}
+
+/// Writes the trainer's networks (parameters, Adam's moments, state), its step counts and
+/// configuration, and `extra` (a description of the models, for rebuilding them) to `path`,
+/// atomically (see the module doc). Reads the networks back from the GPU, waiting for all
+/// submitted work.
+///
+/// Errors: a readback failure, or the file cannot be written (e.g. its directory does not
+/// exist); nothing is left behind then, and an existing checkpoint at `path` is untouched.
+pub fn save(
+    path: impl AsRef<Path>,
+    trainer: &Trainer,
+    extra: &serde_json::Value,
+) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
+    let gpu = &trainer.engine.gpu;
+    let mut values = Vec::with_capacity(3);
+    for net in networks(trainer) {
+        values.push(
+            net.read_values(gpu).map_err(|source| CheckpointError::Device { path: path.into(), source })?,
+        );
+    }
+
+    // The file's tensors, each a slice of the values just read, and the header indexing them.
+    let mut data: Vec<&[f32]> = Vec::new();
+    let mut infos: Vec<(String, TensorInfo)> = Vec::new();
+    let mut meta: HashMap<String, String> = HashMap::new();
+    let mut end = 0;
+    for ((net_name, net), v) in NETS.into_iter().zip(networks(trainer)).zip(&values) {
+        for (name, t, buf) in entries(net_name, &net.layout) {
+            let slice = &buf.of(v)[t.offset..t.offset + t.numel()];
+            let start = end;
+            end += 4 * slice.len();
+            infos.push((
+                name,
+                TensorInfo { dtype: Dtype::F32, shape: t.shape.clone(), data_offsets: (start, end) },
+            ));
+            data.push(slice);
+        }
+        meta.insert(format!("{net_name}.adam_t"), v.adam_t.to_string());
+        meta.insert(format!("{net_name}.architecture"), fingerprint(&net.layout));
+    }
+    let config = serde_json::to_string(&trainer.cfg).expect("TrainConfig serialises to JSON");
+    meta.insert("format".into(), FORMAT.into());
+    meta.insert("format_version".into(), FORMAT_VERSION.to_string());
+    meta.insert("train_config".into(), config);
+    meta.insert("iteration".into(), trainer.iteration.to_string());
+    meta.insert("epoch".into(), trainer.epoch.to_string());
+    meta.insert("extra".into(), extra.to_string());
+    let header = Metadata::new(Some(meta), infos).expect("tensors laid out back to back");
+    let mut header = serde_json::to_vec(&header).expect("a safetensors header serialises to JSON");
+    // Padded with spaces to a multiple of 8 bytes, as safetensors does, so that the data
+    // that follows starts aligned.
+    header.resize(header.len().next_multiple_of(8), b' ');
+
+    // safetensors: the header's length (u64, little-endian), the header, the data. Written
+    // value by value rather than built in memory first: a paper-sized checkpoint is ~0.6 GB.
+    write_atomically(path, |w| {
+        w.write_all(&(header.len() as u64).to_le_bytes())?;
+        w.write_all(&header)?;
+        for x in data.iter().flat_map(|d| d.iter()) {
+            w.write_all(&x.to_le_bytes())?;
+        }
+        Ok(())
+    })
+    .map_err(|source| CheckpointError::Write { path: path.into(), source })
+}
+
+/// Reads the checkpoint's metadata (configuration, counters, fingerprints, `extra`), e.g. to
+/// rebuild a matching trainer before [`load`]. The whole file is read and checked to be a
+/// complete safetensors file, so a truncated checkpoint is reported here already.
+pub fn read_metadata(path: impl AsRef<Path>) -> Result<CheckpointMeta, CheckpointError> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    let (_, header) = parse(path, &bytes)?;
+    meta_of(path, &header)
+}
+
+/// Restores parameters, Adam's moments and step counts, state, iteration and epoch from
+/// `path` into `trainer`, which must have been built with the same architecture.
+/// `trainer.cfg` is left as it is: build the trainer from [`read_metadata`]'s `config` for an
+/// exact resume (the seed is in it).
+///
+/// Everything is checked before anything is written, so on an error the trainer is
+/// unchanged. Errors: the file is missing or unreadable, not a safetensors file or
+/// truncated, not a dualmcmc checkpoint or of another format version, a tensor missing or
+/// extra or of another shape (another architecture), a tensor not F32.
+pub fn load(path: impl AsRef<Path>, trainer: &mut Trainer) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    let (st, header) = parse(path, &bytes)?;
+    let meta = meta_of(path, &header)?;
+    let mut values = Vec::with_capacity(3);
+    for (i, (net_name, net)) in NETS.into_iter().zip(networks(trainer)).enumerate() {
+        let mut v = values_of(path, &st, net_name, net)?;
+        // Tensor by tensor the file matches; the fingerprint also covers what names and
+        // shapes do not show (which tensors are trained, which are state).
+        let here = fingerprint(&net.layout);
+        if meta.architecture[i] != here {
+            return Err(CheckpointError::Architecture {
+                path: path.into(),
+                reason: format!(
+                    "`{net_name}` has fingerprint {here} here, {} in the file, though its tensor names and shapes agree",
+                    meta.architecture[i]
+                ),
+            });
+        }
+        v.adam_t = meta.adam_t[i];
+        values.push(v);
+    }
+    let gpu = &trainer.engine.gpu;
+    let models = &mut trainer.models;
+    for (net, v) in [&mut models.ebm, &mut models.generator, &mut models.inference].into_iter().zip(&values) {
+        net.upload_values(gpu, v);
+    }
+    trainer.iteration = meta.iteration;
+    trainer.epoch = meta.epoch;
+    Ok(())
+}
+
+fn networks(trainer: &Trainer) -> [&Network; 3] {
+    let m = &trainer.models;
+    [&m.ebm, &m.generator, &m.inference]
+}
+
+/// Which of a network's flat buffers a tensor of the file comes from.
+#[derive(Clone, Copy, Debug)]
+enum Buffer {
+    Params,
+    AdamM,
+    AdamV,
+    State,
+}
+
+impl Buffer {
+    fn of(self, v: &NetValues) -> &[f32] {
+        match self {
+            Buffer::Params => &v.params,
+            Buffer::AdamM => &v.adam_m,
+            Buffer::AdamV => &v.adam_v,
+            Buffer::State => &v.state,
+        }
+    }
+
+    fn of_mut(self, v: &mut NetValues) -> &mut [f32] {
+        match self {
+            Buffer::Params => &mut v.params,
+            Buffer::AdamM => &mut v.adam_m,
+            Buffer::AdamV => &mut v.adam_v,
+            Buffer::State => &mut v.state,
+        }
+    }
+}
+
+/// The file's tensors of network `net_name`, in layout order: (name in the file, the layout's
+/// tensor, the buffer it lies in). A parameter comes with its two Adam moments.
+fn entries<'a>(net_name: &str, layout: &'a ParamLayout) -> Vec<(String, &'a TensorSpec, Buffer)> {
+    let mut out = Vec::new();
+    for t in &layout.tensors {
+        let name = format!("{net_name}.{}", t.name);
+        match t.kind {
+            Kind::Param => {
+                // The parameter first: an architecture error then names it, not a moment.
+                let (m, v) = (format!("optim.{name}.exp_avg"), format!("optim.{name}.exp_avg_sq"));
+                out.push((name, t, Buffer::Params));
+                out.push((m, t, Buffer::AdamM));
+                out.push((v, t, Buffer::AdamV));
+            }
+            Kind::State => out.push((name, t, Buffer::State)),
+        }
+    }
+    out
+}
+
+/// Temporary file beside `path`, `write` into it, fsync, rename over `path`, fsync the
+/// directory. The temporary file deletes itself on any error before the rename.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut tmp =
+        tempfile::Builder::new().prefix(&format!(".{file_name}.")).suffix(".tmp").tempfile_in(dir)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+    write(&mut w)?;
+    w.flush()?;
+    drop(w);
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    // The rename is durable only once the directory entry is on disk too.
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    std::fs::read(path).map_err(|source| CheckpointError::Read { path: path.into(), source })
+}
+
+/// The file's tensors and its header (which `SafeTensors` keeps to itself, hence parsed
+/// twice; the header is small).
+fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<(SafeTensors<'a>, Metadata), CheckpointError> {
+    let not = |e: safetensors::SafeTensorError| CheckpointError::NotSafetensors {
+        path: path.into(),
+        reason: e.to_string(),
+    };
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(not)?;
+    Ok((SafeTensors::deserialize(bytes).map_err(not)?, header))
+}
+
+/// The metadata of a parsed file, checked and converted.
+fn meta_of(path: &Path, header: &Metadata) -> Result<CheckpointMeta, CheckpointError> {
+    let bad = |reason: String| CheckpointError::Metadata { path: path.into(), reason };
+    let Some(meta) = header.metadata() else {
+        return Err(bad("it has no metadata (a safetensors file written by something else?)".into()));
+    };
+    let get = |key: &str| -> Result<&str, CheckpointError> {
+        meta.get(key).map(String::as_str).ok_or_else(|| bad(format!("the metadata entry `{key}` is missing")))
+    };
+    fn number<T: std::str::FromStr>(key: &str, s: &str) -> Result<T, String> {
+        s.parse().map_err(|_| format!("the metadata entry `{key}` = {s:?} is not a valid number"))
+    }
+    if get("format")? != FORMAT {
+        return Err(bad(format!("its `format` is {:?}, not {FORMAT:?}", get("format")?)));
+    }
+    let format_version: u32 = number("format_version", get("format_version")?).map_err(bad)?;
+    if format_version != FORMAT_VERSION {
+        return Err(bad(format!(
+            "it has format version {format_version}; this program reads version {FORMAT_VERSION}"
+        )));
+    }
+    let config: TrainConfig = serde_json::from_str(get("train_config")?)
+        .map_err(|e| bad(format!("its training configuration (`train_config`) cannot be read: {e}")))?;
+    let iteration = number("iteration", get("iteration")?).map_err(bad)?;
+    let epoch = number("epoch", get("epoch")?).map_err(bad)?;
+    let mut adam_t = [0u64; 3];
+    let mut architecture: [String; 3] = Default::default();
+    for (i, net) in NETS.into_iter().enumerate() {
+        let key = format!("{net}.adam_t");
+        adam_t[i] = number(&key, get(&key)?).map_err(bad)?;
+        architecture[i] = get(&format!("{net}.architecture"))?.to_string();
+    }
+    let extra = serde_json::from_str(get("extra")?)
+        .map_err(|e| bad(format!("the metadata entry `extra` is not JSON: {e}")))?;
+    Ok(CheckpointMeta { format_version, config, iteration, epoch, adam_t, architecture, extra })
+}
+
+/// The values of network `net_name` from the file, in flat buffers laid out as `net` lays
+/// them out (padding between tensors zero). Checks that the file has exactly `net`'s tensors,
+/// with its shapes, in F32.
+fn values_of(
+    path: &Path,
+    st: &SafeTensors,
+    net_name: &str,
+    net: &Network,
+) -> Result<NetValues, CheckpointError> {
+    let arch = |reason: String| CheckpointError::Architecture { path: path.into(), reason };
+    let layout = &net.layout;
+    let mut v = NetValues {
+        params: vec![0.0; layout.params_len],
+        adam_m: vec![0.0; layout.params_len],
+        adam_v: vec![0.0; layout.params_len],
+        state: vec![0.0; layout.state_len],
+        adam_t: 0,
+    };
+    let mut expected = std::collections::HashSet::new();
+    for (name, t, buf) in entries(net_name, layout) {
+        let view = st.tensor(&name).map_err(|_| arch(format!("tensor `{name}` is missing from the file")))?;
+        if view.shape() != t.shape.as_slice() {
+            return Err(arch(format!(
+                "tensor `{name}` has shape {:?} here, {:?} in the file",
+                t.shape,
+                view.shape()
+            )));
+        }
+        if view.dtype() != Dtype::F32 {
+            return Err(CheckpointError::Dtype {
+                path: path.into(),
+                tensor: name,
+                dtype: format!("{:?}", view.dtype()),
+            });
+        }
+        // Decoded byte by byte: the data need not be 4-byte aligned in memory.
+        let dst = &mut buf.of_mut(&mut v)[t.offset..t.offset + t.numel()];
+        for (d, b) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
+            *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        expected.insert(name);
+    }
+    let own = [format!("{net_name}."), format!("optim.{net_name}.")];
+    let mut extra: Vec<&str> = st
+        .names()
+        .into_iter()
+        .filter(|n| own.iter().any(|p| n.starts_with(p)) && !expected.contains(*n))
+        .collect();
+    extra.sort_unstable();
+    if let Some(first) = extra.first() {
+        let more = match extra.len() - 1 {
+            0 => String::new(),
+            n => format!(" (and {n} more)"),
+        };
+        return Err(arch(format!("the file has tensor `{first}`{more}, which this `{net_name}` lacks")));
+    }
+    Ok(v)
+}

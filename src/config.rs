@@ -1,0 +1,190 @@
+//! A run's whole configuration — data, networks, algorithm, schedule — as one serde
+//! structure, read from a preset (TOML files in `assets/presets/`, embedded in the binary) or
+//! a file, with command-line overrides by key (`--set train.x_langevin.steps=20`).
+
+use crate::models::ModelConfig;
+use crate::train::TrainConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The presets shipped in `assets/presets/`, by name.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("fmnist", include_str!("../assets/presets/fmnist.toml")),
+    ("toy2d", include_str!("../assets/presets/toy2d.toml")),
+    ("cifar10", include_str!("../assets/presets/cifar10.toml")),
+    ("celeba64", include_str!("../assets/presets/celeba64.toml")),
+];
+
+/// The default preset: Fashion-MNIST, small networks sized for a CPU adapter.
+pub const DEFAULT_PRESET: &str = "fmnist";
+
+/// Where the training examples come from (DESIGN.md §6).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DataConfig {
+    /// A 2-D toy distribution generated in code (`8gaussians`, `checkerboard`, …).
+    Toy2d { toy: String },
+    /// Fashion-MNIST: the full 60,000-image training set from the Debian package
+    /// `dataset-fashion-mnist` when present and `prefer_full`, else the 10,000 images
+    /// embedded in `assets/`.
+    FashionMnist { prefer_full: bool },
+    /// IDX files (MNIST layout), gzipped or not.
+    Idx { images: PathBuf, labels: Option<PathBuf> },
+    /// CIFAR-10 binary batches: a `data_batch_*.bin` file or a folder of them.
+    Cifar10 { path: PathBuf },
+    /// A folder of PNG/JPEG images, cropped to `crop` = (left, upper, right, lower) and resized
+    /// to `resize`×`resize` when given.
+    ImageFolder { path: PathBuf, crop: Option<[u32; 4]>, resize: Option<u32>, channels: u8 },
+}
+
+/// How long to train and what to write.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Training iterations in all.
+    pub iterations: u64,
+    /// A line in `metrics.jsonl` every this many iterations.
+    pub log_every: u64,
+    /// PNG grids every this many iterations (0: only at the end).
+    pub images_every: u64,
+    /// A checkpoint every this many iterations (0: only at the end).
+    pub checkpoint_every: u64,
+    /// Examples per side of the image grids.
+    pub grid: usize,
+}
+
+/// Everything one run needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub schedule: ScheduleConfig,
+}
+
+/// A configuration problem, naming the file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown preset '{0}'; the presets are: {1}")]
+    UnknownPreset(String, String),
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("override '{0}': expected KEY=VALUE, e.g. train.x_langevin.steps=20")]
+    OverrideSyntax(String),
+    #[error("override '{key}': there is no key '{key}' in the configuration (known at that level: {known})")]
+    UnknownKey { key: String, known: String },
+}
+
+impl RunConfig {
+    /// A preset by name.
+    pub fn preset(name: &str) -> Result<toml::Table, ConfigError> {
+        let text = PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
+            ConfigError::UnknownPreset(name.into(), PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "))
+        })?;
+        parse_table(text, &format!("preset {name}"))
+    }
+
+    /// A TOML file.
+    pub fn file(path: &Path) -> Result<toml::Table, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        parse_table(&text, &path.display().to_string())
+    }
+
+    /// Applies `KEY=VALUE` overrides to `table`, then checks types and ranges. `origin` names
+    /// the preset or file in errors.
+    pub fn resolve(mut table: toml::Table, overrides: &[String], origin: &str) -> Result<Self, ConfigError> {
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let cfg: RunConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin: origin.into(), message: e.to_string() })?;
+        cfg.validate().map_err(|message| ConfigError::Invalid { origin: origin.into(), message })?;
+        Ok(cfg)
+    }
+
+    /// Range checks of every section; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        self.train.validate().map_err(|m| format!("train.{m}"))?;
+        let s = &self.schedule;
+        if s.iterations == 0 {
+            return Err("schedule.iterations must be at least 1".into());
+        }
+        if s.log_every == 0 {
+            return Err("schedule.log_every must be at least 1".into());
+        }
+        if !(1..=32).contains(&s.grid) {
+            return Err(format!("schedule.grid must be between 1 and 32, got {}", s.grid));
+        }
+        if s.grid * s.grid > self.train.batch_size {
+            return Err(format!(
+                "schedule.grid² = {} is more than train.batch_size = {}; lower the grid",
+                s.grid * s.grid,
+                self.train.batch_size
+            ));
+        }
+        match &self.model {
+            ModelConfig::Mlp { hidden, layers } if *hidden == 0 || *layers == 0 => {
+                Err("model.hidden and model.layers must be at least 1".into())
+            }
+            ModelConfig::Small { width, .. } if *width == 0 => Err("model.width must be at least 1".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The configuration as TOML (written into every run folder).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a RunConfig always serialises")
+    }
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid { origin: origin.into(), message: e.to_string() })
+}
+
+/// Sets `a.b.c = value`; the key must exist already (so typos are errors). Values are read
+/// as TOML (`20`, `0.5`, `true`, `"text"`, `[1, 2]`), bare words as strings; an integer given
+/// for a float key becomes a float.
+fn apply_override(table: &mut toml::Table, text: &str) -> Result<(), ConfigError> {
+    let (key, raw) = text.split_once('=').ok_or_else(|| ConfigError::OverrideSyntax(text.into()))?;
+    let key = key.trim();
+    let path: Vec<&str> = key.split('.').collect();
+    if key.is_empty() || path.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError::OverrideSyntax(text.into()));
+    }
+    let unknown = |t: &toml::Table| ConfigError::UnknownKey {
+        key: key.into(),
+        known: t.keys().cloned().collect::<Vec<_>>().join(", "),
+    };
+    let mut node = table;
+    for part in &path[..path.len() - 1] {
+        let next = node.get(*part).filter(|v| v.is_table()).is_some();
+        if !next {
+            return Err(unknown(node));
+        }
+        node = node.get_mut(*part).and_then(|v| v.as_table_mut()).expect("checked above");
+    }
+    let last = path[path.len() - 1];
+    // Optional keys (e.g. data.labels, data.crop) may be absent from the preset.
+    let optional = matches!(last, "labels" | "crop" | "resize");
+    let old = node.get(last).cloned();
+    if old.is_none() && !optional {
+        return Err(unknown(node));
+    }
+    let mut value = parse_value(raw.trim());
+    if let (Some(toml::Value::Float(_)), toml::Value::Integer(i)) = (&old, &value) {
+        value = toml::Value::Float(*i as f64);
+    }
+    node.insert(last.into(), value);
+    Ok(())
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").expect("parsed above"),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}

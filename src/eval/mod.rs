@@ -1,0 +1,3 @@
+//! Evaluation of trained models on the CPU, from quantities the GPU computed.
+
+pub mod grid;

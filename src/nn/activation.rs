@@ -1,0 +1,113 @@
+//! Activation layers: ReLU, LeakyReLU, tanh.
+
+use super::{Backward, CpuWeights, Engine, Layer, Shape, Weights};
+use crate::gpu::GpuBuffer;
+pub use crate::ops::activation::Activation;
+
+/// An activation applied elementwise to `[batch, shape]`.
+pub struct Act {
+    pub act: Activation,
+    pub shape: Shape,
+}
+
+impl Act {
+    pub fn new(act: Activation, shape: Shape) -> Self {
+        Self { act, shape }
+    }
+}
+
+impl Layer for Act {
+    fn out_shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn forward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        _w: Weights,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+    ) {
+        e.activations.forward(enc, self.act, batch * self.shape.size(), x, y);
+    }
+
+    fn backward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        _w: Weights,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+        b: Backward,
+    ) {
+        if let Some(dx) = b.dx {
+            let saved = if self.act.saves_output() { y } else { x };
+            e.activations.backward(enc, self.act, batch * self.shape.size(), saved, b.dy, dx);
+        }
+    }
+
+    fn cpu_forward(&self, _w: CpuWeights, _batch: usize, x: &[f64]) -> Vec<f64> {
+        x.iter().map(|&v| cpu_act(self.act, v)).collect()
+    }
+}
+
+/// Reinterprets `[batch, from]` as `[batch, to]` (flatten, or a linear layer's output seen as
+/// an image). Activations live in separate buffers, so this is a copy.
+pub struct Reshape {
+    pub to: Shape,
+}
+
+impl Layer for Reshape {
+    fn out_shape(&self) -> Shape {
+        self.to
+    }
+
+    fn forward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        _w: Weights,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+    ) {
+        e.elementwise.copy(enc, batch * self.to.size(), x, y);
+    }
+
+    fn backward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        _w: Weights,
+        batch: usize,
+        _x: &GpuBuffer,
+        _y: &GpuBuffer,
+        b: Backward,
+    ) {
+        if let Some(dx) = b.dx {
+            e.elementwise.copy(enc, batch * self.to.size(), b.dy, dx);
+        }
+    }
+
+    fn cpu_forward(&self, _w: CpuWeights, _batch: usize, x: &[f64]) -> Vec<f64> {
+        x.to_vec()
+    }
+}
+
+/// f64 activation for the reference forward.
+pub fn cpu_act(act: Activation, x: f64) -> f64 {
+    match act {
+        Activation::Relu => x.max(0.0),
+        Activation::LeakyRelu(s) => {
+            if x > 0.0 {
+                x
+            } else {
+                f64::from(s) * x
+            }
+        }
+        Activation::Tanh => x.tanh(),
+    }
+}

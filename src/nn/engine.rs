@@ -1,0 +1,65 @@
+//! All compiled kernels, created once per device and shared by every layer.
+
+use crate::gpu::{Gpu, GpuBuffer};
+use crate::ops::{
+    activation::Activations, adam::Adam, elementwise::Elementwise, matmul::Matmul, reduce::Reduce,
+};
+use crate::ops::{
+    batchnorm::BatchNorm, bias::Bias, conv2d::Conv2d, loss::Loss, pool::Pool, rng::Rng,
+    spectral_norm::SpectralNorm, upsample::Upsample,
+};
+use crate::sampler::LangevinKernels;
+use std::sync::Mutex;
+
+pub struct Engine {
+    pub gpu: Gpu,
+    pub elementwise: Elementwise,
+    pub activations: Activations,
+    pub reduce: Reduce,
+    pub matmul: Matmul,
+    pub adam: Adam,
+    pub bias: Bias,
+    pub pool: Pool,
+    pub upsample: Upsample,
+    pub rng: Rng,
+    pub langevin: LangevinKernels,
+    pub loss: Loss,
+    pub batchnorm: BatchNorm,
+    pub conv2d: Conv2d,
+    pub spectral_norm: SpectralNorm,
+    ones: Mutex<GpuBuffer>,
+}
+
+impl Engine {
+    /// Compiles every kernel (a few seconds on lavapipe, once).
+    pub fn new(gpu: &Gpu) -> Self {
+        Self {
+            gpu: gpu.clone(),
+            elementwise: Elementwise::new(gpu),
+            activations: Activations::new(gpu),
+            reduce: Reduce::new(gpu),
+            matmul: Matmul::new(gpu),
+            adam: Adam::new(gpu),
+            bias: Bias::new(gpu),
+            pool: Pool::new(gpu),
+            upsample: Upsample::new(gpu),
+            rng: Rng::new(gpu),
+            langevin: LangevinKernels::new(gpu),
+            loss: Loss::new(gpu),
+            batchnorm: BatchNorm::new(gpu),
+            conv2d: Conv2d::new(gpu),
+            spectral_norm: SpectralNorm::new(gpu),
+            ones: Mutex::new(gpu.upload(&[1.0f32; 1024])),
+        }
+    }
+
+    /// A buffer holding at least `n` ones (the upstream gradient of a sum of energies, rank-1
+    /// bias products). Grown on demand; earlier handles stay valid.
+    pub fn ones(&self, n: usize) -> GpuBuffer {
+        let mut ones = self.ones.lock().unwrap_or_else(|e| e.into_inner());
+        if ones.len < n {
+            *ones = self.gpu.upload(&vec![1.0f32; n.next_power_of_two()]);
+        }
+        ones.clone()
+    }
+}

@@ -1,0 +1,133 @@
+//! Fully connected layer y = x·Wᵀ + b (PyTorch `nn.Linear`: weight `[out, in]`, bias `[out]`),
+//! the weight optionally spectrally normalised.
+
+use super::params::{Init, Kind, ParamLayout};
+use super::weight::Weight;
+use super::{Backward, CpuWeights, Engine, Layer, Shape, Weights};
+use crate::gpu::{BufRef, Gpu, GpuBuffer};
+use crate::ops::matmul::MatmulShape;
+
+pub struct Linear {
+    pub in_features: usize,
+    pub out_features: usize,
+    out_shape: Shape,
+    weight: Weight,
+    bias: Option<usize>,
+}
+
+impl Linear {
+    /// Registers `weight` (and `bias`) with PyTorch's default initialisation. The output can
+    /// be seen as an image (`out_shape`), e.g. the generator's first layer to `[512, 4, 4]`.
+    pub fn new(layout: &mut ParamLayout, input: Shape, out_shape: Shape, bias: bool) -> Self {
+        Self::with_spectral_norm(layout, input, out_shape, bias, false)
+    }
+
+    /// As [`Linear::new`], the weight spectrally normalised when `sn` (the EBM's layers).
+    pub fn with_spectral_norm(
+        layout: &mut ParamLayout,
+        input: Shape,
+        out_shape: Shape,
+        bias: bool,
+        sn: bool,
+    ) -> Self {
+        let (fan_in, out) = (input.size(), out_shape.size());
+        let weight = Weight::new(layout, &[out, fan_in], Init::PytorchDefault { fan_in }, sn);
+        let bias = bias.then(|| layout.add("bias", &[out], Kind::Param, Init::PytorchDefault { fan_in }));
+        Self { in_features: fan_in, out_features: out, out_shape, weight, bias }
+    }
+}
+
+impl Layer for Linear {
+    fn out_shape(&self) -> Shape {
+        self.out_shape
+    }
+
+    fn allocate(&mut self, gpu: &Gpu, _max_batch: usize) {
+        self.weight.allocate(gpu);
+    }
+
+    fn forward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        w: Weights,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+    ) {
+        let (n_in, n_out) = (self.in_features, self.out_features);
+        let wt = self.weight.forward(e, enc, w);
+        // y [B, out] = x [B, in] · Wᵀ
+        e.matmul.encode(
+            enc,
+            MatmulShape::new(batch, n_out, n_in, false, true),
+            x.into(),
+            wt,
+            y.into(),
+            1.0,
+            0.0,
+        );
+        if let Some(b) = self.bias {
+            // y += ones [B, 1] · b [1, out]: the bias as a rank-1 product.
+            let s = MatmulShape::new(batch, n_out, 1, false, false);
+            e.matmul.encode(enc, s, (&e.ones(batch)).into(), BufRef::new(w.params, b), y.into(), 1.0, 1.0);
+        }
+    }
+
+    fn backward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        w: Weights,
+        batch: usize,
+        x: &GpuBuffer,
+        _y: &GpuBuffer,
+        b: Backward,
+    ) {
+        let (n_in, n_out) = (self.in_features, self.out_features);
+        if let Some(dx) = b.dx {
+            // dx [B, in] = dy [B, out] · W [out, in]
+            let s = MatmulShape::new(batch, n_in, n_out, false, false);
+            e.matmul.encode(enc, s, b.dy.into(), self.weight.used(w), dx.into(), 1.0, 0.0);
+        }
+        if let Some(grads) = b.grads {
+            // dW [out, in] += dyᵀ · x
+            let s = MatmulShape::new(n_out, n_in, batch, true, false);
+            let dw = self.weight.grad_target(e, enc, grads);
+            e.matmul.encode(enc, s, b.dy.into(), x.into(), dw, 1.0, 1.0);
+            self.weight.finish_grad(e, enc, w, grads);
+            if let Some(bias) = self.bias {
+                // db [1, out] += onesᵀ [1, B] · dy [B, out]
+                let s = MatmulShape::new(1, n_out, batch, false, false);
+                e.matmul.encode(
+                    enc,
+                    s,
+                    (&e.ones(batch)).into(),
+                    b.dy.into(),
+                    BufRef::new(grads, bias),
+                    1.0,
+                    1.0,
+                );
+            }
+        }
+    }
+
+    fn cpu_forward(&self, w: CpuWeights, batch: usize, x: &[f64]) -> Vec<f64> {
+        let (n_in, n_out) = (self.in_features, self.out_features);
+        let wt = self.weight.cpu(w);
+        let mut y = vec![0.0; batch * n_out];
+        for b in 0..batch {
+            for o in 0..n_out {
+                let bias = self.bias.map_or(0.0, |off| w.params[off + o]);
+                let row = &wt[o * n_in..(o + 1) * n_in];
+                y[b * n_out + o] =
+                    bias + row.iter().zip(&x[b * n_in..(b + 1) * n_in]).map(|(a, c)| a * c).sum::<f64>();
+            }
+        }
+        y
+    }
+
+    fn macs(&self) -> usize {
+        self.in_features * self.out_features
+    }
+}

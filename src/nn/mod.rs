@@ -1,0 +1,112 @@
+//! Layers with explicit forward and backward passes (llm.c style), composed into networks
+//! whose parameters live in one flat buffer. No autograd tape: each layer's backward writes
+//! the gradient with respect to its input and, when asked, adds its parameter gradients.
+
+pub mod activation;
+pub mod batchnorm;
+pub mod conv;
+pub mod engine;
+pub mod linear;
+pub mod network;
+pub mod params;
+pub mod resample;
+pub mod residual;
+pub mod sequential;
+pub mod weight;
+
+pub use engine::Engine;
+pub use network::Network;
+pub use params::{Init, Kind, ParamLayout};
+pub use sequential::Sequential;
+
+use crate::gpu::{Gpu, GpuBuffer};
+
+/// Shape of one example: `[channels, height, width]`; flat features are `[features, 1, 1]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Shape {
+    pub const fn image(c: usize, h: usize, w: usize) -> Self {
+        Self { c, h, w }
+    }
+    pub const fn flat(features: usize) -> Self {
+        Self { c: features, h: 1, w: 1 }
+    }
+    /// Values per example.
+    pub const fn size(&self) -> usize {
+        self.c * self.h * self.w
+    }
+}
+
+/// The buffers a layer reads its weights from.
+#[derive(Clone, Copy)]
+pub struct Weights<'a> {
+    /// The network's flat parameter buffer.
+    pub params: &'a GpuBuffer,
+    /// The network's flat state buffer (running statistics, spectral-norm vectors).
+    pub state: &'a GpuBuffer,
+}
+
+/// A network's values on the CPU, in f64, for the reference forward passes.
+#[derive(Clone, Copy)]
+pub struct CpuWeights<'a> {
+    pub params: &'a [f64],
+    pub state: &'a [f64],
+}
+
+/// Where a backward pass puts its results. `dx: None` skips the input gradient (the first
+/// layer on data); `grads: None` skips the parameter gradients (the samplers need only ∇ₓ,
+/// and weight gradients are the most expensive kernels).
+#[derive(Clone, Copy)]
+pub struct Backward<'a> {
+    pub dy: &'a GpuBuffer,
+    pub dx: Option<&'a GpuBuffer>,
+    /// The network's flat gradient buffer; parameter gradients are ADDED to it.
+    pub grads: Option<&'a GpuBuffer>,
+}
+
+/// One layer. Activations are `[batch, shape]` buffers sized for the largest batch; a call
+/// uses the first `batch` examples. Input gradients are written, parameter gradients added.
+pub trait Layer: Send + Sync {
+    /// The shape of one output example.
+    fn out_shape(&self) -> Shape;
+    /// Allocates scratch buffers (saved statistics, inner activations) for up to `max_batch`.
+    fn allocate(&mut self, _gpu: &Gpu, _max_batch: usize) {}
+    /// y = layer(x).
+    fn forward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        w: Weights,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+    );
+    /// Given dL/dy, writes dL/dx (if asked) and adds dL/dθ (if asked). `x` and `y` are the
+    /// buffers of the matching forward call.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        w: Weights,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+        b: Backward,
+    );
+    /// Reference forward on the CPU in f64: `[batch, in]` → `[batch, out]`. The tests take
+    /// central finite differences of it. It never changes state: layers with a power
+    /// iteration (spectral norm) use the vectors stored in `w.state` as they are, i.e. the
+    /// values the last GPU forward left there.
+    fn cpu_forward(&self, w: CpuWeights, batch: usize, x: &[f64]) -> Vec<f64>;
+
+    /// Multiply-adds of one forward pass per example (for benchmarks).
+    fn macs(&self) -> usize {
+        0
+    }
+}

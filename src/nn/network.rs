@@ -1,0 +1,162 @@
+//! A network: its parameter layout, its layers, and its four flat buffers (parameters,
+//! gradients, Adam's two moments) plus the state buffer.
+
+use super::params::ParamLayout;
+use super::{Backward, CpuWeights, Engine, Layer, Sequential, Shape, Weights};
+use crate::gpu::{Gpu, GpuBuffer, ReadbackError};
+use crate::ops::adam::AdamConfig;
+
+/// The GPU side of a network, made by [`Network::allocate`].
+pub struct NetBuffers {
+    pub params: GpuBuffer,
+    pub grads: GpuBuffer,
+    pub adam_m: GpuBuffer,
+    pub adam_v: GpuBuffer,
+    pub state: GpuBuffer,
+    pub max_batch: usize,
+    /// Adam steps taken (for the bias corrections).
+    pub adam_t: u64,
+}
+
+/// A network's training state on the CPU, as flat buffers at the layout's offsets: what a
+/// checkpoint holds of it. Gradients are not part of it: every step zeroes them first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetValues {
+    pub params: Vec<f32>,
+    pub adam_m: Vec<f32>,
+    pub adam_v: Vec<f32>,
+    pub state: Vec<f32>,
+    /// Adam steps taken.
+    pub adam_t: u64,
+}
+
+pub struct Network {
+    pub layout: ParamLayout,
+    pub body: Sequential,
+    pub bufs: Option<NetBuffers>,
+}
+
+impl Network {
+    /// A network from its layers (already registered in `layout`); no GPU work yet.
+    pub fn new(layout: ParamLayout, body: Sequential) -> Self {
+        Self { layout, body, bufs: None }
+    }
+
+    pub fn in_shape(&self) -> Shape {
+        self.body.input_shape()
+    }
+
+    pub fn out_shape(&self) -> Shape {
+        self.body.shape()
+    }
+
+    /// Trainable values, as PyTorch counts them.
+    pub fn num_params(&self) -> usize {
+        self.layout.num_params()
+    }
+
+    /// Uploads initial values drawn from `seed` and allocates activations for up to `max_batch`.
+    pub fn allocate(&mut self, gpu: &Gpu, max_batch: usize, seed: u64) {
+        let (params, state) = self.layout.initial_values(seed);
+        let n = params.len();
+        self.bufs = Some(NetBuffers {
+            params: gpu.upload(&params),
+            grads: gpu.zeros(n),
+            adam_m: gpu.zeros(n),
+            adam_v: gpu.zeros(n),
+            state: gpu.upload(&state),
+            max_batch,
+            adam_t: 0,
+        });
+        self.body.allocate(gpu, max_batch);
+    }
+
+    pub fn bufs(&self) -> &NetBuffers {
+        self.bufs.as_ref().expect("network used before allocate()")
+    }
+
+    fn weights(&self) -> Weights<'_> {
+        let b = self.bufs();
+        Weights { params: &b.params, state: &b.state }
+    }
+
+    fn check_batch(&self, batch: usize) {
+        let max = self.bufs().max_batch;
+        assert!(batch >= 1 && batch <= max, "batch {batch} outside 1..={max} this network was allocated for");
+    }
+
+    /// y `[batch, out_shape]` = net(x `[batch, in_shape]`).
+    pub fn forward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+    ) {
+        self.check_batch(batch);
+        self.body.forward(e, enc, self.weights(), batch, x, y);
+    }
+
+    /// Backward of the last forward on (x, y): writes dL/dx into `dx` if given, adds dL/dθ to
+    /// the gradient buffer if `param_grads`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+        dy: &GpuBuffer,
+        dx: Option<&GpuBuffer>,
+        param_grads: bool,
+    ) {
+        self.check_batch(batch);
+        let grads = param_grads.then(|| &self.bufs().grads);
+        self.body.backward(e, enc, self.weights(), batch, x, y, Backward { dy, dx, grads });
+    }
+
+    /// Reference forward on the CPU in f64 with the given parameter and state values.
+    pub fn cpu_forward(&self, params: &[f64], state: &[f64], batch: usize, x: &[f64]) -> Vec<f64> {
+        self.body.cpu_forward(CpuWeights { params, state }, batch, x)
+    }
+
+    /// Sets every parameter gradient to zero.
+    pub fn zero_grads(&self, e: &Engine, enc: &mut wgpu::CommandEncoder) {
+        let g = &self.bufs().grads;
+        e.elementwise.fill(enc, g.len, g, 0.0);
+    }
+
+    /// One Adam step over the whole network (one dispatch).
+    pub fn adam_step(&mut self, e: &Engine, enc: &mut wgpu::CommandEncoder, cfg: &AdamConfig) {
+        let b = self.bufs.as_mut().expect("network used before allocate()");
+        b.adam_t += 1;
+        e.adam.step(enc, cfg, b.adam_t, &b.params, &b.grads, &b.adam_m, &b.adam_v);
+    }
+
+    /// Reads parameters, Adam's moments and state back from the GPU (four readbacks).
+    pub fn read_values(&self, gpu: &Gpu) -> Result<NetValues, ReadbackError> {
+        let b = self.bufs();
+        Ok(NetValues {
+            params: gpu.read(&b.params)?,
+            adam_m: gpu.read(&b.adam_m)?,
+            adam_v: gpu.read(&b.adam_v)?,
+            state: gpu.read(&b.state)?,
+            adam_t: b.adam_t,
+        })
+    }
+
+    /// Overwrites parameters, Adam's moments, state and step count with `v` (as read by
+    /// [`Network::read_values`] from a network of the same layout).
+    pub fn upload_values(&mut self, gpu: &Gpu, v: &NetValues) {
+        let b = self.bufs.as_mut().expect("network used before allocate()");
+        for (dst, src) in
+            [(&b.params, &v.params), (&b.adam_m, &v.adam_m), (&b.adam_v, &v.adam_v), (&b.state, &v.state)]
+        {
+            assert_eq!(src.len(), dst.len, "values for a buffer of another size");
+            gpu.write(dst, src);
+        }
+        b.adam_t = v.adam_t;
+    }
+}

@@ -1,0 +1,60 @@
+//! The two Langevin samplers: on x under the EBM (paper eq. 3) and on z under the
+//! generator posterior (eq. 6). A whole chain is recorded into one command encoder: no
+//! readback inside it; per-step traces go to a GPU buffer read once by the caller.
+
+mod kernels;
+pub mod x_langevin;
+pub mod z_langevin;
+
+pub use kernels::LangevinKernels;
+pub use x_langevin::{EnergyFn, XLangevin};
+pub use z_langevin::ZLangevin;
+
+/// How step size and noise enter the update (DESIGN.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Parameterisation {
+    /// The paper's: x ← x − s·∇U(x) + √(2s)·ε. Samples exp(−U) exactly as s → 0.
+    Paper,
+    /// The reference code's: x ← x − (s²/2)·∇U(x) + n·ε with n independent of s, i.e.
+    /// exp(−U/T) at temperature T = (n/s)². The paper's form is n = s, s_paper = s²/2.
+    Reference,
+}
+
+/// Number of steps, step size s and noise scale n of one Langevin chain.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LangevinConfig {
+    pub steps: usize,
+    pub step_size: f32,
+    /// Used by [`Parameterisation::Reference`] only (the paper's noise is √(2s)).
+    pub noise_scale: f32,
+    pub parameterisation: Parameterisation,
+}
+
+impl LangevinConfig {
+    /// The update as state ← state − drift·∇U + noise·ε: returns (drift, noise).
+    pub fn coefficients(&self) -> (f32, f32) {
+        let s = self.step_size;
+        match self.parameterisation {
+            Parameterisation::Paper => (s, (2.0 * s).sqrt()),
+            Parameterisation::Reference => (0.5 * s * s, self.noise_scale),
+        }
+    }
+
+    /// The temperature the chain samples at: 1 for the paper's form, (n/s)² for the code's.
+    pub fn temperature(&self) -> f32 {
+        match self.parameterisation {
+            Parameterisation::Paper => 1.0,
+            Parameterisation::Reference => (self.noise_scale / self.step_size).powi(2),
+        }
+    }
+}
+
+/// Which noise a chain draws: the Philox key and the stream, plus the training iteration
+/// (the step goes in the counter's low word, see `ops::rng::RngDraw::iteration_step`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainNoise {
+    pub seed: u64,
+    pub stream: u32,
+    pub iteration: u32,
+}

@@ -1,0 +1,129 @@
+//! x-Langevin (paper eq. 3): revises samples under the EBM, π(x) ∝ exp(−E(x)).
+//!
+//! Each step: E(x) and ∇ₓE by one forward and one input-only backward, then
+//! x ← x − drift·∇ₓE(x) + noise·ε (see [`LangevinConfig::coefficients`]). The mean energy of
+//! every state x₀ … x_k goes into [`XLangevin::trace`].
+
+use super::{ChainNoise, LangevinConfig};
+use crate::gpu::{Gpu, GpuBuffer};
+use crate::nn::{Engine, Network, Shape};
+use crate::ops::rng::RngDraw;
+
+/// An energy function E(x), one value per example (the EBM network's output is the energy,
+/// as in the reference code; the paper's f_α is −E).
+pub trait EnergyFn {
+    /// Shape of one example x.
+    fn example_shape(&self) -> Shape;
+    /// energy `[batch]` = E(x).
+    fn energy(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        x: &GpuBuffer,
+        energy: &GpuBuffer,
+    );
+    /// energy `[batch]` = E(x) and grad `[batch, example]` = ∇ₓ Σ_b E(x_b), parameter
+    /// gradients untouched.
+    fn energy_and_grad(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        x: &GpuBuffer,
+        energy: &GpuBuffer,
+        grad: &GpuBuffer,
+    );
+}
+
+impl EnergyFn for Network {
+    fn example_shape(&self) -> Shape {
+        self.in_shape()
+    }
+
+    fn energy(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        x: &GpuBuffer,
+        energy: &GpuBuffer,
+    ) {
+        self.forward(e, enc, batch, x, energy);
+    }
+
+    fn energy_and_grad(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        x: &GpuBuffer,
+        energy: &GpuBuffer,
+        grad: &GpuBuffer,
+    ) {
+        self.forward(e, enc, batch, x, energy);
+        self.backward(e, enc, batch, x, energy, &e.ones(batch), Some(grad), false);
+    }
+}
+
+/// Buffers for x-Langevin chains: up to `max_batch` chains of up to `max_steps` steps.
+pub struct XLangevin {
+    pub max_batch: usize,
+    pub max_steps: usize,
+    example: usize,
+    energy: GpuBuffer,
+    grad: GpuBuffer,
+    /// Mean energy of x₀ … x_k, `[max_steps + 1]`; read it after the chain's submission.
+    pub trace: GpuBuffer,
+}
+
+impl XLangevin {
+    pub fn new(gpu: &Gpu, example: Shape, max_batch: usize, max_steps: usize) -> Self {
+        let d = example.size();
+        Self {
+            max_batch,
+            max_steps,
+            example: d,
+            energy: gpu.zeros(max_batch),
+            grad: gpu.zeros(max_batch * d),
+            trace: gpu.zeros(max_steps + 1),
+        }
+    }
+
+    /// Records `cfg.steps` steps on x `[batch, example]` (updated in place) into `enc`.
+    /// After step t (1-based) the state is copied into `keep[t]` when given, for display
+    /// (`keep` holds buffers of `[batch, example]`; index 0 gets x₀).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        model: &dyn EnergyFn,
+        batch: usize,
+        x: &GpuBuffer,
+        cfg: &LangevinConfig,
+        noise: ChainNoise,
+        keep: &[Option<&GpuBuffer>],
+    ) {
+        assert!(batch <= self.max_batch && cfg.steps <= self.max_steps, "x-Langevin sized too small");
+        assert_eq!(model.example_shape().size(), self.example, "x-Langevin: example shape");
+        let n = batch * self.example;
+        let (drift, noise_scale) = cfg.coefficients();
+        let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| {
+            if let Some(Some(dst)) = keep.get(t) {
+                enc.copy_buffer_to_buffer(&x.buffer, 0, &dst.buffer, 0, (n * 4) as u64);
+            }
+        };
+        snapshot(enc, 0);
+        for t in 0..cfg.steps {
+            model.energy_and_grad(e, enc, batch, x, &self.energy, &self.grad);
+            e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, t);
+            let draw =
+                RngDraw::new(noise.seed, noise.stream, RngDraw::iteration_step(noise.iteration, t as u32));
+            e.langevin.step(enc, n, x, &self.grad, drift, noise_scale, 0.0, draw);
+            snapshot(enc, t + 1);
+        }
+        model.energy(e, enc, batch, x, &self.energy);
+        e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, cfg.steps);
+    }
+}

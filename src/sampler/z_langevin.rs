@@ -1,0 +1,89 @@
+//! z-Langevin (paper eq. 6): revises latent codes under the generator posterior
+//! p(z|x) ∝ exp(−‖x − g(z)‖²/(2σ²) − ‖z‖²/2).
+//!
+//! Each step: g(z) forward, dL/dg = coef·(g(z) − x), an input-only backward to ∇_z, then
+//! z ← z − drift·(∇_z + z) + noise·ε. Under [`Parameterisation::Reference`] the squared
+//! error is a plain sum divided by σ² (REFERENCE.md: its likelihood force is twice the
+//! textbook one), under [`Parameterisation::Paper`] it is the textbook ‖·‖²/(2σ²).
+//! [`ZLangevin::trace`] holds, for z₀ … z_k, the mean squared error per value and the mean
+//! log posterior (textbook form, up to its constant) as pairs.
+
+use super::{ChainNoise, LangevinConfig, Parameterisation};
+use crate::gpu::{Gpu, GpuBuffer};
+use crate::nn::{Engine, Network};
+use crate::ops::rng::RngDraw;
+
+/// Buffers for z-Langevin chains: up to `max_batch` chains of up to `max_steps` steps.
+pub struct ZLangevin {
+    pub max_batch: usize,
+    pub max_steps: usize,
+    nz: usize,
+    d: usize,
+    /// g(z) `[max_batch, d]`.
+    pub g: GpuBuffer,
+    dg: GpuBuffer,
+    dz: GpuBuffer,
+    /// (MSE, mean log posterior) for z₀ … z_k, `[2 (max_steps + 1)]`.
+    pub trace: GpuBuffer,
+}
+
+impl ZLangevin {
+    pub fn new(gpu: &Gpu, generator: &Network, max_batch: usize, max_steps: usize) -> Self {
+        let (nz, d) = (generator.in_shape().size(), generator.out_shape().size());
+        Self {
+            max_batch,
+            max_steps,
+            nz,
+            d,
+            g: gpu.zeros(max_batch * d),
+            dg: gpu.zeros(max_batch * d),
+            dz: gpu.zeros(max_batch * nz),
+            trace: gpu.zeros(2 * (max_steps + 1)),
+        }
+    }
+
+    /// Records `cfg.steps` steps on z `[batch, nz]` (updated in place) given data x
+    /// `[batch, d]`, generator noise σ. States are copied into `keep[t]` as in x-Langevin.
+    /// Afterwards [`ZLangevin::g`] holds g(z_k).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        generator: &Network,
+        batch: usize,
+        z: &GpuBuffer,
+        x: &GpuBuffer,
+        sigma: f32,
+        cfg: &LangevinConfig,
+        noise: ChainNoise,
+        keep: &[Option<&GpuBuffer>],
+    ) {
+        assert!(batch <= self.max_batch && cfg.steps <= self.max_steps, "z-Langevin sized too small");
+        let (n, nz) = (batch * self.d, batch * self.nz);
+        let var = sigma * sigma;
+        let coef = match cfg.parameterisation {
+            Parameterisation::Reference => 2.0 / var,
+            Parameterisation::Paper => 1.0 / var,
+        };
+        let (drift, noise_scale) = cfg.coefficients();
+        let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| {
+            if let Some(Some(dst)) = keep.get(t) {
+                enc.copy_buffer_to_buffer(&z.buffer, 0, &dst.buffer, 0, (nz * 4) as u64);
+            }
+        };
+        snapshot(enc, 0);
+        for t in 0..cfg.steps {
+            generator.forward(e, enc, batch, z, &self.g);
+            e.langevin.z_trace(enc, batch, n, nz, 0.5 / var, &self.g, x, z, &self.trace, 2 * t);
+            e.langevin.z_residual(enc, n, coef, &self.g, x, &self.dg);
+            generator.backward(e, enc, batch, z, &self.g, &self.dg, Some(&self.dz), false);
+            let draw =
+                RngDraw::new(noise.seed, noise.stream, RngDraw::iteration_step(noise.iteration, t as u32));
+            e.langevin.step(enc, nz, z, &self.dz, drift, noise_scale, 1.0, draw);
+            snapshot(enc, t + 1);
+        }
+        generator.forward(e, enc, batch, z, &self.g);
+        e.langevin.z_trace(enc, batch, n, nz, 0.5 / var, &self.g, x, z, &self.trace, 2 * cfg.steps);
+    }
+}

@@ -1,0 +1,172 @@
+//! Settings of one Dual-MCMC training run (DESIGN.md §3–4; reference values in REFERENCE.md).
+
+use crate::ops::adam::AdamConfig;
+use crate::sampler::{LangevinConfig, Parameterisation};
+use serde::{Deserialize, Serialize};
+
+/// Where x-Langevin starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum XInit {
+    /// From generator samples g(z), z ~ N(0, I): Dual-MCMC teaching.
+    Generator,
+    /// From N(0, σ_init² I) noise: a short-run EBM (Table 1's comparison).
+    Noise,
+}
+
+/// Where z-Langevin starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ZInit {
+    /// From q_φ(z|x) by reparameterisation: Dual-MCMC teaching. With 0 steps: amortised only.
+    Inference,
+    /// From N(0, I): alternating back-propagation (ABP).
+    Noise,
+}
+
+/// What the generator learns from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeneratorTeaching {
+    /// Both revised pairs: (z̃, x) from z-Langevin and (z_p, x̃) from x-Langevin (eq. 10).
+    Dual,
+    /// Only the EBM-revised pair (z_p, x̃): cooperative learning.
+    EbmOnly,
+}
+
+/// A Langevin chain's settings as stored in a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    pub steps: usize,
+    /// Step size s.
+    pub step_size: f32,
+    /// Noise scale n (reference parameterisation only; the paper's is √(2s)).
+    pub noise_scale: f32,
+}
+
+impl ChainConfig {
+    pub fn langevin(&self, parameterisation: Parameterisation) -> LangevinConfig {
+        LangevinConfig {
+            steps: self.steps,
+            step_size: self.step_size,
+            noise_scale: self.noise_scale,
+            parameterisation,
+        }
+    }
+}
+
+/// Adam settings of one network as stored in a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub weight_decay: f32,
+}
+
+impl OptimConfig {
+    /// Adam at epoch `epoch` of an exponential schedule lr·decay^epoch.
+    pub fn adam(&self, decay: f32, epoch: u32) -> AdamConfig {
+        AdamConfig {
+            lr: self.lr * decay.powi(epoch as i32),
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: 1e-8,
+            weight_decay: self.weight_decay,
+        }
+    }
+}
+
+/// The algorithm's settings (the networks are configured apart, see `models`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    /// Latent dimension d of z.
+    pub nz: usize,
+    /// Generator noise σ of p(x|z) = N(g(z), σ²I); enters the z-Langevin only.
+    pub sigma: f32,
+    /// Parameterisation of both samplers.
+    pub parameterisation: Parameterisation,
+    /// x-Langevin during training (both runs of an iteration).
+    pub x_langevin: ChainConfig,
+    pub z_langevin: ChainConfig,
+    pub x_init: XInit,
+    /// Standard deviation of the noise that `x_init = noise` starts from.
+    pub x_noise_init_std: f32,
+    pub z_init: ZInit,
+    pub generator_teaching: GeneratorTeaching,
+    pub ebm_optim: OptimConfig,
+    pub generator_optim: OptimConfig,
+    pub inference_optim: OptimConfig,
+    /// Learning-rate factor per epoch (0.998 in the reference).
+    pub lr_decay: f32,
+    /// Weight of the generator's data term ‖g(z̃) − x‖² (1.0).
+    pub generator_data_weight: f32,
+    /// λ_S, weight of the generator's EBM-sample term ‖g(z_p) − x̃‖² (the reference's Sfactor).
+    pub generator_sample_weight: f32,
+    /// λ_I, weight of the inference model's generated-sample term (0.1).
+    pub inference_sample_weight: f32,
+    /// Training stops when |mean E(data) − mean E(samples)| exceeds this (1e4).
+    pub energy_gap_bound: f32,
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Checks ranges; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("batch_size", self.batch_size as f32),
+            ("nz", self.nz as f32),
+            ("sigma", self.sigma),
+            ("x_langevin.step_size", self.x_langevin.step_size),
+            ("z_langevin.step_size", self.z_langevin.step_size),
+            ("lr_decay", self.lr_decay),
+            ("energy_gap_bound", self.energy_gap_bound),
+            ("ebm_optim.lr", self.ebm_optim.lr),
+            ("generator_optim.lr", self.generator_optim.lr),
+            ("inference_optim.lr", self.inference_optim.lr),
+        ];
+        for (key, v) in positive {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!("{key} must be positive and finite, got {v}"));
+            }
+        }
+        let non_negative = [
+            ("x_langevin.noise_scale", self.x_langevin.noise_scale),
+            ("z_langevin.noise_scale", self.z_langevin.noise_scale),
+            ("x_noise_init_std", self.x_noise_init_std),
+            ("generator_data_weight", self.generator_data_weight),
+            ("generator_sample_weight", self.generator_sample_weight),
+            ("inference_sample_weight", self.inference_sample_weight),
+        ];
+        for (key, v) in non_negative {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(format!("{key} must be zero or positive and finite, got {v}"));
+            }
+        }
+        for (key, o) in [
+            ("ebm_optim", &self.ebm_optim),
+            ("generator_optim", &self.generator_optim),
+            ("inference_optim", &self.inference_optim),
+        ] {
+            if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
+                return Err(format!("{key}.beta1 and {key}.beta2 must lie in [0, 1)"));
+            }
+        }
+        if self.parameterisation == Parameterisation::Reference && self.x_langevin.noise_scale == 0.0 {
+            return Err(
+                "x_langevin.noise_scale must be positive under the reference parameterisation (T = (n/s)²)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The EBM's sampling temperature T: the EBM loss is divided by it (REFERENCE.md).
+    pub fn temperature(&self) -> f32 {
+        self.x_langevin.langevin(self.parameterisation).temperature()
+    }
+}

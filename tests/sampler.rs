@@ -1,0 +1,363 @@
+//! The samplers against targets whose answer is known in closed form, and step by step
+//! against a CPU re-computation of the same update with the same noise.
+#![allow(clippy::needless_range_loop)]
+
+mod common;
+use common::{engine, gpu};
+use dualmcmc::gpu::{Access, GpuBuffer, Kernel};
+use dualmcmc::nn::linear::Linear;
+use dualmcmc::nn::{Engine, Network, ParamLayout, Sequential, Shape};
+use dualmcmc::ops::rng::{self, RngDraw};
+use dualmcmc::sampler::{ChainNoise, EnergyFn, LangevinConfig, Parameterisation, XLangevin, ZLangevin};
+
+/// E(x) = ½ Σᵢ (xᵢ − mᵢ)² / vᵢ: π = N(m, diag v).
+struct GaussianEnergy {
+    kernel: Kernel,
+    mean_var: GpuBuffer,
+    scratch: GpuBuffer,
+    mean: Vec<f64>,
+    var: Vec<f64>,
+}
+
+const GAUSS_WGSL: &str = r#"
+struct P { batch: u32, d: u32, _a: u32, _b: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> mv: array<f32>;
+@group(0) @binding(3) var<storage, read_write> energy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+@compute @workgroup_size(64)
+fn gauss(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let b = gid.x;
+    if (b >= p.batch) { return; }
+    var e = 0.0;
+    for (var i = 0u; i < p.d; i++) {
+        let r = x[b * p.d + i] - mv[i];
+        e += 0.5 * r * r / mv[p.d + i];
+        grad[b * p.d + i] = r / mv[p.d + i];
+    }
+    energy[b] = e;
+}
+"#;
+
+impl GaussianEnergy {
+    fn new(mean: &[f32], var: &[f32], max_batch: usize) -> Self {
+        let g = gpu();
+        use Access::{Read, ReadWrite};
+        let kernel = Kernel::new(g, GAUSS_WGSL, "gauss", &[Read, Read, ReadWrite, ReadWrite], &[]);
+        let mv: Vec<f32> = mean.iter().chain(var).copied().collect();
+        Self {
+            kernel,
+            mean_var: g.upload(&mv),
+            scratch: g.zeros(max_batch * mean.len()),
+            mean: mean.iter().map(|&v| f64::from(v)).collect(),
+            var: var.iter().map(|&v| f64::from(v)).collect(),
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct P {
+    batch: u32,
+    d: u32,
+    _pad: [u32; 2],
+}
+
+impl EnergyFn for GaussianEnergy {
+    fn example_shape(&self) -> Shape {
+        Shape::flat(self.mean.len())
+    }
+    fn energy(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        x: &GpuBuffer,
+        energy: &GpuBuffer,
+    ) {
+        self.energy_and_grad(e, enc, batch, x, energy, &self.scratch);
+    }
+    fn energy_and_grad(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        x: &GpuBuffer,
+        energy: &GpuBuffer,
+        grad: &GpuBuffer,
+    ) {
+        let p = P { batch: batch as u32, d: self.mean.len() as u32, _pad: [0; 2] };
+        self.kernel.encode(
+            &e.gpu,
+            enc,
+            &p,
+            &[x, &self.mean_var, energy, grad],
+            [batch.div_ceil(64) as u32, 1, 1],
+        );
+    }
+}
+
+fn moments(xs: &[f32], d: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = xs.len() / d;
+    let mut mean = vec![0.0; d];
+    for row in xs.chunks(d) {
+        for i in 0..d {
+            mean[i] += f64::from(row[i]) / n as f64;
+        }
+    }
+    let mut cov = vec![vec![0.0; d]; d];
+    for row in xs.chunks(d) {
+        for i in 0..d {
+            for j in 0..d {
+                cov[i][j] += (f64::from(row[i]) - mean[i]) * (f64::from(row[j]) - mean[j]) / (n - 1) as f64;
+            }
+        }
+    }
+    (mean, cov)
+}
+
+#[test]
+fn x_langevin_with_proper_noise_samples_a_gaussian_energy() {
+    let (g, e) = (gpu(), engine());
+    let (mean, var) = ([1.0f32, -2.0], [0.5f32, 2.0]);
+    let chains = 5000;
+    let energy = GaussianEnergy::new(&mean, &var, chains);
+    let s = 0.05f32;
+    let cfg = LangevinConfig {
+        steps: 600,
+        step_size: s,
+        noise_scale: 0.0,
+        parameterisation: Parameterisation::Paper,
+    };
+    let sampler = XLangevin::new(g, Shape::flat(2), chains, cfg.steps);
+    let x = g.zeros(chains * 2);
+    g.submit(|enc| {
+        sampler.run(e, enc, &energy, chains, &x, &cfg, ChainNoise { seed: 9, stream: 0, iteration: 0 }, &[])
+    });
+    let xs: Vec<f32> = g.read(&x).unwrap();
+    assert!(xs.iter().all(|v| v.is_finite()));
+    let (m, c) = moments(&xs, 2);
+    for i in 0..2 {
+        // Unadjusted Langevin on a Gaussian is stationary at variance v / (1 − s/(2v)).
+        let v = f64::from(var[i]);
+        let v_ula = v / (1.0 - f64::from(s) / (2.0 * v));
+        let (se_mean, se_var) = ((v_ula / chains as f64).sqrt(), v_ula * (2.0 / chains as f64).sqrt());
+        assert!((m[i] - f64::from(mean[i])).abs() < 5.0 * se_mean, "mean[{i}] {} vs {}", m[i], mean[i]);
+        assert!((c[i][i] - v_ula).abs() < 5.0 * se_var, "var[{i}] {} vs {v_ula} (target {v})", c[i][i]);
+        assert!((c[i][i] / v - 1.0).abs() < 0.1, "var[{i}] {} far from the target {v}", c[i][i]);
+    }
+    assert!(
+        c[0][1].abs() < 5.0 * (var[0] as f64 * var[1] as f64 / chains as f64).sqrt(),
+        "covariance {}",
+        c[0][1]
+    );
+}
+
+/// A generator g(z) = Wz + b: one Linear layer with the given weights.
+fn linear_generator(w: &[f32], b: &[f32], nz: usize, d: usize, max_batch: usize) -> Network {
+    let mut layout = ParamLayout::new();
+    let mut body = Sequential::new(Shape::flat(nz));
+    body.push(Linear::new(&mut layout, Shape::flat(nz), Shape::flat(d), true));
+    let mut net = Network::new(layout, body);
+    net.allocate(gpu(), max_batch, 0);
+    let mut params = vec![0.0f32; net.layout.params_len];
+    let (wt, bt) = (&net.layout.tensors[0], &net.layout.tensors[1]);
+    params[wt.offset..wt.offset + w.len()].copy_from_slice(w);
+    params[bt.offset..bt.offset + b.len()].copy_from_slice(b);
+    gpu().write(&net.bufs().params, &params);
+    net
+}
+
+/// Inverse of a symmetric 2×2 matrix.
+fn inv2(a: [[f64; 2]; 2]) -> [[f64; 2]; 2] {
+    let det = a[0][0] * a[1][1] - a[0][1] * a[1][0];
+    [[a[1][1] / det, -a[0][1] / det], [-a[1][0] / det, a[0][0] / det]]
+}
+
+#[test]
+fn z_langevin_with_a_linear_generator_recovers_the_gaussian_posterior() {
+    let (g, e) = (gpu(), engine());
+    let (nz, d, chains) = (2, 3, 4000);
+    let w = [0.8f32, -0.3, 0.2, 0.9, -0.5, 0.4]; // [d, nz]
+    let b = [0.1f32, -0.2, 0.3];
+    let x_one = [0.7f32, -0.4, 0.2];
+    let sigma = 0.5f32;
+    let gen_net = linear_generator(&w, &b, nz, d, chains);
+    let s = 0.02f32;
+    let cfg = LangevinConfig {
+        steps: 800,
+        step_size: s,
+        noise_scale: 0.0,
+        parameterisation: Parameterisation::Paper,
+    };
+    let sampler = ZLangevin::new(g, &gen_net, chains, cfg.steps);
+    let z = g.zeros(chains * nz);
+    let x = g.upload(&x_one.repeat(chains));
+    g.submit(|enc| {
+        sampler.run(
+            e,
+            enc,
+            &gen_net,
+            chains,
+            &z,
+            &x,
+            sigma,
+            &cfg,
+            ChainNoise { seed: 3, stream: 2, iteration: 0 },
+            &[],
+        )
+    });
+    let zs: Vec<f32> = g.read(&z).unwrap();
+    let (m, c) = moments(&zs, nz);
+    // Closed form: Λ = I + WᵀW/σ², Σ = Λ⁻¹, μ = Σ Wᵀ(x − b)/σ².
+    let var = f64::from(sigma * sigma);
+    let wf = |i: usize, j: usize| f64::from(w[i * nz + j]);
+    let mut lam = [[0.0; 2]; 2];
+    for i in 0..2 {
+        for j in 0..2 {
+            lam[i][j] = f64::from(u8::from(i == j)) + (0..d).map(|k| wf(k, i) * wf(k, j)).sum::<f64>() / var;
+        }
+    }
+    let sigma_post = inv2(lam);
+    let rhs: Vec<f64> =
+        (0..2).map(|j| (0..d).map(|k| wf(k, j) * f64::from(x_one[k] - b[k])).sum::<f64>() / var).collect();
+    let mu: Vec<f64> = (0..2).map(|i| (0..2).map(|j| sigma_post[i][j] * rhs[j]).sum()).collect();
+    // Unadjusted Langevin's own stationary covariance: (Λ (I − sΛ/2))⁻¹.
+    let sf = f64::from(s);
+    let mut a = [[0.0; 2]; 2];
+    for i in 0..2 {
+        for j in 0..2 {
+            a[i][j] = lam[i][j] - 0.5 * sf * (0..2).map(|k| lam[i][k] * lam[k][j]).sum::<f64>();
+        }
+    }
+    let cov_ula = inv2(a);
+    for i in 0..2 {
+        let se_mean = (cov_ula[i][i] / chains as f64).sqrt();
+        assert!((m[i] - mu[i]).abs() < 5.0 * se_mean, "posterior mean[{i}]: {} vs {}", m[i], mu[i]);
+        for j in 0..2 {
+            let se = ((cov_ula[i][i] * cov_ula[j][j] + cov_ula[i][j].powi(2)) / chains as f64).sqrt();
+            assert!(
+                (c[i][j] - cov_ula[i][j]).abs() < 5.0 * se,
+                "cov[{i}][{j}]: {} vs {}",
+                c[i][j],
+                cov_ula[i][j]
+            );
+            let scale = (sigma_post[i][i] * sigma_post[j][j]).sqrt();
+            assert!(
+                (c[i][j] - sigma_post[i][j]).abs() < 0.08 * scale,
+                "cov[{i}][{j}] {} far from {}",
+                c[i][j],
+                sigma_post[i][j]
+            );
+        }
+    }
+}
+
+fn cpu_noise(seed: u64, stream: u32, t: usize, n: usize) -> Vec<f32> {
+    rng::cpu::normal(RngDraw::new(seed, stream, RngDraw::iteration_step(4, t as u32)), 0.0, 1.0, n)
+}
+
+#[test]
+fn x_langevin_reference_form_equals_cpu_recomputation_step_by_step() {
+    let (g, e) = (gpu(), engine());
+    let (batch, steps) = (7, 4);
+    let energy = GaussianEnergy::new(&[0.3, -0.7, 1.1], &[0.4, 1.5, 0.9], batch);
+    let cfg = LangevinConfig {
+        steps,
+        step_size: 0.5,
+        noise_scale: 0.01,
+        parameterisation: Parameterisation::Reference,
+    };
+    let sampler = XLangevin::new(g, Shape::flat(3), batch, steps);
+    let x0 = common::random(5, batch * 3, -2.0, 2.0);
+    let x = g.upload(&x0);
+    let snaps: Vec<GpuBuffer> = (0..=steps).map(|_| g.zeros(batch * 3)).collect();
+    let keep: Vec<Option<&GpuBuffer>> = snaps.iter().map(Some).collect();
+    let noise = ChainNoise { seed: 77, stream: 1, iteration: 4 };
+    g.submit(|enc| sampler.run(e, enc, &energy, batch, &x, &cfg, noise, &keep));
+    let trace: Vec<f32> = g.read(&sampler.trace).unwrap();
+    let (drift, n) = (0.5 * 0.5 * 0.5, 0.01f64);
+    let energy_of = |xs: &[f32]| -> f64 {
+        xs.chunks(3)
+            .map(|r| {
+                (0..3).map(|i| 0.5 * (f64::from(r[i]) - energy.mean[i]).powi(2) / energy.var[i]).sum::<f64>()
+            })
+            .sum::<f64>()
+            / batch as f64
+    };
+    for t in 0..steps {
+        let before: Vec<f32> = g.read(&snaps[t]).unwrap();
+        let after: Vec<f32> = g.read(&snaps[t + 1]).unwrap();
+        let eps = cpu_noise(77, 1, t, batch * 3);
+        for i in 0..batch * 3 {
+            let grad = (f64::from(before[i]) - energy.mean[i % 3]) / energy.var[i % 3];
+            let want = f64::from(before[i]) - drift * grad + n * f64::from(eps[i]);
+            assert!(
+                (f64::from(after[i]) - want).abs() < 1e-5,
+                "step {t} element {i}: {} vs {want}",
+                after[i]
+            );
+        }
+        assert!(
+            (f64::from(trace[t]) - energy_of(&before)).abs() < 1e-4 * energy_of(&before).max(1.0),
+            "trace[{t}]"
+        );
+    }
+    let last: Vec<f32> = g.read(&snaps[steps]).unwrap();
+    assert_eq!(g.read::<f32>(&x).unwrap(), last, "x holds the last state");
+    assert!((f64::from(trace[steps]) - energy_of(&last)).abs() < 1e-4 * energy_of(&last).max(1.0));
+}
+
+#[test]
+fn z_langevin_reference_form_equals_cpu_recomputation_step_by_step() {
+    let (g, e) = (gpu(), engine());
+    let (nz, d, batch, steps) = (2, 3, 5, 3);
+    let w = [0.8f32, -0.3, 0.2, 0.9, -0.5, 0.4];
+    let b = [0.1f32, -0.2, 0.3];
+    let sigma = 0.3f32;
+    let gen_net = linear_generator(&w, &b, nz, d, batch);
+    let cfg = LangevinConfig {
+        steps,
+        step_size: 0.1,
+        noise_scale: 0.1,
+        parameterisation: Parameterisation::Reference,
+    };
+    let sampler = ZLangevin::new(g, &gen_net, batch, steps);
+    let xs = common::random(8, batch * d, -1.0, 1.0);
+    let (x, z) = (g.upload(&xs), g.upload(&common::random(9, batch * nz, -1.0, 1.0)));
+    let snaps: Vec<GpuBuffer> = (0..=steps).map(|_| g.zeros(batch * nz)).collect();
+    let keep: Vec<Option<&GpuBuffer>> = snaps.iter().map(Some).collect();
+    let noise = ChainNoise { seed: 21, stream: 2, iteration: 4 };
+    g.submit(|enc| sampler.run(e, enc, &gen_net, batch, &z, &x, sigma, &cfg, noise, &keep));
+    let trace: Vec<f32> = g.read(&sampler.trace).unwrap();
+    let var = f64::from(sigma * sigma);
+    let g_of = |zr: &[f32], k: usize| -> f64 {
+        f64::from(b[k]) + (0..nz).map(|j| f64::from(w[k * nz + j]) * f64::from(zr[j])).sum::<f64>()
+    };
+    for t in 0..steps {
+        let before: Vec<f32> = g.read(&snaps[t]).unwrap();
+        let after: Vec<f32> = g.read(&snaps[t + 1]).unwrap();
+        let eps = cpu_noise(21, 2, t, batch * nz);
+        let mut se = 0.0;
+        for bi in 0..batch {
+            let zr = &before[bi * nz..(bi + 1) * nz];
+            let resid: Vec<f64> = (0..d).map(|k| g_of(zr, k) - f64::from(xs[bi * d + k])).collect();
+            se += resid.iter().map(|r| r * r).sum::<f64>();
+            for j in 0..nz {
+                // Reference form: ∇ = (2/σ²) Wᵀ(g − x) + z;  z ← z − (s²/2)∇ + n·ε.
+                let grad = (0..d).map(|k| f64::from(w[k * nz + j]) * resid[k]).sum::<f64>() * 2.0 / var
+                    + f64::from(zr[j]);
+                let want = f64::from(zr[j]) - 0.005 * grad + 0.1 * f64::from(eps[bi * nz + j]);
+                let got = f64::from(after[bi * nz + j]);
+                assert!((got - want).abs() < 1e-5, "step {t} chain {bi} z[{j}]: {got} vs {want}");
+            }
+        }
+        let mse = se / (batch * d) as f64;
+        assert!(
+            (f64::from(trace[2 * t]) - mse).abs() < 1e-5 * mse.max(1.0),
+            "MSE trace[{t}]: {} vs {mse}",
+            trace[2 * t]
+        );
+    }
+}

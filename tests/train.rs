@@ -1,0 +1,181 @@
+//! The training iteration: loss gradients of all three nets against finite differences,
+//! determinism, the divergence guard, one submission and one readback per iteration.
+
+mod common;
+use common::{engine_arc, gpu};
+use dualmcmc::data::toy2d::Toy2d;
+use dualmcmc::models::{Models, mlp::mlp};
+use dualmcmc::nn::activation::Activation;
+use dualmcmc::ops::loss;
+use dualmcmc::sampler::Parameterisation;
+use dualmcmc::train::config::{ChainConfig, OptimConfig};
+use dualmcmc::train::{GeneratorTeaching, TrainConfig, TrainError, Trainer, XInit, ZInit};
+
+fn tiny_config(batch: usize, nz: usize) -> TrainConfig {
+    let opt = OptimConfig { lr: 1e-3, beta1: 0.0, beta2: 0.9, weight_decay: 0.0 };
+    TrainConfig {
+        batch_size: batch,
+        nz,
+        sigma: 0.3,
+        parameterisation: Parameterisation::Reference,
+        x_langevin: ChainConfig { steps: 3, step_size: 0.1, noise_scale: 0.01 },
+        z_langevin: ChainConfig { steps: 2, step_size: 0.1, noise_scale: 0.1 },
+        x_init: XInit::Generator,
+        x_noise_init_std: 1.0,
+        z_init: ZInit::Inference,
+        generator_teaching: GeneratorTeaching::Dual,
+        ebm_optim: opt,
+        generator_optim: OptimConfig { weight_decay: 5e-4, ..opt },
+        inference_optim: OptimConfig { weight_decay: 5e-4, ..opt },
+        lr_decay: 0.998,
+        generator_data_weight: 1.0,
+        generator_sample_weight: 3.0,
+        inference_sample_weight: 0.1,
+        energy_gap_bound: 1e4,
+        seed: 7,
+    }
+}
+
+fn tiny_trainer(cfg: TrainConfig) -> Trainer {
+    let nz = cfg.nz;
+    let act = Activation::LeakyRelu(0.2);
+    let models = Models {
+        ebm: mlp(2, &[6], 1, act),
+        generator: mlp(nz, &[5], 2, Activation::Tanh),
+        inference: mlp(2, &[4], 2 * nz, act),
+    };
+    Trainer::new(engine_arc(), cfg, models).unwrap()
+}
+
+fn batch(n: usize, seed: u64) -> Vec<f32> {
+    Toy2d::EightGaussians.sample(n, seed).into_iter().flatten().collect()
+}
+
+fn read64(b: &dualmcmc::gpu::GpuBuffer) -> Vec<f64> {
+    gpu().read::<f32>(b).unwrap().into_iter().map(f64::from).collect()
+}
+
+/// Central differences of `loss` at `params` for every trainable value, against `grads`.
+fn check(what: &str, params: &[f64], grads: &[f64], loss: impl Fn(&[f64]) -> f64) {
+    let h = 1e-6;
+    let fd: Vec<f64> = (0..params.len())
+        .map(|i| {
+            let (mut p, mut m) = (params.to_vec(), params.to_vec());
+            p[i] += h;
+            m[i] -= h;
+            (loss(&p) - loss(&m)) / (2.0 * h)
+        })
+        .collect();
+    let max = fd.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    assert!(max > 0.0, "{what}: no gradient at all");
+    for (i, (g, f)) in grads.iter().zip(&fd).enumerate() {
+        assert!(
+            (g - f).abs() <= 2e-3 * f.abs() + 2e-4 * max,
+            "{what}: parameter {i}: iteration {g:.6e}, finite difference {f:.6e}"
+        );
+    }
+}
+
+#[test]
+fn one_iteration_gradients_of_all_three_nets_match_finite_differences() {
+    let (bsz, nz) = (5, 3);
+    let cfg = tiny_config(bsz, nz);
+    let temperature = f64::from(cfg.temperature());
+    let (w_data, w_sample, w_inf) = (
+        f64::from(cfg.generator_data_weight),
+        f64::from(cfg.generator_sample_weight),
+        f64::from(cfg.inference_sample_weight),
+    );
+    let mut t = tiny_trainer(cfg);
+    t.iteration(&batch(bsz, 1)).unwrap();
+    let b = t.buffers();
+    let (x, zp, xt, xe, zt) =
+        (read64(&b.x), read64(&b.z_prior), read64(&b.x_teach), read64(&b.x_ebm), read64(&b.z_post));
+    let [ebm_before, gen_before, inf_before] = t.params_before().map(read64);
+    let m = &t.models;
+    let state = |n: &dualmcmc::nn::Network| read64(&n.bufs().state);
+    let bf = bsz as f64;
+
+    // Generator (eq. 10): w_d‖g(z̃) − x‖²/B + λ_S‖g(z_p) − x̃‖²/B.
+    let gs = state(&m.generator);
+    let sq = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| (u - v).powi(2)).sum::<f64>();
+    check("generator", &gen_before, &read64(&m.generator.bufs().grads), |p| {
+        w_data * sq(&m.generator.cpu_forward(p, &gs, bsz, &zt), &x) / bf
+            + w_sample * sq(&m.generator.cpu_forward(p, &gs, bsz, &zp), &xt) / bf
+    });
+    // Inference (eq. 15): NLL(z̃ | q(x))/B + λ_I·NLL(z_p | q(x̃))/B.
+    let is = state(&m.inference);
+    check("inference", &inf_before, &read64(&m.inference.bufs().grads), |p| {
+        loss::cpu::gauss_nll(bsz, nz, &m.inference.cpu_forward(p, &is, bsz, &x), &zt) / bf
+            + w_inf * loss::cpu::gauss_nll(bsz, nz, &m.inference.cpu_forward(p, &is, bsz, &xt), &zp) / bf
+    });
+    // EBM (eq. 7): (mean E(x) − mean E(x̃′)) / T.
+    let es = state(&m.ebm);
+    check("EBM", &ebm_before, &read64(&m.ebm.bufs().grads), |p| {
+        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / bf;
+        (mean(m.ebm.cpu_forward(p, &es, bsz, &x)) - mean(m.ebm.cpu_forward(p, &es, bsz, &xe))) / temperature
+    });
+}
+
+#[test]
+fn an_iteration_is_one_submission_and_one_readback() {
+    // A device of its own, so that the other tests' traffic does not count.
+    let own = dualmcmc::gpu::Gpu::new(&dualmcmc::gpu::AdapterChoice::from_env()).unwrap();
+    let engine = std::sync::Arc::new(dualmcmc::nn::Engine::new(&own));
+    let cfg = tiny_config(4, 2);
+    let models = Models {
+        ebm: mlp(2, &[6], 1, Activation::Relu),
+        generator: mlp(2, &[5], 2, Activation::Tanh),
+        inference: mlp(2, &[4], 4, Activation::Relu),
+    };
+    let mut t = Trainer::new(engine, cfg, models).unwrap();
+    t.iteration(&batch(4, 1)).unwrap();
+    let before = own.traffic();
+    t.iteration(&batch(4, 2)).unwrap();
+    let d = own.traffic() - before;
+    assert_eq!((d.submissions, d.readbacks), (1, 1), "one iteration must be one submission and one readback");
+}
+
+#[test]
+fn twenty_iterations_are_bit_identical_across_runs() {
+    let run = || {
+        let mut t = tiny_trainer(tiny_config(8, 2));
+        for i in 0..20 {
+            t.iteration(&batch(8, i)).unwrap();
+        }
+        let m = &t.models;
+        [&m.ebm, &m.generator, &m.inference].map(|n| gpu().read::<u32>(&n.bufs().params).unwrap())
+    };
+    assert_eq!(run(), run(), "same seed, same adapter: parameters differ");
+}
+
+#[test]
+fn a_nan_stops_training_naming_iteration_and_quantity_and_keeps_the_last_good_state() {
+    let mut t = tiny_trainer(tiny_config(4, 2));
+    for i in 0..3 {
+        t.iteration(&batch(4, i)).unwrap();
+    }
+    let before = gpu().read::<u32>(&t.models.generator.bufs().params).unwrap();
+    let mut bad = batch(4, 9);
+    bad[3] = f32::NAN;
+    let err = t.iteration(&bad).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, TrainError::Diverged(_)), "{msg}");
+    assert!(msg.contains("iteration 3") && msg.contains("not a finite number"), "{msg}");
+    assert!(msg.contains("loss") || msg.contains("energy"), "{msg}");
+    assert_eq!(gpu().read::<u32>(&t.models.generator.bufs().params).unwrap(), before, "state not restored");
+    assert_eq!(t.iteration, 3, "the failed iteration must not count");
+    // Training goes on from the kept state.
+    t.iteration(&batch(4, 10)).unwrap();
+}
+
+#[test]
+fn an_energy_gap_beyond_the_bound_stops_training() {
+    let cfg = TrainConfig { energy_gap_bound: 1e-12, ..tiny_config(4, 2) };
+    let mut t = tiny_trainer(cfg);
+    let err = t.iteration(&batch(4, 0)).unwrap_err().to_string();
+    assert!(
+        err.contains("iteration 0") && err.contains("energy gap") && err.contains("energy_gap_bound"),
+        "{err}"
+    );
+}
