@@ -7,7 +7,8 @@
 //   dq = coef * dNLL/dq
 // gauss_nll_sum: out[slot] = scale * sum NLL
 // mean_into:     out[slot] = scale * sum a[0..n]           (mean energies, loss terms)
-// reparameterise: z = mu + exp(logvar / 2) * eps, eps = rng_normal_at(...)  (philox.wgsl prepended)
+// reparameterise: z = mu + coef * exp(logvar / 2) * eps, eps = rng_normal_at(...)  (philox.wgsl
+//                 prepended; coef 1 is the reparameterised draw, 0 gives the mean)
 
 const WG: u32 = 256u;
 const VAR_EPS: f32 = 1e-6;
@@ -107,5 +108,5 @@ fn reparameterise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     if (i >= p.n) { return; }
     let qi = q_index(i);
     let eps = rng_normal_at(p.seed, p.stream, p.counter, i);
-    out[i] = a[qi] + exp(0.5 * a[qi + p.nz]) * eps;
+    out[i] = a[qi] + p.coef * exp(0.5 * a[qi + p.nz]) * eps;
 }

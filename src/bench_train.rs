@@ -38,7 +38,14 @@ fn config(batch: usize, nz: usize) -> TrainConfig {
 }
 
 /// Times `reps` iterations of one preset and prints the figures.
-fn one(engine: &Arc<Engine>, name: &str, data: Shape, model: ModelConfig, cfg: TrainConfig, reps: usize) -> anyhow::Result<f64> {
+fn one(
+    engine: &Arc<Engine>,
+    name: &str,
+    data: Shape,
+    model: ModelConfig,
+    cfg: TrainConfig,
+    reps: usize,
+) -> anyhow::Result<f64> {
     let models = model.build(data, cfg.nz).map_err(anyhow::Error::msg)?;
     let n = cfg.batch_size * data.size();
     let mut trainer = Trainer::new(Arc::clone(engine), cfg, models).map_err(anyhow::Error::msg)?;
@@ -75,7 +82,9 @@ fn one(engine: &Arc<Engine>, name: &str, data: Shape, model: ModelConfig, cfg: T
 }
 
 pub fn train(engine: &Arc<Engine>) -> anyhow::Result<()> {
-    println!("2-D preset: MLPs 2→128→128→1 (and generator, inference alike), batch 256, 2×30 x-steps, 10 z-steps");
+    println!(
+        "2-D preset: MLPs 2→128→128→1 (and generator, inference alike), batch 256, 2×30 x-steps, 10 z-steps"
+    );
     let secs = one(
         engine,
         "2-D (8 gaussians sizes)",
@@ -84,8 +93,13 @@ pub fn train(engine: &Arc<Engine>) -> anyhow::Result<()> {
         config(256, 2),
         5,
     )?;
-    println!("  PyTorch on this machine's CPU took {PYTORCH_2D_SECONDS} s for the same iteration: ratio ours/PyTorch {:.2}", secs / PYTORCH_2D_SECONDS);
-    println!("small image preset: 28×28×1, small conv nets (width 32, spectral norm), nz 32, batch 64, 2×30 x-steps, 10 z-steps");
+    println!(
+        "  PyTorch on this machine's CPU took {PYTORCH_2D_SECONDS} s for the same iteration: ratio ours/PyTorch {:.2}",
+        secs / PYTORCH_2D_SECONDS
+    );
+    println!(
+        "small image preset: 28×28×1, small conv nets (width 32, spectral norm), nz 32, batch 64, 2×30 x-steps, 10 z-steps"
+    );
     one(
         engine,
         "small image",

@@ -82,14 +82,18 @@ impl RunConfig {
     /// A preset by name.
     pub fn preset(name: &str) -> Result<toml::Table, ConfigError> {
         let text = PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
-            ConfigError::UnknownPreset(name.into(), PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "))
+            ConfigError::UnknownPreset(
+                name.into(),
+                PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "),
+            )
         })?;
         parse_table(text, &format!("preset {name}"))
     }
 
     /// A TOML file.
     pub fn file(path: &Path) -> Result<toml::Table, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
         parse_table(&text, &path.display().to_string())
     }
 
@@ -99,9 +103,9 @@ impl RunConfig {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
-        let cfg: RunConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid { origin: origin.into(), message: e.to_string() })?;
+        let cfg: RunConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Invalid { origin: origin.into(), message: e.to_string() }
+        })?;
         cfg.validate().map_err(|message| ConfigError::Invalid { origin: origin.into(), message })?;
         Ok(cfg)
     }
@@ -142,7 +146,8 @@ impl RunConfig {
 }
 
 fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Invalid { origin: origin.into(), message: e.to_string() })
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Invalid { origin: origin.into(), message: e.to_string() })
 }
 
 /// Sets `a.b.c = value`; the key must exist already (so typos are errors). Values are read

@@ -143,10 +143,26 @@ impl Loss {
         z: &GpuBuffer,
         draw: RngDraw,
     ) {
+        self.reparameterise_scaled(enc, batch, nz, q, z, draw, 1.0);
+    }
+
+    /// z = μ + eps_scale·exp(logvar/2)·ε (eps_scale 0 gives the mean μ).
+    #[allow(clippy::too_many_arguments)]
+    pub fn reparameterise_scaled(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        nz: usize,
+        q: &GpuBuffer,
+        z: &GpuBuffer,
+        draw: RngDraw,
+        eps_scale: f32,
+    ) {
         let n = batch * nz;
         let p = Params {
             n: n as u32,
             nz: nz as u32,
+            coef: eps_scale,
             stream: draw.stream,
             seed: draw.seed_words(),
             counter: draw.counter_words(),

@@ -13,6 +13,9 @@
 //! The whole iteration is one submission; its metrics and traces come back in one readback.
 
 pub mod config;
+mod inspect;
+
+pub use inspect::Chain;
 
 pub use config::{GeneratorTeaching, TrainConfig, XInit, ZInit};
 
@@ -32,6 +35,8 @@ mod stream {
     pub const Z_CHAIN: u32 = 14;
     pub const X_NOISE_INIT: u32 = 15;
     pub const Z_NOISE_INIT: u32 = 16;
+    /// Chains run for display and the command line (two streams from here).
+    pub const INSPECT: u32 = 20;
 }
 
 /// Slots of the per-iteration metrics buffer (before the traces).

@@ -1,0 +1,129 @@
+//! Looking at a trained model outside the training iteration: generator samples, x-Langevin
+//! revision, inference and z-Langevin reconstruction, energies and their gradients — with
+//! the chain's states kept step by step for display (paper Fig. 2).
+//!
+//! Each call takes at most one training batch of examples (the networks are allocated for
+//! that many). The generator's batch norm uses the statistics of the batch given, as in the
+//! reference code, so results depend on which examples are processed together.
+
+use super::{Trainer, stream};
+use crate::gpu::GpuBuffer;
+use crate::ops::rng::RngDraw;
+use crate::sampler::{ChainNoise, LangevinConfig, XLangevin, ZLangevin};
+
+/// A revision chain as the app shows it: `states[t]` is the batch at step t (t = 0 … k).
+#[derive(Clone, Debug, Default)]
+pub struct Chain {
+    /// `[k + 1][n, example]`.
+    pub states: Vec<Vec<f32>>,
+    /// x-chains: mean energy per step; z-chains: reconstruction MSE per step.
+    pub trace: Vec<f32>,
+    /// z-chains only: mean log posterior per step.
+    pub log_posterior: Vec<f32>,
+}
+
+impl Trainer {
+    /// Examples in `values` (`[n, size]`), checked against the batch size.
+    fn examples(&self, values: &[f32], size: usize) -> usize {
+        let (n, b) = (values.len() / size, self.cfg.batch_size);
+        assert!(
+            n >= 1 && n <= b && values.len() == n * size,
+            "between 1 and {b} examples of {size} values at a time"
+        );
+        n
+    }
+
+    /// z `[batch, nz]` ~ N(0, I) from the trainer's seed and `key`.
+    pub fn prior_draw(&self, key: u32) -> Vec<f32> {
+        let draw = RngDraw::new(self.cfg.seed, stream::INSPECT, RngDraw::iteration_step(key, 0));
+        crate::ops::rng::cpu::normal(draw, 0.0, 1.0, self.cfg.batch_size * self.cfg.nz)
+    }
+
+    /// g(z) for z `[n, nz]`, n ≤ batch size.
+    pub fn generate(&self, z: &[f32]) -> Result<Vec<f32>, crate::gpu::ReadbackError> {
+        let (e, g) = (&self.engine, &self.engine.gpu);
+        let n = self.examples(z, self.cfg.nz);
+        let (z, x) = (g.upload(z), g.zeros(n * self.data_size()));
+        g.submit(|enc| self.models.generator.forward(e, enc, n, &z, &x));
+        g.read(&x)
+    }
+
+    /// E(x) for x `[n, example]`, n ≤ batch size, and ∇ₓE(x) when `grad`.
+    pub fn energy(
+        &self,
+        x: &[f32],
+        grad: bool,
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>), crate::gpu::ReadbackError> {
+        let (e, g) = (&self.engine, &self.engine.gpu);
+        let d = self.data_size();
+        let n = self.examples(x, d);
+        let (xb, energy, dx) = (g.upload(x), g.zeros(n), g.zeros(n * d));
+        g.submit(|enc| {
+            let ebm = &self.models.ebm;
+            ebm.forward(e, enc, n, &xb, &energy);
+            if grad {
+                ebm.backward(e, enc, n, &xb, &energy, &e.ones(n), Some(&dx), false);
+            }
+        });
+        let energies = g.read(&energy)?;
+        let grads = if grad { Some(g.read(&dx)?) } else { None };
+        Ok((energies, grads))
+    }
+
+    /// x-Langevin from x₀ `[n, example]` under the EBM, every state kept.
+    pub fn revise_x(
+        &self,
+        x0: &[f32],
+        cfg: &LangevinConfig,
+        key: u32,
+    ) -> Result<Chain, crate::gpu::ReadbackError> {
+        let (e, g) = (&self.engine, &self.engine.gpu);
+        let d = self.data_size();
+        let n = self.examples(x0, d);
+        let sampler = XLangevin::new(g, self.models.ebm.in_shape(), n, cfg.steps);
+        let x = g.upload(x0);
+        let keep: Vec<GpuBuffer> = (0..=cfg.steps).map(|_| g.zeros(n * d)).collect();
+        let keep_refs: Vec<Option<&GpuBuffer>> = keep.iter().map(Some).collect();
+        let noise = ChainNoise { seed: self.cfg.seed, stream: stream::INSPECT, iteration: key };
+        g.submit(|enc| sampler.run(e, enc, &self.models.ebm, n, &x, cfg, noise, &keep_refs));
+        let states = keep.iter().map(|k| g.read(k)).collect::<Result<Vec<_>, _>>()?;
+        let trace = g.read::<f32>(&sampler.trace)?[..=cfg.steps].to_vec();
+        Ok(Chain { states, trace, log_posterior: Vec::new() })
+    }
+
+    /// Inference q(x), reparameterised z₀, then z-Langevin given x `[n, example]`; every
+    /// state z_t kept (decode them with [`Trainer::generate`]). With `from_mean`, z₀ = μ.
+    pub fn infer_z(
+        &self,
+        x: &[f32],
+        cfg: &LangevinConfig,
+        key: u32,
+        from_mean: bool,
+    ) -> Result<Chain, crate::gpu::ReadbackError> {
+        let (e, g) = (&self.engine, &self.engine.gpu);
+        let (d, nz) = (self.data_size(), self.cfg.nz);
+        let n = self.examples(x, d);
+        let sampler = ZLangevin::new(g, &self.models.generator, n, cfg.steps);
+        let xb = g.upload(x);
+        let (q, z) = (g.zeros(n * 2 * nz), g.zeros(n * nz));
+        let keep: Vec<GpuBuffer> = (0..=cfg.steps).map(|_| g.zeros(n * nz)).collect();
+        let keep_refs: Vec<Option<&GpuBuffer>> = keep.iter().map(Some).collect();
+        let draw = RngDraw::new(self.cfg.seed, stream::INSPECT, RngDraw::iteration_step(key, 0));
+        let noise = ChainNoise { seed: self.cfg.seed, stream: stream::INSPECT + 1, iteration: key };
+        let sigma = self.cfg.sigma;
+        let eps_scale = if from_mean { 0.0 } else { 1.0 };
+        g.submit(|enc| {
+            self.models.inference.forward(e, enc, n, &xb, &q);
+            e.loss.reparameterise_scaled(enc, n, nz, &q, &z, draw, eps_scale);
+            sampler.run(e, enc, &self.models.generator, n, &z, &xb, sigma, cfg, noise, &keep_refs);
+        });
+        let states = keep.iter().map(|k| g.read(k)).collect::<Result<Vec<_>, _>>()?;
+        let raw = g.read::<f32>(&sampler.trace)?;
+        let pairs: Vec<(f32, f32)> = raw.chunks(2).take(cfg.steps + 1).map(|p| (p[0], p[1])).collect();
+        Ok(Chain {
+            states,
+            trace: pairs.iter().map(|p| p.0).collect(),
+            log_posterior: pairs.iter().map(|p| p.1).collect(),
+        })
+    }
+}
