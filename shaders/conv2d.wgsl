@@ -4,26 +4,29 @@
 //   x  [batch, c_in,  h_in,  w_in ]      w [c_out, c_in, kh, kw]      bias [c_out]
 //   y  [batch, c_out, h_out, w_out]      h_out = (h_in + 2·pad − kh) / stride + 1
 //
-//   forward          y[b,co,oy,ox] = bias[co] + Σ_{ci,ky,kx} w[co,ci,ky,kx] · x[b,ci,oy·s−p+ky,ox·s−p+kx]
-//   backward_input   dx[b,ci,iy,ix] = Σ_{co,ky,kx} w[co,ci,ky,kx] · dy[b,co,oy,ox], (iy+p−ky) = oy·s, same for x
-//   backward_weight  dw[co,ci,ky,kx] += Σ_{b,oy,ox} dy[b,co,oy,ox] · x[b,ci,oy·s−p+ky,ox·s−p+kx]
+//   forward          y[b,co,oy,ox] = bias[co] + Σ_{ci,ky,kx} w[co,ci,ky,kx] · x[b,ci,oy·s−p+ky, ox·s−p+kx]
+//   backward_input   dx[b,ci,iy,ix] = Σ_{co,ky,kx : iy+p−ky = oy·s, ix+p−kx = ox·s} w[co,ci,ky,kx] · dy[b,co,oy,ox]
+//   backward_weight  dw[co,ci,ky,kx] += Σ_{b,oy,ox} dy[b,co,oy,ox] · x[b,ci,oy·s−p+ky, ox·s−p+kx]
 //   bias_grad        db[co] += Σ_{b,oy,ox} dy[b,co,oy,ox]
 //
-// Why this shape of kernel (measured on lavapipe, see src/ops/conv2d.rs): every invocation
-// keeps a TM × TN block of accumulators in registers. The TM "channel" direction is
-// chosen so that its operand's address is the same for the whole workgroup (it depends on
-// workgroup_id and loop counters only): llvmpipe then loads it once as a scalar and
-// broadcasts it, instead of gathering per SIMD lane. The TN direction runs over pixels
-// (or over weight positions), one gather per pixel per step. No workgroup memory, no
-// barriers (they are expensive on CPU adapters). Every sum runs in a fixed order: no
-// atomics, bit-identical results across runs.
+// Why the kernels look like this (measured on lavapipe; figures in src/ops/conv2d.rs): on
+// llvmpipe every load instruction costs ~30–40 cycles per 8-lane SIMD op, whether it reads a
+// storage buffer, workgroup memory or a uniform buffer, and whether or not its address is
+// the same across lanes. Arithmetic is cheap. So the kernels minimise load instructions
+// per multiply-add:
+//   * Each invocation keeps a 16-channel × 4-pixel block of sums in four mat4x4 registers.
+//   * The 16 weights a tap needs are one mat4x4 from a *uniform* buffer (`wu`), which the
+//     host fills with weights packed [channel block][tap][16 channels] (pack_* below),
+//     at most 64 KiB per dispatch; larger layers take several dispatches that add up.
+//   * The 4 input values a tap needs are gathered per lane (one load each).
+// No workgroup memory and no barriers (both measured slower here). Every sum runs in a
+// fixed order and nothing uses atomics: results are bit-identical across runs.
 //
-// Out-of-range reads are never relied on: an index that may leave a tensor is replaced
-// by a safe one and the value is then discarded with `select`.
+// Out-of-range reads are never relied on: an index that may leave a tensor is replaced by a
+// safe one and the value is discarded with `select`.
 
-const TM: u32 = 8u;   // channels per invocation (workgroup-uniform operand)
-const TN: u32 = 2u;   // pixels (or weight positions) per invocation (per-lane operand)
-const WG: u32 = 64u;  // invocations per workgroup
+const WG: u32 = 64u;      // invocations per workgroup
+const UBO_MATS: u32 = 1024u; // mat4x4 per uniform slice: 64 KiB
 
 struct Params {
     batch: u32, c_in: u32, h_in: u32, w_in: u32,
@@ -31,217 +34,363 @@ struct Params {
     kw: u32, stride: u32, pad: u32, has_bias: u32,
     x_off: u32, w_off: u32, b_off: u32, y_off: u32,
     // backward_weight: rows (b, oy) per chunk and number of chunks (partial sums).
-    chunk_rows: u32, chunks: u32, _pad0: u32, _pad1: u32,
+    chunk_rows: u32, chunks: u32,
+    // forward / backward_input: this dispatch covers channel blocks blk0 + wid.y, taps
+    // [tap_lo, tap_hi) and reduction channels [red_lo, red_hi) (input channels for forward,
+    // output channels for backward_input); it adds to the output when `accumulate` is 1.
+    accumulate: u32, phase: u32,
+    blk0: u32, tap_lo: u32, tap_hi: u32, red_lo: u32,
+    red_hi: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
 // ---------------------------------------------------------------------------------------
-// forward: bindings x, w, bias, y. Workgroup (x: pixel block, y: block of TM channels).
+// forward: bindings wu (uniform), x, bias, y. Workgroup (x: 4·WG pixels, y: block of 16
+// output channels). wu holds, for each block of this dispatch, its taps t = (ky, kx) in
+// [tap_lo, tap_hi), for each the input channels ci in [red_lo, red_hi): a mat4x4 whose
+// element [g][c] is w[16·blk + 4g + c, ci, ky, kx]. Taps are the outer loop and channels
+// the inner one, so the bounds checks of a tap are paid once for all channels.
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<uniform> wu: array<mat4x4<f32>, UBO_MATS>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+/// An output pixel: whether it exists, the x index of (b, channel 0), its window's top-left
+/// tap (iy, ix) (may be in the padding), and the y index of (b, channel 0, pixel).
+struct OutputPixel {
+    live: bool,
+    xb: u32,
+    iy: i32,
+    ix: i32,
+    yb: u32,
+}
+
+fn output_pixel(n: u32) -> OutputPixel {
+    let hw_out = p.h_out * p.w_out;
+    let npix = p.batch * hw_out;
+    let nn = min(n, npix - 1u);
+    let b = nn / hw_out;
+    let pix = nn % hw_out;
+    return OutputPixel(
+        n < npix,
+        p.x_off + b * p.c_in * p.h_in * p.w_in,
+        i32((pix / p.w_out) * p.stride) - i32(p.pad),
+        i32((pix % p.w_out) * p.stride) - i32(p.pad),
+        p.y_off + b * p.c_out * hw_out + pix,
+    );
+}
+
+/// One pixel's operand for one tap: the index of channel 0 and whether it is inside the
+/// tensor (outside, the index is a safe in-range one and the value is replaced by 0).
+struct Operand {
+    ok: bool,
+    base: u32,
+}
+
+/// x for output pixel `o` at tap (ky, kx).
+fn x_operand(o: OutputPixel, ky: u32, kx: u32) -> Operand {
+    let iy = o.iy + i32(ky);
+    let ix = o.ix + i32(kx);
+    let ok = o.live && iy >= 0 && iy < i32(p.h_in) && ix >= 0 && ix < i32(p.w_in);
+    return Operand(ok, select(o.xb, o.xb + u32(iy) * p.w_in + u32(ix), ok));
+}
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let hw_in = p.h_in * p.w_in;
+    let n0 = wid.x * 4u * WG + lid.x;
+    let o0 = output_pixel(n0);
+    let o1 = output_pixel(n0 + WG);
+    let o2 = output_pixel(n0 + 2u * WG);
+    let o3 = output_pixel(n0 + 3u * WG);
+    // The sums start from the bias (first slice only), loaded once for the four pixels.
+    let co0 = (p.blk0 + wid.y) * 16u;
+    var b = mat4x4<f32>();
+    if (p.has_bias != 0u && p.accumulate == 0u) {
+        for (var i = 0u; i < 16u; i++) {
+            b[i / 4u][i % 4u] = bias[p.b_off + min(co0 + i, p.c_out - 1u)];
+        }
+    }
+    var acc0 = b;
+    var acc1 = b;
+    var acc2 = b;
+    var acc3 = b;
+
+    var u = wid.y * (p.tap_hi - p.tap_lo) * (p.red_hi - p.red_lo);
+    for (var t = p.tap_lo; t < p.tap_hi; t++) {
+        let ky = t / p.kw;
+        let kx = t % p.kw;
+        let a0 = x_operand(o0, ky, kx);
+        let a1 = x_operand(o1, ky, kx);
+        let a2 = x_operand(o2, ky, kx);
+        let a3 = x_operand(o3, ky, kx);
+        for (var ci = p.red_lo; ci < p.red_hi; ci++) {
+            let wm = wu[min(u, UBO_MATS - 1u)];
+            let c = ci * hw_in;
+            acc0 += wm * select(0.0, x[a0.base + c], a0.ok);
+            acc1 += wm * select(0.0, x[a1.base + c], a1.ok);
+            acc2 += wm * select(0.0, x[a2.base + c], a2.ok);
+            acc3 += wm * select(0.0, x[a3.base + c], a3.ok);
+            u++;
+        }
+    }
+
     let hw_out = p.h_out * p.w_out;
-    let npix = p.batch * hw_out;
-    let k_len = p.c_in * p.kh * p.kw;
-    let co0 = wid.y * TM;
+    store_y(o0, co0, hw_out, acc0);
+    store_y(o1, co0, hw_out, acc1);
+    store_y(o2, co0, hw_out, acc2);
+    store_y(o3, co0, hw_out, acc3);
+}
 
-    // Per pixel: where its window starts in x, and where its outputs go in y.
-    var live: array<bool, TN>;
-    var xb: array<u32, TN>;
-    var iy0: array<i32, TN>;
-    var ix0: array<i32, TN>;
-    var yb: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        let n = (wid.x * TN + j) * WG + lid.x;
-        live[j] = n < npix;
-        let nn = min(n, npix - 1u);
-        let b = nn / hw_out;
-        let pix = nn % hw_out;
-        let oy = pix / p.w_out;
-        let ox = pix % p.w_out;
-        xb[j] = p.x_off + b * p.c_in * hw_in;
-        iy0[j] = i32(oy * p.stride) - i32(p.pad);
-        ix0[j] = i32(ox * p.stride) - i32(p.pad);
-        yb[j] = p.y_off + b * p.c_out * hw_out + pix;
-    }
-    // Weight rows of this workgroup's channels (clamped; extra channels are not stored).
-    var wrow: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
-        wrow[i] = p.w_off + min(co0 + i, p.c_out - 1u) * k_len;
-    }
-
-    var acc: array<array<f32, TN>, TM>;
-    var k = 0u;
-    for (var ci = 0u; ci < p.c_in; ci++) {
-        let cb = ci * hw_in;
-        for (var ky = 0u; ky < p.kh; ky++) {
-            for (var kx = 0u; kx < p.kw; kx++) {
-                var xv: array<f32, TN>;
-                for (var j = 0u; j < TN; j++) {
-                    let iy = iy0[j] + i32(ky);
-                    let ix = ix0[j] + i32(kx);
-                    let inside = live[j] && iy >= 0 && iy < i32(p.h_in) && ix >= 0 && ix < i32(p.w_in);
-                    let idx = select(0u, xb[j] + cb + u32(iy) * p.w_in + u32(ix), inside);
-                    xv[j] = select(0.0, x[idx], inside);
-                }
-                for (var i = 0u; i < TM; i++) {
-                    let wv = w[wrow[i] + k];
-                    for (var j = 0u; j < TN; j++) {
-                        acc[i][j] = fma(wv, xv[j], acc[i][j]);
-                    }
-                }
-                k++;
-            }
-        }
-    }
-
-    for (var i = 0u; i < TM; i++) {
+/// y[pixel, co0 + i] = (the earlier slices' sum, if any) + acc[i / 4][i % 4], i < 16.
+fn store_y(o: OutputPixel, co0: u32, hw_out: u32, acc: mat4x4<f32>) {
+    if (!o.live) { return; }
+    for (var i = 0u; i < 16u; i++) {
         let co = co0 + i;
-        if (co >= p.c_out) { break; }
-        var bv = 0.0;
-        if (p.has_bias != 0u) { bv = bias[p.b_off + co]; }
-        for (var j = 0u; j < TN; j++) {
-            if (live[j]) { y[yb[j] + co * hw_out] = acc[i][j] + bv; }
-        }
+        if (co >= p.c_out) { return; }
+        let yi = o.yb + co * hw_out;
+        var base = 0.0;
+        if (p.accumulate != 0u) { base = y[yi]; }
+        y[yi] = base + acc[i / 4u][i % 4u];
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// backward_input: bindings dy, w, dx. A transposed convolution. The input pixels are split
-// into stride² phase classes (iy mod s, ix mod s), one per workgroup z: inside a class only
-// the taps ky ≡ iy + p (mod s) reach an output row, so the tap loops are uniform and skip
-// the (s² − 1)/s² taps that would miss, and oy = iy/s + (py + p − ky)/s is a plain offset.
-// Workgroup (x: pixel block of the class, y: block of TM input channels, z: class).
+// backward_input: bindings wu (uniform), dy, dx. A transposed convolution. Input pixels are
+// split into stride² phase classes (iy mod s, ix mod s), one class per dispatch: inside a
+// class only the taps ky ≡ iy + p (mod s) reach an output row, so the tap loop is uniform
+// and skips the (s² − 1)/s² taps that would miss, and oy = iy/s + (py + p − ky)/s is a
+// plain offset. Workgroup (x: 4·WG pixels of the class, y: block of 16 input channels).
+// wu holds, per block, the class's taps t in [tap_lo, tap_hi) (ky-major), for each the
+// output channels co in [red_lo, red_hi): a mat4x4 whose element [g][c] is
+// w[co, 16·blk + 4g + c, ky_t, kx_t].
 
-@group(0) @binding(1) var<storage, read> bi_dy: array<f32>;
-@group(0) @binding(2) var<storage, read> bi_w: array<f32>;
+@group(0) @binding(2) var<storage, read> bi_dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> bi_dx: array<f32>;
+
+/// An input pixel of the phase class: whether it exists, its (qy, qx) on the class grid,
+/// the dy index of (b, channel 0), and the dx index of (b, channel 0, pixel).
+struct InputPixel {
+    live: bool,
+    qy: i32,
+    qx: i32,
+    dyb: u32,
+    dxb: u32,
+}
+
+fn input_pixel(n: u32, py: u32, px: u32, nqy: u32, nqx: u32) -> InputPixel {
+    let nq = max(nqy * nqx, 1u);
+    let npix = p.batch * nqy * nqx;
+    let nn = min(n, max(npix, 1u) - 1u);
+    let b = nn / nq;
+    let r = nn % nq;
+    let qy = r / max(nqx, 1u);
+    let qx = r % max(nqx, 1u);
+    let iy = py + p.stride * qy;
+    let ix = px + p.stride * qx;
+    return InputPixel(
+        n < npix,
+        i32(qy),
+        i32(qx),
+        p.y_off + b * p.c_out * p.h_out * p.w_out,
+        p.x_off + b * p.c_in * p.h_in * p.w_in + iy * p.w_in + ix,
+    );
+}
+
+/// dy for input pixel `q` at the output offset (dy_row, dy_col) of a tap.
+fn dy_operand(q: InputPixel, dy_row: i32, dy_col: i32) -> Operand {
+    let oy = q.qy + dy_row;
+    let ox = q.qx + dy_col;
+    let ok = q.live && oy >= 0 && oy < i32(p.h_out) && ox >= 0 && ox < i32(p.w_out);
+    return Operand(ok, select(q.dyb, q.dyb + u32(oy) * p.w_out + u32(ox), ok));
+}
 
 @compute @workgroup_size(WG)
 fn backward_input(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let s = p.stride;
-    let py = wid.z / s;
-    let px = wid.z % s;
+    let py = p.phase / s;
+    let px = p.phase % s;
     // Pixels of this class: iy = py + s·qy for qy < nqy (likewise x).
     let nqy = select(0u, (p.h_in - py + s - 1u) / s, py < p.h_in);
     let nqx = select(0u, (p.w_in - px + s - 1u) / s, px < p.w_in);
-    let nq = nqy * nqx;
-    let npix = p.batch * nq;
-    let hw_in = p.h_in * p.w_in;
     let hw_out = p.h_out * p.w_out;
-    let kk = p.kh * p.kw;
-    let k_len = p.c_in * kk;
-    let ci0 = wid.y * TM;
+    let n0 = wid.x * 4u * WG + lid.x;
+    let q0 = input_pixel(n0, py, px, nqy, nqx);
+    let q1 = input_pixel(n0 + WG, py, px, nqy, nqx);
+    let q2 = input_pixel(n0 + 2u * WG, py, px, nqy, nqx);
+    let q3 = input_pixel(n0 + 3u * WG, py, px, nqy, nqx);
+    var acc0 = mat4x4<f32>();
+    var acc1 = mat4x4<f32>();
+    var acc2 = mat4x4<f32>();
+    var acc3 = mat4x4<f32>();
 
-    var live: array<bool, TN>;
-    var qy: array<i32, TN>;
-    var qx: array<i32, TN>;
-    var dyb: array<u32, TN>;
-    var dxb: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        let n = (wid.x * TN + j) * WG + lid.x;
-        live[j] = n < npix;
-        let nn = min(n, max(npix, 1u) - 1u);
-        let b = nn / max(nq, 1u);
-        let r = nn % max(nq, 1u);
-        qy[j] = i32(r / max(nqx, 1u));
-        qx[j] = i32(r % max(nqx, 1u));
-        dyb[j] = p.y_off + b * p.c_out * hw_out;
-        let iy = py + s * u32(qy[j]);
-        let ix = px + s * u32(qx[j]);
-        dxb[j] = p.x_off + b * p.c_in * hw_in + iy * p.w_in + ix;
-    }
-    var wcol: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
-        wcol[i] = p.w_off + min(ci0 + i, p.c_in - 1u) * kk;
-    }
-
+    // The class's taps: ky = ky0, ky0 + s, ... (likewise kx), nkx of them per row.
     let ky0 = (py + p.pad) % s;
     let kx0 = (px + p.pad) % s;
-    var acc: array<array<f32, TN>, TM>;
-    for (var co = 0u; co < p.c_out; co++) {
-        let cb = co * hw_out;
-        let wb = co * k_len;
-        for (var ky = ky0; ky < p.kh; ky += s) {
-            let dy_row = (i32(py + p.pad) - i32(ky)) / i32(s);  // exact: divisible by s
-            for (var kx = kx0; kx < p.kw; kx += s) {
-                let dx_col = (i32(px + p.pad) - i32(kx)) / i32(s);
-                var dv: array<f32, TN>;
-                for (var j = 0u; j < TN; j++) {
-                    let oy = qy[j] + dy_row;
-                    let ox = qx[j] + dx_col;
-                    let inside = live[j] && oy >= 0 && oy < i32(p.h_out) && ox >= 0 && ox < i32(p.w_out);
-                    let idx = select(0u, dyb[j] + cb + u32(oy) * p.w_out + u32(ox), inside);
-                    dv[j] = select(0.0, bi_dy[idx], inside);
-                }
-                let tap = wb + ky * p.kw + kx;
-                for (var i = 0u; i < TM; i++) {
-                    let wv = bi_w[wcol[i] + tap];
-                    for (var j = 0u; j < TN; j++) {
-                        acc[i][j] = fma(wv, dv[j], acc[i][j]);
-                    }
-                }
-            }
+    let nkx = (p.kw + s - 1u - kx0) / s;
+    var u = wid.y * (p.tap_hi - p.tap_lo) * (p.red_hi - p.red_lo);
+    for (var t = p.tap_lo; t < p.tap_hi; t++) {
+        let ky = ky0 + (t / nkx) * s;
+        let kx = kx0 + (t % nkx) * s;
+        // Exact divisions: py + p − ky is a multiple of s.
+        let dy_row = (i32(py + p.pad) - i32(ky)) / i32(s);
+        let dy_col = (i32(px + p.pad) - i32(kx)) / i32(s);
+        let a0 = dy_operand(q0, dy_row, dy_col);
+        let a1 = dy_operand(q1, dy_row, dy_col);
+        let a2 = dy_operand(q2, dy_row, dy_col);
+        let a3 = dy_operand(q3, dy_row, dy_col);
+        for (var co = p.red_lo; co < p.red_hi; co++) {
+            let wm = wu[min(u, UBO_MATS - 1u)];
+            let c = co * hw_out;
+            acc0 += wm * select(0.0, bi_dy[a0.base + c], a0.ok);
+            acc1 += wm * select(0.0, bi_dy[a1.base + c], a1.ok);
+            acc2 += wm * select(0.0, bi_dy[a2.base + c], a2.ok);
+            acc3 += wm * select(0.0, bi_dy[a3.base + c], a3.ok);
+            u++;
         }
     }
 
-    for (var i = 0u; i < TM; i++) {
+    let ci0 = (p.blk0 + wid.y) * 16u;
+    let hw_in = p.h_in * p.w_in;
+    store_dx(q0, ci0, hw_in, acc0);
+    store_dx(q1, ci0, hw_in, acc1);
+    store_dx(q2, ci0, hw_in, acc2);
+    store_dx(q3, ci0, hw_in, acc3);
+}
+
+/// dx[pixel, ci0 + i] = (0 or the earlier slices' sum) + acc[i / 4][i % 4], i < 16.
+fn store_dx(q: InputPixel, ci0: u32, hw_in: u32, acc: mat4x4<f32>) {
+    if (!q.live) { return; }
+    for (var i = 0u; i < 16u; i++) {
         let ci = ci0 + i;
-        if (ci >= p.c_in) { break; }
-        for (var j = 0u; j < TN; j++) {
-            if (live[j]) { bi_dx[dxb[j] + ci * hw_in] = acc[i][j]; }
-        }
+        if (ci >= p.c_in) { return; }
+        let xi = q.dxb + ci * hw_in;
+        var base = 0.0;
+        if (p.accumulate != 0u) { base = bi_dx[xi]; }
+        bi_dx[xi] = base + acc[i / 4u][i % 4u];
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Packing the weights for the uniform slices. bindings w, packed; one invocation per packed
+// float (index e, global index x + y·num_workgroups.x·WG); channels past the end are 0.
+//   pack_forward: packed[((blk·kk + tap)·c_in + ci)·16 + i] = w[16·blk + i, ci, tap]
+//   pack_input:   packed[((blk·T + t)·c_out + co)·16 + i] = w[co, 16·blk + i, ky_t, kx_t]
+//                 for the T taps (ky_t, kx_t) of phase class `phase`, ky-major.
+
+@group(0) @binding(1) var<storage, read> pk_w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> pk_out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn pack_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * nwg.x * WG;
+    let kk = p.kh * p.kw;
+    let blocks = (p.c_out + 15u) / 16u;
+    if (e >= blocks * p.c_in * kk * 16u) { return; }
+    let i = e % 16u;
+    let m = e / 16u;
+    let ci = m % p.c_in;
+    let tap = (m / p.c_in) % kk;
+    let co = (m / (kk * p.c_in)) * 16u + i;
+    let inside = co < p.c_out;
+    let wi = select(0u, p.w_off + (co * p.c_in + ci) * kk + tap, inside);
+    pk_out[e] = select(0.0, pk_w[wi], inside);
+}
+
+@compute @workgroup_size(WG)
+fn pack_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * nwg.x * WG;
+    let s = p.stride;
+    let ky0 = (p.phase / s + p.pad) % s;
+    let kx0 = (p.phase % s + p.pad) % s;
+    let nkx = (p.kw + s - 1u - kx0) / s;
+    let taps = ((p.kh + s - 1u - ky0) / s) * nkx;
+    let blocks = (p.c_in + 15u) / 16u;
+    if (e >= blocks * p.c_out * taps * 16u) { return; }
+    let i = e % 16u;
+    let m = e / 16u;
+    let co = m % p.c_out;
+    let t = (m / p.c_out) % taps;
+    let ci = (m / (taps * p.c_out)) * 16u + i;
+    let ky = ky0 + (t / nkx) * s;
+    let kx = kx0 + (t % nkx) * s;
+    let inside = ci < p.c_in;
+    let wi = select(0u, p.w_off + ((co * p.c_in + ci) * p.kh + ky) * p.kw + kx, inside);
+    pk_out[e] = select(0.0, pk_w[wi], inside);
 }
 
 // ---------------------------------------------------------------------------------------
 // backward_weight: bindings x, dy, out. A sum over the rows (b, oy) of dy; workgroup z sums
 // rows [z·chunk_rows, (z+1)·chunk_rows). With one chunk it adds straight into dw at
-// out[y_off + ...]; with several it writes partial sums out[(z·c_out + co)·k_len + k]
-// that `reduce_chunks` adds up in chunk order. Workgroup (x: block of weight positions
-// k = (ci, ky, kx), y: block of TM output channels, z: chunk).
+// out[w_off + ...]; with several it writes partial sums out[(z·c_out + co)·k_len + k]
+// that `reduce_chunks` adds up in chunk order. Workgroup (x: 4·WG_DW weight positions
+// k = (ci, ky, kx), y: block of 16 output channels, z: chunk). Each invocation keeps 16
+// channels × 4 positions; dy's 16 values per pixel are the same across the workgroup
+// (but on llvmpipe still cost a load each, which is why this pass is the slowest).
 
 @group(0) @binding(1) var<storage, read> bw_x: array<f32>;
 @group(0) @binding(2) var<storage, read> bw_dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> bw_out: array<f32>;
 
-@compute @workgroup_size(WG)
+/// A weight position k = (ci, ky, kx): x index of its input channel plane and its tap.
+struct Tap {
+    live: bool,
+    k: u32,
+    xc: u32,
+    ky: i32,
+    kx: i32,
+}
+
+fn tap_of(k: u32) -> Tap {
+    let kk = p.kh * p.kw;
+    let k_len = p.c_in * kk;
+    let kc = min(k, k_len - 1u);
+    return Tap(
+        k < k_len,
+        k,
+        p.x_off + (kc / kk) * p.h_in * p.w_in,
+        i32((kc % kk) / p.kw),
+        i32(kc % p.kw),
+    );
+}
+
+/// x of tap `t` at the output pixel whose window starts at (iy0, ix0), in row `xrow`.
+fn bw_x_at(t: Tap, xrow: u32, iy0: i32, ix0: i32) -> f32 {
+    let iy = iy0 + t.ky;
+    let ix = ix0 + t.kx;
+    let inside = t.live && iy >= 0 && iy < i32(p.h_in) && ix >= 0 && ix < i32(p.w_in);
+    return select(0.0, bw_x[select(0u, t.xc + xrow + u32(iy) * p.w_in + u32(ix), inside)], inside);
+}
+
+// Invocations per workgroup of backward_weight: 64, or 8 (one llvmpipe SIMD vector) for
+// layers with few weight positions, where most of a 64-wide workgroup would idle.
+override WG_DW: u32 = 64u;
+
+@compute @workgroup_size(WG_DW)
 fn backward_weight(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let hw_in = p.h_in * p.w_in;
     let hw_out = p.h_out * p.w_out;
-    let kk = p.kh * p.kw;
-    let k_len = p.c_in * kk;
-    let co0 = wid.y * TM;
+    let co0 = wid.y * 16u;
     let rows = p.batch * p.h_out;
     let row_lo = wid.z * p.chunk_rows;
     let row_hi = min(row_lo + p.chunk_rows, rows);
-
-    // Per weight position: its input channel plane and tap offsets.
-    var live: array<bool, TN>;
-    var xc: array<u32, TN>;
-    var ky: array<i32, TN>;
-    var kx: array<i32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        let k = (wid.x * TN + j) * WG + lid.x;
-        live[j] = k < k_len;
-        let kc = min(k, k_len - 1u);
-        xc[j] = p.x_off + (kc / kk) * hw_in;
-        ky[j] = i32((kc % kk) / p.kw);
-        kx[j] = i32(kc % p.kw);
+    let k0 = wid.x * 4u * WG_DW + lid.x;
+    let q0 = tap_of(k0);
+    let q1 = tap_of(k0 + WG_DW);
+    let q2 = tap_of(k0 + 2u * WG_DW);
+    let q3 = tap_of(k0 + 3u * WG_DW);
+    // dy's channel planes for the 16 channels (clamped; extra channels are not stored).
+    let last = p.c_out - 1u;
+    var dyc: array<u32, 16>;
+    for (var i = 0u; i < 16u; i++) {
+        dyc[i] = p.y_off + min(co0 + i, last) * hw_out;
     }
-    var dyc: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
-        dyc[i] = p.y_off + min(co0 + i, p.c_out - 1u) * hw_out;
-    }
-
-    var acc: array<array<f32, TN>, TM>;
+    var acc0 = mat4x4<f32>();
+    var acc1 = mat4x4<f32>();
+    var acc2 = mat4x4<f32>();
+    var acc3 = mat4x4<f32>();
     for (var row = row_lo; row < row_hi; row++) {
         let b = row / p.h_out;
         let oy = row % p.h_out;
@@ -250,35 +399,38 @@ fn backward_weight(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
         let iy0 = i32(oy * p.stride) - i32(p.pad);
         for (var ox = 0u; ox < p.w_out; ox++) {
             let ix0 = i32(ox * p.stride) - i32(p.pad);
-            var xv: array<f32, TN>;
-            for (var j = 0u; j < TN; j++) {
-                let iy = iy0 + ky[j];
-                let ix = ix0 + kx[j];
-                let inside = live[j] && iy >= 0 && iy < i32(p.h_in) && ix >= 0 && ix < i32(p.w_in);
-                let idx = select(0u, xc[j] + xrow + u32(iy) * p.w_in + u32(ix), inside);
-                xv[j] = select(0.0, bw_x[idx], inside);
-            }
-            for (var i = 0u; i < TM; i++) {
-                let dv = bw_dy[dyc[i] + dyrow + ox];
-                for (var j = 0u; j < TN; j++) {
-                    acc[i][j] = fma(dv, xv[j], acc[i][j]);
-                }
-            }
+            let d = dyrow + ox;
+            let dm = mat4x4<f32>(
+                bw_dy[dyc[0] + d], bw_dy[dyc[1] + d], bw_dy[dyc[2] + d], bw_dy[dyc[3] + d],
+                bw_dy[dyc[4] + d], bw_dy[dyc[5] + d], bw_dy[dyc[6] + d], bw_dy[dyc[7] + d],
+                bw_dy[dyc[8] + d], bw_dy[dyc[9] + d], bw_dy[dyc[10] + d], bw_dy[dyc[11] + d],
+                bw_dy[dyc[12] + d], bw_dy[dyc[13] + d], bw_dy[dyc[14] + d], bw_dy[dyc[15] + d],
+            );
+            acc0 += dm * bw_x_at(q0, xrow, iy0, ix0);
+            acc1 += dm * bw_x_at(q1, xrow, iy0, ix0);
+            acc2 += dm * bw_x_at(q2, xrow, iy0, ix0);
+            acc3 += dm * bw_x_at(q3, xrow, iy0, ix0);
         }
     }
+    store_dw(q0, co0, wid.z, acc0);
+    store_dw(q1, co0, wid.z, acc1);
+    store_dw(q2, co0, wid.z, acc2);
+    store_dw(q3, co0, wid.z, acc3);
+}
 
-    for (var i = 0u; i < TM; i++) {
+/// Adds (one chunk) or writes (partial sums of chunk z) the 16 channels of tap t.
+fn store_dw(t: Tap, co0: u32, z: u32, acc: mat4x4<f32>) {
+    if (!t.live) { return; }
+    let k_len = p.c_in * p.kh * p.kw;
+    for (var i = 0u; i < 16u; i++) {
         let co = co0 + i;
-        if (co >= p.c_out) { break; }
-        for (var j = 0u; j < TN; j++) {
-            if (!live[j]) { continue; }
-            let k = (wid.x * TN + j) * WG + lid.x;
-            if (p.chunks == 1u) {
-                let o = p.w_off + co * k_len + k;
-                bw_out[o] = bw_out[o] + acc[i][j];
-            } else {
-                bw_out[(wid.z * p.c_out + co) * k_len + k] = acc[i][j];
-            }
+        if (co >= p.c_out) { return; }
+        let v = acc[i / 4u][i % 4u];
+        if (p.chunks == 1u) {
+            let o = p.w_off + co * k_len + t.k;
+            bw_out[o] = bw_out[o] + v;
+        } else {
+            bw_out[(z * p.c_out + co) * k_len + t.k] = v;
         }
     }
 }

@@ -304,6 +304,44 @@ fn backward_matches_cpu_on_larger_shapes() {
     }
 }
 
+/// Layers whose packed weights exceed one 64 KiB uniform slice (1024 taps × channels per
+/// 16-channel block): the forward pass and the input gradient run in several dispatches
+/// that add up: whole blocks per slice, runs of taps of one block, or (over 1024 reduction
+/// channels) runs of channels of one tap.
+#[test]
+fn weights_beyond_one_uniform_slice_match_cpu() {
+    let g = gpu();
+    let shapes = [
+        // forward: 16 taps × 70 channels > 1024: runs of taps, for each of 3 blocks.
+        shape(2, 70, (5, 6), 40, (4, 4, 1, 1)),
+        // forward: 16 × 25 = 400 per block, 2 blocks per slice, 9 blocks.
+        shape(1, 25, (6, 5), 130, (4, 4, 2, 1)),
+        // input: 9 taps × 120 output channels > 1024: runs of taps.
+        shape(2, 20, (5, 5), 120, (3, 3, 1, 1)),
+        // forward / input: over 1024 input / output channels: runs of channels.
+        shape(1, 1030, (2, 3), 3, (1, 1, 1, 0)),
+        shape(2, 2, (2, 3), 1030, (1, 1, 1, 0)),
+        // the inference net's heads: a 4×4 kernel without padding onto 4×4 (1×1 output).
+        shape(3, 70, (4, 4), 20, (4, 4, 1, 0)),
+    ];
+    for s in shapes {
+        let [fwd, inp] = Conv2d::weight_slices(&s);
+        let blocks = [s.c_out.div_ceil(16), s.c_in.div_ceil(16) * s.stride * s.stride];
+        assert!(fwd > 1 || inp > blocks[1], "{s:?} fits one slice: {fwd} {inp}");
+        let xs = random(seed(&s, 51), s.x_len(), -1.0, 1.0);
+        let ws = random(seed(&s, 52), s.w_len(), -1.0, 1.0);
+        let bs = random(seed(&s, 53), s.c_out, -1.0, 1.0);
+        let dys = random(seed(&s, 54), s.y_len(), -1.0, 1.0);
+        let got = gpu_forward(&s, &xs, &ws, Some(&bs));
+        let want = cpu::forward(&s, &xs, &ws, Some(&bs));
+        assert_close(&format!("forward {s:?}"), &got, &want, 1e-4, RTOL);
+        let (dy, w, dx) = (g.upload(&dys), g.upload(&ws), g.zeros(s.x_len()));
+        g.submit(|enc| conv().backward_input(enc, &s, (&dy).into(), (&w).into(), (&dx).into()));
+        let want = cpu::backward_input(&s, &dys, &ws);
+        assert_close(&format!("dx {s:?}"), &g.read(&dx).unwrap(), &want, 1e-4, RTOL);
+    }
+}
+
 #[test]
 fn repeat_runs_are_bit_identical() {
     let g = gpu();

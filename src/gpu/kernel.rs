@@ -2,7 +2,8 @@
 //!
 //! Binding convention for every shader in `shaders/`: `@binding(0)` is a uniform block of
 //! parameters (a `#[repr(C)]` Pod struct on the Rust side, padded to 16 bytes), and
-//! `@binding(1..)` are storage buffers in the order the op lists them.
+//! `@binding(1..)` are storage (or uniform, see [`Access`]) buffers in the order the op lists
+//! them.
 
 use super::{Gpu, GpuBuffer};
 use wgpu::util::DeviceExt;
@@ -10,11 +11,18 @@ use wgpu::util::DeviceExt;
 /// Workgroup size of the 1-D elementwise kernels; must match `WG` in their WGSL.
 pub const WORKGROUP_1D: u32 = 256;
 
-/// How a kernel uses a storage buffer.
+/// How a kernel uses a buffer bound after the params block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
+    /// `var<storage, read>`
     Read,
+    /// `var<storage, read_write>`
     ReadWrite,
+    /// `var<uniform>` (the buffer needs `BufferUsages::UNIFORM`; at most
+    /// `max_uniform_buffer_binding_size`, 64 KiB on lavapipe). On llvmpipe a uniform load at a
+    /// workgroup-uniform index fetches a whole vec4/mat4 per load, where storage loads are
+    /// gathered lane by lane; conv2d keeps its weights there.
+    Uniform,
 }
 
 /// A compiled compute pipeline and its bind group layout.
@@ -36,8 +44,12 @@ impl Kernel {
         });
         let mut entries = vec![layout_entry(0, wgpu::BufferBindingType::Uniform)];
         for (i, access) in storage.iter().enumerate() {
-            let read_only = *access == Access::Read;
-            entries.push(layout_entry(i as u32 + 1, wgpu::BufferBindingType::Storage { read_only }));
+            let ty = match access {
+                Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                Access::Uniform => wgpu::BufferBindingType::Uniform,
+            };
+            entries.push(layout_entry(i as u32 + 1, ty));
         }
         let layout = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(entry),

@@ -6,14 +6,56 @@
 //! gradients are *added* (the trainer sums several backward passes); the input and weight
 //! gradients are separate calls because the Langevin samplers need only the first.
 //!
-//! Design (measured on lavapipe, llvmpipe 15.0.6 256-bit, see [`crate::bench_layers`]):
-//! direct convolution kernels, one per pass, in which each invocation keeps a block of
-//! TM channels × TN pixels in registers. The channel operand's address is the same across
-//! the workgroup, which llvmpipe turns into one scalar load and a broadcast; only the
-//! pixel operand is gathered per lane. No workgroup memory and no barriers. The input
-//! gradient splits the pixels by stride phase so that stride-2 kernels visit only the taps
-//! that hit. The weight gradient sums over rows (b, oy) in chunks when its output alone
-//! would give too few workgroups, then adds the chunks in a fixed order: deterministic.
+//! # Design, and what it was measured against
+//!
+//! Direct convolution, one kernel per pass, no im2col buffer and no workgroup memory. Each
+//! invocation keeps 16 channels × 4 pixels of sums in four `mat4x4` registers. For the
+//! forward pass and the input gradient the 16 weights of a tap come as one `mat4x4` from a
+//! *uniform* buffer: the weights are first packed `[16-channel block][tap][channel][16]`
+//! into a scratch buffer, then copied 64 KiB at a time into a uniform buffer, one dispatch
+//! per slice (later slices add to the output, in order). Taps are the outer loop and
+//! channels the inner one, so each tap's bounds checks are paid once for all channels. The
+//! input gradient splits the input pixels into stride² phase classes, so a stride-2 kernel
+//! visits only the taps that reach each pixel. The weight gradient reads dy from storage
+//! (it runs once per training step, not once per Langevin step) and sums rows (b, oy) in
+//! chunks whose partial sums are added in a fixed order. Nothing uses atomics: results are
+//! bit-identical across runs.
+//!
+//! Why: on lavapipe (llvmpipe, LLVM 15.0.6, 256-bit, Mesa 22.3.6) each load instruction
+//! costs ~30–40 cycles per 8-lane SIMD op, whatever it reads — storage (gathered lane by
+//! lane even at a workgroup-uniform address), workgroup memory, or a uniform buffer — while
+//! an FMA costs ~1.5 (~3 once the 64 sums spill out of the 16 AVX2 registers). A uniform
+//! `mat4x4` load brings 16 weights for the price of about one load, so the block is shaped
+//! to minimise loads per multiply-add. Forward pass of conv4×4 s2 32→64 on 28×28, batch 64
+//! (0.82 GFLOP), CPU time of the lavapipe threads per call (the machine was shared with
+//! other jobs, so wall time was noisy; CPU time was stable to ~5%):
+//!
+//! | variant (channels × pixels per invocation)                               | CPU ms | GFLOP/CPU-s |
+//! |---------------------------------------------------------------------------|-------:|------------:|
+//! | first version: storage weights, 8 × 2, sums in arrays indexed in loops     | ~1200 | 0.7 |
+//! | storage weights, 8 × 1 unrolled into vec4s (arrays in loops were 2× slower) | 680 | 1.2 |
+//! | … the same with the weight loads left out (bound for storage weights)       | 158 | 5.2 |
+//! | … weights as vec4 from storage, transposed                                  | 475 | 1.7 |
+//! | … weights in workgroup memory, scalar / vec4                                | 597 / 322 | 1.4 / 2.6 |
+//! | workgroup-memory vec4 weights with barriers per chunk, 8×4 / 16×4 / 32×4    | 333 / 250 / 237 | 2.5 / 3.3 / 3.5 |
+//! | uniform-buffer vec4 weights, 8×1 / 8×4 / 16×2 / 16×4                        | 278 / 167 / 168 / 113 | 3.0 / 4.9 / 4.9 / 7.3 |
+//! | uniform, 32×2 / 32×4 / 16×8 (more spills)                                   | 147 / 153 / 158 | 5.6 / 5.4 / 5.2 |
+//! | uniform 16×4, loads of x left out (so they are not the limit)               | 118 | 7.0 |
+//! | uniform 16×4, kx loop unrolled (kw fixed at 4)                              | 170 | 4.8 |
+//! | uniform 16×4, `mat4x4` sums (same speed, clearer)                           | 107 | 7.7 |
+//! | **kept**: the same with taps outer and channels inner                      | 90 | 9.1 |
+//! | … 16 × 3 pixels                                                             | 103 | 8.0 |
+//! | … pixels in row quads sharing a sliding window of x (10 loads for 16 uses)  | 83–143 | 5.7–9.9 |
+//! | kept kernel with `LP_NATIVE_VECTOR_WIDTH=512`                               | 90 | 9.1 |
+//!
+//! The sliding window was not kept: no clear gain, and it needs a pipeline per kernel width
+//! and stride. The input gradient went from 190 to 107 CPU ms on the same layer with the
+//! same changes (uniform weights, taps outer). im2col + [`crate::ops::matmul`] was not
+//! built: the im2col buffer alone is K·N floats (472M at the paper's CIFAR-10 shapes), and
+//! a GEMM whose operands both come from storage pays a load per element on both sides
+//! (a 4×4 register block: 8 loads per 16 multiply-adds, against 5 per 64 here). The fast
+//! matmul was still being written, so that comparison is an estimate, not a measurement.
+//! [`crate::bench_layers::conv_bench`] prints the figures at the networks' shapes.
 
 use crate::gpu::{Access, BufRef, Gpu, GpuBuffer, Kernel, grid_1d};
 use std::sync::Mutex;
@@ -22,7 +64,12 @@ pub const SOURCE: &str = include_str!("../../shaders/conv2d.wgsl");
 
 /// Invocations per workgroup; must match `WG` in the WGSL.
 const WG: u32 = 64;
-
+/// Output (or input-gradient) channels per invocation and per packed weight block.
+const BLOCK: usize = 16;
+/// Pixels per invocation.
+const PIXELS: usize = 4;
+/// `mat4x4`s (16 weights each) per uniform slice: 64 KiB, lavapipe's uniform binding limit.
+const UBO_MATS: usize = 1024;
 /// The weight gradient is split into row chunks until about this many workgroups run.
 const WEIGHT_GRAD_GROUPS: usize = 256;
 
@@ -74,44 +121,6 @@ impl Conv2dShape {
     pub fn training_flops(&self) -> f64 {
         3.0 * self.forward_flops()
     }
-
-    fn check(&self) {
-        assert!(
-            self.batch > 0 && self.c_in > 0 && self.c_out > 0 && self.kh > 0 && self.kw > 0,
-            "conv2d: empty shape {self:?}"
-        );
-        let (_, _) = (self.h_out(), self.w_out());
-        assert!(
-            self.x_len().max(self.y_len()).max(self.w_len()) < u32::MAX as usize,
-            "conv2d: tensor too large for 32-bit indices {self:?}"
-        );
-    }
-}
-
-/// Register block of one kernel: `tm` channels × `tn` pixels per invocation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Block {
-    pub tm: usize,
-    pub tn: usize,
-}
-
-/// Register blocks of the three passes (forward, input gradient, weight gradient).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Blocking {
-    pub forward: Block,
-    pub input: Block,
-    pub weight: Block,
-}
-
-impl Default for Blocking {
-    /// The blocks that measured fastest on lavapipe (see the module docs).
-    fn default() -> Self {
-        Self {
-            forward: Block { tm: 8, tn: 2 },
-            input: Block { tm: 8, tn: 2 },
-            weight: Block { tm: 8, tn: 2 },
-        }
-    }
 }
 
 #[repr(C)]
@@ -135,7 +144,14 @@ struct Params {
     y_off: u32,
     chunk_rows: u32,
     chunks: u32,
-    _pad: [u32; 2],
+    accumulate: u32,
+    phase: u32,
+    blk0: u32,
+    tap_lo: u32,
+    tap_hi: u32,
+    red_lo: u32,
+    red_hi: u32,
+    _pad: [u32; 3],
 }
 
 impl Params {
@@ -157,51 +173,128 @@ impl Params {
             ..Self::default()
         }
     }
+
+    fn set_slice(&mut self, sl: &Slice) {
+        self.blk0 = sl.blk0 as u32;
+        self.tap_lo = sl.tap_lo as u32;
+        self.tap_hi = sl.tap_hi as u32;
+        self.red_lo = sl.red_lo as u32;
+        self.red_hi = sl.red_hi as u32;
+        self.accumulate = u32::from(sl.accumulates());
+    }
 }
 
-/// The WGSL source with the register block set to `b`.
-fn source_with(b: Block) -> String {
-    let src = SOURCE
-        .replace("const TM: u32 = 8u;", &format!("const TM: u32 = {}u;", b.tm))
-        .replace("const TN: u32 = 2u;", &format!("const TN: u32 = {}u;", b.tn));
-    assert!(src.contains(&format!("const TM: u32 = {}u;", b.tm)));
-    src
+/// One dispatch's share of a packed weight tensor laid out `[block][tap][red]` mat4x4s:
+/// blocks `[blk0, blk0 + blocks)`, taps `[tap_lo, tap_hi)`, reduction channels
+/// `[red_lo, red_hi)`, a contiguous range of the packed tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slice {
+    blk0: usize,
+    blocks: usize,
+    tap_lo: usize,
+    tap_hi: usize,
+    red_lo: usize,
+    red_hi: usize,
 }
 
-/// The convolution kernels, compiled once.
+impl Slice {
+    /// Index of the slice's first mat4x4 in the packed tensor.
+    fn first(&self, taps: usize, red: usize) -> usize {
+        (self.blk0 * taps + self.tap_lo) * red + self.red_lo
+    }
+    fn mats(&self) -> usize {
+        self.blocks * (self.tap_hi - self.tap_lo) * (self.red_hi - self.red_lo)
+    }
+    /// Not the first slice of its block: add to what the earlier ones wrote.
+    fn accumulates(&self) -> bool {
+        self.tap_lo > 0 || self.red_lo > 0
+    }
+}
+
+/// Cuts `[blocks][taps][red]` into uniform-buffer slices of at most [`UBO_MATS`]: several
+/// whole blocks when a block fits, else runs of whole taps of one block, else (more than
+/// UBO_MATS reduction channels) runs of channels of one tap.
+fn slices(blocks: usize, taps: usize, red: usize) -> Vec<Slice> {
+    let whole = |blk0, blocks| Slice { blk0, blocks, tap_lo: 0, tap_hi: taps, red_lo: 0, red_hi: red };
+    let mut out = Vec::new();
+    if taps * red <= UBO_MATS {
+        let step = UBO_MATS / (taps * red);
+        for blk0 in (0..blocks).step_by(step) {
+            out.push(whole(blk0, step.min(blocks - blk0)));
+        }
+    } else if red <= UBO_MATS {
+        let step = UBO_MATS / red;
+        for blk0 in 0..blocks {
+            for tap_lo in (0..taps).step_by(step) {
+                let tap_hi = (tap_lo + step).min(taps);
+                out.push(Slice { tap_lo, tap_hi, ..whole(blk0, 1) });
+            }
+        }
+    } else {
+        for blk0 in 0..blocks {
+            for tap_lo in 0..taps {
+                for red_lo in (0..red).step_by(UBO_MATS) {
+                    let red_hi = (red_lo + UBO_MATS).min(red);
+                    out.push(Slice { tap_lo, tap_hi: tap_lo + 1, red_lo, red_hi, ..whole(blk0, 1) });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The convolution kernels, compiled once, and their scratch buffers.
 pub struct Conv2d {
     gpu: Gpu,
-    blocking: Blocking,
     forward: Kernel,
     backward_input: Kernel,
-    backward_weight: Kernel,
+    pack_forward: Kernel,
+    pack_input: Kernel,
+    /// Workgroups of 64 and of 8 invocations (for layers with few weight positions).
+    backward_weight: [Kernel; 2],
     reduce_chunks: Kernel,
     bias_grad: Kernel,
-    /// Partial weight gradients of the row chunks; grown on demand and reused (passes
-    /// within one submission run in order, so reuse is safe).
-    scratch: Mutex<Option<GpuBuffer>>,
+    scratch: Mutex<Scratch>,
+}
+
+/// Buffers reused by every call. Passes within a submission run in order (wgpu inserts the
+/// barriers), so one set serves all calls recorded into any number of encoders.
+struct Scratch {
+    /// Packed weights (forward or input-gradient layout); grown on demand.
+    packed: Option<GpuBuffer>,
+    /// The 64 KiB uniform slice the forward and input-gradient kernels read weights from.
+    uniform: GpuBuffer,
+    /// Partial weight gradients of the row chunks; grown on demand.
+    partial: Option<GpuBuffer>,
 }
 
 impl Conv2d {
     pub fn new(gpu: &Gpu) -> Self {
-        Self::with_blocking(gpu, Blocking::default())
-    }
-
-    /// Kernels with other register blocks (for benchmarks of the variants).
-    pub fn with_blocking(gpu: &Gpu, blocking: Blocking) -> Self {
-        use Access::{Read, ReadWrite};
-        let fwd = source_with(blocking.forward);
-        let inp = source_with(blocking.input);
-        let wgt = source_with(blocking.weight);
+        use Access::{Read, ReadWrite, Uniform};
+        let k = |entry, bufs: &[Access]| Kernel::new(gpu, SOURCE, entry, bufs, &[]);
+        let uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("conv2d weights slice"),
+            size: (UBO_MATS * 64) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         Self {
             gpu: gpu.clone(),
-            blocking,
-            forward: Kernel::new(gpu, &fwd, "forward", &[Read, Read, Read, ReadWrite], &[]),
-            backward_input: Kernel::new(gpu, &inp, "backward_input", &[Read, Read, ReadWrite], &[]),
-            backward_weight: Kernel::new(gpu, &wgt, "backward_weight", &[Read, Read, ReadWrite], &[]),
-            reduce_chunks: Kernel::new(gpu, SOURCE, "reduce_chunks", &[Read, ReadWrite], &[]),
-            bias_grad: Kernel::new(gpu, SOURCE, "bias_grad", &[Read, ReadWrite], &[]),
-            scratch: Mutex::new(None),
+            forward: k("forward", &[Uniform, Read, Read, ReadWrite]),
+            backward_input: k("backward_input", &[Uniform, Read, ReadWrite]),
+            pack_forward: k("pack_forward", &[Read, ReadWrite]),
+            pack_input: k("pack_input", &[Read, ReadWrite]),
+            backward_weight: [64.0, 8.0].map(|wg| {
+                let bufs = [Read, Read, ReadWrite];
+                Kernel::new(gpu, SOURCE, "backward_weight", &bufs, &[("WG_DW", wg)])
+            }),
+            reduce_chunks: k("reduce_chunks", &[Read, ReadWrite]),
+            bias_grad: k("bias_grad", &[Read, ReadWrite]),
+            scratch: Mutex::new(Scratch {
+                packed: None,
+                uniform: GpuBuffer { buffer: uniform, len: UBO_MATS * 16 },
+                partial: None,
+            }),
         }
     }
 
@@ -215,7 +308,7 @@ impl Conv2d {
         bias: Option<BufRef>,
         y: BufRef,
     ) {
-        s.check();
+        self.check(s);
         fits("x", x, s.x_len());
         fits("weight", w, s.w_len());
         fits("y", y, s.y_len());
@@ -227,17 +320,28 @@ impl Conv2d {
         p.w_off = w.offset as u32;
         p.y_off = y.offset as u32;
         // Without a bias the binding still needs a buffer; the shader does not read it.
-        let b = bias.unwrap_or(w);
+        let b = bias.unwrap_or(x);
         p.has_bias = u32::from(bias.is_some());
         p.b_off = b.offset as u32;
-        let blk = self.blocking.forward;
-        let npix = s.batch * s.h_out() * s.w_out();
-        let groups = [groups_of(npix, blk.tn), s.c_out.div_ceil(blk.tm) as u32, 1];
-        self.forward.encode(&self.gpu, enc, &p, &[x.buf, w.buf, b.buf, y.buf], groups);
+
+        let taps = s.kh * s.kw;
+        let blocks = s.c_out.div_ceil(BLOCK);
+        let mut scratch = self.scratch.lock().unwrap();
+        let packed = scratch.packed(&self.gpu, blocks * s.c_in * taps * BLOCK);
+        let grid = grid_1d(blocks * s.c_in * taps * BLOCK, WG);
+        self.pack_forward.encode(&self.gpu, enc, &p, &[w.buf, &packed], grid);
+        let pixel_groups = groups_of(s.batch * s.h_out() * s.w_out());
+        for sl in slices(blocks, taps, s.c_in) {
+            copy_mats(enc, &packed, sl.first(taps, s.c_in), &scratch.uniform, sl.mats());
+            p.set_slice(&sl);
+            let groups = [pixel_groups, sl.blocks as u32, 1];
+            let bufs = [&scratch.uniform, x.buf, b.buf, y.buf];
+            self.forward.encode(&self.gpu, enc, &p, &bufs, groups);
+        }
     }
 
     /// Records dx = ∂L/∂x from dy = ∂L/∂y (dx is written, not added). dx must not share a
-    /// buffer with dy or w.
+    /// buffer with dy.
     pub fn backward_input(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -246,7 +350,7 @@ impl Conv2d {
         w: BufRef,
         dx: BufRef,
     ) {
-        s.check();
+        self.check(s);
         fits("dy", dy, s.y_len());
         fits("weight", w, s.w_len());
         fits("dx", dx, s.x_len());
@@ -254,11 +358,40 @@ impl Conv2d {
         p.y_off = dy.offset as u32;
         p.w_off = w.offset as u32;
         p.x_off = dx.offset as u32;
-        let blk = self.blocking.input;
-        // The largest stride phase class has ceil(h/s)·ceil(w/s) pixels per example.
-        let npix = s.batch * s.h_in.div_ceil(s.stride) * s.w_in.div_ceil(s.stride);
-        let groups = [groups_of(npix, blk.tn), s.c_in.div_ceil(blk.tm) as u32, (s.stride * s.stride) as u32];
-        self.backward_input.encode(&self.gpu, enc, &p, &[dy.buf, w.buf, dx.buf], groups);
+
+        let st = s.stride;
+        let blocks = s.c_in.div_ceil(BLOCK);
+        let mut scratch = self.scratch.lock().unwrap();
+        for phase in 0..st * st {
+            let (py, px) = (phase / st, phase % st);
+            // Pixels of the class: iy ≡ py (mod s); taps of the class: ky ≡ py + pad (mod s).
+            let pixels =
+                s.batch * s.h_in.saturating_sub(py).div_ceil(st) * s.w_in.saturating_sub(px).div_ceil(st);
+            let taps = phase_taps(s, phase);
+            p.phase = phase as u32;
+            if pixels == 0 {
+                continue;
+            }
+            if taps == 0 {
+                // No tap reaches this class (a 1×1 kernel with stride 2, say): its dx is 0.
+                let none = Slice { blk0: 0, blocks, tap_lo: 0, tap_hi: 0, red_lo: 0, red_hi: 0 };
+                p.set_slice(&none);
+                let bufs = [&scratch.uniform, dy.buf, dx.buf];
+                let groups = [groups_of(pixels), blocks as u32, 1];
+                self.backward_input.encode(&self.gpu, enc, &p, &bufs, groups);
+                continue;
+            }
+            let len = blocks * s.c_out * taps * BLOCK;
+            let packed = scratch.packed(&self.gpu, len);
+            self.pack_input.encode(&self.gpu, enc, &p, &[w.buf, &packed], grid_1d(len, WG));
+            for sl in slices(blocks, taps, s.c_out) {
+                copy_mats(enc, &packed, sl.first(taps, s.c_out), &scratch.uniform, sl.mats());
+                p.set_slice(&sl);
+                let groups = [groups_of(pixels), sl.blocks as u32, 1];
+                let bufs = [&scratch.uniform, dy.buf, dx.buf];
+                self.backward_input.encode(&self.gpu, enc, &p, &bufs, groups);
+            }
+        }
     }
 
     /// Records dw += ∂L/∂w and, if given, db += ∂L/∂bias, from x and dy = ∂L/∂y. dw and db
@@ -272,7 +405,7 @@ impl Conv2d {
         dw: BufRef,
         db: Option<BufRef>,
     ) {
-        s.check();
+        self.check(s);
         fits("x", x, s.x_len());
         fits("dy", dy, s.y_len());
         fits("dw", dw, s.w_len());
@@ -281,23 +414,23 @@ impl Conv2d {
         p.y_off = dy.offset as u32;
         p.w_off = dw.offset as u32;
 
-        let blk = self.blocking.weight;
         let k_len = s.c_in * s.kh * s.kw;
-        let base = [groups_of(k_len, blk.tn), s.c_out.div_ceil(blk.tm) as u32];
+        let wg = weight_grad_workgroup(s);
+        let kernel = &self.backward_weight[usize::from(wg == 8)];
         let (chunk_rows, chunks) = self.chunking(s);
         p.chunk_rows = chunk_rows as u32;
         p.chunks = chunks as u32;
-        let groups = [base[0], base[1], chunks as u32];
+        let groups = [k_len.div_ceil(wg * PIXELS) as u32, s.c_out.div_ceil(BLOCK) as u32, chunks as u32];
         if chunks == 1 {
-            self.backward_weight.encode(&self.gpu, enc, &p, &[x.buf, dy.buf, dw.buf], groups);
+            kernel.encode(&self.gpu, enc, &p, &[x.buf, dy.buf, dw.buf], groups);
         } else {
             let mut scratch = self.scratch.lock().unwrap();
             let need = chunks * s.w_len();
-            if scratch.as_ref().is_none_or(|b| b.len < need) {
-                *scratch = Some(self.gpu.zeros(need));
+            if scratch.partial.as_ref().is_none_or(|b| b.len < need) {
+                scratch.partial = Some(self.gpu.zeros(need));
             }
-            let partial = scratch.as_ref().unwrap();
-            self.backward_weight.encode(&self.gpu, enc, &p, &[x.buf, dy.buf, partial], groups);
+            let partial = scratch.partial.as_ref().unwrap();
+            kernel.encode(&self.gpu, enc, &p, &[x.buf, dy.buf, partial], groups);
             let grid = grid_1d(s.w_len(), WG);
             self.reduce_chunks.encode(&self.gpu, enc, &p, &[partial, dw.buf], grid);
         }
@@ -310,8 +443,22 @@ impl Conv2d {
         }
     }
 
+    /// Uniform-buffer slices (dispatches of the main kernel) of the forward pass and of the
+    /// input gradient (summed over the stride phase classes). More than one means the
+    /// weights did not fit 64 KiB and later slices add to the output.
+    pub fn weight_slices(s: &Conv2dShape) -> [usize; 2] {
+        let forward = slices(s.c_out.div_ceil(BLOCK), s.kh * s.kw, s.c_in).len();
+        let input = (0..s.stride * s.stride)
+            .map(|phase| {
+                let taps = phase_taps(s, phase);
+                if taps == 0 { 1 } else { slices(s.c_in.div_ceil(BLOCK), taps, s.c_out).len() }
+            })
+            .sum();
+        [forward, input]
+    }
+
     /// Row chunks the weight gradient of `s` is split into (1: no partial sums). Enough
-    /// chunks that about [`WEIGHT_GRAD_GROUPS`] workgroups run, as long as the partial sums
+    /// chunks that about 256 workgroups run, as long as the partial sums
     /// fit one storage binding.
     pub fn weight_grad_chunks(&self, s: &Conv2dShape) -> usize {
         self.chunking(s).1
@@ -319,20 +466,81 @@ impl Conv2d {
 
     /// (rows per chunk, chunks) for the weight gradient; rows are (b, oy) pairs.
     fn chunking(&self, s: &Conv2dShape) -> (usize, usize) {
-        let blk = self.blocking.weight;
-        let base_groups = (s.c_in * s.kh * s.kw).div_ceil(WG as usize * blk.tn) * s.c_out.div_ceil(blk.tm);
+        let base_groups = (s.c_in * s.kh * s.kw).div_ceil(WG as usize * PIXELS) * s.c_out.div_ceil(BLOCK);
         let rows = s.batch * s.h_out();
-        let max_binding = self.gpu.limits.max_storage_buffer_binding_size as usize / 4;
-        let by_memory = (max_binding / s.w_len()).max(1);
+        let by_memory = (self.max_binding() / s.w_len()).max(1);
         let wanted = WEIGHT_GRAD_GROUPS.div_ceil(base_groups).min(by_memory).min(rows);
         let chunk_rows = rows.div_ceil(wanted.max(1));
         (chunk_rows, rows.div_ceil(chunk_rows))
     }
+
+    /// Elements one storage binding may hold.
+    fn max_binding(&self) -> usize {
+        self.gpu.limits.max_storage_buffer_binding_size as usize / 4
+    }
+
+    fn check(&self, s: &Conv2dShape) {
+        assert!(
+            s.batch > 0 && s.c_in > 0 && s.c_out > 0 && s.kh > 0 && s.kw > 0 && s.stride > 0,
+            "conv2d: empty shape {s:?}"
+        );
+        let (_, _) = (s.h_out(), s.w_out());
+        let largest = s.x_len().max(s.y_len()).max(s.w_len().next_multiple_of(BLOCK));
+        assert!(
+            largest <= self.max_binding(),
+            "conv2d: a tensor of {largest} elements exceeds one storage binding \
+             ({} elements); split the batch",
+            self.max_binding()
+        );
+    }
 }
 
-/// Workgroups along x for `n` items at `tn` per invocation.
-fn groups_of(n: usize, tn: usize) -> u32 {
-    let groups = n.div_ceil(WG as usize * tn);
+impl Scratch {
+    /// The packed-weights buffer, grown to at least `len` elements.
+    fn packed(&mut self, gpu: &Gpu, len: usize) -> GpuBuffer {
+        if self.packed.as_ref().is_none_or(|b| b.len < len) {
+            self.packed = Some(gpu.zeros(len));
+        }
+        self.packed.clone().unwrap()
+    }
+}
+
+/// Workgroup size of the weight gradient: 64, or 8 when there are at most 128 weight
+/// positions per output channel (conv3×3 on one input channel has 9: a 64-wide workgroup
+/// covering 256 positions ran 8× more idle SIMD vectors than needed).
+fn weight_grad_workgroup(s: &Conv2dShape) -> usize {
+    if s.c_in * s.kh * s.kw <= 128 { 8 } else { 64 }
+}
+
+/// Taps (ky, kx) that reach the input pixels of stride phase class `phase` = py·s + px:
+/// those with ky ≡ py + pad and kx ≡ px + pad (mod s).
+fn phase_taps(s: &Conv2dShape, phase: usize) -> usize {
+    let st = s.stride;
+    let (ky0, kx0) = ((phase / st + s.pad) % st, (phase % st + s.pad) % st);
+    s.kh.saturating_sub(ky0).div_ceil(st) * s.kw.saturating_sub(kx0).div_ceil(st)
+}
+
+/// Copies `mats` mat4x4s starting at mat `first` of `packed` to the start of `uniform`.
+fn copy_mats(
+    enc: &mut wgpu::CommandEncoder,
+    packed: &GpuBuffer,
+    first: usize,
+    uniform: &GpuBuffer,
+    mats: usize,
+) {
+    debug_assert!(mats <= UBO_MATS && (first + mats) * 16 <= packed.len);
+    enc.copy_buffer_to_buffer(
+        &packed.buffer,
+        (first * 64) as u64,
+        &uniform.buffer,
+        0,
+        Some((mats * 64) as u64),
+    );
+}
+
+/// Workgroups along x for `n` pixels (or weight positions) at [`PIXELS`] per invocation.
+fn groups_of(n: usize) -> u32 {
+    let groups = n.div_ceil(WG as usize * PIXELS);
     assert!(
         groups <= 65_535,
         "conv2d: {n} pixels need {groups} workgroups along x (max 65,535); split the batch"
