@@ -56,6 +56,9 @@ pub enum Command {
 pub enum BenchWhat {
     /// Matmul GFLOP/s at 256, 512, 1024, elementwise GB/s, and a single-threaded CPU matmul.
     Kernels,
+    /// Conv2d forward and forward+backward GFLOP/s and examples/s at the small-network and
+    /// the paper's CIFAR-10 shapes, with the matmul peak of the same run.
+    Layers,
     /// Seconds per training iteration and their split, 2-D and small image presets.
     Train,
 }

@@ -2,8 +2,6 @@
 //! with every network and both Langevin samplers as WGSL compute shaders on wgpu.
 
 pub mod bench;
-pub mod bench_layers;
-pub mod bench_train;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

@@ -35,6 +35,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { what: BenchWhat::Kernels } => dualmcmc::bench::kernels(&gpu),
-        Command::Bench { what: BenchWhat::Train } => dualmcmc::bench_train::train(&engine()),
+        Command::Bench { what: BenchWhat::Train } => dualmcmc::bench::train(&engine()),
+        Command::Bench { what: BenchWhat::Layers } => {
+            dualmcmc::bench::layers(&gpu);
+            Ok(())
+        }
     }
 }

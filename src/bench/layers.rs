@@ -3,7 +3,7 @@
 //! Timings are medians of repeated submissions, each waited on (`Gpu::wait`), after one
 //! warm-up call. The machines are shared and noisy: compare figures from the same run.
 
-use crate::bench::median_seconds;
+use super::median_seconds;
 use crate::gpu::{BufRef, Gpu, GpuBuffer};
 use crate::ops::conv2d::{Conv2d, Conv2dShape};
 
@@ -152,7 +152,9 @@ fn cifar_batch(gpu: &Gpu) -> impl Fn(&Conv2dShape) -> usize {
 /// `bench conv`: throughput of Conv2d's forward, forward + input gradient, and forward +
 /// both gradients, at the small network's shapes and at the paper's CIFAR-10 shapes.
 /// GFLOP/s count 2 per multiply-add; each gradient costs as many FLOPs as the forward.
-pub fn conv_bench(gpu: &Gpu) {
+pub fn layers(gpu: &Gpu) {
+    let peak = super::kernels::matmul_gflops(gpu, 1024);
+    println!("matmul 1024³ in this run (the peak to compare with): {peak:.2} GFLOP/s");
     let op = Conv2d::new(gpu);
     println!("conv2d on {}", gpu.describe());
     println!(

@@ -1,7 +1,7 @@
 //! `bench train`: seconds per training iteration and where they go, for the 2-D preset and
 //! a small image preset.
 
-use crate::bench::median_seconds;
+use super::median_seconds;
 use crate::models::ModelConfig;
 use crate::nn::{Engine, Shape};
 use crate::sampler::Parameterisation;

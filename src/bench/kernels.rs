@@ -1,24 +1,10 @@
-//! Benchmarks behind `dualmcmc --no-gui bench ...`. Figures are printed together with a
-//! reference measured in the same run, since these machines are shared and noisy.
+//! `bench kernels`: matmul GFLOP/s at 256, 512 and 1024 against a plain single-threaded CPU
+//! loop in the same run, and the bandwidth of an elementwise op.
 
+use super::{median_seconds, median_seconds_pair};
 use crate::gpu::Gpu;
 use crate::ops::elementwise::Elementwise;
 use crate::ops::matmul::{MatRef, Matmul, MatmulShape};
-use std::time::Instant;
-
-/// Seconds per call of `f`, median of `reps` timed calls after one warm-up call.
-pub fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
 
 /// `bench kernels`: matmul GFLOP/s against a single-threaded CPU loop measured in the same
 /// run, then elementwise bandwidth.
@@ -60,22 +46,6 @@ pub fn kernels(gpu: &Gpu) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Medians of `reps` timed calls of `f` and of `g`, alternating, after one warm-up each.
-pub fn median_seconds_pair(reps: usize, mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
-    let time = |h: &mut dyn FnMut()| {
-        let t = Instant::now();
-        h();
-        t.elapsed().as_secs_f64()
-    };
-    f();
-    g();
-    let (mut tf, mut tg): (Vec<f64>, Vec<f64>) =
-        (0..reps.max(1)).map(|_| (time(&mut f), time(&mut g))).unzip();
-    tf.sort_by(f64::total_cmp);
-    tg.sort_by(f64::total_cmp);
-    (tf[tf.len() / 2], tg[tg.len() / 2])
-}
-
 fn gflops(n: usize, secs: f64) -> f64 {
     2.0 * (n as f64).powi(3) / secs / 1e9
 }
@@ -83,6 +53,12 @@ fn gflops(n: usize, secs: f64) -> f64 {
 /// Values in [-1, 1) that are cheap to make and not all equal.
 fn test_values(len: usize, seed: usize) -> Vec<f32> {
     (0..len).map(|i| ((i * 7919 + seed * 104_729) % 2001) as f32 / 1000.0 - 1.0).collect()
+}
+
+/// GFLOP/s of an n×n×n product on the GPU (median of 5).
+pub fn matmul_gflops(gpu: &Gpu, n: usize) -> f64 {
+    let mm = Matmul::new(gpu);
+    gflops(n, median_seconds(5, gpu_matmul(gpu, &mm, n, false, false, 0)))
 }
 
 /// One n×n×n product on the GPU, waiting for it; A and B start `offset` elements into
