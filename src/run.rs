@@ -75,6 +75,38 @@ pub fn train(engine: Arc<Engine>, args: &TrainArgs) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// A finished or running run, loaded from its folder: its configuration and a trainer with
+/// the latest checkpoint's parameters (for `sample`, `reconstruct`, `energy`, …). The data
+/// set is not loaded; the example shape comes from the checkpoint's networks.
+pub fn open_run(engine: Arc<Engine>, dir: &Path) -> anyhow::Result<(RunConfig, Trainer)> {
+    let file = dir.join(CONFIG_FILE);
+    if !file.is_file() {
+        bail!("{} is not a run folder: it has no {CONFIG_FILE}", dir.display());
+    }
+    let ckpt = dir.join(CHECKPOINT_FILE);
+    let cfg = RunConfig::resolve(RunConfig::file(&file)?, &[], &file.display().to_string())?;
+    let meta = checkpoint::read_metadata(&ckpt)?;
+    let shape = example_shape_of(&cfg, &meta)?;
+    let models = cfg.model.build(shape, cfg.train.nz).map_err(anyhow::Error::msg)?;
+    let mut trainer = Trainer::new(engine, cfg.train.clone(), models).map_err(|m| anyhow::anyhow!("train.{m}"))?;
+    checkpoint::load(&ckpt, &mut trainer)?;
+    Ok((cfg, trainer))
+}
+
+/// The example shape of a run without loading its data: recorded in the checkpoint, or
+/// implied by the data kind.
+fn example_shape_of(cfg: &RunConfig, meta: &checkpoint::CheckpointMeta) -> anyhow::Result<crate::nn::Shape> {
+    use crate::config::DataConfig;
+    if let Some([c, h, w]) = meta.extra.get("example_shape").and_then(|v| serde_json::from_value::<[usize; 3]>(v.clone()).ok()) {
+        return Ok(crate::nn::Shape::image(c, h, w));
+    }
+    match &cfg.data {
+        DataConfig::Toy2d { .. } => Ok(crate::nn::Shape::flat(2)),
+        DataConfig::FashionMnist { .. } => Ok(crate::nn::Shape::image(1, 28, 28)),
+        _ => bail!("the checkpoint does not record the example shape; load the data to find it"),
+    }
+}
+
 /// The configuration and the run folder: from the folder when resuming, else from the preset
 /// or file, in a new folder.
 fn resolve(args: &TrainArgs) -> anyhow::Result<(RunConfig, PathBuf)> {
@@ -198,7 +230,8 @@ impl Loop<'_> {
     }
 
     fn save(&self) -> anyhow::Result<()> {
-        let extra = serde_json::json!({ "run_config": self.cfg.to_toml() });
+        let s = self.data.example_shape();
+        let extra = serde_json::json!({ "run_config": self.cfg.to_toml(), "example_shape": [s.c, s.h, s.w] });
         checkpoint::save(self.dir.join(CHECKPOINT_FILE), self.trainer, &extra)?;
         Ok(())
     }
