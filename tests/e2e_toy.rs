@@ -35,7 +35,10 @@ fn eight_gaussians_reaches_the_stated_log_likelihood_and_all_modes() {
     let energies = dualmcmc::run::grid_energies(&t, &grid).unwrap();
     let held_out = Toy2d::EightGaussians.sample(5000, 12345);
     let ll = average_log_likelihood(&grid, &energies, &held_out);
-    eprintln!("8 gaussians after {} iterations: average log-likelihood {ll:.4} nats (optimum −2.833)", cfg.schedule.iterations);
+    eprintln!(
+        "8 gaussians after {} iterations: average log-likelihood {ll:.4} nats (optimum −2.833)",
+        cfg.schedule.iterations
+    );
     assert!(ll >= -3.2, "held-out log-likelihood {ll:.4} below −3.2");
     assert!(ll <= -2.80, "log-likelihood {ll:.4} above the optimum −2.833: the evaluation is wrong");
 
@@ -48,7 +51,14 @@ fn eight_gaussians_reaches_the_stated_log_likelihood_and_all_modes() {
     }
     let modes = Toy2d::EightGaussians.modes().unwrap();
     let coverage = mode_coverage(&revised, &modes.centres, modes.std, 3.0);
-    eprintln!("revised samples: {} modes reached, {:.3} of samples near a mode", coverage.modes_reached, coverage.near_fraction);
+    eprintln!(
+        "revised samples: {} modes reached, {:.3} of samples near a mode",
+        coverage.modes_reached, coverage.near_fraction
+    );
     assert_eq!(coverage.modes_reached, 8, "revised samples per mode: {:?}", coverage.per_mode);
-    assert!(coverage.near_fraction > 0.7, "only {:.3} of the revised samples lie near a mode", coverage.near_fraction);
+    assert!(
+        coverage.near_fraction > 0.7,
+        "only {:.3} of the revised samples lie near a mode",
+        coverage.near_fraction
+    );
 }
