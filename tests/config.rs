@@ -1,0 +1,81 @@
+//! Presets and overrides: every preset resolves; an unknown key or an out-of-range value is
+//! an error that names it. Needs no GPU.
+
+use dualmcmc::config::{PRESETS, RunConfig};
+
+fn resolve(preset: &str, overrides: &[&str]) -> Result<RunConfig, String> {
+    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    RunConfig::resolve(RunConfig::preset(preset).map_err(|e| e.to_string())?, &o, preset)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_preset_resolves_and_validates() {
+    for (name, _) in PRESETS {
+        let cfg = resolve(name, &[]).unwrap_or_else(|e| panic!("preset {name}: {e}"));
+        // The resolved configuration round-trips through its TOML form.
+        let again = RunConfig::resolve(cfg.to_toml().parse().unwrap(), &[], "round trip").unwrap();
+        assert_eq!(cfg, again, "preset {name} does not round-trip");
+    }
+}
+
+#[test]
+fn the_paper_presets_carry_the_reference_values() {
+    let c = resolve("cifar10", &[]).unwrap().train;
+    assert_eq!((c.batch_size, c.nz, c.sigma, c.seed), (100, 128, 0.3, 1234));
+    assert_eq!((c.x_langevin.steps, c.x_langevin.step_size, c.x_langevin.noise_scale), (30, 0.5, 0.001));
+    assert_eq!((c.z_langevin.steps, c.z_langevin.step_size, c.z_langevin.noise_scale), (10, 0.1, 0.1));
+    assert_eq!((c.ebm_optim.lr, c.generator_optim.lr, c.inference_optim.lr), (1e-4, 3e-4, 1e-4));
+    assert_eq!(
+        (c.generator_optim.weight_decay, c.inference_optim.weight_decay, c.ebm_optim.weight_decay),
+        (5e-4, 5e-4, 0.0)
+    );
+    assert_eq!((c.ebm_optim.beta1, c.ebm_optim.beta2, c.lr_decay), (0.0, 0.9, 0.998));
+    assert_eq!(
+        (c.generator_sample_weight, c.generator_data_weight, c.inference_sample_weight),
+        (50.0, 1.0, 0.1)
+    );
+    let t = (c.x_langevin.noise_scale / c.x_langevin.step_size).powi(2);
+    assert!((c.x_langevin.langevin(c.parameterisation).temperature() - t).abs() < 1e-12);
+    let celeba = resolve("celeba64", &[]).unwrap().train;
+    assert_eq!((celeba.x_langevin.step_size, celeba.generator_sample_weight), (0.3, 70.0));
+}
+
+#[test]
+fn overrides_set_values_by_key() {
+    let cfg = resolve(
+        "toy2d",
+        &["train.x_langevin.steps=7", "train.sigma=1", "data.toy=checkerboard", "train.x_init=noise"],
+    )
+    .unwrap();
+    assert_eq!(cfg.train.x_langevin.steps, 7);
+    assert_eq!(cfg.train.sigma, 1.0, "an integer given for a float key becomes a float");
+    assert_eq!(cfg.data, dualmcmc::config::DataConfig::Toy2d { toy: "checkerboard".into() });
+    assert_eq!(cfg.train.x_init, dualmcmc::train::XInit::Noise);
+}
+
+#[test]
+fn an_unknown_key_is_an_error_that_names_it() {
+    let e = resolve("toy2d", &["train.x_langevin.stepz=7"]).unwrap_err();
+    assert!(e.contains("train.x_langevin.stepz") && e.contains("steps"), "{e}");
+    let e = resolve("toy2d", &["nonsense.key=1"]).unwrap_err();
+    assert!(e.contains("nonsense.key"), "{e}");
+    let e = resolve("toy2d", &["no_equals_sign"]).unwrap_err();
+    assert!(e.contains("KEY=VALUE"), "{e}");
+    let e = resolve("no-such-preset", &[]).unwrap_err();
+    assert!(e.contains("no-such-preset") && e.contains("fmnist"), "{e}");
+}
+
+#[test]
+fn an_out_of_range_or_mistyped_value_is_an_error_that_names_it() {
+    let e = resolve("toy2d", &["train.sigma=-1"]).unwrap_err();
+    assert!(e.contains("train.sigma") && e.contains("positive"), "{e}");
+    let e = resolve("toy2d", &["train.ebm_optim.beta2=1.5"]).unwrap_err();
+    assert!(e.contains("ebm_optim.beta"), "{e}");
+    let e = resolve("toy2d", &["schedule.iterations=0"]).unwrap_err();
+    assert!(e.contains("schedule.iterations"), "{e}");
+    let e = resolve("toy2d", &["train.sigma=abc"]).unwrap_err();
+    assert!(e.contains("sigma"), "{e}");
+    let e = resolve("toy2d", &["train.x_init=sideways"]).unwrap_err();
+    assert!(e.contains("sideways") || e.contains("x_init"), "{e}");
+}

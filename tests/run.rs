@@ -1,0 +1,107 @@
+//! The headless `train` command: the run folder it writes, resume equality through the run
+//! folder, and bad input that loses nothing.
+
+mod common;
+use common::engine_arc;
+use dualmcmc::run::{CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, TrainArgs, open_run, train};
+
+fn tiny(out: &std::path::Path, iterations: u64) -> TrainArgs {
+    TrainArgs {
+        preset: Some("toy2d".into()),
+        set: [
+            "model.hidden=8",
+            "train.batch_size=16",
+            "train.x_langevin.steps=3",
+            "train.z_langevin.steps=2",
+            "schedule.grid=4",
+            "schedule.log_every=2",
+            "schedule.images_every=3",
+            "schedule.checkpoint_every=2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("schedule.iterations={iterations}")])
+        .collect(),
+        out: Some(out.to_path_buf()),
+        quiet: true,
+        ..TrainArgs::default()
+    }
+}
+
+fn params(dir: &std::path::Path) -> Vec<Vec<u32>> {
+    let (_, t) = open_run(engine_arc(), dir).unwrap();
+    let m = &t.models;
+    [&m.ebm, &m.generator, &m.inference].map(|n| t.engine.gpu.read::<u32>(&n.bufs().params).unwrap()).to_vec()
+}
+
+#[test]
+fn train_writes_a_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    train(engine_arc(), &tiny(&dir, 6)).unwrap();
+    assert!(dir.join(CONFIG_FILE).is_file() && dir.join(CHECKPOINT_FILE).is_file());
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join(METRICS_FILE))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.iter().map(|l| l["iteration"].as_u64().unwrap()).collect::<Vec<_>>(), [2, 4, 6]);
+    for key in ["gen_loss", "inf_loss", "ebm_loss", "energy_data", "energy_samples", "recon_mse", "seconds"] {
+        assert!(lines[0][key].as_f64().unwrap().is_finite(), "{key} missing or not finite");
+    }
+    assert!(
+        dir.join("images/density_000003.png").is_file() && dir.join("images/density_000006.png").is_file()
+    );
+    let (cfg, t) = open_run(engine_arc(), &dir).unwrap();
+    assert_eq!((t.iteration, cfg.train.batch_size), (6, 16));
+}
+
+#[test]
+fn resuming_a_run_folder_equals_training_straight_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    train(engine_arc(), &tiny(&a, 4)).unwrap();
+    let resume = TrainArgs {
+        resume: Some(a.clone()),
+        set: vec!["schedule.iterations=8".into()],
+        quiet: true,
+        ..TrainArgs::default()
+    };
+    train(engine_arc(), &resume).unwrap();
+    train(engine_arc(), &tiny(&b, 8)).unwrap();
+    assert_eq!(params(&a), params(&b), "4 + 4 iterations with a resume differ from 8 straight");
+    let logged = std::fs::read_to_string(a.join(METRICS_FILE)).unwrap().lines().count();
+    assert_eq!(logged, 4, "the resumed run appends to metrics.jsonl");
+}
+
+#[test]
+fn an_existing_run_folder_is_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("precious.txt"), "keep me").unwrap();
+    let err = train(engine_arc(), &tiny(&dir, 2)).unwrap_err().to_string();
+    assert!(err.contains("exists and is not empty"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("precious.txt")).unwrap(), "keep me");
+}
+
+#[test]
+fn bad_data_is_a_clear_error_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nowhere/train-images.gz");
+    let args = TrainArgs {
+        preset: Some("fmnist".into()),
+        set: vec!["data={ kind = \"idx\", images = \"".to_string() + &missing.display().to_string() + "\" }"],
+        out: Some(tmp.path().join("run")),
+        quiet: true,
+        ..TrainArgs::default()
+    };
+    let err = format!("{:#}", train(engine_arc(), &args).unwrap_err());
+    assert!(err.contains("train-images.gz") && err.contains("not found"), "{err}");
+    let err = format!(
+        "{:#}",
+        train(engine_arc(), &TrainArgs { resume: Some(tmp.path().join("nothing")), ..TrainArgs::default() })
+            .unwrap_err()
+    );
+    assert!(err.contains("nothing") && err.contains(CONFIG_FILE), "{err}");
+}
