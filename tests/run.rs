@@ -105,3 +105,37 @@ fn bad_data_is_a_clear_error_naming_the_file() {
     );
     assert!(err.contains("nothing") && err.contains(CONFIG_FILE), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_a_checkpoint_before_exiting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut args: Vec<String> =
+        vec!["--no-gui".into(), "train".into(), "--quiet".into(), "--out".into(), dir.display().to_string()];
+    for s in tiny(&dir, 1_000_000).set {
+        args.extend(["--set".into(), s]);
+    }
+    args.extend(["--preset".into(), "toy2d".into(), "--set".into(), "schedule.checkpoint_every=0".into()]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dualmcmc"))
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training is under way (the metrics file has a line), then interrupt.
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(dir.join(METRICS_FILE)).map_or(true, |s| s.is_empty()) {
+        assert!(start.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(!dir.join(CHECKPOINT_FILE).exists(), "no checkpoint before the interrupt (checkpoint_every = 0)");
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit status {:?}: {stderr}", out.status);
+    assert!(stderr.contains("interrupted after iteration"), "{stderr}");
+    assert!(dir.join(CHECKPOINT_FILE).is_file(), "Ctrl-C did not save a checkpoint");
+    let (_, t) = open_run(engine_arc(), &dir).unwrap();
+    assert!(t.iteration >= 2);
+}
