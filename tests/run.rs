@@ -117,7 +117,7 @@ fn ctrl_c_saves_a_checkpoint_before_exiting() {
         args.extend(["--set".into(), s]);
     }
     args.extend(["--preset".into(), "toy2d".into(), "--set".into(), "schedule.checkpoint_every=0".into()]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dualmcmc"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dualmcmc"))
         .args(&args)
         .stderr(std::process::Stdio::piped())
         .spawn()
