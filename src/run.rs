@@ -88,7 +88,8 @@ pub fn open_run(engine: Arc<Engine>, dir: &Path) -> anyhow::Result<(RunConfig, T
     let meta = checkpoint::read_metadata(&ckpt)?;
     let shape = example_shape_of(&cfg, &meta)?;
     let models = cfg.model.build(shape, cfg.train.nz).map_err(anyhow::Error::msg)?;
-    let mut trainer = Trainer::new(engine, cfg.train.clone(), models).map_err(|m| anyhow::anyhow!("train.{m}"))?;
+    let mut trainer =
+        Trainer::new(engine, cfg.train.clone(), models).map_err(|m| anyhow::anyhow!("train.{m}"))?;
     checkpoint::load(&ckpt, &mut trainer)?;
     Ok((cfg, trainer))
 }
@@ -97,7 +98,9 @@ pub fn open_run(engine: Arc<Engine>, dir: &Path) -> anyhow::Result<(RunConfig, T
 /// implied by the data kind.
 fn example_shape_of(cfg: &RunConfig, meta: &checkpoint::CheckpointMeta) -> anyhow::Result<crate::nn::Shape> {
     use crate::config::DataConfig;
-    if let Some([c, h, w]) = meta.extra.get("example_shape").and_then(|v| serde_json::from_value::<[usize; 3]>(v.clone()).ok()) {
+    if let Some([c, h, w]) =
+        meta.extra.get("example_shape").and_then(|v| serde_json::from_value::<[usize; 3]>(v.clone()).ok())
+    {
         return Ok(crate::nn::Shape::image(c, h, w));
     }
     match &cfg.data {
