@@ -1,6 +1,7 @@
 //! The command line (clap): the desktop app by default, headless subcommands with `--no-gui`.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,6 +46,29 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Generator samples and their x-Langevin revision (.npy and PNG).
+    ///
+    /// N samples g(z), z ~ N(0, I), and their x-Langevin revision under the EBM. Writes
+    /// FILE.npy (revised) and FILE_generator.npy, `[N, C, H, W]` (`[N, 2]` for 2-D runs), and
+    /// a PNG of each (image grids; for 2-D runs exp(−E) with the samples in red).
+    Sample(SampleArgs),
+    /// Reconstructions q(x) → z₀ → z-Langevin → g(z̃), with their errors (.npy and PNG).
+    ///
+    /// Writes FILE.npy (g(z̃)), FILE_initial.npy (g(z₀)) and for image runs FILE.png (rows:
+    /// input, g(z₀), g(z̃)); prints the mean squared error per value of both.
+    Reconstruct(ReconstructArgs),
+    /// Linear interpolation in z, decoded by the generator (.npy and PNG).
+    ///
+    /// Between two prior draws, or with --input between the latents inferred for its two
+    /// examples. Writes FILE.npy `[P, …]`, FILE_z.npy (the latent points `[P, nz]`) and for
+    /// image runs a PNG strip.
+    Interpolate(InterpolateArgs),
+    /// The energy E(x) = −f(x) of each example and its gradient ∇ₓE (.npy).
+    ///
+    /// E is the EBM network's output; the paper's f(x) = −E(x), so the model density is
+    /// ∝ exp(−E(x)) and lower energy is more probable. Writes E `[N]` to --out and ∇ₓE (the
+    /// input's shape) to --grad.
+    Energy(EnergyArgs),
     /// Benchmarks; figures are ratios measured in one run.
     Bench {
         #[command(subcommand)]
@@ -61,4 +85,86 @@ pub enum BenchWhat {
     Layers,
     /// Seconds per training iteration and their split, 2-D and small image presets.
     Train,
+}
+
+/// `sample`: `--run DIR [--n N] [--steps K] [--seed S] [--out FILE]`.
+#[derive(Args, Debug, Clone)]
+pub struct SampleArgs {
+    /// The run folder (its config.toml and checkpoint.safetensors).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// How many samples.
+    #[arg(long, default_value_t = 64)]
+    pub n: usize,
+    /// x-Langevin steps (default: the run's train.x_langevin.steps; 0 keeps g(z)).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Seed of the prior draws and of the Langevin noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output name without extension (default DIR/sample): FILE.npy, FILE_generator.npy, …
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `reconstruct`: `--run DIR --input X.npy [--steps K] [--seed S] [--out FILE]`.
+#[derive(Args, Debug, Clone)]
+pub struct ReconstructArgs {
+    /// The run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Examples `[N, C, H, W]` (`[N, 2]` for 2-D runs), float32 or float64, C order, in the
+    /// data scale ([−1, 1] for images).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// z-Langevin steps (default: the run's train.z_langevin.steps; 0: g(z̃) = g(z₀)).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Seed of the reparameterisation noise and of the Langevin noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output name without extension (default DIR/reconstruct).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `interpolate`: `--run DIR [--points P] [--input X.npy] [--steps K] [--seed S] [--out FILE]`.
+#[derive(Args, Debug, Clone)]
+pub struct InterpolateArgs {
+    /// The run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Points on the line, both ends included (at least 2).
+    #[arg(long, default_value_t = 10)]
+    pub points: usize,
+    /// Two examples to interpolate between: their latents are z₀ = μ(x) from the inference
+    /// model, revised by z-Langevin. Without it, two prior draws z ~ N(0, I).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// z-Langevin steps for --input (default: the run's train.z_langevin.steps; 0: μ(x)).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Seed of the prior draws and of the Langevin noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output name without extension (default DIR/interpolate).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `energy`: `--run DIR --input X.npy --out E.npy [--grad G.npy]`.
+#[derive(Args, Debug, Clone)]
+pub struct EnergyArgs {
+    /// The run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Examples `[N, C, H, W]` (`[N, 2]` for 2-D runs), float32 or float64, C order.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write E(x) `[N]` (float32; E = −f, lower is more probable).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where to write ∇ₓE(x), the shape of the input (float32).
+    #[arg(long)]
+    pub grad: Option<PathBuf>,
 }

@@ -34,6 +34,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("done: {}", dir.display());
             Ok(())
         }
+        Command::Sample(args) => report(&dualmcmc::commands::sample(engine(), &args)?),
+        Command::Reconstruct(args) => report(&dualmcmc::commands::reconstruct(engine(), &args)?.outcome),
+        Command::Interpolate(args) => report(&dualmcmc::commands::interpolate(engine(), &args)?),
+        Command::Energy(args) => report(&dualmcmc::commands::energy(engine(), &args)?),
         Command::Bench { what: BenchWhat::Kernels } => dualmcmc::bench::kernels(&gpu),
         Command::Bench { what: BenchWhat::Train } => dualmcmc::bench::train(&engine()),
         Command::Bench { what: BenchWhat::Layers } => {
@@ -41,4 +45,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints a command's lines (stdout) and the files it wrote (stderr).
+fn report(outcome: &dualmcmc::commands::Outcome) -> anyhow::Result<()> {
+    for line in &outcome.lines {
+        println!("{line}");
+    }
+    for file in &outcome.files {
+        eprintln!("wrote {}", file.display());
+    }
+    Ok(())
 }

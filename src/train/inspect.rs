@@ -33,9 +33,10 @@ impl Trainer {
         n
     }
 
-    /// z `[batch, nz]` ~ N(0, I) from the trainer's seed and `key`.
+    /// z `[batch, nz]` ~ N(0, I) from the trainer's seed and `key`. (Its own stream: the
+    /// x-chain's first noise of the same key must not repeat these values.)
     pub fn prior_draw(&self, key: u32) -> Vec<f32> {
-        let draw = RngDraw::new(self.cfg.seed, stream::INSPECT, RngDraw::iteration_step(key, 0));
+        let draw = RngDraw::new(self.cfg.seed, stream::INSPECT + 2, RngDraw::iteration_step(key, 0));
         crate::ops::rng::cpu::normal(draw, 0.0, 1.0, self.cfg.batch_size * self.cfg.nz)
     }
 
@@ -108,7 +109,7 @@ impl Trainer {
         let (q, z) = (g.zeros(n * 2 * nz), g.zeros(n * nz));
         let keep: Vec<GpuBuffer> = (0..=cfg.steps).map(|_| g.zeros(n * nz)).collect();
         let keep_refs: Vec<Option<&GpuBuffer>> = keep.iter().map(Some).collect();
-        let draw = RngDraw::new(self.cfg.seed, stream::INSPECT, RngDraw::iteration_step(key, 0));
+        let draw = RngDraw::new(self.cfg.seed, stream::INSPECT + 3, RngDraw::iteration_step(key, 0));
         let noise = ChainNoise { seed: self.cfg.seed, stream: stream::INSPECT + 1, iteration: key };
         let sigma = self.cfg.sigma;
         let eps_scale = if from_mean { 0.0 } else { 1.0 };

@@ -35,7 +35,8 @@ mod stream {
     pub const Z_CHAIN: u32 = 14;
     pub const X_NOISE_INIT: u32 = 15;
     pub const Z_NOISE_INIT: u32 = 16;
-    /// Chains run for display and the command line (two streams from here).
+    /// Display and the command line, four streams from here: x-chain noise, z-chain noise,
+    /// prior draws, reparameterisation noise.
     pub const INSPECT: u32 = 20;
 }
 

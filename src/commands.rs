@@ -1,0 +1,536 @@
+//! The headless inspection commands (`dualmcmc --no-gui sample | reconstruct | interpolate |
+//! energy`): a trained run folder in, `.npy` arrays and PNG pictures out. One plain function
+//! per command; `main` prints what they return.
+//!
+//! Arrays are NumPy `.npy` files, read and written with `npyz`. Inputs may be float32 or
+//! float64 (converted to f32) in C order; outputs are float32. Examples have the run's shape
+//! and the data scale: `[N, C, H, W]` with values in [−1, 1] for images, `[N, 2]` for 2-D
+//! runs. Every bad input is an error that names the file; an output never replaces the input.
+//!
+//! Sign convention (DESIGN.md §2): the EBM network outputs the *energy* E(x) = −f_α(x), so
+//! the model density is π(x) ∝ exp(−E(x)); `energy` writes E and ∇ₓE.
+//!
+//! Batches: the networks take at most one training batch (B examples) at a time, so the work
+//! is done in chunks. The generator's batch norm uses the statistics of the batch it is given
+//! (as in training, REFERENCE.md), so which latents are decoded together matters:
+//! - `sample` decodes full batches of prior draws, as a training iteration does;
+//! - `interpolate` decodes its points in a full batch completed with the prior draws of the
+//!   same seed: with 2 points the batch is exactly `sample`'s first batch, so the two ends are
+//!   `sample`'s first two generator samples (with more points, nearly so);
+//! - `reconstruct` runs inference and z-Langevin on the examples given, in near-equal chunks
+//!   of at most B, so with fewer than B examples the statistics are those of the examples
+//!   given (give a batch or more for results like training's).
+//!
+//! The EBM and the inference model have no batch norm: E(x) and q(x) are per example.
+//!
+//! Randomness: `--seed` replaces the run's seed for the prior draws, the reparameterisation
+//! noise and the Langevin noise (chunk k of a command uses key k), so a command repeated with
+//! the same seed writes the same arrays on the same adapter.
+
+use crate::cli::{EnergyArgs, InterpolateArgs, ReconstructArgs, SampleArgs};
+use crate::config::{DataConfig, RunConfig};
+use crate::nn::{Engine, Shape};
+use crate::sampler::LangevinConfig;
+use crate::train::Trainer;
+use crate::viz;
+use anyhow::{Context, bail};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// At most this many values in one array of examples (1 GiB of f32).
+const MAX_VALUES: usize = 1 << 28;
+/// At most this many bytes of chain states kept by one Langevin call (every step is kept).
+const MAX_CHAIN_BYTES: usize = 1 << 29;
+
+/// An array of a `.npy` file: its shape and its values in C order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// What a command wrote, and lines for the user.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub files: Vec<PathBuf>,
+    pub lines: Vec<String>,
+}
+
+/// `reconstruct`'s outcome and its reconstruction errors: mean over all values of
+/// (g(z) − x)², for z₀ (inference model only) and z̃ (after z-Langevin).
+#[derive(Clone, Debug, Default)]
+pub struct Reconstruction {
+    pub outcome: Outcome,
+    pub mse_initial: f64,
+    pub mse_revised: f64,
+}
+
+/// Reads a `.npy` file of float32 or float64 values in C order (float64 is converted to f32).
+///
+/// # Errors
+/// Naming the file: it cannot be read; it is not a `.npy` file; it is in Fortran order; its
+/// dtype is not float32/float64; its data is shorter or longer than its header says; a value
+/// is NaN or infinite (in f32).
+pub fn read_npy(path: &Path) -> anyhow::Result<Array> {
+    let name = path.display();
+    let size = std::fs::metadata(path).with_context(|| format!("cannot read {name}"))?.len();
+    if size > (8 * MAX_VALUES + (1 << 20)) as u64 {
+        bail!("{name} is {size} bytes; at most {MAX_VALUES} values are read at a time");
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
+    let mut data = &bytes[..];
+    let header = npyz::NpyHeader::from_reader(&mut data)
+        .map_err(|e| anyhow::anyhow!("{name} is not a .npy file: {e}"))?;
+    if header.order() == npyz::Order::Fortran {
+        bail!("{name} is in Fortran order; save it in C order (numpy.ascontiguousarray) and try again");
+    }
+    let width = match header.dtype() {
+        npyz::DType::Plain(t)
+            if t.type_char() == npyz::TypeChar::Float && matches!(t.size_field(), 4 | 8) =>
+        {
+            t.size_field() as usize
+        }
+        other => bail!("{name} holds values of dtype {}; expected float32 or float64", other.descr()),
+    };
+    let shape: Vec<usize> = header
+        .shape()
+        .iter()
+        .map(|&s| usize::try_from(s))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{name}: its shape {:?} is too large", header.shape()))?;
+    let count = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s));
+    let Some(count) = count.filter(|&c| c <= MAX_VALUES) else {
+        bail!("{name}: its shape {shape:?} has more than {MAX_VALUES} values");
+    };
+    if data.len() != count * width {
+        let how = if data.len() < count * width { "truncated" } else { "longer than its header says" };
+        bail!(
+            "{name} is {how}: shape {shape:?} of {width}-byte values needs {} data bytes, the file has {}",
+            count * width,
+            data.len()
+        );
+    }
+    let file = npyz::NpyFile::with_header(header, data);
+    let read = |e: std::io::Error| anyhow::anyhow!("{name}: cannot read its values: {e}");
+    let values: Vec<f32> = if width == 4 {
+        file.into_vec::<f32>().map_err(read)?
+    } else {
+        file.into_vec::<f64>().map_err(read)?.into_iter().map(|v| v as f32).collect()
+    };
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        bail!("{name}: value {i} (in C order) is not a finite float32 number: {}", values[i]);
+    }
+    Ok(Array { shape, values })
+}
+
+/// Writes `values` as a float32 `.npy` file of `shape` (C order), creating the folder.
+pub fn write_npy(path: &Path, shape: &[usize], values: &[f32]) -> anyhow::Result<()> {
+    use npyz::WriterBuilder;
+    assert_eq!(shape.iter().product::<usize>(), values.len(), "write_npy: shape and values disagree");
+    let name = path.display();
+    create_parent(path)?;
+    let write = || -> std::io::Result<()> {
+        let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        let shape: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
+        let mut w = npyz::WriteOptions::new().default_dtype().shape(&shape).writer(file).begin_nd()?;
+        w.extend(values.iter().copied())?;
+        w.finish()
+    };
+    write().with_context(|| format!("cannot write {name}"))
+}
+
+/// `sample`: N generator samples g(z), z ~ N(0, I), in full batches of prior draws, and their
+/// x-Langevin revision under the EBM (the run's x-Langevin settings; `--steps` overrides the
+/// number of steps). Writes FILE.npy (revised), FILE_generator.npy (g(z)), and PNGs of both:
+/// image grids, or for 2-D runs exp(−E) on the plane with the samples in red and fresh data
+/// in white.
+pub fn sample(engine: Arc<Engine>, args: &SampleArgs) -> anyhow::Result<Outcome> {
+    let (cfg, t, shape) = open(engine, &args.run, Some(args.seed))?;
+    let (b, d) = (t.cfg.batch_size, shape.size());
+    check_count("--n", args.n, d)?;
+    let mut x_cfg = t.cfg.x_langevin.langevin(t.cfg.parameterisation);
+    if let Some(k) = args.steps {
+        x_cfg.steps = k;
+    }
+    check_chain("--steps", x_cfg.steps, b * d)?;
+    let stem = out_stem(args.out.as_deref(), &args.run, "sample");
+    let (mut generated, mut revised) = (Vec::with_capacity(args.n * d), Vec::with_capacity(args.n * d));
+    let (mut e_first, mut e_last, mut chunks) = (0.0f64, 0.0f64, 0.0f64);
+    for (k, start) in (0..args.n).step_by(b).enumerate() {
+        let (key, m) = (key(k)?, b.min(args.n - start));
+        let x = t.generate(&t.prior_draw(key))?;
+        let chain = t.revise_x(&x, &x_cfg, key)?;
+        let last = chain.states.last().expect("a chain has states");
+        generated.extend_from_slice(&x[..m * d]);
+        revised.extend_from_slice(&last[..m * d]);
+        e_first += f64::from(chain.trace[0]);
+        e_last += f64::from(*chain.trace.last().expect("a trace has steps"));
+        chunks += 1.0;
+    }
+    let mut out = Outcome::default();
+    let dims = array_shape(args.n, shape);
+    out.write_npy(named(&stem, "", "npy"), &dims, &revised)?;
+    out.write_npy(named(&stem, "_generator", "npy"), &dims, &generated)?;
+    if is_flat(shape) {
+        if let Some(toy) = toy_of(&cfg) {
+            let grid = crate::eval::grid::Grid::new(toy.domain().0, toy.domain().1, 100);
+            let energies = crate::run::grid_energies(&t, &grid)?;
+            let data = toy.sample(500, 3);
+            let picture = |points: &[f32]| {
+                let samples: Vec<[f32; 2]> = points.chunks(2).map(|c| [c[0], c[1]]).collect();
+                viz::density_map(&energies, grid.n, grid.lo, grid.hi, &data, &samples, 4)
+            };
+            out.save_png(named(&stem, "", "png"), picture(&revised))?;
+            out.save_png(named(&stem, "_generator", "png"), picture(&generated))?;
+        }
+    } else {
+        out.save_png(named(&stem, "", "png"), grid(&revised, shape))?;
+        out.save_png(named(&stem, "_generator", "png"), grid(&generated, shape))?;
+    }
+    out.lines.push(format!(
+        "mean energy E over the x-Langevin revision ({} steps): {:.4} for g(z), {:.4} after (lower is more probable)",
+        x_cfg.steps,
+        e_first / chunks,
+        e_last / chunks
+    ));
+    Ok(out)
+}
+
+/// `reconstruct`: for each example x, (μ, logvar) = q(x), z₀ = μ + exp(logvar/2)·ε, z̃ =
+/// z-Langevin(z₀ | x) with the run's settings (`--steps` overrides the number of steps), then
+/// g(z₀) and g(z̃). Writes FILE.npy (g(z̃)), FILE_initial.npy (g(z₀)) and for image runs
+/// FILE.png (rows: input, g(z₀), g(z̃), in bands of at most 16 columns).
+pub fn reconstruct(engine: Arc<Engine>, args: &ReconstructArgs) -> anyhow::Result<Reconstruction> {
+    let input = read_npy(&args.input)?;
+    let (_, t, shape) = open(engine, &args.run, Some(args.seed))?;
+    let n = examples_in(&input, shape, &args.input)?;
+    let d = shape.size();
+    let z_cfg = z_langevin(&t, args.steps)?;
+    let stem = out_stem(args.out.as_deref(), &args.run, "reconstruct");
+    let files = [named(&stem, "", "npy"), named(&stem, "_initial", "npy"), named(&stem, "", "png")];
+    refuse_to_overwrite(&args.input, &files)?;
+    let (mut initial, mut revised) = (Vec::with_capacity(n * d), Vec::with_capacity(n * d));
+    for (k, r) in balanced_chunks(n, t.cfg.batch_size).into_iter().enumerate() {
+        let chain = t.infer_z(&input.values[r.start * d..r.end * d], &z_cfg, key(k)?, false)?;
+        initial.extend(t.generate(&chain.states[0])?);
+        revised.extend(t.generate(chain.states.last().expect("a chain has states"))?);
+    }
+    let mse = |g: &[f32]| {
+        let sum: f64 = g.iter().zip(&input.values).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+        sum / (n * d) as f64
+    };
+    let (mse_initial, mse_revised) = (mse(&initial), mse(&revised));
+    let mut out = Outcome::default();
+    out.lines.extend(scale_note(&input, shape, &args.input));
+    out.write_npy(files[0].clone(), &input.shape, &revised)?;
+    out.write_npy(files[1].clone(), &input.shape, &initial)?;
+    if !is_flat(shape) {
+        let cols = n.min(16);
+        let bands = n.div_ceil(cols);
+        let rows = [input.values.clone(), initial, revised].concat();
+        let pick = |r: usize, k: usize| Some((r / 3) * cols + k).filter(|&i| i < n).map(|i| (r % 3) * n + i);
+        out.save_png(files[2].clone(), viz::tiles(&rows, shape, 3 * bands, cols, pick))?;
+    }
+    out.lines.push(format!(
+        "reconstruction MSE per value over {n} examples: {mse_initial:.6} for g(z₀), {mse_revised:.6} for g(z̃) after {} z-Langevin steps",
+        z_cfg.steps
+    ));
+    Ok(Reconstruction { outcome: out, mse_initial, mse_revised })
+}
+
+/// `interpolate`: z_i = (1 − s_i)·z_a + s_i·z_b, s_i = i/(P − 1), decoded by the generator
+/// (in a full batch completed with prior draws; see the module doc). z_a, z_b are the first
+/// two prior draws of the seed, or with `--input` (two examples) their latents: z₀ = μ(x)
+/// from the inference model (no reparameterisation noise), revised by the run's z-Langevin
+/// (`--steps` overrides; 0 keeps μ). The ends are exact: z_0 = z_a and z_{P−1} = z_b.
+/// Writes FILE.npy `[P, …]`, FILE_z.npy `[P, nz]` and for image runs FILE.png (one row; with
+/// `--input` the two examples stand at its ends).
+pub fn interpolate(engine: Arc<Engine>, args: &InterpolateArgs) -> anyhow::Result<Outcome> {
+    let p = args.points;
+    if p < 2 {
+        bail!("--points must be at least 2 (the two ends), got {p}");
+    }
+    let input = args.input.as_deref().map(|path| read_npy(path).map(|a| (path, a))).transpose()?;
+    let (_, t, shape) = open(engine, &args.run, Some(args.seed))?;
+    let (b, d, nz) = (t.cfg.batch_size, shape.size(), t.cfg.nz);
+    check_count("--points", p, d.max(nz))?;
+    let stem = out_stem(args.out.as_deref(), &args.run, "interpolate");
+    let files = [named(&stem, "", "npy"), named(&stem, "_z", "npy"), named(&stem, "", "png")];
+    let context = t.prior_draw(0);
+    let (ends, examples) = match &input {
+        None => {
+            let second = if b >= 2 { context[nz..2 * nz].to_vec() } else { t.prior_draw(1)[..nz].to_vec() };
+            ([context[..nz].to_vec(), second].concat(), None)
+        }
+        Some((path, a)) => {
+            let n = examples_in(a, shape, path)?;
+            if n != 2 {
+                bail!("{} holds {n} examples; interpolate --input needs exactly 2", path.display());
+            }
+            refuse_to_overwrite(path, &files)?;
+            let z_cfg = z_langevin(&t, args.steps)?;
+            let mut z = Vec::with_capacity(2 * nz);
+            for (k, r) in balanced_chunks(2, b).into_iter().enumerate() {
+                let chain = t.infer_z(&a.values[r.start * d..r.end * d], &z_cfg, key(k)?, true)?;
+                z.extend_from_slice(chain.states.last().expect("a chain has states"));
+            }
+            (z, Some(&a.values))
+        }
+    };
+    let (za, zb) = ends.split_at(nz);
+    let zs: Vec<f32> = (0..p)
+        .flat_map(|i| {
+            let s = i as f32 / (p - 1) as f32;
+            za.iter().zip(zb).map(move |(a, b)| (1.0 - s) * a + s * b)
+        })
+        .collect();
+    let x = decode_in_context(&t, &zs, &context)?;
+    let mut out = Outcome::default();
+    if let Some((path, a)) = &input {
+        out.lines.extend(scale_note(a, shape, path));
+    }
+    out.write_npy(files[0].clone(), &array_shape(p, shape), &x)?;
+    out.write_npy(files[1].clone(), &[p, nz], &zs)?;
+    if !is_flat(shape) {
+        let strip = match examples {
+            None => x,
+            Some(ab) => [&ab[..d], &x[..], &ab[d..]].concat(),
+        };
+        let cols = strip.len() / d;
+        out.save_png(files[2].clone(), viz::tiles(&strip, shape, 1, cols, |_, k| Some(k)))?;
+    }
+    let what = if input.is_some() { "the inferred latents of the two examples" } else { "two prior draws" };
+    out.lines.push(format!("{p} points between {what}"));
+    Ok(out)
+}
+
+/// `energy`: E(x) `[N]` for the examples of `--input` and, with `--grad`, ∇ₓE(x) in the
+/// input's shape. E is the EBM network's output; the paper's f(x) = −E(x).
+pub fn energy(engine: Arc<Engine>, args: &EnergyArgs) -> anyhow::Result<Outcome> {
+    let input = read_npy(&args.input)?;
+    if let Some(grad) = &args.grad
+        && (grad == &args.out || same_file(grad, &args.out))
+    {
+        bail!("--out and --grad both name {}; give two files", args.out.display());
+    }
+    let (_, t, shape) = open(engine, &args.run, None)?;
+    let n = examples_in(&input, shape, &args.input)?;
+    let outputs: Vec<PathBuf> = std::iter::once(args.out.clone()).chain(args.grad.clone()).collect();
+    refuse_to_overwrite(&args.input, &outputs)?;
+    let (mut energies, mut grads) = (Vec::with_capacity(n), Vec::new());
+    for chunk in input.values.chunks(t.cfg.batch_size * shape.size()) {
+        let (e, g) = t.energy(chunk, args.grad.is_some())?;
+        energies.extend(e);
+        grads.extend(g.unwrap_or_default());
+    }
+    let mut out = Outcome::default();
+    out.lines.extend(scale_note(&input, shape, &args.input));
+    out.write_npy(args.out.clone(), &[n], &energies)?;
+    if let Some(path) = &args.grad {
+        out.write_npy(path.clone(), &input.shape, &grads)?;
+    }
+    let (lo, hi) =
+        energies.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &e| (l.min(e), h.max(e)));
+    let mean = energies.iter().map(|&e| f64::from(e)).sum::<f64>() / n as f64;
+    out.lines.push(format!(
+        "energy E = −f over {n} examples: mean {mean:.4}, min {lo:.4}, max {hi:.4} (lower is more probable)"
+    ));
+    Ok(out)
+}
+
+impl Outcome {
+    fn write_npy(&mut self, path: PathBuf, shape: &[usize], values: &[f32]) -> anyhow::Result<()> {
+        write_npy(&path, shape, values)?;
+        self.files.push(path);
+        Ok(())
+    }
+
+    fn save_png(&mut self, path: PathBuf, img: image::RgbImage) -> anyhow::Result<()> {
+        create_parent(&path)?;
+        img.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        self.files.push(path);
+        Ok(())
+    }
+}
+
+/// The run's configuration and trainer, with `seed` as the seed of its inspection draws, and
+/// the example shape.
+fn open(engine: Arc<Engine>, run: &Path, seed: Option<u64>) -> anyhow::Result<(RunConfig, Trainer, Shape)> {
+    if !run.is_dir() {
+        bail!("{} is not a run folder: no such folder", run.display());
+    }
+    let (cfg, mut t) = crate::run::open_run(engine, run)?;
+    if let Some(seed) = seed {
+        t.cfg.seed = seed;
+    }
+    let shape = t.models.ebm.in_shape();
+    Ok((cfg, t, shape))
+}
+
+/// A chunk's key for the inspection draws.
+fn key(chunk: usize) -> anyhow::Result<u32> {
+    u32::try_from(chunk).context("too many batches for one command")
+}
+
+/// The run's z-Langevin settings, with `steps` instead of its number of steps when given.
+fn z_langevin(t: &Trainer, steps: Option<usize>) -> anyhow::Result<LangevinConfig> {
+    let mut cfg = t.cfg.z_langevin.langevin(t.cfg.parameterisation);
+    if let Some(k) = steps {
+        cfg.steps = k;
+    }
+    check_chain("--steps", cfg.steps, t.cfg.batch_size * t.cfg.nz)?;
+    Ok(cfg)
+}
+
+/// A chain keeps every state (`values` each): refuse step counts whose states do not fit.
+fn check_chain(flag: &str, steps: usize, values: usize) -> anyhow::Result<()> {
+    let most = (MAX_CHAIN_BYTES / (4 * values)).saturating_sub(1);
+    if steps > most {
+        bail!("{flag} {steps} is too many: a chain keeps every state, and at most {most} fit for this run");
+    }
+    Ok(())
+}
+
+/// `n` examples of `d` values: at least 1, at most [`MAX_VALUES`] values in all.
+fn check_count(flag: &str, n: usize, d: usize) -> anyhow::Result<()> {
+    if n == 0 {
+        bail!("{flag} must be at least 1");
+    }
+    if n.saturating_mul(d) > MAX_VALUES {
+        bail!("{flag} {n} is too many: at most {} for this run", MAX_VALUES / d);
+    }
+    Ok(())
+}
+
+/// Whether examples are flat feature vectors (2-D runs) rather than images.
+fn is_flat(shape: Shape) -> bool {
+    shape.h == 1 && shape.w == 1
+}
+
+/// The `.npy` shape of `n` examples: `[n, c]` for flat examples, else `[n, c, h, w]`.
+fn array_shape(n: usize, shape: Shape) -> Vec<usize> {
+    if is_flat(shape) { vec![n, shape.c] } else { vec![n, shape.c, shape.h, shape.w] }
+}
+
+/// The number of examples in `a`, whose shape must be `[N, …the run's example shape]`, N ≥ 1.
+fn examples_in(a: &Array, shape: Shape, path: &Path) -> anyhow::Result<usize> {
+    let want = array_shape(1, shape);
+    if a.shape.len() != want.len() || a.shape[1..] != want[1..] {
+        let want: Vec<String> =
+            std::iter::once("N".to_string()).chain(want[1..].iter().map(usize::to_string)).collect();
+        bail!(
+            "{} holds an array of shape {:?}; this run's examples need [{}]",
+            path.display(),
+            a.shape,
+            want.join(", ")
+        );
+    }
+    if a.shape[0] == 0 {
+        bail!("{} holds no examples (shape {:?})", path.display(), a.shape);
+    }
+    Ok(a.shape[0])
+}
+
+/// A note when image values are clearly outside the data scale [−1, 1] (e.g. 0…255).
+fn scale_note(a: &Array, shape: Shape, path: &Path) -> Option<String> {
+    if is_flat(shape) {
+        return None;
+    }
+    let (lo, hi) =
+        a.values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    (lo < -1.01 || hi > 1.01).then(|| {
+        format!(
+            "note: {} has values in [{lo}, {hi}]; image runs work in the data scale [−1, 1]",
+            path.display()
+        )
+    })
+}
+
+/// `n` split into near-equal consecutive ranges of at most `most`.
+fn balanced_chunks(n: usize, most: usize) -> Vec<Range<usize>> {
+    let count = n.div_ceil(most);
+    let (base, extra) = (n / count, n % count);
+    let mut start = 0;
+    (0..count)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            start += len;
+            start - len..start
+        })
+        .collect()
+}
+
+/// g at the latent points `z` `[m, nz]`: each chunk of at most B points is decoded in a full
+/// batch whose other rows are the rows of `context` (`[B, nz]`, prior draws) that follow it,
+/// so that the generator's batch statistics are those of (mostly) prior draws.
+fn decode_in_context(t: &Trainer, z: &[f32], context: &[f32]) -> anyhow::Result<Vec<f32>> {
+    let (nz, d) = (t.cfg.nz, t.data_size());
+    let mut x = Vec::with_capacity(z.len() / nz * d);
+    for chunk in z.chunks(t.cfg.batch_size * nz) {
+        let batch = [chunk, &context[chunk.len()..]].concat();
+        x.extend_from_slice(&t.generate(&batch)?[..chunk.len() / nz * d]);
+    }
+    Ok(x)
+}
+
+/// A grid of image examples, as square as it goes.
+fn grid(x: &[f32], shape: Shape) -> image::RgbImage {
+    let n = x.len() / shape.size();
+    let cols = (1..=n).find(|c| c * c >= n).unwrap_or(1);
+    viz::tiles(x, shape, n.div_ceil(cols), cols, |r, k| Some(r * cols + k).filter(|&i| i < n))
+}
+
+fn toy_of(cfg: &RunConfig) -> Option<crate::data::toy2d::Toy2d> {
+    match &cfg.data {
+        DataConfig::Toy2d { toy } => toy.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The output stem: `--out` without a `.npy`/`.png` extension, `--out`/`default` when `--out`
+/// is a folder, or `default` in the run folder.
+fn out_stem(out: Option<&Path>, run: &Path, default: &str) -> PathBuf {
+    let p = match out {
+        None => run.join(default),
+        Some(p) if p.is_dir() => p.join(default),
+        Some(p) => p.to_path_buf(),
+    };
+    match p.extension() {
+        Some(e) if e == "npy" || e == "png" => p.with_extension(""),
+        _ => p,
+    }
+}
+
+/// `stem` + `suffix` + `.ext`.
+fn named(stem: &Path, suffix: &str, ext: &str) -> PathBuf {
+    let mut s = stem.as_os_str().to_owned();
+    s.push(suffix);
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+/// An error when one of `outputs` is the file `input`.
+fn refuse_to_overwrite(input: &Path, outputs: &[PathBuf]) -> anyhow::Result<()> {
+    if let Some(o) = outputs.iter().find(|o| same_file(input, o)) {
+        bail!(
+            "refusing to overwrite the input {} with the output {}; choose another --out",
+            input.display(),
+            o.display()
+        );
+    }
+    Ok(())
+}
+
+fn create_parent(path: &Path) -> anyhow::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder {} for {}", dir.display(), path.display())),
+        _ => Ok(()),
+    }
+}
