@@ -52,6 +52,9 @@ fn residual_blocks_gradients_match_finite_differences() {
         short.push(Linear::new(l, Shape::flat(6), Shape::flat(4), true));
     });
     body.push(Residual::new(main, Some(short)));
+    // Flatten/reshape between layers: [4] seen as [1, 2, 2] and back.
+    body.push(dualmcmc::nn::activation::Reshape { to: Shape::image(1, 2, 2) });
+    body.push(dualmcmc::nn::activation::Reshape { to: Shape::flat(4) });
     let mut net = Network::new(layout, body);
     check_gradients("residual blocks", &mut net, 4, 7, 400);
 }
