@@ -69,6 +69,16 @@ pub enum Command {
     /// ∝ exp(−E(x)) and lower energy is more probable. Writes E `[N]` to --out and ∇ₓE (the
     /// input's shape) to --grad.
     Energy(EnergyArgs),
+    /// Measure a run: exact log-likelihood and mode coverage (2-D), reconstruction error,
+    /// PSNR and mean energies (images); writes eval.json and eval.md into the run folder.
+    Eval {
+        /// The run folder.
+        #[arg(long)]
+        run: std::path::PathBuf,
+        /// Held-out examples to use.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+    },
     /// Benchmarks; figures are ratios measured in one run.
     Bench {
         #[command(subcommand)]

@@ -38,6 +38,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reconstruct(args) => report(&dualmcmc::commands::reconstruct(engine(), &args)?.outcome),
         Command::Interpolate(args) => report(&dualmcmc::commands::interpolate(engine(), &args)?),
         Command::Energy(args) => report(&dualmcmc::commands::energy(engine(), &args)?),
+        Command::Eval { run, n } => {
+            let report = dualmcmc::eval::run_eval::eval(engine(), &run, n)?;
+            println!("{}", serde_json::to_string_pretty(&report["metrics"])?);
+            eprintln!("written: {}, {}", run.join("eval.json").display(), run.join("eval.md").display());
+            Ok(())
+        }
         Command::Bench { what: BenchWhat::Kernels } => dualmcmc::bench::kernels(&gpu),
         Command::Bench { what: BenchWhat::Train } => dualmcmc::bench::train(&engine()),
         Command::Bench { what: BenchWhat::Layers } => {

@@ -527,3 +527,36 @@ fn the_binary_names_a_missing_input_and_exits_non_zero_without_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!dir.path().join("e.npy").exists());
 }
+
+#[test]
+fn eval_measures_toy_and_image_runs_and_writes_json_and_markdown() {
+    let run = toy_run();
+    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, 300).unwrap();
+    let m = &report["metrics"];
+    let (ll, opt) =
+        (m["log_likelihood_nats"].as_f64().unwrap(), m["optimum_log_likelihood_nats"].as_f64().unwrap());
+    assert!(ll.is_finite() && ll < opt + 0.1, "log-likelihood {ll} against the optimum {opt}");
+    assert!((opt + 2.833).abs() < 0.2, "8 gaussians' E_p[log p] ≈ −2.833, got {opt}");
+    assert!(m["modes_reached_by_revised_samples"].as_u64().unwrap() <= 8);
+    assert!(run.join("eval.json").is_file());
+    let md = std::fs::read_to_string(run.join("eval.md")).unwrap();
+    assert!(md.contains("| log_likelihood_nats |"), "{md}");
+
+    let run = image_run();
+    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, 8).unwrap();
+    let m = &report["metrics"];
+    assert_eq!(m["examples"].as_u64(), Some(8));
+    for key in ["reconstruction_mse_inference_only", "reconstruction_mse_after_z_langevin"] {
+        let mse = m[key].as_f64().unwrap();
+        assert!(mse.is_finite() && mse > 0.0 && mse <= 4.0, "{key} = {mse} (values in [−1, 1])");
+    }
+    let (mse, psnr) = (
+        m["reconstruction_mse_after_z_langevin"].as_f64().unwrap(),
+        m["psnr_db_after_z_langevin"].as_f64().unwrap(),
+    );
+    assert!(
+        (psnr - 10.0 * (4.0 / mse).log10()).abs() < 1e-9,
+        "PSNR of [0, 1] images from the MSE in [−1, 1]"
+    );
+    assert!(m["mean_energy_data"].as_f64().unwrap().is_finite());
+}
