@@ -184,7 +184,8 @@ fn an_energy_gap_beyond_the_bound_stops_training() {
 fn every_ablation_switch_trains() {
     // Short-run EBM from noise; ABP (z from noise); amortised inference (0 z-steps);
     // cooperative learning (generator taught by EBM samples only); the paper's form.
-    let variants: [(&str, fn(&mut TrainConfig)); 5] = [
+    type Variant = (&'static str, fn(&mut TrainConfig));
+    let variants: [Variant; 5] = [
         ("x from noise", |c| c.x_init = XInit::Noise),
         ("z from noise", |c| c.z_init = ZInit::Noise),
         ("inference only", |c| c.z_langevin.steps = 0),
