@@ -2,39 +2,13 @@
 //! determinism, the divergence guard, one submission and one readback per iteration.
 
 mod common;
-use common::{engine_arc, gpu};
+use common::{engine_arc, gpu, tiny_config};
 use dualmcmc::data::toy2d::Toy2d;
 use dualmcmc::models::{Models, mlp::mlp};
 use dualmcmc::nn::activation::Activation;
 use dualmcmc::ops::loss;
 use dualmcmc::sampler::Parameterisation;
-use dualmcmc::train::config::{ChainConfig, OptimConfig};
 use dualmcmc::train::{GeneratorTeaching, TrainConfig, TrainError, Trainer, XInit, ZInit};
-
-fn tiny_config(batch: usize, nz: usize) -> TrainConfig {
-    let opt = OptimConfig { lr: 1e-3, beta1: 0.0, beta2: 0.9, weight_decay: 0.0 };
-    TrainConfig {
-        batch_size: batch,
-        nz,
-        sigma: 0.3,
-        parameterisation: Parameterisation::Reference,
-        x_langevin: ChainConfig { steps: 3, step_size: 0.1, noise_scale: 0.01 },
-        z_langevin: ChainConfig { steps: 2, step_size: 0.1, noise_scale: 0.1 },
-        x_init: XInit::Generator,
-        x_noise_init_std: 1.0,
-        z_init: ZInit::Inference,
-        generator_teaching: GeneratorTeaching::Dual,
-        ebm_optim: opt,
-        generator_optim: OptimConfig { weight_decay: 5e-4, ..opt },
-        inference_optim: OptimConfig { weight_decay: 5e-4, ..opt },
-        lr_decay: 0.998,
-        generator_data_weight: 1.0,
-        generator_sample_weight: 3.0,
-        inference_sample_weight: 0.1,
-        energy_gap_bound: 1e4,
-        seed: 7,
-    }
-}
 
 fn tiny_trainer(cfg: TrainConfig) -> Trainer {
     let nz = cfg.nz;

@@ -11,24 +11,29 @@ use crate::nn::{Init, Network, ParamLayout, Sequential, Shape};
 
 const LRELU: Activation = Activation::LeakyRelu(0.2);
 
-/// EBM: conv3×3 c→w, conv4×4 s2 w→2w, conv4×4 s2 2w→4w (LeakyReLU 0.2 after each), then
-/// Linear(4w·(h/4)·(w/4) → 1). `spectral_norm` wraps every layer, as the reference does.
-pub fn ebm(input: Shape, width: usize, spectral_norm: bool) -> Network {
-    let mut layout = ParamLayout::new();
+/// conv3×3 c→w, conv4×4 s2 w→2w, conv4×4 s2 2w→4w, with biases, LeakyReLU(0.2) after each:
+/// the trunk the EBM and the inference model share in layout (not in weights).
+fn conv_trunk(layout: &mut ParamLayout, input: Shape, width: usize, spectral_norm: bool) -> Sequential {
     let mut body = Sequential::new(input);
-    for (i, spec) in [
+    let specs = [
         ConvSpec::same(width, 3),
         ConvSpec::same(2 * width, 4).stride(2, 1),
         ConvSpec::same(4 * width, 4).stride(2, 1),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ];
+    for (i, spec) in specs.into_iter().enumerate() {
         let s = body.shape();
         let spec = spec.spectral_norm(spectral_norm).bias(true);
         layout.scoped(&format!("convs.{i}"), |l| body.push(Conv2d::new(l, s, spec)));
         body.push(Act::new(LRELU, body.shape()));
     }
+    body
+}
+
+/// EBM: the conv trunk, then Linear(4w·(h/4)·(w/4) → 1). `spectral_norm` wraps every layer,
+/// as the reference does.
+pub fn ebm(input: Shape, width: usize, spectral_norm: bool) -> Network {
+    let mut layout = ParamLayout::new();
+    let mut body = conv_trunk(&mut layout, input, width, spectral_norm);
     let s = body.shape();
     layout
         .scoped("head", |l| body.push(Linear::with_spectral_norm(l, s, Shape::flat(1), true, spectral_norm)));
@@ -66,19 +71,7 @@ pub fn generator(nz: usize, output: Shape, width: usize) -> Network {
 /// the whole remaining map giving q = [μ | logvar] `[2·nz, 1, 1]`.
 pub fn inference(input: Shape, width: usize, nz: usize) -> Network {
     let mut layout = ParamLayout::new();
-    let mut body = Sequential::new(input);
-    for (i, spec) in [
-        ConvSpec::same(width, 3),
-        ConvSpec::same(2 * width, 4).stride(2, 1),
-        ConvSpec::same(4 * width, 4).stride(2, 1),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let s = body.shape();
-        layout.scoped(&format!("convs.{i}"), |l| body.push(Conv2d::new(l, s, spec.bias(true))));
-        body.push(Act::new(LRELU, body.shape()));
-    }
+    let mut body = conv_trunk(&mut layout, input, width, false);
     let s = body.shape();
     layout.scoped("head", |l| {
         body.push(Conv2d::new(l, s, ConvSpec::same(2 * nz, s.h).stride(1, 0).bias(true)))

@@ -143,3 +143,33 @@ pub fn engine_arc() -> std::sync::Arc<dualmcmc::nn::Engine> {
     static ENGINE: OnceLock<std::sync::Arc<dualmcmc::nn::Engine>> = OnceLock::new();
     ENGINE.get_or_init(|| std::sync::Arc::new(dualmcmc::nn::Engine::new(gpu()))).clone()
 }
+
+/// A training configuration for tiny test networks: short chains, the reference
+/// parameterisation, β1 = 0.5 and a fast learning-rate decay so that moments and schedule
+/// matter in resume tests.
+pub fn tiny_config(batch: usize, nz: usize) -> dualmcmc::train::TrainConfig {
+    use dualmcmc::train::config::{ChainConfig, OptimConfig};
+    use dualmcmc::train::{GeneratorTeaching, XInit, ZInit};
+    let opt = OptimConfig { lr: 1e-3, beta1: 0.5, beta2: 0.9, weight_decay: 0.0 };
+    dualmcmc::train::TrainConfig {
+        batch_size: batch,
+        nz,
+        sigma: 0.3,
+        parameterisation: dualmcmc::sampler::Parameterisation::Reference,
+        x_langevin: ChainConfig { steps: 3, step_size: 0.1, noise_scale: 0.01 },
+        z_langevin: ChainConfig { steps: 2, step_size: 0.1, noise_scale: 0.1 },
+        x_init: XInit::Generator,
+        x_noise_init_std: 1.0,
+        z_init: ZInit::Inference,
+        generator_teaching: GeneratorTeaching::Dual,
+        ebm_optim: opt,
+        generator_optim: OptimConfig { weight_decay: 5e-4, ..opt },
+        inference_optim: OptimConfig { weight_decay: 5e-4, ..opt },
+        lr_decay: 0.9,
+        generator_data_weight: 1.0,
+        generator_sample_weight: 3.0,
+        inference_sample_weight: 0.1,
+        energy_gap_bound: 1e4,
+        seed: 7,
+    }
+}
