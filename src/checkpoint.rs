@@ -320,6 +320,12 @@ fn write_atomically(
     write(&mut w)?;
     w.flush()?;
     drop(w);
+    // Temporary files are created private (0600); a checkpoint is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     // The rename is durable only once the directory entry is on disk too.

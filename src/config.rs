@@ -103,6 +103,12 @@ impl RunConfig {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
+        let origin = if overrides.is_empty() {
+            origin.to_string()
+        } else {
+            format!("{origin} with the --set overrides")
+        };
+        let origin = origin.as_str();
         let cfg: RunConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
             ConfigError::Invalid { origin: origin.into(), message: e.to_string() }
         })?;

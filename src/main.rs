@@ -24,14 +24,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(command) = cli.command else {
         anyhow::bail!("--no-gui needs a command; see `dualmcmc --no-gui --help`");
     };
+    // Settings are checked before the adapter is opened (quicker, and no GPU noise first).
+    if let Command::Train { preset, config, set, out, resume, quiet } = &command {
+        let args = dualmcmc::run::TrainArgs {
+            preset: preset.clone(),
+            config: config.clone(),
+            set: set.clone(),
+            out: out.clone(),
+            resume: resume.clone(),
+            quiet: *quiet,
+        };
+        dualmcmc::run::check_args(&args)?;
+    }
     let gpu = Gpu::new(&choice)?;
     gpu.announce();
     let engine = || std::sync::Arc::new(dualmcmc::nn::Engine::new(&gpu));
     match command {
         Command::Train { preset, config, set, out, resume, quiet } => {
             let args = dualmcmc::run::TrainArgs { preset, config, set, out, resume, quiet };
-            let dir = dualmcmc::run::train(engine(), &args)?;
-            eprintln!("done: {}", dir.display());
+            dualmcmc::run::train(engine(), &args)?;
             Ok(())
         }
         Command::Sample(args) => report(&dualmcmc::commands::sample(engine(), &args)?),

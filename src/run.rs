@@ -56,6 +56,7 @@ pub fn train(engine: Arc<Engine>, args: &TrainArgs) -> anyhow::Result<PathBuf> {
     let ckpt = dir.join(CHECKPOINT_FILE);
     if args.resume.is_some() {
         checkpoint::load(&ckpt, &mut trainer)?;
+        eprintln!("resuming from iteration {} (checkpoint {})", trainer.iteration, ckpt.display());
     } else {
         std::fs::create_dir_all(dir.join("images"))
             .with_context(|| format!("cannot create the run folder {}", dir.display()))?;
@@ -108,6 +109,12 @@ fn example_shape_of(cfg: &RunConfig, meta: &checkpoint::CheckpointMeta) -> anyho
         DataConfig::FashionMnist { .. } => Ok(crate::nn::Shape::image(1, 28, 28)),
         _ => bail!("the checkpoint does not record the example shape; load the data to find it"),
     }
+}
+
+/// Checks the arguments and the configuration they name without touching the GPU, so that
+/// a bad setting is reported before the adapter is opened.
+pub fn check_args(args: &TrainArgs) -> anyhow::Result<()> {
+    resolve(args).map(|_| ())
 }
 
 /// The configuration and the run folder: from the folder when resuming, else from the preset
