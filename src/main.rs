@@ -25,24 +25,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         anyhow::bail!("--no-gui needs a command; see `dualmcmc --no-gui --help`");
     };
     // Settings are checked before the adapter is opened (quicker, and no GPU noise first).
-    if let Command::Train { preset, config, set, out, resume, quiet } = &command {
-        let args = dualmcmc::run::TrainArgs {
-            preset: preset.clone(),
-            config: config.clone(),
-            set: set.clone(),
-            out: out.clone(),
-            resume: resume.clone(),
-            quiet: *quiet,
-        };
-        dualmcmc::run::check_args(&args)?;
-    }
+    let train_args = match &command {
+        Command::Train { preset, config, set, out, resume, quiet } => {
+            let args = dualmcmc::run::TrainArgs {
+                preset: preset.clone(),
+                config: config.clone(),
+                set: set.clone(),
+                out: out.clone(),
+                resume: resume.clone(),
+                quiet: *quiet,
+            };
+            dualmcmc::run::check_args(&args)?;
+            Some(args)
+        }
+        _ => None,
+    };
     let gpu = Gpu::new(&choice)?;
     gpu.announce();
     let engine = || std::sync::Arc::new(dualmcmc::nn::Engine::new(&gpu));
     match command {
-        Command::Train { preset, config, set, out, resume, quiet } => {
-            let args = dualmcmc::run::TrainArgs { preset, config, set, out, resume, quiet };
-            dualmcmc::run::train(engine(), &args)?;
+        Command::Train { .. } => {
+            dualmcmc::run::train(engine(), train_args.as_ref().expect("built above"))?;
             Ok(())
         }
         Command::Sample(args) => report(&dualmcmc::commands::sample(engine(), &args)?),
