@@ -2,7 +2,7 @@
 //! differences of L = Σ dy∘y computed from the CPU forward in f64.
 
 mod common;
-use common::{assert_close, gpu, random};
+use common::{assert_close, central_differences, gpu, random};
 use dualmcmc::gpu::{BufRef, GpuBuffer};
 use dualmcmc::ops::batchnorm::{self, BatchNorm, BnConfig, BnGrads, BnShape, BnTensors};
 
@@ -159,21 +159,6 @@ fn loss(s: BnShape, x: &[f64], gamma: &[f64], beta: &[f64], dy: &[f64]) -> f64 {
 }
 
 /// Central differences of `f` at every coordinate of `at`, in f64.
-fn central_differences(at: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
-    let h = 1e-5;
-    let mut p = at.to_vec();
-    (0..at.len())
-        .map(|k| {
-            p[k] = at[k] + h;
-            let up = f(&p);
-            p[k] = at[k] - h;
-            let down = f(&p);
-            p[k] = at[k];
-            (up - down) / (2.0 * h)
-        })
-        .collect()
-}
-
 #[test]
 fn backward_matches_finite_differences_and_accumulates() {
     let g = gpu();
@@ -203,9 +188,9 @@ fn backward_matches_finite_differences_and_accumulates() {
         });
 
         let (xd, gd, bd, dyd) = (f64s(&x), f64s(&gamma), f64s(&beta), f64s(&dys));
-        let want_dx = central_differences(&xd, |x| loss(s, x, &gd, &bd, &dyd));
-        let want_dg = central_differences(&gd, |gm| loss(s, &xd, gm, &bd, &dyd));
-        let want_db = central_differences(&bd, |bt| loss(s, &xd, &gd, bt, &dyd));
+        let want_dx = central_differences(&xd, 1e-5, |x| loss(s, x, &gd, &bd, &dyd));
+        let want_dg = central_differences(&gd, 1e-5, |gm| loss(s, &xd, gm, &bd, &dyd));
+        let want_db = central_differences(&bd, 1e-5, |bt| loss(s, &xd, &gd, bt, &dyd));
         let (atol, rtol) = (1e-4, 1e-3);
         let what = |name: &str| format!("{name} {s:?}");
         let got_dx = g.read::<f32>(&dx).unwrap();

@@ -63,18 +63,7 @@ fn read_padded(g: &Gpu, what: &str, b: &GpuBuffer) -> Vec<f32> {
 /// ∂/∂x of L(x) = Σ dy ∘ f(x) by central differences in f64.
 fn finite_difference(f: impl Fn(&[f64]) -> Vec<f64>, x: &[f64], dy: &[f64]) -> Vec<f64> {
     const H: f64 = 1e-3;
-    let loss = |x: &[f64]| -> f64 { f(x).iter().zip(dy).map(|(y, d)| y * d).sum() };
-    let mut xp = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            xp[i] = x[i] + H;
-            let up = loss(&xp);
-            xp[i] = x[i] - H;
-            let down = loss(&xp);
-            xp[i] = x[i];
-            (up - down) / (2.0 * H)
-        })
-        .collect()
+    common::central_differences(x, H, |x| f(x).iter().zip(dy).map(|(y, d)| y * d).sum())
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {

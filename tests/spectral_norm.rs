@@ -3,7 +3,7 @@
 //! matrices whose largest singular value is known.
 
 mod common;
-use common::{assert_close, gpu, random};
+use common::{assert_close, central_differences, gpu, random};
 use dualmcmc::gpu::{BufRef, GpuBuffer};
 use dualmcmc::ops::spectral_norm::{SnShape, SpectralNorm, cpu};
 
@@ -133,21 +133,6 @@ fn eval_forward_uses_stored_vectors_and_leaves_them() {
 }
 
 /// Central differences of `f` at every coordinate of `at`, in f64.
-fn central_differences(at: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
-    let h = 1e-6;
-    let mut p = at.to_vec();
-    (0..at.len())
-        .map(|k| {
-            p[k] = at[k] + h;
-            let up = f(&p);
-            p[k] = at[k] - h;
-            let down = f(&p);
-            p[k] = at[k];
-            (up - down) / (2.0 * h)
-        })
-        .collect()
-}
-
 #[test]
 fn backward_matches_finite_differences_and_accumulates() {
     let g = gpu();
@@ -171,7 +156,7 @@ fn backward_matches_finite_differences_and_accumulates() {
         let (wd, gd, ud, vd) = (f64s(&w), f64s(&gs), f64s(&u), f64s(&v));
         let want = if s.len() <= 300 {
             // L(W) = Σ G∘W_sn(W) with W_sn = W / (uᵀWv).
-            central_differences(&wd, |w| {
+            central_differences(&wd, 1e-6, |w| {
                 let w_sn = cpu::normalized(s, w, &ud, &vd);
                 w_sn.iter().zip(&gd).map(|(a, b)| a * b).sum()
             })
@@ -198,7 +183,7 @@ fn cpu_backward_matches_finite_differences() {
     let w = f64s(&random(1, s.len(), -1.0, 1.0));
     let gd = f64s(&random(2, s.len(), -1.0, 1.0));
     let (u, v) = cpu::power_iteration(s, &w, &f64s(&random(3, 4, -1.0, 1.0)));
-    let fd = central_differences(&w, |w| {
+    let fd = central_differences(&w, 1e-6, |w| {
         let w_sn = cpu::normalized(s, w, &u, &v);
         w_sn.iter().zip(&gd).map(|(a, b)| a * b).sum()
     });

@@ -2,7 +2,7 @@
 //! determinism, the divergence guard, one submission and one readback per iteration.
 
 mod common;
-use common::{engine_arc, gpu, tiny_config};
+use common::{central_differences, engine_arc, gpu, tiny_config};
 use dualmcmc::data::toy2d::Toy2d;
 use dualmcmc::models::{Models, mlp::mlp};
 use dualmcmc::nn::activation::Activation;
@@ -31,15 +31,7 @@ fn read64(b: &dualmcmc::gpu::GpuBuffer) -> Vec<f64> {
 
 /// Central differences of `loss` at `params` for every trainable value, against `grads`.
 fn check(what: &str, params: &[f64], grads: &[f64], loss: impl Fn(&[f64]) -> f64) {
-    let h = 1e-6;
-    let fd: Vec<f64> = (0..params.len())
-        .map(|i| {
-            let (mut p, mut m) = (params.to_vec(), params.to_vec());
-            p[i] += h;
-            m[i] -= h;
-            (loss(&p) - loss(&m)) / (2.0 * h)
-        })
-        .collect();
+    let fd = central_differences(params, 1e-6, loss);
     let max = fd.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     assert!(max > 0.0, "{what}: no gradient at all");
     for (i, (g, f)) in grads.iter().zip(&fd).enumerate() {

@@ -173,3 +173,18 @@ pub fn tiny_config(batch: usize, nz: usize) -> dualmcmc::train::TrainConfig {
         seed: 7,
     }
 }
+
+/// Central differences of `f` at every coordinate of `at`, step `h`, in f64.
+pub fn central_differences(at: &[f64], h: f64, f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    let mut p = at.to_vec();
+    (0..at.len())
+        .map(|k| {
+            p[k] = at[k] + h;
+            let up = f(&p);
+            p[k] = at[k] - h;
+            let down = f(&p);
+            p[k] = at[k];
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
