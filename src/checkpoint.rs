@@ -152,21 +152,12 @@ pub fn save(
         );
     }
 
-    // The file's tensors, each a slice of the values just read, and the header indexing them.
-    let mut data: Vec<&[f32]> = Vec::new();
-    let mut infos: Vec<(String, TensorInfo)> = Vec::new();
+    // The file's tensors, each a slice of the values just read.
+    let mut tensors: Vec<(String, &[usize], &[f32])> = Vec::new();
     let mut meta: HashMap<String, String> = HashMap::new();
-    let mut end = 0;
     for ((net_name, net), v) in NETS.into_iter().zip(networks(trainer)).zip(&values) {
-        for (name, t, buf) in entries(net_name, &net.layout) {
-            let slice = &buf.of(v)[t.offset..t.offset + t.numel()];
-            let start = end;
-            end += 4 * slice.len();
-            infos.push((
-                name,
-                TensorInfo { dtype: Dtype::F32, shape: t.shape.clone(), data_offsets: (start, end) },
-            ));
-            data.push(slice);
+        for (name, t, buf) in entries(net_name, &net.layout, true) {
+            tensors.push((name, &t.shape, &buf.of(v)[t.offset..t.offset + t.numel()]));
         }
         meta.insert(format!("{net_name}.adam_t"), v.adam_t.to_string());
         meta.insert(format!("{net_name}.architecture"), fingerprint(&net.layout));
@@ -178,6 +169,26 @@ pub fn save(
     meta.insert("iteration".into(), trainer.iteration.to_string());
     meta.insert("epoch".into(), trainer.epoch.to_string());
     meta.insert("extra".into(), extra.to_string());
+    write_tensors(path, &tensors, meta).map_err(|source| CheckpointError::Write { path: path.into(), source })
+}
+
+/// Writes F32 tensors (name, shape, values) and string metadata as one safetensors file,
+/// atomically (see the module doc).
+pub(crate) fn write_tensors(
+    path: &Path,
+    tensors: &[(String, &[usize], &[f32])],
+    meta: HashMap<String, String>,
+) -> std::io::Result<()> {
+    let mut infos: Vec<(String, TensorInfo)> = Vec::new();
+    let mut end = 0;
+    for (name, shape, values) in tensors {
+        let start = end;
+        end += 4 * values.len();
+        infos.push((
+            name.clone(),
+            TensorInfo { dtype: Dtype::F32, shape: shape.to_vec(), data_offsets: (start, end) },
+        ));
+    }
     let header = Metadata::new(Some(meta), infos).expect("tensors laid out back to back");
     let mut header = serde_json::to_vec(&header).expect("a safetensors header serialises to JSON");
     // Padded with spaces to a multiple of 8 bytes, as safetensors does, so that the data
@@ -189,12 +200,11 @@ pub fn save(
     write_atomically(path, |w| {
         w.write_all(&(header.len() as u64).to_le_bytes())?;
         w.write_all(&header)?;
-        for x in data.iter().flat_map(|d| d.iter()) {
+        for x in tensors.iter().flat_map(|t| t.2.iter()) {
             w.write_all(&x.to_le_bytes())?;
         }
         Ok(())
     })
-    .map_err(|source| CheckpointError::Write { path: path.into(), source })
 }
 
 /// Reads the checkpoint's metadata (configuration, counters, fingerprints, `extra`), e.g. to
@@ -223,7 +233,7 @@ pub fn load(path: impl AsRef<Path>, trainer: &mut Trainer) -> Result<(), Checkpo
     let meta = meta_of(path, &header)?;
     let mut values = Vec::with_capacity(3);
     for (i, (net_name, net)) in NETS.into_iter().zip(networks(trainer)).enumerate() {
-        let mut v = values_of(path, &st, net_name, net)?;
+        let mut v = values_of(path, &st, net_name, net, true)?;
         // Tensor by tensor the file matches; the fingerprint also covers what names and
         // shapes do not show (which tensors are trained, which are state).
         let here = fingerprint(&net.layout);
@@ -284,8 +294,12 @@ impl Buffer {
 }
 
 /// The file's tensors of network `net_name`, in layout order: (name in the file, the layout's
-/// tensor, the buffer it lies in). A parameter comes with its two Adam moments.
-fn entries<'a>(net_name: &str, layout: &'a ParamLayout) -> Vec<(String, &'a TensorSpec, Buffer)> {
+/// tensor, the buffer it lies in). A parameter comes with its two Adam moments if `optimiser`.
+fn entries<'a>(
+    net_name: &str,
+    layout: &'a ParamLayout,
+    optimiser: bool,
+) -> Vec<(String, &'a TensorSpec, Buffer)> {
     let mut out = Vec::new();
     for t in &layout.tensors {
         let name = format!("{net_name}.{}", t.name);
@@ -294,8 +308,10 @@ fn entries<'a>(net_name: &str, layout: &'a ParamLayout) -> Vec<(String, &'a Tens
                 // The parameter first: an architecture error then names it, not a moment.
                 let (m, v) = (format!("optim.{name}.exp_avg"), format!("optim.{name}.exp_avg_sq"));
                 out.push((name, t, Buffer::Params));
-                out.push((m, t, Buffer::AdamM));
-                out.push((v, t, Buffer::AdamV));
+                if optimiser {
+                    out.push((m, t, Buffer::AdamM));
+                    out.push((v, t, Buffer::AdamV));
+                }
             }
             Kind::State => out.push((name, t, Buffer::State)),
         }
@@ -334,13 +350,16 @@ fn write_atomically(
     Ok(())
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
     std::fs::read(path).map_err(|source| CheckpointError::Read { path: path.into(), source })
 }
 
 /// The file's tensors and its header (which `SafeTensors` keeps to itself, hence parsed
 /// twice; the header is small).
-fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<(SafeTensors<'a>, Metadata), CheckpointError> {
+pub(crate) fn parse<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<(SafeTensors<'a>, Metadata), CheckpointError> {
     let not = |e: safetensors::SafeTensorError| CheckpointError::NotSafetensors {
         path: path.into(),
         reason: e.to_string(),
@@ -389,11 +408,12 @@ fn meta_of(path: &Path, header: &Metadata) -> Result<CheckpointMeta, CheckpointE
 /// The values of network `net_name` from the file, in flat buffers laid out as `net` lays
 /// them out (padding between tensors zero). Checks that the file has exactly `net`'s tensors,
 /// with its shapes, in F32.
-fn values_of(
+pub(crate) fn values_of(
     path: &Path,
     st: &SafeTensors,
     net_name: &str,
     net: &Network,
+    optimiser: bool,
 ) -> Result<NetValues, CheckpointError> {
     let arch = |reason: String| CheckpointError::Architecture { path: path.into(), reason };
     let layout = &net.layout;
@@ -405,7 +425,7 @@ fn values_of(
         adam_t: 0,
     };
     let mut expected = std::collections::HashSet::new();
-    for (name, t, buf) in entries(net_name, layout) {
+    for (name, t, buf) in entries(net_name, layout, optimiser) {
         let view = st.tensor(&name).map_err(|_| arch(format!("tensor `{name}` is missing from the file")))?;
         if view.shape() != t.shape.as_slice() {
             return Err(arch(format!(

@@ -71,14 +71,16 @@ pub enum Command {
     Energy(EnergyArgs),
     /// Measure a run: exact log-likelihood and mode coverage (2-D), reconstruction error,
     /// PSNR and mean energies (images); writes eval.json and eval.md into the run folder.
-    Eval {
-        /// The run folder.
-        #[arg(long)]
-        run: std::path::PathBuf,
-        /// Held-out examples to use.
-        #[arg(long, default_value_t = 1000)]
-        n: usize,
-    },
+    Eval(EvalArgs),
+    /// Train the Fréchet distance's feature network: a small classifier, by default on the
+    /// 60,000 Fashion-MNIST training images of Debian's `dataset-fashion-mnist`, tested on the
+    /// shipped 10,000 test images. Deterministic for a given seed and adapter.
+    TrainClassifier(TrainClassifierArgs),
+    /// The paper's comparisons at one preset and budget: z-chain (Table 4), x-chain length
+    /// (Table 5), dual-MCMC vs cooperative vs short-run EBM (Table 1), generator vs revised
+    /// samples (sec. 5.2). Trains one run folder per variant under --out, measures each as
+    /// `eval` does, writes ablation.json, ablation.md and ablation.png.
+    Ablate(AblateCliArgs),
     /// Benchmarks; figures are ratios measured in one run.
     Bench {
         #[command(subcommand)]
@@ -95,6 +97,98 @@ pub enum BenchWhat {
     Layers,
     /// Seconds per training iteration and their split, 2-D and small image presets.
     Train,
+}
+
+/// `eval`: `RUN_FOLDER [--n N] [--features FILE]`.
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// The run folder.
+    #[arg(value_name = "RUN_FOLDER", required_unless_present = "run_flag")]
+    pub run: Option<std::path::PathBuf>,
+    /// The run folder (same as the positional argument).
+    #[arg(long = "run", value_name = "RUN_FOLDER", conflicts_with = "run")]
+    pub run_flag: Option<std::path::PathBuf>,
+    /// Examples per measurement: real and generated images for the Fréchet distance,
+    /// held-out images for reconstruction, held-out points for 2-D runs.
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    /// Feature network for the Fréchet distance (a `train-classifier` safetensors file);
+    /// default: the shipped Fashion-MNIST one, for 1×28×28 runs.
+    #[arg(long, value_name = "FILE")]
+    pub features: Option<std::path::PathBuf>,
+}
+
+impl EvalArgs {
+    pub fn run_folder(&self) -> &std::path::Path {
+        self.run.as_deref().or(self.run_flag.as_deref()).expect("clap requires one of them")
+    }
+}
+
+/// `ablate`: see [`crate::eval::ablate`].
+#[derive(Args, Debug, Clone)]
+pub struct AblateCliArgs {
+    /// Preset: fmnist (default), toy2d, cifar10, celeba64.
+    #[arg(long, default_value = "fmnist")]
+    pub preset: String,
+    /// Training iterations of every variant (the equal budget).
+    #[arg(long, default_value_t = 300)]
+    pub iterations: u64,
+    /// Examples per measurement (see `eval`).
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    /// Comparisons to run, comma-separated: z, x, teaching.
+    #[arg(long, value_delimiter = ',', default_value = "z,x,teaching")]
+    pub groups: Vec<String>,
+    /// Override applied to every variant, e.g. --set model.width=8 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Output folder (default runs/ablate-<preset>); finished variants in it are reused.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// Feature network for the Fréchet distance (see `eval`).
+    #[arg(long, value_name = "FILE")]
+    pub features: Option<std::path::PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `train-classifier`: the feature network of the Fréchet distance.
+#[derive(Args, Debug, Clone)]
+pub struct TrainClassifierArgs {
+    /// IDX training images (gzipped or not); default: Debian's Fashion-MNIST training set.
+    #[arg(long, requires = "labels")]
+    pub images: Option<std::path::PathBuf>,
+    /// IDX training labels, with --images.
+    #[arg(long, requires = "images")]
+    pub labels: Option<std::path::PathBuf>,
+    /// IDX test images; default: the shipped Fashion-MNIST test set.
+    #[arg(long, requires = "test_labels")]
+    pub test_images: Option<std::path::PathBuf>,
+    /// IDX test labels, with --test-images.
+    #[arg(long, requires = "test_images")]
+    pub test_labels: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: u32,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Channels of the first convolution.
+    #[arg(long, default_value_t = 16)]
+    pub width: usize,
+    /// Length of the feature vector (penultimate layer).
+    #[arg(long, default_value_t = 128)]
+    pub features: usize,
+    /// Where to write the network (safetensors).
+    #[arg(long, default_value = crate::eval::feature_net::SHIPPED)]
+    pub out: std::path::PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `sample`: `--run DIR [--n N] [--steps K] [--seed S] [--out FILE]`.

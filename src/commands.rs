@@ -27,7 +27,7 @@
 //! noise and the Langevin noise (chunk k of a command uses key k), so a command repeated with
 //! the same seed writes the same arrays on the same adapter.
 
-use crate::cli::{EnergyArgs, InterpolateArgs, ReconstructArgs, SampleArgs};
+use crate::cli::{EnergyArgs, InterpolateArgs, ReconstructArgs, SampleArgs, TrainClassifierArgs};
 use crate::config::{DataConfig, RunConfig};
 use crate::nn::{Engine, Shape};
 use crate::sampler::LangevinConfig;
@@ -533,4 +533,68 @@ fn create_parent(path: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create the folder {} for {}", dir.display(), path.display())),
         _ => Ok(()),
     }
+}
+
+/// `train-classifier`: trains the feature network, tests it, writes it with its test
+/// accuracy in the metadata. Errors name the missing or broken data file.
+pub fn train_classifier(engine: Arc<Engine>, args: &TrainClassifierArgs) -> anyhow::Result<Outcome> {
+    use crate::eval::feature_net::{ClassifierTraining, FeatureNet, FeatureNetInfo, FeatureNetSpec};
+    let (train, trained_on) = match (&args.images, &args.labels) {
+        (Some(images), Some(labels)) => {
+            (crate::data::load_idx(images, Some(labels))?, format!("{}", images.display()))
+        }
+        _ => {
+            let (set, what) = crate::data::fashion_mnist(true)?;
+            if set.len() < 60_000 {
+                bail!(
+                    "the Fashion-MNIST training set is not installed (found only: {what}); install it with \
+                     `apt-get install dataset-fashion-mnist`, or pass --images and --labels"
+                );
+            }
+            (set, what)
+        }
+    };
+    let test = match (&args.test_images, &args.test_labels) {
+        (Some(images), Some(labels)) => crate::data::load_idx(images, Some(labels))?,
+        _ => crate::data::fashion_mnist(false)?.0,
+    };
+    let cfg =
+        ClassifierTraining { epochs: args.epochs, batch_size: args.batch_size, lr: args.lr, seed: args.seed };
+    let classes = usize::from(train.labels().into_iter().flatten().copied().max().unwrap_or(0)) + 1;
+    let spec = FeatureNetSpec {
+        input: [train.channels(), train.height(), train.width()],
+        width: args.width,
+        features: args.features,
+        classes: classes.max(2),
+    };
+    let mut net = FeatureNet::new(engine, spec, cfg.batch_size, cfg.seed).map_err(anyhow::Error::msg)?;
+    eprintln!("training the feature network on {} images ({trained_on})", train.len());
+    let total = (train.len() / cfg.batch_size.max(1)) as u64 * u64::from(cfg.epochs);
+    let bar = crate::run::progress_bar(0, total, args.quiet);
+    crate::eval::feature_net::train_classifier(&mut net, &train, &cfg, |done, _, loss, acc| {
+        bar.set_position(done as u64);
+        bar.set_message(format!("loss {loss:.3}, batch accuracy {:.1}%", 100.0 * acc));
+    })?;
+    bar.finish();
+    let accuracy = net.accuracy(&test, &args.out)?;
+    let info = FeatureNetInfo {
+        trained_on,
+        test_accuracy: Some(accuracy),
+        training: format!(
+            "{} epochs, batch {}, Adam lr {}, seed {}; tested on {} images",
+            cfg.epochs,
+            cfg.batch_size,
+            cfg.lr,
+            cfg.seed,
+            test.len()
+        ),
+    };
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    net.save(&args.out, &info)?;
+    Ok(Outcome {
+        files: vec![args.out.clone()],
+        lines: vec![format!("test accuracy {:.2}% on {} images", 100.0 * accuracy, test.len())],
+    })
 }

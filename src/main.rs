@@ -52,8 +52,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reconstruct(args) => report(&dualmcmc::commands::reconstruct(engine(), &args)?.outcome),
         Command::Interpolate(args) => report(&dualmcmc::commands::interpolate(engine(), &args)?),
         Command::Energy(args) => report(&dualmcmc::commands::energy(engine(), &args)?),
-        Command::Eval { run, n } => {
-            let report = dualmcmc::eval::run_eval::eval(engine(), &run, n)?;
+        Command::TrainClassifier(args) => report(&dualmcmc::commands::train_classifier(engine(), &args)?),
+        Command::Ablate(a) => {
+            let args = dualmcmc::eval::ablate::AblateArgs {
+                out: a.out.clone().unwrap_or_else(|| format!("runs/ablate-{}", a.preset).into()),
+                preset: a.preset,
+                iterations: a.iterations,
+                n: a.n,
+                groups: a.groups,
+                set: a.set,
+                features: a.features,
+                quiet: a.quiet,
+            };
+            dualmcmc::eval::ablate::ablate(engine(), &args)?;
+            for name in ["ablation.md", "ablation.json", "ablation.png"] {
+                eprintln!("wrote {}", args.out.join(name).display());
+            }
+            println!("{}", std::fs::read_to_string(args.out.join("ablation.md"))?);
+            Ok(())
+        }
+        Command::Eval(args) => {
+            let run = args.run_folder();
+            let report = dualmcmc::eval::run_eval::eval(engine(), run, args.n, args.features.as_deref())?;
             println!("{}", serde_json::to_string_pretty(&report["metrics"])?);
             eprintln!("written: {}, {}", run.join("eval.json").display(), run.join("eval.md").display());
             Ok(())

@@ -324,7 +324,7 @@ fn metrics_line(m: &IterMetrics, epoch: u32, seconds: f64, elapsed: f64) -> serd
     })
 }
 
-fn progress_bar(start: u64, total: u64, quiet: bool) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(start: u64, total: u64, quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }

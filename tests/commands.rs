@@ -531,7 +531,7 @@ fn the_binary_names_a_missing_input_and_exits_non_zero_without_a_panic() {
 #[test]
 fn eval_measures_toy_and_image_runs_and_writes_json_and_markdown() {
     let run = toy_run();
-    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, 300).unwrap();
+    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, 300, None).unwrap();
     let m = &report["metrics"];
     let (ll, opt) =
         (m["log_likelihood_nats"].as_f64().unwrap(), m["optimum_log_likelihood_nats"].as_f64().unwrap());
@@ -543,7 +543,7 @@ fn eval_measures_toy_and_image_runs_and_writes_json_and_markdown() {
     assert!(md.contains("| log_likelihood_nats |"), "{md}");
 
     let run = image_run();
-    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, 8).unwrap();
+    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, 8, None).unwrap();
     let m = &report["metrics"];
     assert_eq!(m["examples"].as_u64(), Some(8));
     for key in ["reconstruction_mse_inference_only", "reconstruction_mse_after_z_langevin"] {
@@ -559,4 +559,29 @@ fn eval_measures_toy_and_image_runs_and_writes_json_and_markdown() {
         "PSNR of [0, 1] images from the MSE in [−1, 1]"
     );
     assert!(m["mean_energy_data"].as_f64().unwrap().is_finite());
+    // SSIM's 11×11 window does not fit 8×8 images: null, not a made-up number.
+    assert!(m["ssim_inference_only"].is_null() && m["ssim_after_z_langevin"].is_null(), "{m}");
+    // No feature network fits 8×8 images by default: said, not guessed.
+    assert!(m["frechet_distance"].as_str().unwrap().contains("--features"), "{m}");
+
+    // With a feature network for 8×8 images (untrained: the distance is still defined).
+    use dualmcmc::eval::feature_net::{FeatureNet, FeatureNetInfo, FeatureNetSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let features = dir.path().join("features.safetensors");
+    let spec = FeatureNetSpec { input: [1, 8, 8], width: 2, features: 5, classes: 2 };
+    let net = FeatureNet::new(engine_arc(), spec, 4, 3).unwrap();
+    net.save(&features, &FeatureNetInfo::default()).unwrap();
+    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, 12, Some(&features)).unwrap();
+    let m = &report["metrics"];
+    for key in ["frechet_distance_generator_samples", "frechet_distance_revised_samples"] {
+        let d = m[key].as_f64().unwrap();
+        assert!(d.is_finite() && d >= 0.0, "{key} = {d}");
+    }
+    assert_eq!(m["frechet_examples"].as_u64(), Some(12));
+    // A feature network for other images is an error naming it.
+    let other = dir.path().join("other.safetensors");
+    let spec = FeatureNetSpec { input: [3, 8, 8], ..spec };
+    FeatureNet::new(engine_arc(), spec, 4, 3).unwrap().save(&other, &FeatureNetInfo::default()).unwrap();
+    let err = dualmcmc::eval::run_eval::eval(engine_arc(), run, 12, Some(&other)).unwrap_err();
+    assert!(format!("{err:#}").contains("other.safetensors"), "{err:#}");
 }

@@ -77,3 +77,39 @@ fn reparameterised_draw_matches_cpu_noise() {
         .collect();
     assert_close("z", &g.read::<f32>(&z).unwrap(), &want, 1e-5, 1e-5);
 }
+
+#[test]
+fn softmax_cross_entropy_value_gradient_and_accuracy() {
+    use dualmcmc::ops::cross_entropy::cpu;
+    let (g, e) = (gpu(), engine());
+    let (batch, classes) = (70, 10);
+    // Large logits check the log-sum-exp; row 3 is a tie (first index wins).
+    let mut logits = random(5, batch * classes, -30.0, 30.0);
+    logits[3 * classes..4 * classes].fill(1.5);
+    let labels: Vec<usize> = (0..batch).map(|i| (i * 7) % classes).collect();
+    let label_values: Vec<f32> = labels.iter().map(|&l| l as f32).collect();
+    let (lb, yb, dl, st) =
+        (g.upload(&logits), g.upload(&label_values), g.zeros(batch * classes), g.zeros(batch * 2));
+    g.submit(|enc| e.cross_entropy.softmax_xent(enc, batch, classes, 0.5, &lb, &yb, &dl, &st));
+    let l64 = f64s(&logits);
+    let stats: Vec<f32> = g.read(&st).unwrap();
+    let want_loss = cpu::losses(classes, &l64, &labels);
+    let got_loss: Vec<f32> = stats.chunks(2).map(|s| s[0]).collect();
+    assert_close("loss", &got_loss, &want_loss, 1e-4, 1e-5);
+    let arg = cpu::argmax(classes, &l64);
+    let want_correct: Vec<f64> = arg.iter().zip(&labels).map(|(a, l)| f64::from(u8::from(a == l))).collect();
+    let got_correct: Vec<f32> = stats.chunks(2).map(|s| s[1]).collect();
+    assert_close("correct", &got_correct, &want_correct, 0.0, 0.0);
+    assert!(want_correct.contains(&1.0) && want_correct.contains(&0.0));
+    let h = 1e-5;
+    let fd: Vec<f64> = (0..logits.len())
+        .map(|i| {
+            let (mut p, mut m) = (l64.clone(), l64.clone());
+            p[i] += h;
+            m[i] -= h;
+            let total = |v: &[f64]| cpu::losses(classes, v, &labels).iter().sum::<f64>();
+            0.5 * (total(&p) - total(&m)) / (2.0 * h)
+        })
+        .collect();
+    assert_close("dloss/dlogits", &g.read::<f32>(&dl).unwrap(), &fd, 1e-5, 1e-4);
+}

@@ -1,20 +1,27 @@
 //! `eval`: measurements of a trained run, written as `eval.json` and `eval.md` in its folder.
 //!
 //! - 2-D runs: the exact average log-likelihood of held-out samples under the EBM normalised
-//!   on a grid (nats; the optimum, E_p[log p], beside it where known) and the modes that
-//!   EBM-revised samples reach (mixtures).
-//! - Image runs: reconstruction error of held-out images (the Fashion-MNIST test set for
-//!   `fashion-mnist` runs, else the first examples of the data) for the inference model
-//!   alone (g(z₀), z₀ = μ) and after the run's z-Langevin (g(z̃)): mean squared error per
-//!   value in [−1, 1], and PSNR of the images mapped to [0, 1]; mean energies of the data,
-//!   of generator samples and of revised samples.
-//!
-//! Fréchet distances of generated images and SSIM are not measured yet.
+//!   on a grid (nats; the optimum, E_p[log p], beside it where known), the modes that
+//!   EBM-revised samples reach (mixtures), and the reconstruction error of held-out points.
+//! - Image runs:
+//!   - Fréchet distance (squared, in feature units²) between the classifier features of n
+//!     training images and of n generator samples g(z), and of their x-Langevin revisions
+//!     (REFERENCE: FID against training-set statistics, for both). The features come from
+//!     our own classifier ([`crate::eval::feature_net`]), not Inception: the numbers compare
+//!     runs of this tool with each other, not with published FIDs.
+//!   - Reconstruction of held-out images (the Fashion-MNIST test set for `fashion-mnist`
+//!     runs, else the first examples of the data), for the inference model alone (g(z₀),
+//!     z₀ = μ) and after the run's z-Langevin (g(z̃)): mean squared error per value in
+//!     [−1, 1], and PSNR and SSIM of the images mapped to [0, 1] (paper Fig. 3, Table 3).
+//!   - Mean energies of the data, of generator samples and of revised samples.
 
 use crate::config::{DataConfig, RunConfig};
 use crate::data::DataSource;
 use crate::data::toy2d::Toy2d;
+use crate::eval::feature_net::{FeatureNet, shipped_path};
+use crate::eval::frechet::{Gaussian, frechet_distance};
 use crate::eval::grid::{Grid, average_log_likelihood, mode_coverage};
+use crate::eval::ssim::mean_ssim;
 use crate::nn::Engine;
 use crate::train::Trainer;
 use anyhow::Context;
@@ -22,14 +29,11 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Evaluates the run in `dir` on `n` held-out examples; returns the JSON it wrote.
-pub fn eval(engine: Arc<Engine>, dir: &Path, n: usize) -> anyhow::Result<Value> {
+/// Evaluates the run in `dir` on `n` examples per measurement with the feature network at
+/// `features` (default: the shipped one where it fits); returns the JSON it wrote.
+pub fn eval(engine: Arc<Engine>, dir: &Path, n: usize, features: Option<&Path>) -> anyhow::Result<Value> {
     let (cfg, t) = crate::run::open_run(engine, dir)?;
-    let n = n.max(1);
-    let report = match &cfg.data {
-        DataConfig::Toy2d { toy } => toy_eval(&t, toy.parse().map_err(|e| anyhow::anyhow!("{e}"))?, n)?,
-        _ => image_eval(&cfg, &t, n)?,
-    };
+    let report = measure(&cfg, &t, n, features)?;
     let report = json!({ "run": dir.display().to_string(), "iteration": t.iteration, "metrics": report });
     let json_path = dir.join("eval.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)
@@ -40,17 +44,56 @@ pub fn eval(engine: Arc<Engine>, dir: &Path, n: usize) -> anyhow::Result<Value> 
     Ok(report)
 }
 
-/// The x-Langevin revision of `chunks` batches of generator samples, flattened.
-fn revised_samples(t: &Trainer, chunks: u32) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+/// The measurements of [`eval`] for a trainer in memory, as a JSON object.
+pub fn measure(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) -> anyhow::Result<Value> {
+    let n = n.max(2);
+    match &cfg.data {
+        DataConfig::Toy2d { toy } => toy_eval(t, toy.parse().map_err(|e| anyhow::anyhow!("{e}"))?, n),
+        _ => image_eval(cfg, t, n, features),
+    }
+}
+
+/// Generator samples and their x-Langevin revision, `n` of each (in batches of the run's
+/// batch size, batch k from key k).
+fn revised_samples(t: &Trainer, n: usize) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
     let x_cfg = t.cfg.x_langevin.langevin(t.cfg.parameterisation);
     let (mut generated, mut revised) = (Vec::new(), Vec::new());
-    for key in 0..chunks {
+    for key in 0..n.div_ceil(t.cfg.batch_size) as u32 {
         let g = t.generate(&t.prior_draw(key))?;
         let chain = t.revise_x(&g, &x_cfg, key)?;
         revised.extend_from_slice(chain.states.last().expect("a chain has states"));
         generated.extend(g);
     }
+    let d = t.data_size();
+    generated.truncate(n * d);
+    revised.truncate(n * d);
     Ok((generated, revised))
+}
+
+/// Reconstructions of `data` `[count, example]`: g(z₀) (inference alone, z₀ = μ) and g(z̃)
+/// after the run's z-Langevin, chunk by chunk.
+fn reconstructions(t: &Trainer, data: &[f32]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    let z_cfg = t.cfg.z_langevin.langevin(t.cfg.parameterisation);
+    let (mut first, mut last) = (Vec::with_capacity(data.len()), Vec::with_capacity(data.len()));
+    for (k, chunk) in data.chunks(t.cfg.batch_size * t.data_size()).enumerate() {
+        let chain = t.infer_z(chunk, &z_cfg, k as u32, true)?;
+        first.extend(t.generate(&chain.states[0])?);
+        last.extend(t.generate(chain.states.last().expect("a chain has states"))?);
+    }
+    Ok((first, last))
+}
+
+/// Mean squared error per value.
+fn mse(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum::<f64>() / a.len().max(1) as f64
+}
+
+fn mean_energy(t: &Trainer, x: &[f32]) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for chunk in x.chunks(t.cfg.batch_size * t.data_size()) {
+        total += t.energy(chunk, false)?.0.iter().map(|&v| f64::from(v)).sum::<f64>();
+    }
+    Ok(total / (x.len() / t.data_size()) as f64)
 }
 
 fn toy_eval(t: &Trainer, toy: Toy2d, n: usize) -> anyhow::Result<Value> {
@@ -62,13 +105,17 @@ fn toy_eval(t: &Trainer, toy: Toy2d, n: usize) -> anyhow::Result<Value> {
         Toy2d::Checkerboard => Some(-(32f64).ln()),
         _ => toy.modes().map(|m| held_out.iter().map(|&x| m.log_density(x)).sum::<f64>() / n as f64),
     };
-    let chunks = n.div_ceil(t.cfg.batch_size).min(8) as u32;
-    let (_, revised) = revised_samples(t, chunks)?;
+    let (_, revised) = revised_samples(t, n.min(8 * t.cfg.batch_size))?;
+    let points: Vec<f32> = held_out.iter().flatten().copied().collect();
+    let (first, last) = reconstructions(t, &points)?;
     let mut out = json!({
         "data": toy.name(),
         "held_out_samples": n,
         "log_likelihood_nats": ll,
         "optimum_log_likelihood_nats": optimum,
+        "z_langevin_steps": t.cfg.z_langevin.steps,
+        "reconstruction_mse_inference_only": mse(&first, &points),
+        "reconstruction_mse_after_z_langevin": mse(&last, &points),
     });
     if let Some(m) = toy.modes() {
         let samples: Vec<[f32; 2]> = revised.chunks(2).map(|c| [c[0], c[1]]).collect();
@@ -80,50 +127,58 @@ fn toy_eval(t: &Trainer, toy: Toy2d, n: usize) -> anyhow::Result<Value> {
     Ok(out)
 }
 
-fn image_eval(cfg: &RunConfig, t: &Trainer, n: usize) -> anyhow::Result<Value> {
-    let (data, source) = match &cfg.data {
+fn image_eval(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) -> anyhow::Result<Value> {
+    let (train, _) = DataSource::load(&cfg.data, t.cfg.batch_size, t.cfg.seed)?;
+    let (held_out, source) = match &cfg.data {
         DataConfig::FashionMnist { .. } => {
             let (set, _) = crate::data::fashion_mnist(false)?;
             (set.batch(&(0..n.min(set.len())).collect::<Vec<_>>()), "Fashion-MNIST test set")
         }
-        other => {
-            let (ds, _) = DataSource::load(other, t.cfg.batch_size, t.cfg.seed)?;
-            (ds.examples(n, t.cfg.seed), "first examples of the training data")
-        }
+        _ => (train.examples(n, t.cfg.seed), "first examples of the training data"),
     };
-    let d = t.data_size();
-    let z_cfg = t.cfg.z_langevin.langevin(t.cfg.parameterisation);
-    let (mut se0, mut se, mut energy) = (0.0f64, 0.0f64, 0.0f64);
-    let count = data.len() / d;
-    for (k, chunk) in data.chunks(t.cfg.batch_size * d).enumerate() {
-        let chain = t.infer_z(chunk, &z_cfg, k as u32, true)?;
-        let first = t.generate(&chain.states[0])?;
-        let last = t.generate(chain.states.last().expect("a chain has states"))?;
-        se0 += first.iter().zip(chunk).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>();
-        se += last.iter().zip(chunk).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>();
-        energy += t.energy(chunk, false)?.0.iter().map(|&e| f64::from(e)).sum::<f64>();
-    }
-    let values = (count * d) as f64;
-    let (mse0, mse) = (se0 / values, se / values);
+    let shape = train.example_shape();
+    let (first, last) = reconstructions(t, &held_out)?;
+    let ssim = |x: &[f32]| mean_ssim(x, &held_out, shape.c, shape.h, shape.w);
     // Pixels in [−1, 1] map to [0, 1] by (x + 1)/2, which divides squared errors by 4.
     let psnr = |mse: f64| 10.0 * (1.0 / (mse / 4.0)).log10();
-    let (generated, revised) = revised_samples(t, 1)?;
-    let mean_energy = |x: &[f32]| -> anyhow::Result<f64> {
-        let e = t.energy(x, false)?.0;
-        Ok(e.iter().map(|&v| f64::from(v)).sum::<f64>() / e.len() as f64)
-    };
-    Ok(json!({
+    let (mse0, mse1) = (mse(&first, &held_out), mse(&last, &held_out));
+    let (generated, revised) = revised_samples(t, n)?;
+    let mut out = json!({
         "held_out": source,
-        "examples": count,
-        "z_langevin_steps": z_cfg.steps,
+        "examples": held_out.len() / t.data_size(),
+        "z_langevin_steps": t.cfg.z_langevin.steps,
         "reconstruction_mse_inference_only": mse0,
-        "reconstruction_mse_after_z_langevin": mse,
+        "reconstruction_mse_after_z_langevin": mse1,
         "psnr_db_inference_only": psnr(mse0),
-        "psnr_db_after_z_langevin": psnr(mse),
-        "mean_energy_data": energy / count as f64,
-        "mean_energy_generator_samples": mean_energy(&generated)?,
-        "mean_energy_revised_samples": mean_energy(&revised)?,
-    }))
+        "psnr_db_after_z_langevin": psnr(mse1),
+        "ssim_inference_only": ssim(&first),
+        "ssim_after_z_langevin": ssim(&last),
+        "mean_energy_data": mean_energy(t, &held_out)?,
+        "mean_energy_generator_samples": mean_energy(t, &generated)?,
+        "mean_energy_revised_samples": mean_energy(t, &revised)?,
+    });
+    let path = features
+        .map(Path::to_path_buf)
+        .or_else(|| shipped_path().filter(|_| [shape.c, shape.h, shape.w] == [1, 28, 28]));
+    let Some(path) = path else {
+        out["frechet_distance"] = json!(format!(
+            "not measured: no feature network for {}×{}×{} images; pass --features FILE",
+            shape.c, shape.h, shape.w
+        ));
+        return Ok(out);
+    };
+    let (net, info) = FeatureNet::load(t.engine.clone(), &path, 100)?;
+    let real = train.examples(n, t.cfg.seed ^ 0xFEA7);
+    let stats = |x: &[f32]| -> anyhow::Result<Gaussian> {
+        Ok(Gaussian::fit(&net.features_checked(x, [shape.c, shape.h, shape.w], &path)?, net.spec.features))
+    };
+    let real = stats(&real)?;
+    out["feature_network"] = json!(path.display().to_string());
+    out["feature_network_test_accuracy"] = json!(info.test_accuracy);
+    out["frechet_examples"] = json!(real.n);
+    out["frechet_distance_generator_samples"] = json!(frechet_distance(&real, &stats(&generated)?));
+    out["frechet_distance_revised_samples"] = json!(frechet_distance(&real, &stats(&revised)?));
+    Ok(out)
 }
 
 fn markdown(report: &Value) -> String {

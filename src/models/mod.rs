@@ -6,6 +6,7 @@
 //! example (one head with 2·nz outputs: the same function and parameter count as the
 //! reference's two heads).
 
+pub mod classifier;
 pub mod mlp;
 pub mod resnet;
 pub mod small;

@@ -5,8 +5,8 @@ use crate::ops::{
     activation::Activations, adam::Adam, elementwise::Elementwise, matmul::Matmul, reduce::Reduce,
 };
 use crate::ops::{
-    batchnorm::BatchNorm, bias::Bias, conv2d::Conv2d, loss::Loss, pool::Pool, rng::Rng,
-    spectral_norm::SpectralNorm, upsample::Upsample,
+    batchnorm::BatchNorm, bias::Bias, conv2d::Conv2d, cross_entropy::CrossEntropy, loss::Loss, pool::Pool,
+    rng::Rng, spectral_norm::SpectralNorm, upsample::Upsample,
 };
 use crate::sampler::LangevinKernels;
 use std::sync::Mutex;
@@ -27,6 +27,7 @@ pub struct Engine {
     pub batchnorm: BatchNorm,
     pub conv2d: Conv2d,
     pub spectral_norm: SpectralNorm,
+    pub cross_entropy: CrossEntropy,
     ones: Mutex<GpuBuffer>,
 }
 
@@ -49,6 +50,7 @@ impl Engine {
             batchnorm: BatchNorm::new(gpu),
             conv2d: Conv2d::new(gpu),
             spectral_norm: SpectralNorm::new(gpu),
+            cross_entropy: CrossEntropy::new(gpu),
             ones: Mutex::new(gpu.upload(&[1.0f32; 1024])),
         }
     }

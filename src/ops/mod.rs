@@ -6,6 +6,7 @@ pub mod adam;
 pub mod batchnorm;
 pub mod bias;
 pub mod conv2d;
+pub mod cross_entropy;
 pub mod elementwise;
 pub mod loss;
 pub mod matmul;
@@ -27,6 +28,7 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("batchnorm.wgsl", batchnorm::SOURCE.to_string()),
         ("bias.wgsl", bias::SOURCE.to_string()),
         ("conv2d.wgsl", conv2d::SOURCE.to_string()),
+        ("cross_entropy.wgsl", cross_entropy::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         // Composed: philox.wgsl + langevin.wgsl.
         ("langevin.wgsl", crate::sampler::LangevinKernels::source()),

@@ -6,7 +6,7 @@
 //! that many). The generator's batch norm uses the statistics of the batch given, as in the
 //! reference code, so results depend on which examples are processed together.
 
-use super::{Trainer, stream};
+use super::{Trainer, ZInit, stream};
 use crate::gpu::GpuBuffer;
 use crate::ops::rng::RngDraw;
 use crate::sampler::{ChainNoise, LangevinConfig, XLangevin, ZLangevin};
@@ -94,6 +94,8 @@ impl Trainer {
 
     /// Inference q(x), reparameterised z₀, then z-Langevin given x `[n, example]`; every
     /// state z_t kept (decode them with [`Trainer::generate`]). With `from_mean`, z₀ = μ.
+    /// A run trained with noise-initialised z-chains (`z_init = "noise"`) starts from
+    /// z₀ ~ N(0, I) instead, as its training did.
     pub fn infer_z(
         &self,
         x: &[f32],
@@ -115,7 +117,10 @@ impl Trainer {
         let eps_scale = if from_mean { 0.0 } else { 1.0 };
         g.submit(|enc| {
             self.models.inference.forward(e, enc, n, &xb, &q);
-            e.loss.reparameterise_scaled(enc, n, nz, &q, &z, draw, eps_scale);
+            match self.cfg.z_init {
+                ZInit::Inference => e.loss.reparameterise_scaled(enc, n, nz, &q, &z, draw, eps_scale),
+                ZInit::Noise => e.rng.normal(enc, &z, 0.0, 1.0, draw),
+            }
             sampler.run(e, enc, &self.models.generator, n, &z, &xb, sigma, cfg, noise, &keep_refs);
         });
         let states = keep.iter().map(|k| g.read(k)).collect::<Result<Vec<_>, _>>()?;

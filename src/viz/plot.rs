@@ -1,0 +1,105 @@
+//! Charts drawn with plotters into an RGB buffer, saved with `image`. Text uses the Ubuntu
+//! Light font that egui ships (`epaint_default_fonts`), so no system font is needed.
+
+use crate::eval::ablate::{GROUPS, was_run};
+use plotters::prelude::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The font is compiled in; it parses, or the build's fonts are broken.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            epaint_default_fonts::UBUNTU_LIGHT,
+        );
+    });
+}
+
+/// The score the chart shows: the Fréchet distance of revised samples for image runs,
+/// the grid log-likelihood for 2-D runs.
+fn main_metric(report: &Value) -> (&'static str, &'static str) {
+    let has = |key: &str| {
+        report["variants"].as_array().is_some_and(|v| v.iter().any(|r| r["result"][key].is_number()))
+    };
+    if has("frechet_distance_revised_samples") {
+        ("frechet_distance_revised_samples", "Fréchet distance of revised samples (lower is better)")
+    } else {
+        ("log_likelihood_nats", "grid log-likelihood, nats (higher is better)")
+    }
+}
+
+/// One panel per comparison, one bar per variant, of the report [`crate::eval::ablate`]
+/// writes; saved as a PNG at `path`.
+pub fn ablation_chart(report: &Value, path: &Path) -> anyhow::Result<()> {
+    register_font();
+    let (key, desc) = main_metric(report);
+    let titles = ["z-chain (Table 4)", "x-chain length (Table 5)", "teaching (Table 1)"];
+    let (w, h) = (1500u32, 520u32);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot draw {}: {e}", path.display());
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let title = format!(
+            "Ablation, preset {}, {} iterations per variant: {desc}",
+            report["preset"].as_str().unwrap_or("?"),
+            report["iterations"]
+        );
+        let root = root.titled(&title, ("sans-serif", 24)).map_err(|e| err(&e))?;
+        let empty = Vec::new();
+        let variants = report["variants"].as_array().unwrap_or(&empty);
+        let shown: Vec<(&str, &str)> =
+            GROUPS.into_iter().zip(titles).filter(|(g, _)| was_run(report, g)).collect();
+        for (panel, (group, caption)) in root.split_evenly((1, shown.len().max(1))).iter().zip(shown) {
+            let rows: Vec<(String, f64)> = variants
+                .iter()
+                .filter(|v| v["groups"].as_array().is_some_and(|g| g.iter().any(|x| x == group)))
+                .filter_map(|v| Some((v["name"].as_str()?.to_string(), v["result"][key].as_f64()?)))
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let lo = rows.iter().map(|r| r.1).fold(f64::INFINITY, f64::min);
+            let hi = rows.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+            let pad = ((hi - lo) * 0.15).max(hi.abs().max(1e-3) * 0.02);
+            let base = if lo >= 0.0 { 0.0 } else { lo - pad };
+            let mut chart = ChartBuilder::on(panel)
+                .caption(caption, ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d((0..rows.len().saturating_sub(1).max(1)).into_segmented(), base..hi + pad)
+                .map_err(|e| err(&e))?;
+            let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+            let label = move |x: &SegmentValue<usize>| match x {
+                SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            };
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(rows.len())
+                .x_label_formatter(&label)
+                .x_label_style(("sans-serif", 14))
+                .y_label_style(("sans-serif", 14))
+                .draw()
+                .map_err(|e| err(&e))?;
+            let bars = rows.iter().enumerate().map(|(i, (name, v))| {
+                let colour = if name == "baseline" { RGBColor(200, 80, 40) } else { RGBColor(70, 110, 170) };
+                let mut bar = Rectangle::new(
+                    [(SegmentValue::Exact(i), base), (SegmentValue::Exact(i + 1), *v)],
+                    colour.filled(),
+                );
+                bar.set_margin(0, 0, 10, 10);
+                bar
+            });
+            chart.draw_series(bars).map_err(|e| err(&e))?;
+        }
+        root.present().map_err(|e| err(&e))?;
+    }
+    let image = image::RgbImage::from_raw(w, h, buf).expect("buffer of w·h·3 bytes");
+    image.save(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
