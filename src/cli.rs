@@ -168,13 +168,16 @@ pub struct TrainClassifierArgs {
     /// IDX test labels, with --test-images.
     #[arg(long, requires = "test_images")]
     pub test_labels: Option<std::path::PathBuf>,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 8)]
     pub epochs: u32,
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
-    /// Adam's learning rate.
+    /// Adam's learning rate in the first epoch.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f32,
+    /// Factor on the learning rate after each epoch.
+    #[arg(long, default_value_t = 0.7)]
+    pub lr_decay: f32,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Channels of the first convolution.

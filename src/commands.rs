@@ -558,8 +558,13 @@ pub fn train_classifier(engine: Arc<Engine>, args: &TrainClassifierArgs) -> anyh
         (Some(images), Some(labels)) => crate::data::load_idx(images, Some(labels))?,
         _ => crate::data::fashion_mnist(false)?.0,
     };
-    let cfg =
-        ClassifierTraining { epochs: args.epochs, batch_size: args.batch_size, lr: args.lr, seed: args.seed };
+    let cfg = ClassifierTraining {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        lr_decay: args.lr_decay,
+        seed: args.seed,
+    };
     let classes = usize::from(train.labels().into_iter().flatten().copied().max().unwrap_or(0)) + 1;
     let spec = FeatureNetSpec {
         input: [train.channels(), train.height(), train.width()],
@@ -581,10 +586,11 @@ pub fn train_classifier(engine: Arc<Engine>, args: &TrainClassifierArgs) -> anyh
         trained_on,
         test_accuracy: Some(accuracy),
         training: format!(
-            "{} epochs, batch {}, Adam lr {}, seed {}; tested on {} images",
+            "{} epochs, batch {}, Adam lr {} ×{} per epoch, seed {}; tested on {} images",
             cfg.epochs,
             cfg.batch_size,
             cfg.lr,
+            cfg.lr_decay,
             cfg.seed,
             test.len()
         ),

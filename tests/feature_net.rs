@@ -51,7 +51,7 @@ fn features_match_the_cpu_reference() {
 #[test]
 fn training_learns_a_separable_task_deterministically_and_the_file_round_trips() {
     let (train, test) = (bars(96, 1), bars(60, 2));
-    let cfg = ClassifierTraining { epochs: 30, batch_size: 16, lr: 3e-3, seed: 5 };
+    let cfg = ClassifierTraining { epochs: 30, batch_size: 16, lr: 3e-3, lr_decay: 0.95, seed: 5 };
     let trained = |seed| {
         let mut net = FeatureNet::new(engine_arc(), SPEC, 16, seed).unwrap();
         let mut losses = Vec::new();
