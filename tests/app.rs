@@ -288,3 +288,20 @@ fn without_a_display_the_app_points_to_no_gui() {
     assert!(err.contains("--no-gui") && err.contains("display"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_divergence_shows_in_the_window_and_pauses() {
+    let mut setup = toy();
+    // Any energy gap passes this bound: the first iteration "diverges".
+    setup.overrides.push("train.energy_gap_bound=1e-12".into());
+    let mut h = harness(setup);
+    h.get_by_label("Start").click();
+    h.step();
+    assert!(h.state_mut().wait_until(WAIT, |s| !s.errors.is_empty()), "an error arrives");
+    settle(&mut h);
+    let s = &h.state().state;
+    assert!(s.errors[0].contains("diverged"), "{:?}", s.errors);
+    assert!(!s.running, "training paused");
+    assert_eq!(s.iteration, 0, "the state from before the iteration is kept");
+    assert!(h.query_by_label_contains("diverged").is_some(), "the banner shows it");
+}

@@ -29,14 +29,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use worker::{Command, ViewRequest, WorkerHandle};
 
-/// How often views follow a running training (seconds).
+/// How often views follow a running training, at most (and at most every three iterations).
 const VIEW_REFRESH: Duration = Duration::from_millis(1500);
 
 /// The app: its state, the training thread, and the textures it draws.
 pub struct App {
     pub state: AppState,
     pub worker: WorkerHandle,
-    textures: Textures,
+    /// Textures by name, with the state version they were made for.
+    textures: HashMap<String, (u64, egui::TextureHandle)>,
     /// The adapter in words, and whether it is a CPU adapter.
     adapter: Option<(String, bool)>,
     repaint_sent: bool,
@@ -58,7 +59,7 @@ impl App {
         Self {
             state: AppState::new(setup),
             worker,
-            textures: Textures::default(),
+            textures: HashMap::new(),
             adapter: adapter.map(|g| (g.describe(), g.is_cpu())),
             repaint_sent: false,
             last_view: None,
@@ -209,7 +210,8 @@ impl App {
     }
 
     /// Asks for the current tab's view when it is missing or stale: at once after a step or
-    /// a change of settings, at most every [`VIEW_REFRESH`] while training runs.
+    /// a change of settings; while training runs, at most every [`VIEW_REFRESH`] and every
+    /// three iterations.
     fn follow_views(&mut self) {
         if self.last_play.elapsed() >= Duration::from_millis(120) {
             self.last_play = Instant::now();
@@ -238,7 +240,10 @@ impl App {
         };
         let key = (s.tab, s.iteration, param);
         let stale = self.last_view != Some(key);
-        let waited = self.last_view_at.is_none_or(|t| t.elapsed() >= VIEW_REFRESH);
+        // While training, views take at most about a quarter of the device's time.
+        let iteration = Duration::from_secs_f64(s.history.last().map_or(0.0, |r| r.seconds));
+        let every = VIEW_REFRESH.max(3 * iteration);
+        let waited = self.last_view_at.is_none_or(|t| t.elapsed() >= every);
         if stale && (!s.running || waited) {
             self.last_view = Some(key);
             self.last_view_at = Some(Instant::now());
@@ -263,35 +268,20 @@ impl App {
         version: u64,
         make: impl FnOnce() -> egui::ColorImage,
     ) -> egui::TextureHandle {
-        self.textures.get(ctx, key, version, make)
+        match self.textures.get(key) {
+            Some((v, t)) if *v == version => t.clone(),
+            _ => {
+                let t = ctx.load_texture(key, make(), egui::TextureOptions::NEAREST);
+                self.textures.insert(key.into(), (version, t.clone()));
+                t
+            }
+        }
     }
 }
 
 impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
-    }
-}
-
-#[derive(Default)]
-struct Textures(HashMap<String, (u64, egui::TextureHandle)>);
-
-impl Textures {
-    fn get(
-        &mut self,
-        ctx: &egui::Context,
-        key: &str,
-        version: u64,
-        make: impl FnOnce() -> egui::ColorImage,
-    ) -> egui::TextureHandle {
-        match self.0.get(key) {
-            Some((v, t)) if *v == version => t.clone(),
-            _ => {
-                let t = ctx.load_texture(key, make(), egui::TextureOptions::NEAREST);
-                self.0.insert(key.into(), (version, t.clone()));
-                t
-            }
-        }
     }
 }
 
