@@ -373,7 +373,8 @@ pub fn run(choice: &AdapterChoice) -> anyhow::Result<()> {
             anyhow::anyhow!("{}", no_display_message(&text))
         } else {
             anyhow::anyhow!(
-                "the desktop app could not start: {text}. The headless commands run with --no-gui"
+                "the desktop app could not start: {text}. Without a usable display, run the \
+                 headless commands with --no-gui (see `dualmcmc --no-gui --help`)"
             )
         }
     })
