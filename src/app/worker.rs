@@ -194,7 +194,6 @@ pub struct WorkerHandle {
     pub rx: Receiver<Event>,
     /// Commands sent so far (compare with the `Handled` events received).
     pub sent: u64,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WorkerHandle {
@@ -202,31 +201,22 @@ impl WorkerHandle {
     pub fn spawn(engine: impl FnOnce() -> Arc<Engine> + Send + 'static) -> Self {
         let (tx, commands) = std::sync::mpsc::channel();
         let (events, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("dualmcmc training".into())
             .spawn(move || {
                 Worker { engine: engine(), events, repaint: None, session: None, running: false }
                     .run(commands)
             })
             .expect("a thread can be started");
-        Self { tx, rx, sent: 0, thread: Some(thread) }
+        Self { tx, rx, sent: 0 }
     }
 
+    /// Sends a command. Dropping the handle closes the channel: the thread ends after its
+    /// current iteration (it is not joined, so closing the window never waits for the GPU).
     pub fn send(&mut self, command: Command) {
-        // A send fails only when the thread has ended (it panicked): nothing to do then.
+        // A send fails only when the thread has ended: nothing to do then.
         if self.tx.send(command).is_ok() {
             self.sent += 1;
-        }
-    }
-}
-
-impl Drop for WorkerHandle {
-    fn drop(&mut self) {
-        // Closing the channel ends the thread after its current iteration.
-        let (tx, _) = std::sync::mpsc::channel();
-        drop(std::mem::replace(&mut self.tx, tx));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
@@ -265,12 +255,24 @@ impl Worker {
                     Err(_) => return,
                 }
             };
-            match command {
-                Some(c) => {
-                    self.handle(c);
-                    self.send(Event::Handled);
-                }
+            // A panic (a bug) becomes an error in the window instead of a silent dead thread.
+            let handled = command.is_some();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match command {
+                Some(c) => self.handle(c),
                 None => self.train_one(),
+            }));
+            if let Err(panic) = outcome {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                self.running = false;
+                self.send(Event::Running(false));
+                self.send(Event::Error(format!("internal error in the training thread: {what}")));
+            }
+            if handled {
+                self.send(Event::Handled);
             }
         }
     }
