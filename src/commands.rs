@@ -270,21 +270,11 @@ pub fn interpolate(engine: Arc<Engine>, args: &InterpolateArgs) -> anyhow::Resul
             }
             refuse_to_overwrite(path, &files)?;
             let z_cfg = z_langevin(&t, args.steps)?;
-            let mut z = Vec::with_capacity(2 * nz);
-            for (k, r) in balanced_chunks(2, b).into_iter().enumerate() {
-                let chain = t.infer_z(&a.values[r.start * d..r.end * d], &z_cfg, key(k)?, true)?;
-                z.extend_from_slice(chain.states.last().expect("a chain has states"));
-            }
-            (z, Some(&a.values))
+            (inferred_latents(&t, &a.values, &z_cfg)?, Some(&a.values))
         }
     };
     let (za, zb) = ends.split_at(nz);
-    let zs: Vec<f32> = (0..p)
-        .flat_map(|i| {
-            let s = i as f32 / (p - 1) as f32;
-            za.iter().zip(zb).map(move |(a, b)| (1.0 - s) * a + s * b)
-        })
-        .collect();
+    let zs = Trainer::lerp_latents(za, zb, p);
     let x = decode_in_context(&t, &zs, &context)?;
     let mut out = Outcome::default();
     if let Some((path, a)) = &input {
@@ -461,10 +451,24 @@ fn balanced_chunks(n: usize, most: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// The latents of `x` (`[n, example]`, any n) for interpolation: z₀ = μ(x) from the inference
+/// model (no reparameterisation noise), revised by z-Langevin with `z_cfg`; `[n, nz]`. Done
+/// in near-equal chunks of at most a batch, chunk k with key k.
+pub fn inferred_latents(t: &Trainer, x: &[f32], z_cfg: &LangevinConfig) -> anyhow::Result<Vec<f32>> {
+    let d = t.data_size();
+    let n = x.len() / d;
+    let mut z = Vec::with_capacity(n * t.cfg.nz);
+    for (k, r) in balanced_chunks(n, t.cfg.batch_size).into_iter().enumerate() {
+        let chain = t.infer_z(&x[r.start * d..r.end * d], z_cfg, key(k)?, true)?;
+        z.extend_from_slice(chain.states.last().expect("a chain has states"));
+    }
+    Ok(z)
+}
+
 /// g at the latent points `z` `[m, nz]`: each chunk of at most B points is decoded in a full
 /// batch whose other rows are the rows of `context` (`[B, nz]`, prior draws) that follow it,
 /// so that the generator's batch statistics are those of (mostly) prior draws.
-fn decode_in_context(t: &Trainer, z: &[f32], context: &[f32]) -> anyhow::Result<Vec<f32>> {
+pub fn decode_in_context(t: &Trainer, z: &[f32], context: &[f32]) -> anyhow::Result<Vec<f32>> {
     let (nz, d) = (t.cfg.nz, t.data_size());
     let mut x = Vec::with_capacity(z.len() / nz * d);
     for chunk in z.chunks(t.cfg.batch_size * nz) {

@@ -1,6 +1,7 @@
 //! dualmcmc: energy-based models learned by Dual-MCMC teaching (Cui & Han, NeurIPS 2023),
 //! with every network and both Langevin samplers as WGSL compute shaders on wgpu.
 
+pub mod app;
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;

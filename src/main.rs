@@ -14,13 +14,17 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    if !cli.no_gui {
-        anyhow::bail!(
-            "the desktop app is not part of this build yet; run a headless command with --no-gui \
-             (see `dualmcmc --no-gui --help`)"
-        );
-    }
     let choice = AdapterChoice { backend: cli.backend, name: cli.adapter };
+    if !cli.no_gui {
+        if let Some(command) = &cli.command {
+            anyhow::bail!(
+                "the headless commands run with --no-gui, e.g. `dualmcmc --no-gui {}`; \
+                 without --no-gui and without a command, dualmcmc opens the desktop app",
+                command_name(command)
+            );
+        }
+        return dualmcmc::app::run(&choice);
+    }
     let Some(command) = cli.command else {
         anyhow::bail!("--no-gui needs a command; see `dualmcmc --no-gui --help`");
     };
@@ -96,4 +100,17 @@ fn report(outcome: &dualmcmc::commands::Outcome) -> anyhow::Result<()> {
         eprintln!("wrote {}", file.display());
     }
     Ok(())
+}
+
+/// The subcommand's name, as typed.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Train { .. } => "train",
+        Command::Sample(_) => "sample",
+        Command::Reconstruct(_) => "reconstruct",
+        Command::Interpolate(_) => "interpolate",
+        Command::Energy(_) => "energy",
+        Command::Eval { .. } => "eval",
+        Command::Bench { .. } => "bench",
+    }
 }

@@ -240,10 +240,7 @@ impl Loop<'_> {
     }
 
     fn save(&self) -> anyhow::Result<()> {
-        let s = self.data.example_shape();
-        let extra = serde_json::json!({ "run_config": self.cfg.to_toml(), "example_shape": [s.c, s.h, s.w] });
-        checkpoint::save(self.dir.join(CHECKPOINT_FILE), self.trainer, &extra)?;
-        Ok(())
+        save_checkpoint(&self.dir.join(CHECKPOINT_FILE), self.cfg, self.data.example_shape(), self.trainer)
     }
 
     /// The PNG pictures of iteration `it` (see the module doc).
@@ -272,7 +269,7 @@ impl Loop<'_> {
         let data = self.data.examples(n, t.cfg.seed);
         let z_cfg = t.cfg.z_langevin.langevin(t.cfg.parameterisation);
         let zchain = t.infer_z(&data, &z_cfg, 0, false)?;
-        let decoded: Vec<Vec<f32>> = zchain.states.iter().map(|z| t.generate(z)).collect::<Result<_, _>>()?;
+        let decoded = t.decode_states(&zchain.states)?;
         let rows: Vec<f32> =
             [data.clone(), decoded[0].clone(), decoded.last().expect("states").clone()].concat();
         save("recon", viz::tiles(&rows, shape, 3, n, |r, k| Some(r * n + k)))?;
@@ -291,6 +288,27 @@ impl Loop<'_> {
         let path = images.join(format!("density_{it:06}.png"));
         img.save(&path).with_context(|| format!("cannot write {}", path.display()))
     }
+}
+
+/// Writes `trainer` to `path` (atomically) with the run's configuration and example shape in
+/// its metadata, so that [`open_run`] and the desktop app can rebuild the networks from it.
+pub fn save_checkpoint(
+    path: &Path,
+    cfg: &RunConfig,
+    shape: crate::nn::Shape,
+    trainer: &Trainer,
+) -> anyhow::Result<()> {
+    let extra =
+        serde_json::json!({ "run_config": cfg.to_toml(), "example_shape": [shape.c, shape.h, shape.w] });
+    checkpoint::save(path, trainer, &extra)?;
+    Ok(())
+}
+
+/// The run configuration recorded in a checkpoint's metadata by [`save_checkpoint`], if any.
+pub fn checkpoint_config(meta: &checkpoint::CheckpointMeta) -> Option<RunConfig> {
+    let text = meta.extra.get("run_config")?.as_str()?;
+    let table: toml::Table = text.parse().ok()?;
+    RunConfig::resolve(table, &[], "checkpoint").ok()
 }
 
 /// E at every cell centre of `grid`, in batches.

@@ -23,7 +23,8 @@ impl AdapterChoice {
         }
     }
 
-    fn backends(&self) -> anyhow::Result<wgpu::Backends> {
+    /// The backends this choice allows (all when unset).
+    pub fn backends(&self) -> anyhow::Result<wgpu::Backends> {
         let Some(list) = &self.backend else {
             return Ok(wgpu::Backends::all());
         };
@@ -50,10 +51,13 @@ impl AdapterChoice {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = backends;
         let instance = wgpu::Instance::new(desc);
+        Ok(self.ranked(instance.enumerate_adapters(backends).await))
+    }
+
+    /// `adapters` that match the name, best first (see [`AdapterChoice::candidates`]).
+    pub fn ranked(&self, adapters: impl IntoIterator<Item = wgpu::Adapter>) -> Vec<wgpu::Adapter> {
         let wanted = self.name.as_ref().map(|n| n.to_ascii_lowercase());
-        let mut adapters: Vec<wgpu::Adapter> = instance
-            .enumerate_adapters(backends)
-            .await
+        let mut adapters: Vec<wgpu::Adapter> = adapters
             .into_iter()
             .filter(|a| match &wanted {
                 Some(w) => a.get_info().name.to_ascii_lowercase().contains(w),
@@ -61,7 +65,7 @@ impl AdapterChoice {
             })
             .collect();
         adapters.sort_by_key(|a| rank(&a.get_info()));
-        Ok(adapters)
+        adapters
     }
 
     /// The best matching adapter, or an error that names the fix.

@@ -132,4 +132,20 @@ impl Trainer {
             log_posterior: pairs.iter().map(|p| p.1).collect(),
         })
     }
+
+    /// g(z_t) for every state of a z-chain (`states[t]` `[n, nz]`): the reconstructions
+    /// step by step (paper Fig. 2, right).
+    pub fn decode_states(&self, states: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, crate::gpu::ReadbackError> {
+        states.iter().map(|z| self.generate(z)).collect()
+    }
+
+    /// z_i = (1 − s_i)·z_a + s_i·z_b, s_i = i/(p − 1), for p ≥ 2 points: `[p, nz]`, ends exact.
+    pub fn lerp_latents(za: &[f32], zb: &[f32], p: usize) -> Vec<f32> {
+        (0..p)
+            .flat_map(|i| {
+                let s = i as f32 / (p - 1) as f32;
+                za.iter().zip(zb).map(move |(a, b)| (1.0 - s) * a + s * b)
+            })
+            .collect()
+    }
 }

@@ -1,0 +1,204 @@
+//! The controls panel: preset and data, the main hyperparameters, start / pause / step /
+//! reset, and checkpoints. File dialogs (rfd) that cannot open count as cancel; the path
+//! fields work without them.
+
+use super::App;
+use super::setup::{DataChoice, PRESETS, Setup};
+use super::worker::Command;
+use crate::data::toy2d::Toy2d;
+use eframe::egui;
+use std::path::PathBuf;
+
+pub fn show(app: &mut App, ui: &mut egui::Ui) {
+    ui.add_space(4.0);
+    training(app, ui);
+    ui.separator();
+    data(app, ui);
+    ui.separator();
+    hyperparameters(app, ui);
+    ui.separator();
+    checkpoints(app, ui);
+    if let Some(info) = &app.state.session {
+        ui.separator();
+        ui.label(egui::RichText::new("Session").strong());
+        if app.state.show_machine {
+            ui.label(&info.data);
+        }
+        let [e, g, i] = info.params;
+        ui.label(format!("parameters: EBM {e}, generator {g}, inference {i}"));
+    }
+}
+
+fn training(app: &mut App, ui: &mut egui::Ui) {
+    ui.heading("Training");
+    let ready = app.state.session.is_some();
+    ui.horizontal(|ui| {
+        if app.state.running {
+            if ui.button("Pause").on_hover_text("stop after the current iteration").clicked() {
+                app.send(Command::Run(false));
+            }
+        } else if ui.add_enabled(ready, egui::Button::new("Start")).clicked() {
+            app.send(Command::Run(true));
+        }
+        if ui.add_enabled(ready, egui::Button::new("Step")).on_hover_text("one training iteration").clicked()
+        {
+            app.send(Command::Step);
+        }
+        if ui.button("Reset").on_hover_text("fresh networks with the settings below").clicked() {
+            apply(app);
+        }
+    });
+    let total = app.state.session.as_ref().map_or(0, |s| s.cfg.schedule.iterations);
+    let done = app.state.iteration;
+    ui.add(
+        egui::ProgressBar::new(if total > 0 { done as f32 / total as f32 } else { 0.0 })
+            .text(format!("{done} / {total} iterations")),
+    );
+}
+
+fn apply(app: &mut App) {
+    app.state.setup.hyper = Some(app.state.hyper);
+    let setup = app.state.setup.clone();
+    app.state.errors.clear();
+    app.send(Command::Configure(setup));
+}
+
+fn data(app: &mut App, ui: &mut egui::Ui) {
+    ui.heading("Data");
+    let s = &mut app.state;
+    let mut preset = s.setup.preset.clone();
+    egui::ComboBox::from_label("preset").selected_text(&preset).show_ui(ui, |ui| {
+        for p in PRESETS {
+            ui.selectable_value(&mut preset, p.to_string(), p);
+        }
+    });
+    if preset != s.setup.preset {
+        // A new preset brings its own data and hyperparameters; it applies at once.
+        s.setup = Setup::preset(&preset);
+        let setup = s.setup.clone();
+        s.errors.clear();
+        app.send(Command::Configure(setup));
+        return;
+    }
+    if s.setup.preset == "toy2d" {
+        let current = match &s.setup.data {
+            DataChoice::Toy(name) => name.clone(),
+            _ => s.session.as_ref().and_then(|i| i.toy).map_or("8gaussians".into(), |t| t.name().to_string()),
+        };
+        let mut chosen = current.clone();
+        egui::ComboBox::from_label("toy").selected_text(&chosen).show_ui(ui, |ui| {
+            for toy in Toy2d::ALL {
+                ui.selectable_value(&mut chosen, toy.name().to_string(), toy.name());
+            }
+        });
+        if chosen != current {
+            s.setup.data = DataChoice::Toy(chosen);
+            apply(app);
+        }
+        return;
+    }
+    ui.label(format!("Using {}", s.data_label()));
+    path_field(ui, &mut s.data_path, "a data file or folder", |d| d.pick_file());
+    if ui.small_button("choose a folder…").clicked()
+        && let Some(path) = rfd::FileDialog::new().pick_folder()
+    {
+        s.data_path = path.display().to_string();
+    }
+    let typed = typed_path(&s.data_path);
+    let mut picked: Option<DataChoice> = None;
+    ui.horizontal_wrapped(|ui| {
+        let mut use_as =
+            |ui: &mut egui::Ui, label: &str, hint: &str, make: &dyn Fn(PathBuf) -> DataChoice| {
+                if ui.add_enabled(typed.is_some(), egui::Button::new(label)).on_hover_text(hint).clicked() {
+                    picked = typed.clone().map(make);
+                }
+            };
+        use_as(ui, "IDX file", "MNIST-layout images, .gz or not", &DataChoice::Idx);
+        use_as(ui, "image folder", "PNG/JPEG, resized to 32×32 grey", &|path| DataChoice::Folder {
+            path,
+            resize: 32,
+            channels: 1,
+        });
+        use_as(ui, "CIFAR-10", "a data_batch_*.bin file or their folder", &DataChoice::Cifar10);
+        if ui.button("built-in").on_hover_text("the preset's own data").clicked() {
+            picked = Some(DataChoice::Preset);
+        }
+    });
+    if let Some(choice) = picked {
+        app.state.setup.data = choice;
+        apply(app);
+    }
+}
+
+/// A path field with a "…" button that fills it from a file dialog; a dialog that cannot
+/// open (no desktop portal) or is cancelled leaves the field as it was.
+fn path_field(
+    ui: &mut egui::Ui,
+    text: &mut String,
+    hint: &str,
+    dialog: impl FnOnce(rfd::FileDialog) -> Option<PathBuf>,
+) {
+    ui.horizontal(|ui| {
+        ui.add(egui::TextEdit::singleline(text).hint_text(hint).desired_width(200.0));
+        if ui.button("…").on_hover_text("choose with a file dialog").clicked()
+            && let Some(path) = dialog(rfd::FileDialog::new())
+        {
+            *text = path.display().to_string();
+        }
+    });
+}
+
+fn typed_path(text: &str) -> Option<PathBuf> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| PathBuf::from(t))
+}
+
+fn hyperparameters(app: &mut App, ui: &mut egui::Ui) {
+    ui.heading("Hyperparameters");
+    let h = &mut app.state.hyper;
+    egui::Grid::new("hyper").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
+        let row = |ui: &mut egui::Ui, label: &str, w: egui::DragValue<'_>| {
+            super::number(ui, label, w);
+            ui.end_row();
+        };
+        row(ui, "batch size", egui::DragValue::new(&mut h.batch_size).range(1..=1024));
+        row(ui, "x-Langevin steps", egui::DragValue::new(&mut h.x_steps).range(0..=200));
+        row(ui, "x step size", egui::DragValue::new(&mut h.x_step_size).speed(0.001).range(1e-5..=10.0));
+        row(ui, "z-Langevin steps", egui::DragValue::new(&mut h.z_steps).range(0..=200));
+        row(ui, "z step size", egui::DragValue::new(&mut h.z_step_size).speed(0.001).range(1e-5..=10.0));
+        row(ui, "EBM learning rate", learning_rate(&mut h.ebm_lr));
+        row(ui, "generator learning rate", learning_rate(&mut h.generator_lr));
+        row(ui, "inference learning rate", learning_rate(&mut h.inference_lr));
+        row(ui, "iterations", egui::DragValue::new(&mut h.iterations).range(1..=10_000_000));
+    });
+    let changed =
+        app.state.session.as_ref().is_some_and(|s| super::setup::Hyper::of(&s.cfg) != app.state.hyper);
+    if ui
+        .add_enabled(changed, egui::Button::new("Apply & reset"))
+        .on_hover_text("fresh networks with these values")
+        .clicked()
+    {
+        apply(app);
+    }
+}
+
+fn checkpoints(app: &mut App, ui: &mut egui::Ui) {
+    ui.heading("Checkpoint");
+    path_field(ui, &mut app.state.checkpoint_path, "a .safetensors file", |d| {
+        d.add_filter("safetensors", &["safetensors"]).set_file_name("checkpoint.safetensors").save_file()
+    });
+    let typed = typed_path(&app.state.checkpoint_path);
+    ui.horizontal(|ui| {
+        let ready = app.state.session.is_some() && typed.is_some();
+        if ui.add_enabled(ready, egui::Button::new("Save")).clicked() {
+            app.send(Command::Save(typed.clone().expect("enabled with a path")));
+        }
+        if ui.add_enabled(typed.is_some(), egui::Button::new("Load")).clicked() {
+            app.send(Command::Load(typed.clone().expect("enabled with a path")));
+        }
+    });
+}
+
+fn learning_rate(v: &mut f32) -> egui::DragValue<'_> {
+    egui::DragValue::new(v).speed(1e-5).range(1e-7..=1.0).max_decimals(6)
+}

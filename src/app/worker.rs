@@ -1,0 +1,546 @@
+//! The training thread: it owns the data, the trainer and the teaching chains, and answers
+//! the UI's [`Command`]s with [`Event`]s over `std::sync::mpsc` channels. The UI never
+//! waits on it (and so never on the GPU); the thread wakes the UI with `request_repaint`
+//! after every event it sends.
+//!
+//! While running, the thread does one training iteration at a time (one submission and one
+//! readback each, as the headless loop) and looks at its commands between iterations, so a
+//! pause or a request for a view is answered within one iteration.
+
+use super::setup::Setup;
+use crate::config::RunConfig;
+use crate::data::DataSource;
+use crate::data::toy2d::Toy2d;
+use crate::eval::grid::Grid;
+use crate::nn::{Engine, Shape};
+use crate::sampler::{LangevinConfig, Parameterisation};
+use crate::train::{IterMetrics, TrainError, Trainer};
+use eframe::egui;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+
+/// What the UI asks of the training thread.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Wake this context after every event (the UI sends it on its first frame).
+    Repaint(egui::Context),
+    /// Build a fresh session (data, networks at their initial values) from these settings.
+    Configure(Setup),
+    /// Train continuously, or stop after the current iteration.
+    Run(bool),
+    /// One training iteration (pauses first).
+    Step,
+    /// Save / load a checkpoint (a load rebuilds the networks from its recorded config).
+    Save(PathBuf),
+    Load(PathBuf),
+    /// Compute a view for a panel.
+    View(ViewRequest),
+    /// Teaching mode (2-D data): new chains, or one Langevin step of them.
+    TeachReset {
+        chains: usize,
+        from_noise: bool,
+    },
+    TeachStep(TeachStep),
+}
+
+/// The panels' views, computed from the current networks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ViewRequest {
+    /// x-Langevin from generator samples, all states kept; `chains` shown.
+    RevisionX { chains: usize },
+    /// Inference model, z-Langevin and g(z_t) for `examples` data examples.
+    RevisionZ { examples: usize },
+    /// `points` latents between two prior draws and between two inferred latents.
+    Interpolation { points: usize },
+    /// E on a `cells × cells` grid over the toy's box (2-D data only).
+    Landscape { cells: usize },
+}
+
+/// One teaching step: x ← x − s·∇E(x) + n·ε, ε ~ N(0, I). With n = √(2s) this is the paper's
+/// Langevin step (temperature 1); the temperature is T = n²/(2s).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TeachStep {
+    pub step_size: f32,
+    pub noise: f32,
+}
+
+impl TeachStep {
+    /// The same update in the reference parameterisation x ← x − (s'²/2)·∇E + n·ε: s' = √(2s).
+    fn langevin(self) -> LangevinConfig {
+        LangevinConfig {
+            steps: 1,
+            step_size: (2.0 * self.step_size).sqrt(),
+            noise_scale: self.noise,
+            parameterisation: Parameterisation::Reference,
+        }
+    }
+
+    /// T = n²/(2s).
+    pub fn temperature(self) -> f32 {
+        self.noise * self.noise / (2.0 * self.step_size)
+    }
+}
+
+/// What the training thread tells the UI.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A session is ready (after Configure, a reset or a checkpoint load).
+    Ready(Box<SessionInfo>),
+    /// Training runs or stopped.
+    Running(bool),
+    /// An iteration finished.
+    Iteration(IterSnapshot),
+    RevisionX(XChainView),
+    RevisionZ(ZChainView),
+    Interpolation(InterpolationView),
+    Landscape(LandscapeView),
+    Teach(TeachView),
+    /// A message for the status line (e.g. "saved …").
+    Note(String),
+    /// Something failed; the session is unchanged (or absent, if it could not be built).
+    Error(String),
+    /// A command was handled (tests wait on this).
+    Handled,
+}
+
+/// The session the thread holds.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    pub cfg: RunConfig,
+    /// Which data, in words.
+    pub data: String,
+    pub shape: Shape,
+    /// The toy, for 2-D data.
+    pub toy: Option<Toy2d>,
+    /// Parameters of (EBM, generator, inference model).
+    pub params: [usize; 3],
+    /// Iterations done (non-zero after a checkpoint load).
+    pub iteration: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct IterSnapshot {
+    pub metrics: IterMetrics,
+    /// Wall-clock seconds of the iteration.
+    pub seconds: f64,
+}
+
+/// x-Langevin from generator output x₀ to xₖ (paper Fig. 2, left).
+#[derive(Clone, Debug)]
+pub struct XChainView {
+    pub shape: Shape,
+    /// Iteration of the networks.
+    pub iteration: u32,
+    /// `states[t]`: the shown chains at step t, `[chains, example]` (2-D: every chain).
+    pub states: Vec<Vec<f32>>,
+    /// Mean energy over the whole batch per step.
+    pub mean_energy: Vec<f32>,
+    /// Energy per shown chain per step: `[chain][t]`.
+    pub chain_energy: Vec<Vec<f32>>,
+}
+
+/// z-Langevin from the inference model's z₀ to z̃, decoded (paper Fig. 2, right).
+#[derive(Clone, Debug)]
+pub struct ZChainView {
+    pub shape: Shape,
+    pub iteration: u32,
+    /// The data examples `[n, example]`.
+    pub data: Vec<f32>,
+    /// `decoded[t]` = g(z_t) `[n, example]`.
+    pub decoded: Vec<Vec<f32>>,
+    /// Mean squared reconstruction error per value, per step.
+    pub mse: Vec<f32>,
+    /// Mean log posterior per step.
+    pub log_posterior: Vec<f32>,
+}
+
+/// Latent interpolation (paper Fig. 4).
+#[derive(Clone, Debug)]
+pub struct InterpolationView {
+    pub shape: Shape,
+    pub iteration: u32,
+    /// g(z_i) between two prior draws `[points, example]`.
+    pub synthesis: Vec<f32>,
+    /// The two data examples `[2, example]`.
+    pub ends: Vec<f32>,
+    /// g(z_i) between their inferred latents `[points, example]`.
+    pub reconstruction: Vec<f32>,
+}
+
+/// E on a grid over the toy's box, with data points.
+#[derive(Clone, Debug)]
+pub struct LandscapeView {
+    pub iteration: u32,
+    pub grid: Grid,
+    /// `[cells²]`, x fastest, y up.
+    pub energies: Vec<f32>,
+    pub data: Vec<[f32; 2]>,
+}
+
+/// The teaching chains on the landscape.
+#[derive(Clone, Debug)]
+pub struct TeachView {
+    pub step: usize,
+    /// Current positions, and every earlier position (`path[t]`), for trails.
+    pub path: Vec<Vec<[f32; 2]>>,
+    /// Mean energy per step.
+    pub mean_energy: Vec<f32>,
+}
+
+/// The UI's end of the channels.
+pub struct WorkerHandle {
+    tx: Sender<Command>,
+    pub rx: Receiver<Event>,
+    /// Commands sent so far (compare with the `Handled` events received).
+    pub sent: u64,
+}
+
+impl WorkerHandle {
+    /// Starts the thread; `engine` runs on it (compiling the kernels takes a moment).
+    pub fn spawn(engine: impl FnOnce() -> Arc<Engine> + Send + 'static) -> Self {
+        let (tx, commands) = std::sync::mpsc::channel();
+        let (events, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("dualmcmc training".into())
+            .spawn(move || {
+                Worker { engine: engine(), events, repaint: None, session: None, running: false }
+                    .run(commands)
+            })
+            .expect("a thread can be started");
+        Self { tx, rx, sent: 0 }
+    }
+
+    /// Sends a command. Dropping the handle closes the channel: the thread ends after its
+    /// current iteration (it is not joined, so closing the window never waits for the GPU).
+    pub fn send(&mut self, command: Command) {
+        // A send fails only when the thread has ended: nothing to do then.
+        if self.tx.send(command).is_ok() {
+            self.sent += 1;
+        }
+    }
+}
+
+struct Session {
+    cfg: RunConfig,
+    data: DataSource,
+    description: String,
+    trainer: Trainer,
+    /// Teaching chains: positions per step so far.
+    teach: Vec<Vec<[f32; 2]>>,
+    teach_energy: Vec<f32>,
+}
+
+struct Worker {
+    engine: Arc<Engine>,
+    events: Sender<Event>,
+    repaint: Option<egui::Context>,
+    session: Option<Session>,
+    running: bool,
+}
+
+impl Worker {
+    fn run(mut self, commands: Receiver<Command>) {
+        loop {
+            // Every waiting command first, then one iteration when running.
+            let command = if self.running {
+                match commands.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            } else {
+                match commands.recv() {
+                    Ok(c) => Some(c),
+                    Err(_) => return,
+                }
+            };
+            // A panic (a bug) becomes an error in the window instead of a silent dead thread.
+            let handled = command.is_some();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match command {
+                Some(c) => self.handle(c),
+                None => self.train_one(),
+            }));
+            if let Err(panic) = outcome {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                self.running = false;
+                self.send(Event::Running(false));
+                self.send(Event::Error(format!("internal error in the training thread: {what}")));
+            }
+            if handled {
+                self.send(Event::Handled);
+            }
+        }
+    }
+
+    fn send(&self, event: Event) {
+        let _ = self.events.send(event);
+        if let Some(ctx) = &self.repaint {
+            ctx.request_repaint();
+        }
+    }
+
+    fn set_running(&mut self, on: bool) {
+        if self.running != on {
+            self.running = on;
+            self.send(Event::Running(on));
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        let result = match command {
+            Command::Repaint(ctx) => {
+                self.repaint = Some(ctx);
+                Ok(())
+            }
+            Command::Configure(setup) => {
+                self.set_running(false);
+                setup.resolve().map_err(anyhow::Error::from).and_then(|cfg| self.configure(cfg, None))
+            }
+            Command::Run(on) => {
+                if on && self.session.is_none() {
+                    Err(anyhow::anyhow!("no session to train: fix the settings first"))
+                } else {
+                    self.set_running(on);
+                    Ok(())
+                }
+            }
+            Command::Step => {
+                self.set_running(false);
+                self.train_one();
+                Ok(())
+            }
+            Command::Save(path) => self.save(&path),
+            Command::Load(path) => {
+                self.set_running(false);
+                self.load(&path)
+            }
+            Command::View(request) => self.view(request),
+            Command::TeachReset { chains, from_noise } => self.teach_reset(chains, from_noise),
+            Command::TeachStep(step) => self.teach_step(step),
+        };
+        if let Err(e) = result {
+            self.send(Event::Error(format!("{e:#}")));
+        }
+    }
+
+    /// A new session from `cfg` (fresh networks), or with `checkpoint` loaded into it.
+    fn configure(&mut self, cfg: RunConfig, checkpoint: Option<&std::path::Path>) -> anyhow::Result<()> {
+        let (data, description) = DataSource::load(&cfg.data, cfg.train.batch_size, cfg.train.seed)?;
+        let models = cfg.model.build(data.example_shape(), cfg.train.nz).map_err(anyhow::Error::msg)?;
+        let mut trainer = Trainer::new(self.engine.clone(), cfg.train.clone(), models)
+            .map_err(|m| anyhow::anyhow!("train.{m}"))?;
+        if let Some(path) = checkpoint {
+            crate::checkpoint::load(path, &mut trainer)?;
+        }
+        let session =
+            Session { cfg, data, description, trainer, teach: Vec::new(), teach_energy: Vec::new() };
+        let t = &session.trainer;
+        let info = SessionInfo {
+            cfg: session.cfg.clone(),
+            data: session.description.clone(),
+            shape: session.data.example_shape(),
+            toy: toy_of(&session.data),
+            params: [
+                t.models.ebm.num_params(),
+                t.models.generator.num_params(),
+                t.models.inference.num_params(),
+            ],
+            iteration: t.iteration,
+        };
+        self.session = Some(session);
+        self.send(Event::Ready(Box::new(info)));
+        Ok(())
+    }
+
+    fn session(&self) -> anyhow::Result<&Session> {
+        self.session.as_ref().ok_or_else(|| anyhow::anyhow!("no session: fix the settings first"))
+    }
+
+    fn train_one(&mut self) {
+        let Some(s) = self.session.as_mut() else {
+            self.set_running(false);
+            return;
+        };
+        let it = u64::from(s.trainer.iteration);
+        s.trainer.set_epoch((it / s.data.iterations_per_epoch()) as u32);
+        let batch = s.data.batch(it, s.cfg.train.batch_size, s.cfg.train.seed);
+        let began = std::time::Instant::now();
+        match s.trainer.iteration(&batch) {
+            Ok(metrics) => {
+                let seconds = began.elapsed().as_secs_f64();
+                if u64::from(s.trainer.iteration) >= s.cfg.schedule.iterations {
+                    self.set_running(false);
+                }
+                self.send(Event::Iteration(IterSnapshot { metrics, seconds }));
+            }
+            Err(e) => {
+                self.set_running(false);
+                let hint = match e {
+                    TrainError::Diverged(_) => {
+                        " Lower the learning rates or the Langevin step size, then continue or reset."
+                    }
+                    TrainError::Device(_) => "",
+                };
+                self.send(Event::Error(format!("{e}.{hint}")));
+            }
+        }
+    }
+
+    fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let s = self.session()?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        crate::run::save_checkpoint(path, &s.cfg, s.data.example_shape(), &s.trainer)?;
+        self.send(Event::Note(format!("saved {} (iteration {})", path.display(), s.trainer.iteration)));
+        Ok(())
+    }
+
+    /// Loads a checkpoint: into a session rebuilt from the configuration it records (else the
+    /// current one). On error the current session is kept.
+    fn load(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+        let meta = crate::checkpoint::read_metadata(path)?;
+        let cfg = match (crate::run::checkpoint_config(&meta), &self.session) {
+            (Some(cfg), _) => cfg,
+            (None, Some(s)) => s.cfg.clone(),
+            (None, None) => {
+                anyhow::bail!("{} records no configuration; configure a session first", path.display())
+            }
+        };
+        self.configure(cfg, Some(path))?;
+        self.send(Event::Note(format!("loaded {} (iteration {})", path.display(), meta.iteration)));
+        Ok(())
+    }
+
+    fn view(&mut self, request: ViewRequest) -> anyhow::Result<()> {
+        let s = self.session()?;
+        let t = &s.trainer;
+        let (shape, iteration, b) = (s.data.example_shape(), t.iteration, t.cfg.batch_size);
+        let d = shape.size();
+        let event = match request {
+            ViewRequest::RevisionX { chains } => {
+                let x_cfg = t.cfg.x_langevin.langevin(t.cfg.parameterisation);
+                let x0 = t.generate(&t.prior_draw(0))?;
+                let chain = t.revise_x(&x0, &x_cfg, 0)?;
+                let n = if d == 2 { b } else { chains.clamp(1, b) };
+                let states: Vec<Vec<f32>> = chain.states.iter().map(|x| x[..n * d].to_vec()).collect();
+                let mut chain_energy = vec![Vec::with_capacity(states.len()); n];
+                for x in &states {
+                    for (k, e) in t.energy(x, false)?.0.into_iter().enumerate() {
+                        chain_energy[k].push(e);
+                    }
+                }
+                if d == 2 {
+                    chain_energy.truncate(chains);
+                }
+                Event::RevisionX(XChainView {
+                    shape,
+                    iteration,
+                    states,
+                    mean_energy: chain.trace,
+                    chain_energy,
+                })
+            }
+            ViewRequest::RevisionZ { examples } => {
+                let n = examples.clamp(1, b);
+                let data = s.data.examples(n, t.cfg.seed);
+                let z_cfg = t.cfg.z_langevin.langevin(t.cfg.parameterisation);
+                let chain = t.infer_z(&data, &z_cfg, 0, false)?;
+                let decoded = t.decode_states(&chain.states)?;
+                Event::RevisionZ(ZChainView {
+                    shape,
+                    iteration,
+                    data,
+                    decoded,
+                    mse: chain.trace,
+                    log_posterior: chain.log_posterior,
+                })
+            }
+            ViewRequest::Interpolation { points } => {
+                let (p, nz) = (points.max(2), t.cfg.nz);
+                let context = t.prior_draw(0);
+                let second =
+                    if b >= 2 { context[nz..2 * nz].to_vec() } else { t.prior_draw(1)[..nz].to_vec() };
+                let zs = Trainer::lerp_latents(&context[..nz], &second, p);
+                let synthesis = crate::commands::decode_in_context(t, &zs, &context)?;
+                let ends = s.data.examples(2, t.cfg.seed);
+                let z_cfg = t.cfg.z_langevin.langevin(t.cfg.parameterisation);
+                let z = crate::commands::inferred_latents(t, &ends, &z_cfg)?;
+                let zs = Trainer::lerp_latents(&z[..nz], &z[nz..], p);
+                let reconstruction = crate::commands::decode_in_context(t, &zs, &context)?;
+                Event::Interpolation(InterpolationView { shape, iteration, synthesis, ends, reconstruction })
+            }
+            ViewRequest::Landscape { cells } => {
+                let toy =
+                    toy_of(&s.data).ok_or_else(|| anyhow::anyhow!("the landscape needs 2-D toy data"))?;
+                let (lo, hi) = toy.domain();
+                let grid = Grid::new(lo, hi, cells.clamp(8, 256));
+                let energies = crate::run::grid_energies(t, &grid)?;
+                Event::Landscape(LandscapeView { iteration, grid, energies, data: toy.sample(500, 3) })
+            }
+        };
+        self.send(event);
+        Ok(())
+    }
+
+    fn teach_reset(&mut self, chains: usize, from_noise: bool) -> anyhow::Result<()> {
+        let s = self.session.as_mut().ok_or_else(|| anyhow::anyhow!("no session"))?;
+        let toy = toy_of(&s.data).ok_or_else(|| anyhow::anyhow!("teaching mode needs 2-D toy data"))?;
+        let t = &s.trainer;
+        let n = chains.clamp(1, t.cfg.batch_size);
+        let start: Vec<[f32; 2]> = if from_noise {
+            let (lo, hi) = toy.domain();
+            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.cfg.seed);
+            (0..n).map(|_| [0, 1].map(|k| rand::Rng::random_range(&mut rng, lo[k]..hi[k]))).collect()
+        } else {
+            t.generate(&t.prior_draw(1))?.chunks(2).take(n).map(|c| [c[0], c[1]]).collect()
+        };
+        let flat: Vec<f32> = start.iter().flatten().copied().collect();
+        let energy = mean(&t.energy(&flat, false)?.0);
+        s.teach = vec![start];
+        s.teach_energy = vec![energy];
+        self.send_teach();
+        Ok(())
+    }
+
+    fn teach_step(&mut self, step: TeachStep) -> anyhow::Result<()> {
+        let s = self.session.as_mut().ok_or_else(|| anyhow::anyhow!("no session"))?;
+        let Some(now) = s.teach.last() else { anyhow::bail!("start the chains first") };
+        let x: Vec<f32> = now.iter().flatten().copied().collect();
+        // Key: the step number, far from the keys the other views use.
+        let key = 1_000_000 + s.teach.len() as u32;
+        let chain = s.trainer.revise_x(&x, &step.langevin(), key)?;
+        let next: Vec<[f32; 2]> = chain.states[1].chunks(2).map(|c| [c[0], c[1]]).collect();
+        s.teach.push(next);
+        s.teach_energy.push(chain.trace[1]);
+        self.send_teach();
+        Ok(())
+    }
+
+    fn send_teach(&self) {
+        if let Some(s) = &self.session {
+            let view = TeachView {
+                step: s.teach.len().saturating_sub(1),
+                path: s.teach.clone(),
+                mean_energy: s.teach_energy.clone(),
+            };
+            self.send(Event::Teach(view));
+        }
+    }
+}
+
+fn toy_of(data: &DataSource) -> Option<Toy2d> {
+    match data {
+        DataSource::Toy(toy) => Some(*toy),
+        DataSource::Images { .. } => None,
+    }
+}
+
+fn mean(v: &[f32]) -> f32 {
+    v.iter().sum::<f32>() / v.len().max(1) as f32
+}
