@@ -110,7 +110,9 @@ fn command_name(command: &Command) -> &'static str {
         Command::Reconstruct(_) => "reconstruct",
         Command::Interpolate(_) => "interpolate",
         Command::Energy(_) => "energy",
-        Command::Eval { .. } => "eval",
+        Command::Eval(_) => "eval",
+        Command::TrainClassifier(_) => "train-classifier",
+        Command::Ablate(_) => "ablate",
         Command::Bench { .. } => "bench",
     }
 }
