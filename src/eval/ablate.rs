@@ -136,6 +136,7 @@ pub fn ablate(engine: Arc<Engine>, args: &AblateArgs) -> anyhow::Result<Value> {
     }
     let report = json!({
         "preset": args.preset,
+        "baseline_x_steps": preset.train.x_langevin.steps,
         "iterations": args.iterations,
         "examples_per_measurement": args.n,
         "comparisons": args.groups,
@@ -222,16 +223,11 @@ pub fn markdown(report: &Value, toy: bool) -> String {
         report["examples_per_measurement"],
         report["adapter"].as_str().unwrap_or("?"),
     );
-    let empty = Vec::new();
-    let variants = report["variants"].as_array().unwrap_or(&empty);
     for ((title, cols), group) in columns(toy).into_iter().zip(GROUPS) {
         if !was_run(report, group) {
             continue;
         }
-        let rows: Vec<&Value> = variants
-            .iter()
-            .filter(|v| v["groups"].as_array().is_some_and(|g| g.iter().any(|x| x == group)))
-            .collect();
+        let rows = group_rows(report, group);
         md.push_str(&format!("\n## {title}\n\n| variant |"));
         for (_, header) in &cols {
             md.push_str(&format!(" {header} |"));
@@ -246,6 +242,29 @@ pub fn markdown(report: &Value, toy: bool) -> String {
         }
     }
     md
+}
+
+/// The variants of comparison `group` in the report, in table order: the x-chain lengths by
+/// length (the baseline at its own), the others baseline first.
+pub fn group_rows<'a>(report: &'a Value, group: &str) -> Vec<&'a Value> {
+    let Some(variants) = report["variants"].as_array() else { return Vec::new() };
+    let mut rows: Vec<&Value> = variants
+        .iter()
+        .filter(|v| v["groups"].as_array().is_some_and(|g| g.iter().any(|x| x == group)))
+        .collect();
+    if group == "x" {
+        rows.sort_by_key(|v| x_steps(report, v));
+    }
+    rows
+}
+
+/// The x-chain length of a variant of the report.
+pub fn x_steps(report: &Value, variant: &Value) -> u64 {
+    let name = variant["name"].as_str().unwrap_or("");
+    match name.strip_prefix("x-") {
+        Some(k) => k.parse().unwrap_or(0),
+        None => report["baseline_x_steps"].as_u64().unwrap_or(0),
+    }
 }
 
 /// Whether the report's ablation ran comparison `group`.
