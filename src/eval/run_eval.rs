@@ -71,7 +71,9 @@ fn revised_samples(t: &Trainer, n: usize) -> anyhow::Result<(Vec<f32>, Vec<f32>)
 }
 
 /// Reconstructions of `data` `[count, example]`: g(z₀) (inference alone, z₀ = μ) and g(z̃)
-/// after the run's z-Langevin, chunk by chunk.
+/// after the run's z-Langevin, chunk by chunk. A run trained with noise-initialised
+/// z-chains starts them from z₀ ~ N(0, I) here too, so its "inference only" values are those
+/// of prior draws (see `z_chain_start` in the report).
 fn reconstructions(t: &Trainer, data: &[f32]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
     let z_cfg = t.cfg.z_langevin.langevin(t.cfg.parameterisation);
     let (mut first, mut last) = (Vec::with_capacity(data.len()), Vec::with_capacity(data.len()));
@@ -81,6 +83,14 @@ fn reconstructions(t: &Trainer, data: &[f32]) -> anyhow::Result<(Vec<f32>, Vec<f
         last.extend(t.generate(chain.states.last().expect("a chain has states"))?);
     }
     Ok((first, last))
+}
+
+/// Where the run's z-chains start, for the report.
+fn z_chain_start(t: &Trainer) -> &'static str {
+    match t.cfg.z_init {
+        crate::train::ZInit::Inference => "inference model, z0 = mu(x)",
+        crate::train::ZInit::Noise => "noise, z0 ~ N(0, I) (the *_inference_only values are of these)",
+    }
 }
 
 /// Mean squared error per value.
@@ -114,6 +124,7 @@ fn toy_eval(t: &Trainer, toy: Toy2d, n: usize) -> anyhow::Result<Value> {
         "log_likelihood_nats": ll,
         "optimum_log_likelihood_nats": optimum,
         "z_langevin_steps": t.cfg.z_langevin.steps,
+        "z_chain_start": z_chain_start(t),
         "reconstruction_mse_inference_only": mse(&first, &points),
         "reconstruction_mse_after_z_langevin": mse(&last, &points),
     });
@@ -147,6 +158,7 @@ fn image_eval(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) -
         "held_out": source,
         "examples": held_out.len() / t.data_size(),
         "z_langevin_steps": t.cfg.z_langevin.steps,
+        "z_chain_start": z_chain_start(t),
         "reconstruction_mse_inference_only": mse0,
         "reconstruction_mse_after_z_langevin": mse1,
         "psnr_db_inference_only": psnr(mse0),
