@@ -223,6 +223,16 @@ pub fn markdown(report: &Value, toy: bool) -> String {
         report["examples_per_measurement"],
         report["adapter"].as_str().unwrap_or("?"),
     );
+    let floor = report["variants"]
+        .as_array()
+        .and_then(|v| v.first())
+        .map(|b| &b["result"]["frechet_distance_held_out_data"]);
+    if let Some(f) = floor.and_then(Value::as_f64) {
+        md.push_str(&format!(
+            "\nFréchet distances: squared, in the shipped classifier's feature space (not FID); \
+             held-out real images score {f:.2} at this n (the floor).\n"
+        ));
+    }
     for ((title, cols), group) in columns(toy).into_iter().zip(GROUPS) {
         if !was_run(report, group) {
             continue;

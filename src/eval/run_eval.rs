@@ -6,7 +6,8 @@
 //! - Image runs:
 //!   - Fréchet distance (squared, in feature units²) between the classifier features of n
 //!     training images and of n generator samples g(z), and of their x-Langevin revisions
-//!     (REFERENCE: FID against training-set statistics, for both). The features come from
+//!     (REFERENCE: FID against training-set statistics, for both), and of the held-out images
+//!     (the floor: real against real at this n). The features come from
 //!     our own classifier ([`crate::eval::feature_net`]), not Inception: the numbers compare
 //!     runs of this tool with each other, not with published FIDs.
 //!   - Reconstruction of held-out images (the Fashion-MNIST test set for `fashion-mnist`
@@ -190,6 +191,8 @@ fn image_eval(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) -
     out["frechet_examples"] = json!(real.n);
     out["frechet_distance_generator_samples"] = json!(frechet_distance(&real, &stats(&generated)?));
     out["frechet_distance_revised_samples"] = json!(frechet_distance(&real, &stats(&revised)?));
+    // The floor at this n: real images against other real images.
+    out["frechet_distance_held_out_data"] = json!(frechet_distance(&real, &stats(&held_out)?));
     Ok(out)
 }
 
