@@ -96,12 +96,14 @@ pub struct CheckpointMeta {
 /// Why a checkpoint could not be written or read. Every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("cannot read checkpoint {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot write checkpoint {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("cannot save checkpoint {path}: {source}")]
-    Device { path: PathBuf, source: ReadbackError },
+    // The causes are in the messages and not `source()`s, so that an error chain printed
+    // with `{:#}` does not say them twice.
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
+    #[error("cannot write {path}: {cause}")]
+    Write { path: PathBuf, cause: std::io::Error },
+    #[error("cannot save {path}: {cause}")]
+    Device { path: PathBuf, cause: ReadbackError },
     #[error("{path} is not a safetensors checkpoint, or it is truncated: {reason}")]
     NotSafetensors { path: PathBuf, reason: String },
     #[error("{path} is not a usable dualmcmc checkpoint: {reason}")]
@@ -148,7 +150,7 @@ pub fn save(
     let mut values = Vec::with_capacity(3);
     for net in networks(trainer) {
         values.push(
-            net.read_values(gpu).map_err(|source| CheckpointError::Device { path: path.into(), source })?,
+            net.read_values(gpu).map_err(|cause| CheckpointError::Device { path: path.into(), cause })?,
         );
     }
 
@@ -169,7 +171,7 @@ pub fn save(
     meta.insert("iteration".into(), trainer.iteration.to_string());
     meta.insert("epoch".into(), trainer.epoch.to_string());
     meta.insert("extra".into(), extra.to_string());
-    write_tensors(path, &tensors, meta).map_err(|source| CheckpointError::Write { path: path.into(), source })
+    write_tensors(path, &tensors, meta).map_err(|cause| CheckpointError::Write { path: path.into(), cause })
 }
 
 /// Writes F32 tensors (name, shape, values) and string metadata as one safetensors file,
@@ -351,7 +353,7 @@ fn write_atomically(
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    std::fs::read(path).map_err(|source| CheckpointError::Read { path: path.into(), source })
+    std::fs::read(path).map_err(|cause| CheckpointError::Read { path: path.into(), cause })
 }
 
 /// The file's tensors and its header (which `SafeTensors` keeps to itself, hence parsed

@@ -573,7 +573,7 @@ pub fn train_classifier(engine: Arc<Engine>, args: &TrainClassifierArgs) -> anyh
     let spec = FeatureNetSpec {
         input: [train.channels(), train.height(), train.width()],
         width: args.width,
-        features: args.features,
+        features: args.feature_len,
         classes: classes.max(2),
     };
     let mut net = FeatureNet::new(engine, spec, cfg.batch_size, cfg.seed).map_err(anyhow::Error::msg)?;

@@ -155,10 +155,20 @@ pub fn ablate(engine: Arc<Engine>, args: &AblateArgs) -> anyhow::Result<Value> {
 }
 
 /// Trains one variant (unless its folder holds a finished run of this budget), then measures it.
+/// A run in `dir` is reused when its `config.toml` is exactly this variant's configuration and
+/// its checkpoint has all the iterations; anything else there is replaced.
 fn run_variant(engine: &Arc<Engine>, args: &AblateArgs, dir: &Path, set: &[String]) -> anyhow::Result<Value> {
-    let finished = open_run(engine.clone(), dir).map(|(_, t)| u64::from(t.iteration) >= args.iterations);
-    if !matches!(finished, Ok(true)) {
+    let wanted =
+        RunConfig::resolve(RunConfig::preset(&args.preset)?, set, &format!("preset {}", args.preset))?;
+    let same_config =
+        std::fs::read_to_string(dir.join(crate::run::CONFIG_FILE)).is_ok_and(|t| t == wanted.to_toml());
+    let finished = same_config
+        && open_run(engine.clone(), dir).is_ok_and(|(_, t)| u64::from(t.iteration) >= args.iterations);
+    if finished {
+        eprintln!("reusing the finished run in {}", dir.display());
+    } else {
         if dir.exists() {
+            eprintln!("replacing {} (another configuration, or unfinished)", dir.display());
             std::fs::remove_dir_all(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
         }
         let train = TrainArgs {

@@ -18,7 +18,7 @@
 //! Any network of this architecture (any input shape with sides a multiple of 4, any number
 //! of classes) can serve as the feature network of `eval --features FILE`.
 
-use crate::checkpoint::{CheckpointError, fingerprint, parse, read_file, values_of, write_tensors};
+use crate::checkpoint::{CheckpointError, fingerprint, parse, values_of, write_tensors};
 use crate::data::{EpochOrder, ImageSet};
 use crate::gpu::{GpuBuffer, ReadbackError};
 use crate::models::classifier;
@@ -76,12 +76,14 @@ pub struct FeatureNetInfo {
 /// Why a feature network could not be read. Every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum FeatureNetError {
+    #[error("cannot read feature network {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error(transparent)]
     File(#[from] CheckpointError),
     #[error("{path} is not a dualmcmc feature network: {reason}")]
     Format { path: PathBuf, reason: String },
-    #[error("cannot use feature network {path}: {source}")]
-    Device { path: PathBuf, source: ReadbackError },
+    #[error("cannot use feature network {path}: {cause}")]
+    Device { path: PathBuf, cause: ReadbackError },
     #[error(
         "feature network {path} takes images {expected:?} ([channels, height, width]); these are {got:?}"
     )]
@@ -148,7 +150,8 @@ impl FeatureNet {
         path: &Path,
         max_batch: usize,
     ) -> Result<(Self, FeatureNetInfo), FeatureNetError> {
-        let bytes = read_file(path)?;
+        let bytes =
+            std::fs::read(path).map_err(|cause| FeatureNetError::Read { path: path.into(), cause })?;
         let (st, header) = parse(path, &bytes)?;
         let format = |reason: String| FeatureNetError::Format { path: path.into(), reason };
         let meta = header.metadata().clone().unwrap_or_default();
@@ -176,7 +179,7 @@ impl FeatureNet {
 
     /// Writes parameters and state (no optimiser moments), atomically.
     pub fn save(&self, path: &Path, info: &FeatureNetInfo) -> Result<(), CheckpointError> {
-        let device = |source| CheckpointError::Device { path: path.into(), source };
+        let device = |cause| CheckpointError::Device { path: path.into(), cause };
         let gpu = &self.engine.gpu;
         let values: [NetValues; 2] =
             [self.trunk.read_values(gpu).map_err(device)?, self.head.read_values(gpu).map_err(device)?];
@@ -206,7 +209,7 @@ impl FeatureNet {
         }
         meta.insert("training".into(), info.training.clone());
         write_tensors(path, &tensors, meta)
-            .map_err(|source| CheckpointError::Write { path: path.into(), source })
+            .map_err(|cause| CheckpointError::Write { path: path.into(), cause })
     }
 
     fn check_images(&self, shape: [usize; 3], path: &Path) -> Result<(), FeatureNetError> {
@@ -241,7 +244,7 @@ impl FeatureNet {
         path: &Path,
     ) -> Result<Vec<f32>, FeatureNetError> {
         self.check_images(shape, path)?;
-        self.features(x).map_err(|source| FeatureNetError::Device { path: path.into(), source })
+        self.features(x).map_err(|cause| FeatureNetError::Device { path: path.into(), cause })
     }
 
     /// Fraction of `set`'s images classified as their label; `path` names the network in
@@ -253,7 +256,7 @@ impl FeatureNet {
             path: path.into(),
             reason: "the test images have no labels".into(),
         })?;
-        let device = |source| FeatureNetError::Device { path: path.into(), source };
+        let device = |cause| FeatureNetError::Device { path: path.into(), cause };
         let mut correct = 0.0;
         let indices: Vec<usize> = (0..set.len()).collect();
         for batch in indices.chunks(self.max_batch) {

@@ -49,6 +49,9 @@ pub fn eval(engine: Arc<Engine>, dir: &Path, n: usize, features: Option<&Path>) 
 pub fn measure(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) -> anyhow::Result<Value> {
     let n = n.max(2);
     match &cfg.data {
+        DataConfig::Toy2d { .. } if features.is_some() => {
+            anyhow::bail!("--features is for image runs; this is a 2-D run (no Fréchet distance)")
+        }
         DataConfig::Toy2d { toy } => toy_eval(t, toy.parse().map_err(|e| anyhow::anyhow!("{e}"))?, n),
         _ => image_eval(cfg, t, n, features),
     }
@@ -189,6 +192,15 @@ fn image_eval(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) -
     out["feature_network"] = json!(path.display().to_string());
     out["feature_network_test_accuracy"] = json!(info.test_accuracy);
     out["frechet_examples"] = json!(real.n);
+    if real.n < 2 * net.spec.features {
+        out["frechet_note"] = json!(format!(
+            "{} examples for {} features: the covariances are poorly estimated and the distances biased \
+             upwards; compare only runs measured with the same n, and prefer --n {} or more",
+            real.n,
+            net.spec.features,
+            4 * net.spec.features
+        ));
+    }
     out["frechet_distance_generator_samples"] = json!(frechet_distance(&real, &stats(&generated)?));
     out["frechet_distance_revised_samples"] = json!(frechet_distance(&real, &stats(&revised)?));
     // The floor at this n: real images against other real images.
@@ -198,7 +210,15 @@ fn image_eval(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) -
 
 fn markdown(report: &Value) -> String {
     let mut md = format!(
-        "# Evaluation of {} (iteration {})\n\n| metric | value |\n|---|---|\n",
+        "# Evaluation of {} (iteration {})\n\n\
+         - `frechet_distance_*`: squared Fréchet distance between Gaussians fitted to classifier \
+         features of training images and of the named images (feature units²; lower is better). \
+         Computed with our own feature network, so it is not FID and not comparable with published \
+         FIDs; `frechet_distance_held_out_data` (real against real) is the floor at this n.\n\
+         - `reconstruction_mse_*`: mean squared error per value, images in [−1, 1]; `psnr_db_*` and \
+         `ssim_*` (higher is better) of the images mapped to [0, 1].\n\
+         - `*_inference_only`: g(z₀) at the start of the z-chain; `*_after_z_langevin`: g(z̃) after it.\n\
+         - `mean_energy_*`: E(x) = −f(x), lower is more probable.\n\n| metric | value |\n|---|---|\n",
         report["run"].as_str().unwrap_or("?"),
         report["iteration"]
     );

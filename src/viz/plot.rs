@@ -1,5 +1,6 @@
-//! Charts drawn with plotters into an RGB buffer, saved with `image`. Text uses the Ubuntu
-//! Light font that egui ships (`epaint_default_fonts`), so no system font is needed.
+//! Charts drawn with plotters into an RGB buffer, saved with `image`. Text uses the Hack font
+//! that egui ships (`epaint_default_fonts`), so no system font is needed (monospaced: plotters'
+//! ab_glyph text drew a proportional font with uneven letter spacing).
 
 use crate::eval::ablate::{GROUPS, group_rows, was_run, x_steps};
 use plotters::prelude::*;
@@ -13,7 +14,7 @@ fn register_font() {
         let _ = plotters::style::register_font(
             "sans-serif",
             FontStyle::Normal,
-            epaint_default_fonts::UBUNTU_LIGHT,
+            epaint_default_fonts::HACK_REGULAR,
         );
     });
 }
@@ -46,22 +47,23 @@ pub fn ablation_chart(report: &Value, path: &Path) -> anyhow::Result<()> {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let title = format!(
-            "Ablation, preset {}, {} iterations per variant (baseline in orange)",
+            "Ablation, preset {}, {} iterations per variant, baseline in orange",
             report["preset"].as_str().unwrap_or("?"),
             report["iterations"]
         );
-        let root = root.titled(&title, ("sans-serif", 24)).map_err(|e| err(&e))?;
+        let root = root.titled(&title, ("sans-serif", 22)).map_err(|e| err(&e))?;
+        let subtitle = format!("top: {desc}; bottom: {}", metrics[1].1);
+        let root = root.titled(&subtitle, ("sans-serif", 16)).map_err(|e| err(&e))?;
         let shown: Vec<(&str, &str)> =
             GROUPS.into_iter().zip(titles).filter(|(g, _)| was_run(report, g)).collect();
         let panels = root.split_evenly((2, shown.len().max(1)));
-        for (row, (key, desc)) in metrics.into_iter().enumerate() {
+        for (row, (key, _)) in metrics.into_iter().enumerate() {
             for (col, (group, title)) in shown.iter().enumerate() {
                 let rows: Vec<(String, f64)> = group_rows(report, group)
                     .into_iter()
                     .filter_map(|v| Some((bar_label(report, v, group), v["result"][key].as_f64()?)))
                     .collect();
-                let caption = format!("{title}: {desc}");
-                bar_panel(&panels[row * shown.len() + col], &caption, &rows).map_err(|e| err(&e))?;
+                bar_panel(&panels[row * shown.len() + col], title, &rows).map_err(|e| err(&e))?;
             }
         }
         root.present().map_err(|e| err(&e))?;
