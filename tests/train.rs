@@ -201,3 +201,20 @@ fn inference_chains_start_where_training_starts_them() {
     assert!(var > 0.2 && var < 3.0, "z₀ should be standard normal draws, mean square {var}");
     assert_ne!(a.states[1], b.states[1], "the chain then moves towards each x's posterior");
 }
+
+#[test]
+fn x_chains_start_where_training_starts_them() {
+    // x_init = generator: g(z) of the prior draw of the key; x_init = noise: N(0, std²).
+    let t = tiny_trainer(tiny_config(64, 3));
+    assert_eq!(t.x_chain_start(5).unwrap(), t.generate(&t.prior_draw(5)).unwrap());
+    let mut cfg = tiny_config(64, 3);
+    cfg.x_init = XInit::Noise;
+    cfg.x_noise_init_std = 2.0;
+    let t = tiny_trainer(cfg);
+    let x = t.x_chain_start(5).unwrap();
+    assert_eq!(x.len(), 64 * 2);
+    let var = x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64;
+    assert!((var - 4.0).abs() < 1.2, "mean square {var}, want ≈ 4");
+    assert_ne!(x, t.x_chain_start(6).unwrap(), "keys give different draws");
+    assert_eq!(x, t.x_chain_start(5).unwrap(), "and the same key the same draws");
+}

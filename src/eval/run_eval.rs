@@ -57,14 +57,19 @@ pub fn measure(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) 
     }
 }
 
-/// Generator samples and their x-Langevin revision, `n` of each (in batches of the run's
-/// batch size, batch k from key k).
+/// Generator samples and EBM samples, `n` of each (in batches of the run's batch size,
+/// batch k from key k). EBM samples are x-Langevin revisions of the chains' starting points
+/// as the run was trained: generator samples, or noise for a short-run EBM.
 fn revised_samples(t: &Trainer, n: usize) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
     let x_cfg = t.cfg.x_langevin.langevin(t.cfg.parameterisation);
     let (mut generated, mut revised) = (Vec::new(), Vec::new());
     for key in 0..n.div_ceil(t.cfg.batch_size) as u32 {
         let g = t.generate(&t.prior_draw(key))?;
-        let chain = t.revise_x(&g, &x_cfg, key)?;
+        let start = match t.cfg.x_init {
+            crate::train::XInit::Generator => g.clone(),
+            crate::train::XInit::Noise => t.x_chain_start(key)?,
+        };
+        let chain = t.revise_x(&start, &x_cfg, key)?;
         revised.extend_from_slice(chain.states.last().expect("a chain has states"));
         generated.extend(g);
     }

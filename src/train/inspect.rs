@@ -6,7 +6,7 @@
 //! that many). The generator's batch norm uses the statistics of the batch given, as in the
 //! reference code, so results depend on which examples are processed together.
 
-use super::{Trainer, ZInit, stream};
+use super::{Trainer, XInit, ZInit, stream};
 use crate::gpu::GpuBuffer;
 use crate::ops::rng::RngDraw;
 use crate::sampler::{ChainNoise, LangevinConfig, XLangevin, ZLangevin};
@@ -38,6 +38,20 @@ impl Trainer {
     pub fn prior_draw(&self, key: u32) -> Vec<f32> {
         let draw = RngDraw::new(self.cfg.seed, stream::INSPECT + 2, RngDraw::iteration_step(key, 0));
         crate::ops::rng::cpu::normal(draw, 0.0, 1.0, self.cfg.batch_size * self.cfg.nz)
+    }
+
+    /// Starting points `[batch, example]` of x-chains as training starts them (`x_init`):
+    /// generator samples g(z) of [`Trainer::prior_draw`]`(key)`, or for a short-run EBM
+    /// (`x_init = "noise"`) draws of N(0, x_noise_init_std²) from `key`.
+    pub fn x_chain_start(&self, key: u32) -> Result<Vec<f32>, crate::gpu::ReadbackError> {
+        match self.cfg.x_init {
+            XInit::Generator => self.generate(&self.prior_draw(key)),
+            XInit::Noise => {
+                let draw = RngDraw::new(self.cfg.seed, stream::INSPECT + 4, RngDraw::iteration_step(key, 0));
+                let n = self.cfg.batch_size * self.data_size();
+                Ok(crate::ops::rng::cpu::normal(draw, 0.0, self.cfg.x_noise_init_std, n))
+            }
+        }
     }
 
     /// g(z) for z `[n, nz]`, n ≤ batch size.

@@ -35,8 +35,8 @@ mod stream {
     pub const Z_CHAIN: u32 = 14;
     pub const X_NOISE_INIT: u32 = 15;
     pub const Z_NOISE_INIT: u32 = 16;
-    /// Display and the command line, four streams from here: x-chain noise, z-chain noise,
-    /// prior draws, reparameterisation noise.
+    /// Display and the command line, five streams from here: x-chain noise, z-chain noise,
+    /// prior draws, reparameterisation noise, noise starting points of x-chains.
     pub const INSPECT: u32 = 20;
 }
 
