@@ -158,9 +158,7 @@ pub fn save(
     let mut tensors: Vec<(String, &[usize], &[f32])> = Vec::new();
     let mut meta: HashMap<String, String> = HashMap::new();
     for ((net_name, net), v) in NETS.into_iter().zip(networks(trainer)).zip(&values) {
-        for (name, t, buf) in entries(net_name, &net.layout, true) {
-            tensors.push((name, &t.shape, &buf.of(v)[t.offset..t.offset + t.numel()]));
-        }
+        tensors.extend(net_tensors(net_name, net, v, true));
         meta.insert(format!("{net_name}.adam_t"), v.adam_t.to_string());
         meta.insert(format!("{net_name}.architecture"), fingerprint(&net.layout));
     }
@@ -172,6 +170,20 @@ pub fn save(
     meta.insert("epoch".into(), trainer.epoch.to_string());
     meta.insert("extra".into(), extra.to_string());
     write_tensors(path, &tensors, meta).map_err(|cause| CheckpointError::Write { path: path.into(), cause })
+}
+
+/// The file's tensors of network `net_name` with values `v` (name, shape, values), in layout
+/// order; with `optimiser`, each parameter is followed by its two Adam moments.
+pub(crate) fn net_tensors<'a>(
+    net_name: &str,
+    net: &'a Network,
+    v: &'a NetValues,
+    optimiser: bool,
+) -> Vec<(String, &'a [usize], &'a [f32])> {
+    entries(net_name, &net.layout, optimiser)
+        .into_iter()
+        .map(|(name, t, buf)| (name, t.shape.as_slice(), &buf.of(v)[t.offset..t.offset + t.numel()]))
+        .collect()
 }
 
 /// Writes F32 tensors (name, shape, values) and string metadata as one safetensors file,

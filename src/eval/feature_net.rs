@@ -18,7 +18,7 @@
 //! Any network of this architecture (any input shape with sides a multiple of 4, any number
 //! of classes) can serve as the feature network of `eval --features FILE`.
 
-use crate::checkpoint::{CheckpointError, fingerprint, parse, values_of, write_tensors};
+use crate::checkpoint::{CheckpointError, fingerprint, net_tensors, parse, values_of, write_tensors};
 use crate::data::{EpochOrder, ImageSet};
 use crate::gpu::{GpuBuffer, ReadbackError};
 use crate::models::classifier;
@@ -183,20 +183,8 @@ impl FeatureNet {
         let gpu = &self.engine.gpu;
         let values: [NetValues; 2] =
             [self.trunk.read_values(gpu).map_err(device)?, self.head.read_values(gpu).map_err(device)?];
-        let mut tensors: Vec<(String, &[usize], &[f32])> = Vec::new();
-        for ((prefix, net), v) in [("features", &self.trunk), ("head", &self.head)].into_iter().zip(&values) {
-            for t in &net.layout.tensors {
-                let src = match t.kind {
-                    crate::nn::params::Kind::Param => &v.params,
-                    crate::nn::params::Kind::State => &v.state,
-                };
-                tensors.push((
-                    format!("{prefix}.{}", t.name),
-                    &t.shape,
-                    &src[t.offset..t.offset + t.numel()],
-                ));
-            }
-        }
+        let mut tensors = net_tensors("features", &self.trunk, &values[0], false);
+        tensors.extend(net_tensors("head", &self.head, &values[1], false));
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), FORMAT.to_string());
         meta.insert("spec".into(), serde_json::to_string(&self.spec).expect("spec serialises"));
