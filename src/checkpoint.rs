@@ -1,5 +1,5 @@
 //! Checkpoints: the whole training state of a [`Trainer`] in one safetensors file
-//! (DESIGN.md §7), written atomically, read back with clear errors (§8).
+//! (docs/algorithm.md §8), written atomically, read back with clear errors (§8).
 //!
 //! # Format (version 1)
 //!

@@ -2,6 +2,7 @@
 //! structure, read from a preset (TOML files in `assets/presets/`, embedded in the binary) or
 //! a file, with command-line overrides by key (`--set train.x_langevin.steps=20`).
 
+pub use crate::data::DataConfig;
 use crate::models::ModelConfig;
 use crate::train::TrainConfig;
 use serde::{Deserialize, Serialize};
@@ -17,25 +18,6 @@ pub const PRESETS: &[(&str, &str)] = &[
 
 /// The default preset: Fashion-MNIST, small networks sized for a CPU adapter.
 pub const DEFAULT_PRESET: &str = "fmnist";
-
-/// Where the training examples come from (DESIGN.md §6).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum DataConfig {
-    /// A 2-D toy distribution generated in code (`8gaussians`, `checkerboard`, …).
-    Toy2d { toy: String },
-    /// Fashion-MNIST: the full 60,000-image training set from the Debian package
-    /// `dataset-fashion-mnist` when present and `prefer_full`, else the 10,000 images
-    /// embedded in `assets/`.
-    FashionMnist { prefer_full: bool },
-    /// IDX files (MNIST layout), gzipped or not.
-    Idx { images: PathBuf, labels: Option<PathBuf> },
-    /// CIFAR-10 binary batches: a `data_batch_*.bin` file or a folder of them.
-    Cifar10 { path: PathBuf },
-    /// A folder of PNG/JPEG images, cropped to `crop` = (left, upper, right, lower) and resized
-    /// to `resize`×`resize` when given.
-    ImageFolder { path: PathBuf, crop: Option<[u32; 4]>, resize: Option<u32>, channels: u8 },
-}
 
 /// How long to train and what to write.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,8 +5,8 @@
 
 mod common;
 use common::engine_arc;
-use dualmcmc::cli::{EnergyArgs, InterpolateArgs, ReconstructArgs, SampleArgs};
-use dualmcmc::commands::{self, Array, read_npy, write_npy};
+use dualmcmc::cli::npy::{Array, read_npy, write_npy};
+use dualmcmc::cli::{self as commands, ChainArgs, EnergyArgs, InterpolateArgs, ReconstructArgs, SampleArgs};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -32,14 +32,13 @@ fn toy_run() -> &'static Path {
             "schedule.checkpoint_every=0",
             "schedule.grid=4",
         ];
-        let args = dualmcmc::run::TrainArgs {
+        let args = dualmcmc::session::RunSpec {
             preset: Some("toy2d".into()),
             set: set.map(String::from).to_vec(),
             out: Some(dir.path().join("run")),
-            quiet: true,
             ..Default::default()
         };
-        let path = dualmcmc::run::train(engine_arc(), &args).unwrap();
+        let path = dualmcmc::session::train(engine_arc(), &args, true).unwrap();
         Run { _dir: dir, path }
     })
     .path
@@ -97,21 +96,20 @@ fn image_run() -> &'static Path {
             "schedule.checkpoint_every=0",
             "schedule.grid=2",
         ];
-        let args = dualmcmc::run::TrainArgs {
+        let args = dualmcmc::session::RunSpec {
             config: Some(config),
             set: set.map(String::from).to_vec(),
             out: Some(dir.path().join("run")),
-            quiet: true,
             ..Default::default()
         };
-        let path = dualmcmc::run::train(engine_arc(), &args).unwrap();
+        let path = dualmcmc::session::train(engine_arc(), &args, true).unwrap();
         Run { _dir: dir, path }
     })
     .path
 }
 
 fn sample_args(run: &Path, n: usize, out: PathBuf) -> SampleArgs {
-    SampleArgs { run: run.into(), n, steps: None, seed: 5, out: Some(out) }
+    SampleArgs { chain: ChainArgs { run: run.into(), steps: None, seed: 5, out: Some(out) }, n }
 }
 
 fn energy_args(run: &Path, input: &Path, out: PathBuf, grad: Option<PathBuf>) -> EnergyArgs {
@@ -150,7 +148,8 @@ fn sample_writes_revised_and_generator_samples_of_the_run_shape() {
     assert_eq!(out.files.len(), 4, "{:?}", out.files);
 
     // The generator samples are g(z) for the prior draws of the seed, batch by batch.
-    let (_, mut t) = dualmcmc::run::open_run(engine_arc(), toy_run()).unwrap();
+    let mut s = dualmcmc::session::Session::open(engine_arc(), toy_run()).unwrap();
+    let t = &mut s.trainer;
     t.cfg.seed = 5;
     for k in 0..3u32 {
         let g = t.generate(&t.prior_draw(k)).unwrap();
@@ -161,7 +160,7 @@ fn sample_writes_revised_and_generator_samples_of_the_run_shape() {
 
     // 0 steps: the revision is the identity; the same seed gives the same arrays.
     let mut args = sample_args(toy_run(), 37, dir.path().join("zero.npy"));
-    args.steps = Some(0);
+    args.chain.steps = Some(0);
     commands::sample(engine_arc(), &args).unwrap();
     assert_eq!(read_npy(&dir.path().join("zero.npy")).unwrap(), generated);
     assert_eq!(read_npy(&dir.path().join("zero_generator.npy")).unwrap(), generated);
@@ -186,11 +185,8 @@ fn reconstruct_gives_the_input_shape_and_its_errors() {
     let input = dir.path().join("x.npy");
     write_npy(&input, &[6, 1, SIDE, SIDE], &data[..6 * SIDE * SIDE]).unwrap();
     let args = ReconstructArgs {
-        run: image_run().into(),
+        chain: ChainArgs { run: image_run().into(), steps: None, seed: 1, out: Some(dir.path().join("r")) },
         input: input.clone(),
-        steps: None,
-        seed: 1,
-        out: Some(dir.path().join("r")),
     };
     let r = commands::reconstruct(engine_arc(), &args).unwrap();
     let revised = read_npy(&dir.path().join("r.npy")).unwrap();
@@ -212,7 +208,10 @@ fn reconstruct_gives_the_input_shape_and_its_errors() {
     assert!(r.outcome.lines.iter().any(|l| l.contains("MSE")), "{:?}", r.outcome.lines);
 
     // 0 z-Langevin steps: g(z̃) = g(z₀) exactly, and the errors agree.
-    let args = ReconstructArgs { steps: Some(0), out: Some(dir.path().join("r0")), ..args };
+    let args = ReconstructArgs {
+        chain: ChainArgs { steps: Some(0), out: Some(dir.path().join("r0")), ..args.chain.clone() },
+        ..args
+    };
     let r0 = commands::reconstruct(engine_arc(), &args).unwrap();
     assert_eq!(
         read_npy(&dir.path().join("r0.npy")).unwrap(),
@@ -227,11 +226,8 @@ fn reconstruct_gives_the_input_shape_and_its_errors() {
     let input = dir.path().join("toy.npy");
     write_npy(&input, &[20, 2], &toy).unwrap();
     let args = ReconstructArgs {
-        run: toy_run().into(),
+        chain: ChainArgs { run: toy_run().into(), steps: None, seed: 0, out: Some(dir.path().join("t")) },
         input,
-        steps: None,
-        seed: 0,
-        out: Some(dir.path().join("t")),
     };
     let r = commands::reconstruct(engine_arc(), &args).unwrap();
     let revised = read_npy(&dir.path().join("t.npy")).unwrap();
@@ -244,12 +240,9 @@ fn reconstruct_gives_the_input_shape_and_its_errors() {
 fn interpolation_ends_are_the_generator_samples_of_the_two_prior_draws() {
     let dir = tempfile::tempdir().unwrap();
     let args = |run: &Path, points: usize, out: &str| InterpolateArgs {
-        run: run.into(),
+        chain: ChainArgs { run: run.into(), steps: None, seed: 5, out: Some(dir.path().join(out)) },
         points,
         input: None,
-        steps: None,
-        seed: 5,
-        out: Some(dir.path().join(out)),
     };
     // 2-D (MLP generator, no batch statistics): 7 points.
     commands::sample(engine_arc(), &sample_args(toy_run(), 2, dir.path().join("s"))).unwrap();
@@ -260,7 +253,8 @@ fn interpolation_ends_are_the_generator_samples_of_the_two_prior_draws() {
     assert_eq!((x.shape.clone(), z.shape.clone()), (vec![7, 2], vec![7, 2]));
     assert_eq!(rows(&x, 0..1), rows(&g, 0..1), "first end: g(z_a)");
     assert_eq!(rows(&x, 6..7), rows(&g, 1..2), "last end: g(z_b)");
-    let (_, mut t) = dualmcmc::run::open_run(engine_arc(), toy_run()).unwrap();
+    let mut s = dualmcmc::session::Session::open(engine_arc(), toy_run()).unwrap();
+    let t = &mut s.trainer;
     t.cfg.seed = 5;
     let prior = t.prior_draw(0);
     assert_eq!((rows(&z, 0..1), rows(&z, 6..7)), (&prior[..2], &prior[2..4]), "ends are the prior draws");
@@ -311,7 +305,8 @@ fn check_gradient(run: &Path, shape: &[usize], x: &[f32], coords: &[(usize, usiz
     assert_eq!(g.shape, shape.to_vec());
 
     // The command agrees with the trainer, chunk by chunk.
-    let (_, t) = dualmcmc::run::open_run(engine_arc(), run).unwrap();
+    let s = dualmcmc::session::Session::open(engine_arc(), run).unwrap();
+    let t = &s.trainer;
     let b = t.cfg.batch_size;
     for (k, chunk) in x.chunks(b * d).enumerate() {
         let (te, tg) = t.energy(chunk, true).unwrap();
@@ -444,7 +439,10 @@ fn each_bad_input_gets_an_error_naming_the_file() {
     let msg = error_naming(energy(&p), &p);
     assert!(msg.contains("[2, 3]") && msg.contains("[N, 2]"), "{msg}");
     let p = file("big.npy", &npy_bytes(&[1, 1, 28, 28], &[0.0f32; 784], false));
-    let args = ReconstructArgs { run: image_run().into(), input: p.clone(), steps: None, seed: 0, out: None };
+    let args = ReconstructArgs {
+        chain: ChainArgs { run: image_run().into(), steps: None, seed: 0, out: None },
+        input: p.clone(),
+    };
     let msg = error_naming(commands::reconstruct(engine_arc(), &args).unwrap_err(), &p);
     assert!(msg.contains("[1, 1, 28, 28]") && msg.contains("[N, 1, 8, 8]"), "{msg}");
 
@@ -477,11 +475,8 @@ fn each_bad_input_gets_an_error_naming_the_file() {
         energy_args(toy_run(), &good_input, dir.path().join("same.npy"), Some(dir.path().join("same.npy")));
     assert!(commands::energy(engine_arc(), &args).unwrap_err().to_string().contains("both name"));
     let args = ReconstructArgs {
-        run: toy_run().into(),
+        chain: ChainArgs { run: toy_run().into(), steps: None, seed: 0, out: Some(dir.path().join("good")) },
         input: good_input.clone(),
-        steps: None,
-        seed: 0,
-        out: Some(dir.path().join("good")),
     };
     error_naming(commands::reconstruct(engine_arc(), &args).unwrap_err(), &good_input);
     assert_eq!(std::fs::read(&good_input).unwrap(), good, "the input was changed");
@@ -490,15 +485,12 @@ fn each_bad_input_gets_an_error_naming_the_file() {
     let err = commands::sample(engine_arc(), &sample_args(toy_run(), 0, dir.path().join("s"))).unwrap_err();
     assert!(err.to_string().contains("--n"), "{err}");
     let mut args = sample_args(toy_run(), 4, dir.path().join("s"));
-    args.steps = Some(usize::MAX / 8);
+    args.chain.steps = Some(usize::MAX / 8);
     assert!(commands::sample(engine_arc(), &args).unwrap_err().to_string().contains("--steps"));
     let interpolate = |points: usize, input: Option<PathBuf>| InterpolateArgs {
-        run: toy_run().into(),
+        chain: ChainArgs { run: toy_run().into(), steps: None, seed: 0, out: Some(dir.path().join("i")) },
         points,
         input,
-        steps: None,
-        seed: 0,
-        out: Some(dir.path().join("i")),
     };
     let err = commands::interpolate(engine_arc(), &interpolate(1, None)).unwrap_err();
     assert!(err.to_string().contains("--points"), "{err}");

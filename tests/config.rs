@@ -36,7 +36,7 @@ fn the_paper_presets_carry_the_reference_values() {
         (50.0, 1.0, 0.1)
     );
     let t = (c.x_langevin.noise_scale / c.x_langevin.step_size).powi(2);
-    assert!((c.x_langevin.langevin(c.parameterisation).temperature() - t).abs() < 1e-12);
+    assert!((c.x_langevin.temperature(c.parameterisation) - t).abs() < 1e-12);
     let celeba = resolve("celeba64", &[]).unwrap().train;
     assert_eq!((celeba.x_langevin.step_size, celeba.generator_sample_weight), (0.3, 70.0));
 }

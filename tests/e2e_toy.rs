@@ -1,14 +1,13 @@
 //! End to end: Dual-MCMC teaching on 8 gaussians learns a density whose exact grid
-//! log-likelihood reaches −3.2 nats (optimum −2.833, REFERENCE.md), and EBM-revised samples
+//! log-likelihood reaches −3.2 nats (optimum −2.833, docs/reference.md), and EBM-revised samples
 //! reach all 8 modes. Sized for CI on lavapipe (about 100 s on 2 cores).
 
 mod common;
 use common::engine_arc;
 use dualmcmc::config::RunConfig;
-use dualmcmc::data::DataSource;
 use dualmcmc::data::toy2d::Toy2d;
 use dualmcmc::eval::grid::{Grid, average_log_likelihood, mode_coverage};
-use dualmcmc::train::Trainer;
+use dualmcmc::session::Session;
 
 #[test]
 fn eight_gaussians_reaches_the_stated_log_likelihood_and_all_modes() {
@@ -24,26 +23,27 @@ fn eight_gaussians_reaches_the_stated_log_likelihood_and_all_modes() {
     .map(String::from)
     .to_vec();
     let cfg = RunConfig::resolve(RunConfig::preset("toy2d").unwrap(), &overrides, "toy2d preset").unwrap();
-    let (data, _) = DataSource::load(&cfg.data, cfg.train.batch_size, cfg.train.seed).unwrap();
-    let models = cfg.model.build(data.example_shape(), cfg.train.nz).unwrap();
-    let mut t = Trainer::new(engine_arc(), cfg.train.clone(), models).unwrap();
-    for it in 0..cfg.schedule.iterations {
-        t.iteration(&data.batch(it, cfg.train.batch_size, cfg.train.seed)).unwrap();
+    let iterations = cfg.schedule.iterations;
+    // The same session and step as `train` (learning-rate schedule included).
+    let mut session = Session::new(engine_arc(), cfg).unwrap();
+    for _ in 0..iterations {
+        session.step().unwrap();
     }
+    let t = &session.trainer;
 
     let grid = Grid::for_toy(Toy2d::EightGaussians);
-    let energies = dualmcmc::run::grid_energies(&t, &grid).unwrap();
+    let energies = t.energies(&grid.points()).unwrap();
     let held_out = Toy2d::EightGaussians.sample(5000, 12345);
     let ll = average_log_likelihood(&grid, &energies, &held_out);
     eprintln!(
         "8 gaussians after {} iterations: average log-likelihood {ll:.4} nats (optimum −2.833)",
-        cfg.schedule.iterations
+        iterations
     );
     assert!(ll >= -3.2, "held-out log-likelihood {ll:.4} below −3.2");
     assert!(ll <= -2.80, "log-likelihood {ll:.4} above the optimum −2.833: the evaluation is wrong");
 
     // EBM-revised samples: generator samples revised by the training x-Langevin.
-    let x_cfg = t.cfg.x_langevin.langevin(t.cfg.parameterisation);
+    let x_cfg = t.cfg.x_langevin;
     let mut revised = Vec::new();
     for key in 0..4 {
         let chain = t.revise_x(&t.generate(&t.prior_draw(key)).unwrap(), &x_cfg, key).unwrap();

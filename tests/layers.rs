@@ -6,7 +6,7 @@ use common::{check_gradients, engine, gpu, random};
 use dualmcmc::nn::activation::{Act, Activation};
 use dualmcmc::nn::linear::Linear;
 use dualmcmc::nn::residual::Residual;
-use dualmcmc::nn::{Network, ParamLayout, Sequential, Shape};
+use dualmcmc::nn::{Grad, Network, ParamLayout, Sequential, Shape};
 use dualmcmc::ops::adam::{self, AdamConfig};
 
 fn mlp(sizes: &[usize], act: Activation) -> Network {
@@ -69,7 +69,7 @@ fn skipping_parameter_gradients_leaves_them_untouched() {
     g.submit(|enc| {
         net.zero_grads(e, enc);
         net.forward(e, enc, 5, &x, &y);
-        net.backward(e, enc, 5, &x, &y, &dy, Some(&dx), false);
+        net.backward(e, enc, 5, (&x, &y), Grad::input(&dy, &dx));
     });
     let grads: Vec<f32> = g.read(&net.bufs().grads).unwrap();
     assert!(grads.iter().all(|&v| v == 0.0), "parameter gradients written despite the skip flag");

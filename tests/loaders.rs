@@ -1,4 +1,4 @@
-//! Image data loaders (DESIGN.md §6, §8): every loader round-trips exact values on small files
+//! Image data loaders (docs/algorithm.md §7, §8): every loader round-trips exact values on small files
 //! written here, and every kind of bad input gives the right error, naming the file.
 
 use std::io::Write;

@@ -1,4 +1,4 @@
-//! The paper's networks built from REFERENCE.md: parameter counts within 1% of the
+//! The paper's networks built from docs/reference.md: parameter counts within 1% of the
 //! reference figures, shapes end to end. Needs no GPU.
 
 use dualmcmc::models::resnet::{ebm, generator, inference};

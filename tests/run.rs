@@ -3,10 +3,14 @@
 
 mod common;
 use common::engine_arc;
-use dualmcmc::run::{CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, TrainArgs, open_run, train};
+use dualmcmc::session::{CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunSpec, Session};
 
-fn tiny(out: &std::path::Path, iterations: u64) -> TrainArgs {
-    TrainArgs {
+fn train(engine: std::sync::Arc<dualmcmc::nn::Engine>, spec: &RunSpec) -> anyhow::Result<std::path::PathBuf> {
+    dualmcmc::session::train(engine, spec, true)
+}
+
+fn tiny(out: &std::path::Path, iterations: u64) -> RunSpec {
+    RunSpec {
         preset: Some("toy2d".into()),
         set: [
             "model.hidden=8",
@@ -23,13 +27,13 @@ fn tiny(out: &std::path::Path, iterations: u64) -> TrainArgs {
         .chain([format!("schedule.iterations={iterations}")])
         .collect(),
         out: Some(out.to_path_buf()),
-        quiet: true,
-        ..TrainArgs::default()
+        ..RunSpec::default()
     }
 }
 
 fn params(dir: &std::path::Path) -> Vec<Vec<u32>> {
-    let (_, t) = open_run(engine_arc(), dir).unwrap();
+    let s = Session::open(engine_arc(), dir).unwrap();
+    let t = &s.trainer;
     let m = &t.models;
     [&m.ebm, &m.generator, &m.inference].map(|n| t.engine.gpu.read::<u32>(&n.bufs().params).unwrap()).to_vec()
 }
@@ -52,8 +56,8 @@ fn train_writes_a_run_folder() {
     assert!(
         dir.join("images/density_000003.png").is_file() && dir.join("images/density_000006.png").is_file()
     );
-    let (cfg, t) = open_run(engine_arc(), &dir).unwrap();
-    assert_eq!((t.iteration, cfg.train.batch_size), (6, 16));
+    let s = Session::open(engine_arc(), &dir).unwrap();
+    assert_eq!((s.trainer.iteration, s.cfg.train.batch_size), (6, 16));
 }
 
 #[test]
@@ -61,12 +65,8 @@ fn resuming_a_run_folder_equals_training_straight_through() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     train(engine_arc(), &tiny(&a, 4)).unwrap();
-    let resume = TrainArgs {
-        resume: Some(a.clone()),
-        set: vec!["schedule.iterations=8".into()],
-        quiet: true,
-        ..TrainArgs::default()
-    };
+    let resume =
+        RunSpec { resume: Some(a.clone()), set: vec!["schedule.iterations=8".into()], ..RunSpec::default() };
     train(engine_arc(), &resume).unwrap();
     train(engine_arc(), &tiny(&b, 8)).unwrap();
     assert_eq!(params(&a), params(&b), "4 + 4 iterations with a resume differ from 8 straight");
@@ -89,18 +89,17 @@ fn an_existing_run_folder_is_never_overwritten() {
 fn bad_data_is_a_clear_error_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("nowhere/train-images.gz");
-    let args = TrainArgs {
+    let args = RunSpec {
         preset: Some("fmnist".into()),
         set: vec!["data={ kind = \"idx\", images = \"".to_string() + &missing.display().to_string() + "\" }"],
         out: Some(tmp.path().join("run")),
-        quiet: true,
-        ..TrainArgs::default()
+        ..RunSpec::default()
     };
     let err = format!("{:#}", train(engine_arc(), &args).unwrap_err());
     assert!(err.contains("train-images.gz") && err.contains("not found"), "{err}");
     let err = format!(
         "{:#}",
-        train(engine_arc(), &TrainArgs { resume: Some(tmp.path().join("nothing")), ..TrainArgs::default() })
+        train(engine_arc(), &RunSpec { resume: Some(tmp.path().join("nothing")), ..RunSpec::default() })
             .unwrap_err()
     );
     assert!(err.contains("nothing") && err.contains(CONFIG_FILE), "{err}");
@@ -136,6 +135,6 @@ fn ctrl_c_saves_a_checkpoint_before_exiting() {
     assert!(out.status.success(), "exit status {:?}: {stderr}", out.status);
     assert!(stderr.contains("interrupted after iteration"), "{stderr}");
     assert!(dir.join(CHECKPOINT_FILE).is_file(), "Ctrl-C did not save a checkpoint");
-    let (_, t) = open_run(engine_arc(), &dir).unwrap();
-    assert!(t.iteration >= 2);
+    let s = Session::open(engine_arc(), &dir).unwrap();
+    assert!(s.trainer.iteration >= 2);
 }

@@ -124,13 +124,8 @@ fn x_langevin_with_proper_noise_samples_a_gaussian_energy() {
     let chains = 5000;
     let energy = GaussianEnergy::new(&mean, &var, chains);
     let s = 0.05f32;
-    let cfg = LangevinConfig {
-        steps: 600,
-        step_size: s,
-        noise_scale: 0.0,
-        parameterisation: Parameterisation::Paper,
-    };
-    let sampler = XLangevin::new(g, Shape::flat(2), chains, cfg.steps);
+    let cfg = LangevinConfig { steps: 600, step_size: s, noise_scale: 0.0 };
+    let sampler = XLangevin::new(g, Shape::flat(2), chains, cfg.steps, Parameterisation::Paper);
     let x = g.zeros(chains * 2);
     g.submit(|enc| {
         sampler.run(e, enc, &energy, chains, &x, &cfg, ChainNoise { seed: 9, stream: 0, iteration: 0 }, &[])
@@ -185,13 +180,8 @@ fn z_langevin_with_a_linear_generator_recovers_the_gaussian_posterior() {
     let sigma = 0.5f32;
     let gen_net = linear_generator(&w, &b, nz, d, chains);
     let s = 0.02f32;
-    let cfg = LangevinConfig {
-        steps: 800,
-        step_size: s,
-        noise_scale: 0.0,
-        parameterisation: Parameterisation::Paper,
-    };
-    let sampler = ZLangevin::new(g, &gen_net, chains, cfg.steps);
+    let cfg = LangevinConfig { steps: 800, step_size: s, noise_scale: 0.0 };
+    let sampler = ZLangevin::new(g, &gen_net, chains, cfg.steps, sigma, Parameterisation::Paper);
     let z = g.zeros(chains * nz);
     let x = g.upload(&x_one.repeat(chains));
     g.submit(|enc| {
@@ -202,7 +192,6 @@ fn z_langevin_with_a_linear_generator_recovers_the_gaussian_posterior() {
             chains,
             &z,
             &x,
-            sigma,
             &cfg,
             ChainNoise { seed: 3, stream: 2, iteration: 0 },
             &[],
@@ -263,13 +252,8 @@ fn x_langevin_reference_form_equals_cpu_recomputation_step_by_step() {
     let (g, e) = (gpu(), engine());
     let (batch, steps) = (7, 4);
     let energy = GaussianEnergy::new(&[0.3, -0.7, 1.1], &[0.4, 1.5, 0.9], batch);
-    let cfg = LangevinConfig {
-        steps,
-        step_size: 0.5,
-        noise_scale: 0.01,
-        parameterisation: Parameterisation::Reference,
-    };
-    let sampler = XLangevin::new(g, Shape::flat(3), batch, steps);
+    let cfg = LangevinConfig { steps, step_size: 0.5, noise_scale: 0.01 };
+    let sampler = XLangevin::new(g, Shape::flat(3), batch, steps, Parameterisation::Reference);
     let x0 = common::random(5, batch * 3, -2.0, 2.0);
     let x = g.upload(&x0);
     let snaps: Vec<GpuBuffer> = (0..=steps).map(|_| g.zeros(batch * 3)).collect();
@@ -317,19 +301,14 @@ fn z_langevin_reference_form_equals_cpu_recomputation_step_by_step() {
     let b = [0.1f32, -0.2, 0.3];
     let sigma = 0.3f32;
     let gen_net = linear_generator(&w, &b, nz, d, batch);
-    let cfg = LangevinConfig {
-        steps,
-        step_size: 0.1,
-        noise_scale: 0.1,
-        parameterisation: Parameterisation::Reference,
-    };
-    let sampler = ZLangevin::new(g, &gen_net, batch, steps);
+    let cfg = LangevinConfig { steps, step_size: 0.1, noise_scale: 0.1 };
+    let sampler = ZLangevin::new(g, &gen_net, batch, steps, sigma, Parameterisation::Reference);
     let xs = common::random(8, batch * d, -1.0, 1.0);
     let (x, z) = (g.upload(&xs), g.upload(&common::random(9, batch * nz, -1.0, 1.0)));
     let snaps: Vec<GpuBuffer> = (0..=steps).map(|_| g.zeros(batch * nz)).collect();
     let keep: Vec<Option<&GpuBuffer>> = snaps.iter().map(Some).collect();
     let noise = ChainNoise { seed: 21, stream: 2, iteration: 4 };
-    g.submit(|enc| sampler.run(e, enc, &gen_net, batch, &z, &x, sigma, &cfg, noise, &keep));
+    g.submit(|enc| sampler.run(e, enc, &gen_net, batch, &z, &x, &cfg, noise, &keep));
     let trace: Vec<f32> = g.read(&sampler.trace).unwrap();
     let var = f64::from(sigma * sigma);
     let g_of = |zr: &[f32], k: usize| -> f64 {

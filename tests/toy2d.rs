@@ -1,5 +1,5 @@
 //! The 2-D toys against their definitions, and the grid evaluator against densities whose
-//! normaliser and expected log-likelihood are known (REFERENCE.md, last section). CPU only.
+//! normaliser and expected log-likelihood are known (docs/reference.md, last section). CPU only.
 
 use std::f64::consts::{LN_2, PI};
 
@@ -428,7 +428,7 @@ fn exact_checkerboard_energy_gives_minus_log_32() {
 #[test]
 fn exact_eight_gaussians_energy_gives_the_reference_log_likelihood() {
     // E = −log p of the mixture as defined (not via the crate), so this checks the
-    // generator's scaling and the evaluator together. REFERENCE.md: E_p[log p] = −2.833
+    // generator's scaling and the evaluator together. docs/reference.md: E_p[log p] = −2.833
     // (Monte Carlo, 400k); quadrature gives −2.8319. Standard error here 0.0022.
     let (centres, std) = eight_gaussians_definition();
     let (lo, hi) = Toy2d::EightGaussians.domain();

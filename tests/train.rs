@@ -186,7 +186,7 @@ fn every_ablation_switch_trains() {
 fn inference_chains_start_where_training_starts_them() {
     // z_init = inference: z₀ = μ(x) depends on x. z_init = noise: z₀ ~ N(0, I) whatever x is,
     // as in the noise-initialised training the ablation compares (Table 4).
-    let chain_cfg = tiny_config(8, 3).z_langevin.langevin(Parameterisation::Reference);
+    let chain_cfg = tiny_config(8, 3).z_langevin;
     let (x1, x2) = (batch(8, 1), batch(8, 2));
     let t = tiny_trainer(tiny_config(8, 3));
     let (a, b) = (t.infer_z(&x1, &chain_cfg, 0, true).unwrap(), t.infer_z(&x2, &chain_cfg, 0, true).unwrap());

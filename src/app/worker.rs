@@ -9,11 +9,11 @@
 
 use super::setup::Setup;
 use crate::config::RunConfig;
-use crate::data::DataSource;
+use crate::data::grid::Grid;
 use crate::data::toy2d::Toy2d;
-use crate::eval::grid::Grid;
 use crate::nn::{Engine, Shape};
 use crate::sampler::{LangevinConfig, Parameterisation};
+use crate::session::Session;
 use crate::train::{IterMetrics, TrainError, Trainer};
 use eframe::egui;
 use std::path::PathBuf;
@@ -68,12 +68,7 @@ pub struct TeachStep {
 impl TeachStep {
     /// The same update in the reference parameterisation x ← x − (s'²/2)·∇E + n·ε: s' = √(2s).
     fn langevin(self) -> LangevinConfig {
-        LangevinConfig {
-            steps: 1,
-            step_size: (2.0 * self.step_size).sqrt(),
-            noise_scale: self.noise,
-            parameterisation: Parameterisation::Reference,
-        }
+        LangevinConfig { steps: 1, step_size: (2.0 * self.step_size).sqrt(), noise_scale: self.noise }
     }
 
     /// T = n²/(2s).
@@ -221,11 +216,9 @@ impl WorkerHandle {
     }
 }
 
-struct Session {
-    cfg: RunConfig,
-    data: DataSource,
-    description: String,
-    trainer: Trainer,
+/// The session the thread trains, and its teaching chains.
+struct Held {
+    session: Session,
     /// Teaching chains: positions per step so far.
     teach: Vec<Vec<[f32; 2]>>,
     teach_energy: Vec<f32>,
@@ -235,7 +228,7 @@ struct Worker {
     engine: Arc<Engine>,
     events: Sender<Event>,
     repaint: Option<egui::Context>,
-    session: Option<Session>,
+    session: Option<Held>,
     running: bool,
 }
 
@@ -299,7 +292,7 @@ impl Worker {
             }
             Command::Configure(setup) => {
                 self.set_running(false);
-                setup.resolve().map_err(anyhow::Error::from).and_then(|cfg| self.configure(cfg, None))
+                setup.resolve().map_err(anyhow::Error::from).and_then(|cfg| self.configure(cfg))
             }
             Command::Run(on) => {
                 if on && self.session.is_none() {
@@ -328,49 +321,42 @@ impl Worker {
         }
     }
 
-    /// A new session from `cfg` (fresh networks), or with `checkpoint` loaded into it.
-    fn configure(&mut self, cfg: RunConfig, checkpoint: Option<&std::path::Path>) -> anyhow::Result<()> {
-        let (data, description) = DataSource::load(&cfg.data, cfg.train.batch_size, cfg.train.seed)?;
-        let models = cfg.model.build(data.example_shape(), cfg.train.nz).map_err(anyhow::Error::msg)?;
-        let mut trainer = Trainer::new(self.engine.clone(), cfg.train.clone(), models)
-            .map_err(|m| anyhow::anyhow!("train.{m}"))?;
-        if let Some(path) = checkpoint {
-            crate::checkpoint::load(path, &mut trainer)?;
-        }
-        let session =
-            Session { cfg, data, description, trainer, teach: Vec::new(), teach_energy: Vec::new() };
-        let t = &session.trainer;
+    /// Holds `session` (after Configure, a reset or a load) and tells the UI.
+    fn hold(&mut self, session: Session) {
         let info = SessionInfo {
             cfg: session.cfg.clone(),
-            data: session.description.clone(),
-            shape: session.data.example_shape(),
-            toy: toy_of(&session.data),
-            params: [
-                t.models.ebm.num_params(),
-                t.models.generator.num_params(),
-                t.models.inference.num_params(),
-            ],
-            iteration: t.iteration,
+            data: session.data.as_ref().map(|d| d.description.clone()).unwrap_or_default(),
+            shape: session.shape,
+            toy: session.toy(),
+            params: session.num_params(),
+            iteration: session.trainer.iteration,
         };
-        self.session = Some(session);
+        self.session = Some(Held { session, teach: Vec::new(), teach_energy: Vec::new() });
         self.send(Event::Ready(Box::new(info)));
+    }
+
+    /// A new session from `cfg`, with fresh networks.
+    fn configure(&mut self, cfg: RunConfig) -> anyhow::Result<()> {
+        let session = Session::new(self.engine.clone(), cfg)?;
+        self.hold(session);
         Ok(())
     }
 
     fn session(&self) -> anyhow::Result<&Session> {
-        self.session.as_ref().ok_or_else(|| anyhow::anyhow!("no session: fix the settings first"))
+        match &self.session {
+            Some(h) => Ok(&h.session),
+            None => Err(anyhow::anyhow!("no session: fix the settings first")),
+        }
     }
 
     fn train_one(&mut self) {
-        let Some(s) = self.session.as_mut() else {
+        let Some(held) = self.session.as_mut() else {
             self.set_running(false);
             return;
         };
-        let it = u64::from(s.trainer.iteration);
-        s.trainer.set_epoch((it / s.data.iterations_per_epoch()) as u32);
-        let batch = s.data.batch(it, s.cfg.train.batch_size, s.cfg.train.seed);
+        let s = &mut held.session;
         let began = std::time::Instant::now();
-        match s.trainer.iteration(&batch) {
+        match s.step() {
             Ok(metrics) => {
                 let seconds = began.elapsed().as_secs_f64();
                 if u64::from(s.trainer.iteration) >= s.cfg.schedule.iterations {
@@ -396,7 +382,7 @@ impl Worker {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        crate::run::save_checkpoint(path, &s.cfg, s.data.example_shape(), &s.trainer)?;
+        s.save(path)?;
         self.send(Event::Note(format!("saved {} (iteration {})", path.display(), s.trainer.iteration)));
         Ok(())
     }
@@ -404,27 +390,22 @@ impl Worker {
     /// Loads a checkpoint: into a session rebuilt from the configuration it records (else the
     /// current one). On error the current session is kept.
     fn load(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
-        let meta = crate::checkpoint::read_metadata(path)?;
-        let cfg = match (crate::run::checkpoint_config(&meta), &self.session) {
-            (Some(cfg), _) => cfg,
-            (None, Some(s)) => s.cfg.clone(),
-            (None, None) => {
-                anyhow::bail!("{} records no configuration; configure a session first", path.display())
-            }
-        };
-        self.configure(cfg, Some(path))?;
-        self.send(Event::Note(format!("loaded {} (iteration {})", path.display(), meta.iteration)));
+        let current = self.session.as_ref().map(|h| &h.session.cfg);
+        let session = Session::load(self.engine.clone(), path, current)?;
+        let iteration = session.trainer.iteration;
+        self.hold(session);
+        self.send(Event::Note(format!("loaded {} (iteration {iteration})", path.display())));
         Ok(())
     }
 
     fn view(&mut self, request: ViewRequest) -> anyhow::Result<()> {
         let s = self.session()?;
         let t = &s.trainer;
-        let (shape, iteration, b) = (s.data.example_shape(), t.iteration, t.cfg.batch_size);
+        let (shape, iteration, b) = (s.shape, t.iteration, t.cfg.batch_size);
         let d = shape.size();
         let event = match request {
             ViewRequest::RevisionX { chains } => {
-                let x_cfg = t.cfg.x_langevin.langevin(t.cfg.parameterisation);
+                let x_cfg = t.cfg.x_langevin;
                 let x0 = t.generate(&t.prior_draw(0))?;
                 let chain = t.revise_x(&x0, &x_cfg, 0)?;
                 let n = if d == 2 { b } else { chains.clamp(1, b) };
@@ -448,8 +429,8 @@ impl Worker {
             }
             ViewRequest::RevisionZ { examples } => {
                 let n = examples.clamp(1, b);
-                let data = s.data.examples(n, t.cfg.seed);
-                let z_cfg = t.cfg.z_langevin.langevin(t.cfg.parameterisation);
+                let data = s.data()?.examples(n, t.cfg.seed);
+                let z_cfg = t.cfg.z_langevin;
                 let chain = t.infer_z(&data, &z_cfg, 0, false)?;
                 let decoded = t.decode_states(&chain.states)?;
                 Event::RevisionZ(ZChainView {
@@ -467,20 +448,19 @@ impl Worker {
                 let second =
                     if b >= 2 { context[nz..2 * nz].to_vec() } else { t.prior_draw(1)[..nz].to_vec() };
                 let zs = Trainer::lerp_latents(&context[..nz], &second, p);
-                let synthesis = crate::commands::decode_in_context(t, &zs, &context)?;
-                let ends = s.data.examples(2, t.cfg.seed);
-                let z_cfg = t.cfg.z_langevin.langevin(t.cfg.parameterisation);
-                let z = crate::commands::inferred_latents(t, &ends, &z_cfg)?;
+                let synthesis = t.decode_in_context(&zs, &context)?;
+                let ends = s.data()?.examples(2, t.cfg.seed);
+                let z_cfg = t.cfg.z_langevin;
+                let z = t.inferred_latents(&ends, &z_cfg)?;
                 let zs = Trainer::lerp_latents(&z[..nz], &z[nz..], p);
-                let reconstruction = crate::commands::decode_in_context(t, &zs, &context)?;
+                let reconstruction = t.decode_in_context(&zs, &context)?;
                 Event::Interpolation(InterpolationView { shape, iteration, synthesis, ends, reconstruction })
             }
             ViewRequest::Landscape { cells } => {
-                let toy =
-                    toy_of(&s.data).ok_or_else(|| anyhow::anyhow!("the landscape needs 2-D toy data"))?;
+                let toy = s.toy().ok_or_else(|| anyhow::anyhow!("the landscape needs 2-D toy data"))?;
                 let (lo, hi) = toy.domain();
                 let grid = Grid::new(lo, hi, cells.clamp(8, 256));
-                let energies = crate::run::grid_energies(t, &grid)?;
+                let energies = t.energies(&grid.points())?;
                 Event::Landscape(LandscapeView { iteration, grid, energies, data: toy.sample(500, 3) })
             }
         };
@@ -489,9 +469,9 @@ impl Worker {
     }
 
     fn teach_reset(&mut self, chains: usize, from_noise: bool) -> anyhow::Result<()> {
-        let s = self.session.as_mut().ok_or_else(|| anyhow::anyhow!("no session"))?;
-        let toy = toy_of(&s.data).ok_or_else(|| anyhow::anyhow!("teaching mode needs 2-D toy data"))?;
-        let t = &s.trainer;
+        let h = self.session.as_mut().ok_or_else(|| anyhow::anyhow!("no session"))?;
+        let toy = h.session.toy().ok_or_else(|| anyhow::anyhow!("teaching mode needs 2-D toy data"))?;
+        let t = &h.session.trainer;
         let n = chains.clamp(1, t.cfg.batch_size);
         let start: Vec<[f32; 2]> = if from_noise {
             let (lo, hi) = toy.domain();
@@ -502,8 +482,8 @@ impl Worker {
         };
         let flat: Vec<f32> = start.iter().flatten().copied().collect();
         let energy = mean(&t.energy(&flat, false)?.0);
-        s.teach = vec![start];
-        s.teach_energy = vec![energy];
+        h.teach = vec![start];
+        h.teach_energy = vec![energy];
         self.send_teach();
         Ok(())
     }
@@ -514,7 +494,7 @@ impl Worker {
         let x: Vec<f32> = now.iter().flatten().copied().collect();
         // Key: the step number, far from the keys the other views use.
         let key = 1_000_000 + s.teach.len() as u32;
-        let chain = s.trainer.revise_x(&x, &step.langevin(), key)?;
+        let chain = s.session.trainer.revise_x_as(&x, &step.langevin(), Parameterisation::Reference, key)?;
         let next: Vec<[f32; 2]> = chain.states[1].chunks(2).map(|c| [c[0], c[1]]).collect();
         s.teach.push(next);
         s.teach_energy.push(chain.trace[1]);
@@ -531,13 +511,6 @@ impl Worker {
             };
             self.send(Event::Teach(view));
         }
-    }
-}
-
-fn toy_of(data: &DataSource) -> Option<Toy2d> {
-    match data {
-        DataSource::Toy(toy) => Some(*toy),
-        DataSource::Images { .. } => None,
     }
 }
 

@@ -39,7 +39,7 @@ fn small_cases() -> Vec<Case> {
     ]
 }
 
-/// The paper's CIFAR-10 networks at batch 100 (REFERENCE.md "Architectures"): ResNet
+/// The paper's CIFAR-10 networks at batch 100 (docs/reference.md "Architectures"): ResNet
 /// blocks at 512 channels, their 1×1 shortcuts, the inference net's 4×4 convolutions.
 fn cifar_cases(batch: impl Fn(&Conv2dShape) -> usize) -> Vec<Case> {
     let shapes = [

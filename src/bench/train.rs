@@ -3,8 +3,9 @@
 
 use super::median_seconds;
 use crate::config::RunConfig;
-use crate::nn::{Engine, Shape};
-use crate::train::{Phase, Trainer};
+use crate::nn::Engine;
+use crate::session::Session;
+use crate::train::Phase;
 use std::sync::Arc;
 
 /// PyTorch on the CPU of the project's 2-core machine, same 2-D iteration (issue 4's figure).
@@ -14,25 +15,17 @@ const PYTORCH_2D_SECONDS: f64 = 0.018;
 fn one(engine: &Arc<Engine>, preset: &str, overrides: &[&str], reps: usize) -> anyhow::Result<f64> {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let cfg = RunConfig::resolve(RunConfig::preset(preset)?, &overrides, preset)?;
-    let shape = match cfg.data {
-        crate::config::DataConfig::Toy2d { .. } => Shape::flat(2),
-        _ => Shape::image(1, 28, 28),
-    };
-    let models = cfg.model.build(shape, cfg.train.nz).map_err(anyhow::Error::msg)?;
     let t = &cfg.train;
     println!(
         "preset {preset}: {:?}, batch {}, 2×{} x-steps, {} z-steps",
         cfg.model, t.batch_size, t.x_langevin.steps, t.z_langevin.steps
     );
-    let n = t.batch_size * shape.size();
-    let mut trainer =
-        Trainer::new(Arc::clone(engine), cfg.train.clone(), models).map_err(anyhow::Error::msg)?;
-    let batch: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    let mut session = Session::new(Arc::clone(engine), cfg)?;
     let g = &engine.gpu;
-    trainer.iteration(&batch)?;
+    session.step()?;
     let before = g.traffic();
     let secs = median_seconds(reps, || {
-        trainer.iteration(&batch).expect("benchmark iteration");
+        session.step().expect("benchmark iteration");
     });
     let traffic = g.traffic() - before;
     let per = (reps + 1) as f64;
@@ -42,7 +35,9 @@ fn one(engine: &Arc<Engine>, preset: &str, overrides: &[&str], reps: usize) -> a
         traffic.submissions as f64 / per,
         traffic.readbacks as f64 / per
     );
-    let (_, phases) = trainer.iteration_profiled(&batch)?;
+    let batch =
+        session.data()?.batch(session.iteration(), session.cfg.train.batch_size, session.cfg.train.seed);
+    let (_, phases) = session.trainer.iteration_profiled(&batch)?;
     let total: f64 = phases.iter().map(|p| p.1).sum();
     let part = |ps: &[Phase]| phases.iter().filter(|p| ps.contains(&p.0)).map(|p| p.1).sum::<f64>();
     println!("  split (each phase submitted and waited for on its own, total {total:.4} s):");

@@ -1,4 +1,4 @@
-//! CIFAR-10 binary batches (DESIGN.md §6).
+//! CIFAR-10 binary batches (docs/algorithm.md §7).
 //!
 //! Format ("CIFAR-10 binary version", Krizhevsky 2009, on the data set's home page): each
 //! file (`data_batch_1.bin` … `data_batch_5.bin`, `test_batch.bin`; 10,000 records each) is a

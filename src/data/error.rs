@@ -1,4 +1,4 @@
-//! The one error type of the image loaders (DESIGN.md §8: every bad input gets a clear error
+//! The one error type of the image loaders (docs/algorithm.md §9: every bad input gets a clear error
 //! naming the file and the problem, never a panic).
 //!
 //! Every variant that comes from a file starts its message with that file's path, so that a

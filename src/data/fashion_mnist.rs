@@ -1,5 +1,5 @@
 //! Fashion-MNIST (Xiao, Rasul & Vollgraf 2017; MIT licence, © 2017 Zalando SE), the real data
-//! set that works out of the box (DESIGN.md §6).
+//! set that works out of the box (docs/algorithm.md §7).
 //!
 //! Two sources, tried in this order:
 //! 1. The full training set, 60,000 images, from Debian's `dataset-fashion-mnist` package:

@@ -1,4 +1,4 @@
-//! A folder of PNG/JPEG images, e.g. CelebA's `img_align_celeba/` (DESIGN.md §6).
+//! A folder of PNG/JPEG images, e.g. CelebA's `img_align_celeba/` (docs/algorithm.md §7).
 //!
 //! Decisions, each chosen to make a data set reproducible and its mistakes loud:
 //! - **Which files.** The folder is searched recursively (so both a flat folder and a

@@ -1,4 +1,4 @@
-//! IDX files: MNIST and Fashion-MNIST (DESIGN.md §6).
+//! IDX files: MNIST and Fashion-MNIST (docs/algorithm.md §7).
 //!
 //! Format (LeCun et al., "THE MNIST DATABASE of handwritten digits", file formats section;
 //! Fashion-MNIST uses the same files): a big-endian header, then the data as unsigned bytes.

@@ -1,5 +1,5 @@
 //! An in-memory image data set and the seeded order in which an epoch visits it
-//! (DESIGN.md §6).
+//! (docs/algorithm.md §7).
 //!
 //! Pixels are kept as the bytes the files hold, `[n, c, h, w]` row-major, and scaled to
 //! [−1, 1] as x/127.5 − 1 only when a batch is taken. Bytes rather than f32 because

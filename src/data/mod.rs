@@ -1,4 +1,4 @@
-//! Training data (DESIGN.md §6). Everything here runs on the CPU; the trainer uploads batches.
+//! Training data (docs/algorithm.md §7). Everything here runs on the CPU; the trainer uploads batches.
 //!
 //! Image data sets load into an [`ImageSet`] (`[n, c, h, w]` bytes, batches scaled to
 //! [−1, 1]) from IDX files ([`load_idx`]), CIFAR-10 batches ([`load_cifar10_dir`],
@@ -10,6 +10,7 @@ pub mod cifar10;
 pub mod error;
 pub mod fashion_mnist;
 pub mod folder;
+pub mod grid;
 pub mod idx;
 pub mod images;
 pub mod source;
@@ -21,4 +22,4 @@ pub use fashion_mnist::fashion_mnist;
 pub use folder::{Channels, CropBox, FolderOptions, load_folder};
 pub use idx::load_idx;
 pub use images::{Batches, EpochOrder, ImageSet, scale_pixel};
-pub use source::DataSource;
+pub use source::{DataConfig, DataSource};

@@ -3,10 +3,30 @@
 
 use super::toy2d::Toy2d;
 use super::{Channels, CropBox, DataError, EpochOrder, FolderOptions, ImageSet};
-use crate::config::DataConfig;
 use crate::nn::Shape;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where the training examples come from (docs/algorithm.md §7).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DataConfig {
+    /// A 2-D toy distribution generated in code (`8gaussians`, `checkerboard`, …).
+    Toy2d { toy: String },
+    /// Fashion-MNIST: the full 60,000-image training set from the Debian package
+    /// `dataset-fashion-mnist` when present and `prefer_full`, else the 10,000 images
+    /// embedded in `assets/`.
+    FashionMnist { prefer_full: bool },
+    /// IDX files (MNIST layout), gzipped or not.
+    Idx { images: PathBuf, labels: Option<PathBuf> },
+    /// CIFAR-10 binary batches: a `data_batch_*.bin` file or a folder of them.
+    Cifar10 { path: PathBuf },
+    /// A folder of PNG/JPEG images, cropped to `crop` = (left, upper, right, lower) and resized
+    /// to `resize`×`resize` when given.
+    ImageFolder { path: PathBuf, crop: Option<[u32; 4]>, resize: Option<u32>, channels: u8 },
+}
 
 pub enum DataSource {
     Toy(Toy2d),

@@ -1,4 +1,4 @@
-//! The 2-D toy distributions of the EBM and normalising-flow literature (DESIGN.md §6).
+//! The 2-D toy distributions of the EBM and normalising-flow literature (docs/algorithm.md §7).
 //!
 //! Definitions and scalings follow `inf_train_gen` in FFJORD's `lib/toy_data.py`
 //! (Grathwohl et al. 2019; rings and checkerboard from its later revisions), which most
@@ -101,7 +101,7 @@ fn log_sum_exp(terms: impl Iterator<Item = f64> + Clone) -> f64 {
 pub struct UnknownToy(pub String);
 
 impl Toy2d {
-    /// All eight toys, in the order of DESIGN.md §6.
+    /// All eight toys, in the order of docs/algorithm.md §7.
     pub const ALL: [Toy2d; 8] = [
         Toy2d::EightGaussians,
         Toy2d::TwentyFiveGaussians,

@@ -23,7 +23,7 @@ use crate::data::{EpochOrder, ImageSet};
 use crate::gpu::{GpuBuffer, ReadbackError};
 use crate::models::classifier;
 use crate::nn::network::NetValues;
-use crate::nn::{Engine, Network, Shape};
+use crate::nn::{Engine, Grad, Network, Shape};
 use crate::ops::adam::AdamConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -285,8 +285,8 @@ impl FeatureNet {
             self.trunk.zero_grads(e, &mut enc);
             self.head.zero_grads(e, &mut enc);
             let (f, l, dl, df) = (&self.feats, &self.logits, &self.dlogits, &self.dfeats);
-            self.head.backward(e, &mut enc, n, f, l, dl, Some(df), true);
-            self.trunk.backward(e, &mut enc, n, &self.x, f, df, None, true);
+            self.head.backward(e, &mut enc, n, (f, l), Grad { dy: dl, dx: Some(df), params: true });
+            self.trunk.backward(e, &mut enc, n, (&self.x, f), Grad::params(df));
             self.trunk.adam_step(e, &mut enc, adam);
             self.head.adam_step(e, &mut enc, adam);
         }

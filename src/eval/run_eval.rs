@@ -6,7 +6,7 @@
 //! - Image runs:
 //!   - Fréchet distance (squared, in feature units²) between the classifier features of n
 //!     training images and of n generator samples g(z), and of their x-Langevin revisions
-//!     (REFERENCE: FID against training-set statistics, for both), and of the held-out images
+//!     (docs/reference.md: FID against training-set statistics, for both), and of the held-out images
 //!     (the floor: real against real at this n). The features come from
 //!     our own classifier ([`crate::eval::feature_net`]), not Inception: the numbers compare
 //!     runs of this tool with each other, not with published FIDs.
@@ -24,6 +24,7 @@ use crate::eval::frechet::{Gaussian, frechet_distance};
 use crate::eval::grid::{Grid, average_log_likelihood, mode_coverage};
 use crate::eval::ssim::mean_ssim;
 use crate::nn::Engine;
+use crate::session::Session;
 use crate::train::Trainer;
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -33,9 +34,10 @@ use std::sync::Arc;
 /// Evaluates the run in `dir` on `n` examples per measurement with the feature network at
 /// `features` (default: the shipped one where it fits); returns the JSON it wrote.
 pub fn eval(engine: Arc<Engine>, dir: &Path, n: usize, features: Option<&Path>) -> anyhow::Result<Value> {
-    let (cfg, t) = crate::run::open_run(engine, dir)?;
-    let report = measure(&cfg, &t, n, features)?;
-    let report = json!({ "run": dir.display().to_string(), "iteration": t.iteration, "metrics": report });
+    let session = Session::open(engine, dir)?;
+    let report = measure(&session, n, features)?;
+    let report =
+        json!({ "run": dir.display().to_string(), "iteration": session.iteration(), "metrics": report });
     let json_path = dir.join("eval.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("cannot write {}", json_path.display()))?;
@@ -45,8 +47,9 @@ pub fn eval(engine: Arc<Engine>, dir: &Path, n: usize, features: Option<&Path>) 
     Ok(report)
 }
 
-/// The measurements of [`eval`] for a trainer in memory, as a JSON object.
-pub fn measure(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) -> anyhow::Result<Value> {
+/// The measurements of [`eval`] for a session in memory, as a JSON object.
+pub fn measure(session: &Session, n: usize, features: Option<&Path>) -> anyhow::Result<Value> {
+    let (cfg, t) = (&session.cfg, &session.trainer);
     let n = n.max(2);
     match &cfg.data {
         DataConfig::Toy2d { .. } if features.is_some() => {
@@ -61,7 +64,7 @@ pub fn measure(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) 
 /// batch k from key k). EBM samples are x-Langevin revisions of the chains' starting points
 /// as the run was trained: generator samples, or noise for a short-run EBM.
 fn revised_samples(t: &Trainer, n: usize) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
-    let x_cfg = t.cfg.x_langevin.langevin(t.cfg.parameterisation);
+    let x_cfg = t.cfg.x_langevin;
     let (mut generated, mut revised) = (Vec::new(), Vec::new());
     for key in 0..n.div_ceil(t.cfg.batch_size) as u32 {
         let g = t.generate(&t.prior_draw(key))?;
@@ -84,7 +87,7 @@ fn revised_samples(t: &Trainer, n: usize) -> anyhow::Result<(Vec<f32>, Vec<f32>)
 /// z-chains starts them from z₀ ~ N(0, I) here too, so its "inference only" values are those
 /// of prior draws (see `z_chain_start` in the report).
 fn reconstructions(t: &Trainer, data: &[f32]) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
-    let z_cfg = t.cfg.z_langevin.langevin(t.cfg.parameterisation);
+    let z_cfg = t.cfg.z_langevin;
     let (mut first, mut last) = (Vec::with_capacity(data.len()), Vec::with_capacity(data.len()));
     for (k, chunk) in data.chunks(t.cfg.batch_size * t.data_size()).enumerate() {
         let chain = t.infer_z(chunk, &z_cfg, k as u32, true)?;
@@ -117,7 +120,7 @@ fn mean_energy(t: &Trainer, x: &[f32]) -> anyhow::Result<f64> {
 
 fn toy_eval(t: &Trainer, toy: Toy2d, n: usize) -> anyhow::Result<Value> {
     let grid = Grid::for_toy(toy);
-    let energies = crate::run::grid_energies(t, &grid)?;
+    let energies = t.energies(&grid.points())?;
     let held_out = toy.sample(n, 0x5EED_0E7A);
     let ll = average_log_likelihood(&grid, &energies, &held_out);
     let optimum = match toy {

@@ -1,6 +1,6 @@
 //! A compute kernel: one WGSL entry point with a fixed binding layout.
 //!
-//! Binding convention for every shader in `shaders/`: `@binding(0)` is a uniform block of
+//! Binding convention for every shader in `src/ops/`: `@binding(0)` is a uniform block of
 //! parameters (a `#[repr(C)]` Pod struct on the Rust side, padded to 16 bytes), and
 //! `@binding(1..)` are storage (or uniform, see [`Access`]) buffers in the order the op lists
 //! them.

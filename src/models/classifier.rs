@@ -1,6 +1,6 @@
 //! The feature network of the Fréchet distance: a small convolutional classifier, split into
 //! its feature trunk (whose output, the penultimate layer, gives the features) and a linear
-//! head over the classes. Trained by `train-classifier` (see [`crate::eval::feature_net`]).
+//! head over the classes. Trained by `train-classifier` (see `eval::feature_net`).
 
 use crate::nn::activation::{Act, Activation};
 use crate::nn::conv::{Conv2d, ConvSpec};

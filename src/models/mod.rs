@@ -1,5 +1,5 @@
-//! The three models of Dual-MCMC teaching (DESIGN.md §2), built from a configuration:
-//! small MLPs for 2-D data, and the paper's convolutional networks (REFERENCE.md).
+//! The three models of Dual-MCMC teaching (docs/algorithm.md §1), built from a configuration:
+//! small MLPs for 2-D data, and the paper's convolutional networks (docs/reference.md).
 //!
 //! Conventions: the EBM outputs the *energy* E(x) = −f_α(x), one value per example; the
 //! generator maps z `[nz]` to x; the inference model outputs q = [μ | logvar] `[2·nz]` per
@@ -20,6 +20,23 @@ pub struct Models {
     pub inference: Network,
 }
 
+impl Models {
+    /// Checks that the three networks fit together for latents of size `nz`.
+    pub fn check(&self, nz: usize) -> Result<(), String> {
+        let d = self.ebm.in_shape().size();
+        if self.generator.out_shape().size() != d || self.inference.in_shape().size() != d {
+            return Err(format!("the three networks disagree on the data size ({d} values per example)"));
+        }
+        if self.generator.in_shape().size() != nz || self.inference.out_shape().size() != 2 * nz {
+            return Err(format!("generator input and inference output must be nz = {nz} and 2·nz"));
+        }
+        if self.ebm.out_shape().size() != 1 {
+            return Err("the EBM must output one energy per example".into());
+        }
+        Ok(())
+    }
+}
+
 use crate::nn::Shape;
 use crate::nn::activation::Activation;
 use crate::nn::resample::UpsampleMode;
@@ -33,7 +50,7 @@ pub enum ModelConfig {
     Mlp { hidden: usize, layers: usize },
     /// The small convolutional networks of [`small`] (28×28 grey images).
     Small { width: usize, spectral_norm: bool },
-    /// The paper's CIFAR-10 networks (REFERENCE.md): nz 128, ngf 512, ndf 512, nif 128.
+    /// The paper's CIFAR-10 networks (docs/reference.md): nz 128, ngf 512, ndf 512, nif 128.
     Cifar10,
     /// The paper's CelebA-64 networks.
     Celeba64,

@@ -1,4 +1,4 @@
-//! The paper's convolutional networks (REFERENCE.md, "Architectures"): an SNGAN-style ResNet
+//! The paper's convolutional networks (docs/reference.md, "Architectures"): an SNGAN-style ResNet
 //! generator, an SNGAN-discriminator-style EBM, and a strided-convolution inference model.
 //! Parameter names follow the module names a PyTorch port of the same layout would have.
 

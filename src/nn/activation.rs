@@ -1,6 +1,6 @@
 //! Activation layers: ReLU, LeakyReLU, tanh.
 
-use super::{Backward, CpuWeights, Engine, Layer, Shape, Weights};
+use super::{Backward, CpuWeights, Layer, Pass, Shape};
 use crate::gpu::GpuBuffer;
 pub use crate::ops::activation::Activation;
 
@@ -21,31 +21,14 @@ impl Layer for Act {
         self.shape
     }
 
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        _w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    ) {
-        e.activations.forward(enc, self.act, batch * self.shape.size(), x, y);
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+        p.e.activations.forward(p.enc, self.act, p.batch * self.shape.size(), x, y);
     }
 
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        _w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-        b: Backward,
-    ) {
+    fn backward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, b: Backward) {
         if let Some(dx) = b.dx {
             let saved = if self.act.saves_output() { y } else { x };
-            e.activations.backward(enc, self.act, batch * self.shape.size(), saved, b.dy, dx);
+            p.e.activations.backward(p.enc, self.act, p.batch * self.shape.size(), saved, b.dy, dx);
         }
     }
 
@@ -65,30 +48,13 @@ impl Layer for Reshape {
         self.to
     }
 
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        _w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    ) {
-        e.elementwise.copy(enc, batch * self.to.size(), x, y);
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+        p.e.elementwise.copy(p.enc, p.batch * self.to.size(), x, y);
     }
 
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        _w: Weights,
-        batch: usize,
-        _x: &GpuBuffer,
-        _y: &GpuBuffer,
-        b: Backward,
-    ) {
+    fn backward(&self, p: &mut Pass, _x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
         if let Some(dx) = b.dx {
-            e.elementwise.copy(enc, batch * self.to.size(), b.dy, dx);
+            p.e.elementwise.copy(p.enc, p.batch * self.to.size(), b.dy, dx);
         }
     }
 

@@ -3,7 +3,7 @@
 //! evaluation mode: batch statistics are used everywhere, also inside the samplers.
 
 use super::params::{Init, Kind, ParamLayout};
-use super::{Backward, CpuWeights, Engine, Layer, Shape, Weights};
+use super::{Backward, CpuWeights, Layer, Pass, Shape, Weights};
 use crate::gpu::{BufRef, Gpu, GpuBuffer};
 use crate::ops::batchnorm::{self, BnConfig, BnGrads, BnShape, BnTensors};
 
@@ -19,7 +19,7 @@ pub struct BatchNormLayer {
 }
 
 impl BatchNormLayer {
-    /// γ drawn from `gamma_init` (REFERENCE: N(0, 1)), β = 0, running statistics (0, 1).
+    /// γ drawn from `gamma_init` (docs/reference.md: N(0, 1)), β = 0, running statistics (0, 1).
     pub fn new(layout: &mut ParamLayout, shape: Shape, gamma_init: Init) -> Self {
         let c = shape.c;
         Self {
@@ -57,34 +57,30 @@ impl Layer for BatchNormLayer {
         self.saved = Some(gpu.zeros(2 * self.shape.c));
     }
 
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    ) {
-        e.batchnorm.forward(enc, self.bn_shape(batch), &self.tensors(w), self.cfg, x.into(), y.into());
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+        p.e.batchnorm.forward(
+            p.enc,
+            self.bn_shape(p.batch),
+            &self.tensors(p.w),
+            self.cfg,
+            x.into(),
+            y.into(),
+        );
     }
 
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        _y: &GpuBuffer,
-        b: Backward,
-    ) {
-        let t = self.tensors(w);
+    fn backward(&self, p: &mut Pass, x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
+        let t = self.tensors(p.w);
         let grads = b.grads.map(|g| BnGrads::at_param_offsets(g, &t));
         match b.dx {
-            Some(dx) => {
-                e.batchnorm.backward(enc, self.bn_shape(batch), &t, x.into(), b.dy.into(), dx.into(), grads)
-            }
+            Some(dx) => p.e.batchnorm.backward(
+                p.enc,
+                self.bn_shape(p.batch),
+                &t,
+                x.into(),
+                b.dy.into(),
+                dx.into(),
+                grads,
+            ),
             // The kernel computes dx and the parameter gradients together; no network here
             // starts with batch norm, so the input gradient is always wanted.
             None => assert!(grads.is_none(), "BatchNorm as a network's first layer is not supported"),

@@ -3,7 +3,7 @@
 
 use super::params::{Init, Kind, ParamLayout};
 use super::weight::Weight;
-use super::{Backward, CpuWeights, Engine, Layer, Shape, Weights};
+use super::{Backward, CpuWeights, Layer, Pass, Shape};
 use crate::gpu::{BufRef, Gpu, GpuBuffer};
 use crate::ops::conv2d::{self, Conv2dShape};
 
@@ -113,39 +113,22 @@ impl Layer for Conv2d {
         self.weight.allocate(gpu);
     }
 
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    ) {
-        let wt = self.weight.forward(e, enc, w);
-        let bias = self.bias.map(|b| BufRef::new(w.params, b));
-        e.conv2d.forward(enc, &self.shape(batch), x.into(), wt, bias, y.into());
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+        let wt = self.weight.forward(p);
+        let bias = self.bias.map(|b| BufRef::new(p.w.params, b));
+        p.e.conv2d.forward(p.enc, &self.shape(p.batch), x.into(), wt, bias, y.into());
     }
 
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        _y: &GpuBuffer,
-        b: Backward,
-    ) {
-        let s = self.shape(batch);
+    fn backward(&self, p: &mut Pass, x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
+        let s = self.shape(p.batch);
         if let Some(dx) = b.dx {
-            e.conv2d.backward_input(enc, &s, b.dy.into(), self.weight.used(w), dx.into());
+            p.e.conv2d.backward_input(p.enc, &s, b.dy.into(), self.weight.used(p.w), dx.into());
         }
         if let Some(grads) = b.grads {
-            let dw = self.weight.grad_target(e, enc, grads);
+            let dw = self.weight.grad_target(p, grads);
             let db = self.bias.map(|o| BufRef::new(grads, o));
-            e.conv2d.backward_weight(enc, &s, x.into(), b.dy.into(), dw, db);
-            self.weight.finish_grad(e, enc, w, grads);
+            p.e.conv2d.backward_weight(p.enc, &s, x.into(), b.dy.into(), dw, db);
+            self.weight.finish_grad(p, grads);
         }
     }
 

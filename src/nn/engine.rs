@@ -5,10 +5,9 @@ use crate::ops::{
     activation::Activations, adam::Adam, elementwise::Elementwise, matmul::Matmul, reduce::Reduce,
 };
 use crate::ops::{
-    batchnorm::BatchNorm, bias::Bias, conv2d::Conv2d, cross_entropy::CrossEntropy, loss::Loss, pool::Pool,
-    rng::Rng, spectral_norm::SpectralNorm, upsample::Upsample,
+    batchnorm::BatchNorm, bias::Bias, conv2d::Conv2d, cross_entropy::CrossEntropy, langevin::Langevin,
+    loss::Loss, pool::Pool, rng::Rng, spectral_norm::SpectralNorm, upsample::Upsample,
 };
-use crate::sampler::LangevinKernels;
 use std::sync::Mutex;
 
 pub struct Engine {
@@ -22,7 +21,7 @@ pub struct Engine {
     pub pool: Pool,
     pub upsample: Upsample,
     pub rng: Rng,
-    pub langevin: LangevinKernels,
+    pub langevin: Langevin,
     pub loss: Loss,
     pub batchnorm: BatchNorm,
     pub conv2d: Conv2d,
@@ -45,7 +44,7 @@ impl Engine {
             pool: Pool::new(gpu),
             upsample: Upsample::new(gpu),
             rng: Rng::new(gpu),
-            langevin: LangevinKernels::new(gpu),
+            langevin: Langevin::new(gpu),
             loss: Loss::new(gpu),
             batchnorm: BatchNorm::new(gpu),
             conv2d: Conv2d::new(gpu),

@@ -3,7 +3,7 @@
 
 use super::params::{Init, Kind, ParamLayout};
 use super::weight::Weight;
-use super::{Backward, CpuWeights, Engine, Layer, Shape, Weights};
+use super::{Backward, CpuWeights, Layer, Pass, Shape};
 use crate::gpu::{BufRef, Gpu, GpuBuffer};
 use crate::ops::matmul::MatmulShape;
 
@@ -46,21 +46,13 @@ impl Layer for Linear {
         self.weight.allocate(gpu);
     }
 
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    ) {
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
         let (n_in, n_out) = (self.in_features, self.out_features);
-        let wt = self.weight.forward(e, enc, w);
+        let wt = self.weight.forward(p);
         // y [B, out] = x [B, in] · Wᵀ
-        e.matmul.encode(
-            enc,
-            MatmulShape::new(batch, n_out, n_in, false, true),
+        p.e.matmul.encode(
+            p.enc,
+            MatmulShape::new(p.batch, n_out, n_in, false, true),
             x.into(),
             wt,
             y.into(),
@@ -69,40 +61,39 @@ impl Layer for Linear {
         );
         if let Some(b) = self.bias {
             // y += ones [B, 1] · b [1, out]: the bias as a rank-1 product.
-            let s = MatmulShape::new(batch, n_out, 1, false, false);
-            e.matmul.encode(enc, s, (&e.ones(batch)).into(), BufRef::new(w.params, b), y.into(), 1.0, 1.0);
+            let s = MatmulShape::new(p.batch, n_out, 1, false, false);
+            p.e.matmul.encode(
+                p.enc,
+                s,
+                (&p.e.ones(p.batch)).into(),
+                BufRef::new(p.w.params, b),
+                y.into(),
+                1.0,
+                1.0,
+            );
         }
     }
 
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        _y: &GpuBuffer,
-        b: Backward,
-    ) {
+    fn backward(&self, p: &mut Pass, x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
         let (n_in, n_out) = (self.in_features, self.out_features);
         if let Some(dx) = b.dx {
             // dx [B, in] = dy [B, out] · W [out, in]
-            let s = MatmulShape::new(batch, n_in, n_out, false, false);
-            e.matmul.encode(enc, s, b.dy.into(), self.weight.used(w), dx.into(), 1.0, 0.0);
+            let s = MatmulShape::new(p.batch, n_in, n_out, false, false);
+            p.e.matmul.encode(p.enc, s, b.dy.into(), self.weight.used(p.w), dx.into(), 1.0, 0.0);
         }
         if let Some(grads) = b.grads {
             // dW [out, in] += dyᵀ · x
-            let s = MatmulShape::new(n_out, n_in, batch, true, false);
-            let dw = self.weight.grad_target(e, enc, grads);
-            e.matmul.encode(enc, s, b.dy.into(), x.into(), dw, 1.0, 1.0);
-            self.weight.finish_grad(e, enc, w, grads);
+            let s = MatmulShape::new(n_out, n_in, p.batch, true, false);
+            let dw = self.weight.grad_target(p, grads);
+            p.e.matmul.encode(p.enc, s, b.dy.into(), x.into(), dw, 1.0, 1.0);
+            self.weight.finish_grad(p, grads);
             if let Some(bias) = self.bias {
                 // db [1, out] += onesᵀ [1, B] · dy [B, out]
-                let s = MatmulShape::new(1, n_out, batch, false, false);
-                e.matmul.encode(
-                    enc,
+                let s = MatmulShape::new(1, n_out, p.batch, false, false);
+                p.e.matmul.encode(
+                    p.enc,
                     s,
-                    (&e.ones(batch)).into(),
+                    (&p.e.ones(p.batch)).into(),
                     b.dy.into(),
                     BufRef::new(grads, bias),
                     1.0,

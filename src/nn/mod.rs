@@ -15,7 +15,7 @@ pub mod sequential;
 pub mod weight;
 
 pub use engine::Engine;
-pub use network::Network;
+pub use network::{Grad, Network};
 pub use params::{Init, Kind, ParamLayout};
 pub use sequential::Sequential;
 
@@ -69,36 +69,27 @@ pub struct Backward<'a> {
     pub grads: Option<&'a GpuBuffer>,
 }
 
+/// One recording of layer calls: the kernels, the encoder the dispatches go into, the
+/// network's weights, and how many examples of the activation buffers are used.
+pub struct Pass<'a> {
+    pub e: &'a Engine,
+    pub enc: &'a mut wgpu::CommandEncoder,
+    pub w: Weights<'a>,
+    pub batch: usize,
+}
+
 /// One layer. Activations are `[batch, shape]` buffers sized for the largest batch; a call
-/// uses the first `batch` examples. Input gradients are written, parameter gradients added.
+/// uses the first `p.batch` examples. Input gradients are written, parameter gradients added.
 pub trait Layer: Send + Sync {
     /// The shape of one output example.
     fn out_shape(&self) -> Shape;
     /// Allocates scratch buffers (saved statistics, inner activations) for up to `max_batch`.
     fn allocate(&mut self, _gpu: &Gpu, _max_batch: usize) {}
     /// y = layer(x).
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    );
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer);
     /// Given dL/dy, writes dL/dx (if asked) and adds dL/dθ (if asked). `x` and `y` are the
     /// buffers of the matching forward call.
-    #[allow(clippy::too_many_arguments)]
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-        b: Backward,
-    );
+    fn backward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, b: Backward);
     /// Reference forward on the CPU in f64: `[batch, in]` → `[batch, out]`. The tests take
     /// central finite differences of it. It never changes state: layers with a power
     /// iteration (spectral norm) use the vectors stored in `w.state` as they are, i.e. the

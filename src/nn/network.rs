@@ -2,7 +2,7 @@
 //! gradients, Adam's two moments) plus the state buffer.
 
 use super::params::ParamLayout;
-use super::{Backward, CpuWeights, Engine, Layer, Sequential, Shape, Weights};
+use super::{Backward, CpuWeights, Engine, Layer, Pass, Sequential, Shape, Weights};
 use crate::gpu::{Gpu, GpuBuffer, ReadbackError};
 use crate::ops::adam::AdamConfig;
 
@@ -28,6 +28,27 @@ pub struct NetValues {
     pub state: Vec<f32>,
     /// Adam steps taken.
     pub adam_t: u64,
+}
+
+/// What a network's backward is given and asked for: dL/dy, where dL/dx goes (if wanted),
+/// and whether dL/dθ is added to the gradient buffer (the samplers need only dL/dx).
+#[derive(Clone, Copy)]
+pub struct Grad<'a> {
+    pub dy: &'a GpuBuffer,
+    pub dx: Option<&'a GpuBuffer>,
+    pub params: bool,
+}
+
+impl<'a> Grad<'a> {
+    /// dL/dθ only (training a network on data: no input gradient).
+    pub fn params(dy: &'a GpuBuffer) -> Self {
+        Self { dy, dx: None, params: true }
+    }
+
+    /// dL/dx only (a sampler's gradient).
+    pub fn input(dy: &'a GpuBuffer, dx: &'a GpuBuffer) -> Self {
+        Self { dy, dx: Some(dx), params: false }
+    }
 }
 
 pub struct Network {
@@ -95,26 +116,23 @@ impl Network {
         y: &GpuBuffer,
     ) {
         self.check_batch(batch);
-        self.body.forward(e, enc, self.weights(), batch, x, y);
+        self.body.forward(&mut Pass { e, enc, w: self.weights(), batch }, x, y);
     }
 
-    /// Backward of the last forward on (x, y): writes dL/dx into `dx` if given, adds dL/dθ to
-    /// the gradient buffer if `param_grads`.
-    #[allow(clippy::too_many_arguments)]
+    /// Backward of the last forward on (x, y): writes dL/dx into `g.dx` if given, adds dL/dθ
+    /// to the gradient buffer if `g.params`.
     pub fn backward(
         &self,
         e: &Engine,
         enc: &mut wgpu::CommandEncoder,
         batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-        dy: &GpuBuffer,
-        dx: Option<&GpuBuffer>,
-        param_grads: bool,
+        (x, y): (&GpuBuffer, &GpuBuffer),
+        g: Grad,
     ) {
         self.check_batch(batch);
-        let grads = param_grads.then(|| &self.bufs().grads);
-        self.body.backward(e, enc, self.weights(), batch, x, y, Backward { dy, dx, grads });
+        let grads = g.params.then(|| &self.bufs().grads);
+        let b = Backward { dy: g.dy, dx: g.dx, grads };
+        self.body.backward(&mut Pass { e, enc, w: self.weights(), batch }, x, y, b);
     }
 
     /// Reference forward on the CPU in f64 with the given parameter and state values.

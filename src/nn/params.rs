@@ -11,7 +11,7 @@ use rand_distr::{Distribution, Normal};
 /// Offsets are rounded up to this many elements, so every tensor starts 16-byte aligned.
 const ALIGN: usize = 4;
 
-/// How a tensor is initialised (REFERENCE.md, "Initialisation").
+/// How a tensor is initialised (docs/reference.md, "Initialisation").
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
     /// N(0, gain²·2/(fan_in + fan_out)): Xavier/Glorot normal, used for the paper's convs.

@@ -1,6 +1,6 @@
 //! Resolution-changing layers: 2×2 average pooling, global average pooling, ×2 upsampling.
 
-use super::{Backward, CpuWeights, Engine, Layer, Shape, Weights};
+use super::{Backward, CpuWeights, Layer, Pass, Shape};
 use crate::gpu::GpuBuffer;
 use crate::ops::Nchw;
 use crate::ops::pool;
@@ -20,29 +20,12 @@ impl Layer for AvgPool2 {
     fn out_shape(&self) -> Shape {
         Shape::image(self.input.c, self.input.h / 2, self.input.w / 2)
     }
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        _w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    ) {
-        e.pool.avg_pool2_forward(enc, nchw(batch, self.input), x, y);
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+        p.e.pool.avg_pool2_forward(p.enc, nchw(p.batch, self.input), x, y);
     }
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        _w: Weights,
-        batch: usize,
-        _x: &GpuBuffer,
-        _y: &GpuBuffer,
-        b: Backward,
-    ) {
+    fn backward(&self, p: &mut Pass, _x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
         if let Some(dx) = b.dx {
-            e.pool.avg_pool2_backward(enc, nchw(batch, self.input), b.dy, dx);
+            p.e.pool.avg_pool2_backward(p.enc, nchw(p.batch, self.input), b.dy, dx);
         }
     }
     fn cpu_forward(&self, _w: CpuWeights, batch: usize, x: &[f64]) -> Vec<f64> {
@@ -59,29 +42,12 @@ impl Layer for GlobalAvgPool {
     fn out_shape(&self) -> Shape {
         Shape::flat(self.input.c)
     }
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        _w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    ) {
-        e.pool.global_avg_forward(enc, nchw(batch, self.input), x, y);
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+        p.e.pool.global_avg_forward(p.enc, nchw(p.batch, self.input), x, y);
     }
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        _w: Weights,
-        batch: usize,
-        _x: &GpuBuffer,
-        _y: &GpuBuffer,
-        b: Backward,
-    ) {
+    fn backward(&self, p: &mut Pass, _x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
         if let Some(dx) = b.dx {
-            e.pool.global_avg_backward(enc, nchw(batch, self.input), b.dy, dx);
+            p.e.pool.global_avg_backward(p.enc, nchw(p.batch, self.input), b.dy, dx);
         }
     }
     fn cpu_forward(&self, _w: CpuWeights, batch: usize, x: &[f64]) -> Vec<f64> {
@@ -100,29 +66,12 @@ impl Layer for Upsample2 {
     fn out_shape(&self) -> Shape {
         Shape::image(self.input.c, self.input.h * 2, self.input.w * 2)
     }
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        _w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    ) {
-        e.upsample.forward(enc, self.mode, nchw(batch, self.input), x, y);
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+        p.e.upsample.forward(p.enc, self.mode, nchw(p.batch, self.input), x, y);
     }
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        _w: Weights,
-        batch: usize,
-        _x: &GpuBuffer,
-        _y: &GpuBuffer,
-        b: Backward,
-    ) {
+    fn backward(&self, p: &mut Pass, _x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
         if let Some(dx) = b.dx {
-            e.upsample.backward(enc, self.mode, nchw(batch, self.input), b.dy, dx);
+            p.e.upsample.backward(p.enc, self.mode, nchw(p.batch, self.input), b.dy, dx);
         }
     }
     fn cpu_forward(&self, _w: CpuWeights, batch: usize, x: &[f64]) -> Vec<f64> {

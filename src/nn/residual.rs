@@ -1,6 +1,6 @@
 //! A residual block y = main(x) + shortcut(x), the shortcut being the identity when absent.
 
-use super::{Backward, CpuWeights, Engine, Layer, Sequential, Shape, Weights};
+use super::{Backward, CpuWeights, Layer, Pass, Sequential, Shape};
 use crate::gpu::{Gpu, GpuBuffer};
 
 pub struct Residual {
@@ -43,46 +43,26 @@ impl Layer for Residual {
         }
     }
 
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    ) {
-        let n = batch * self.out_shape().size();
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+        let n = p.batch * self.out_shape().size();
         let main_out = Self::buf(&self.main_out);
-        self.main.forward(e, enc, w, batch, x, main_out);
+        self.main.forward(p, x, main_out);
         match &self.shortcut {
             Some(s) => {
                 let short_out = Self::buf(&self.short_out);
-                s.forward(e, enc, w, batch, x, short_out);
-                e.elementwise.add(enc, n, main_out, short_out, y);
+                s.forward(p, x, short_out);
+                p.e.elementwise.add(p.enc, n, main_out, short_out, y);
             }
-            None => e.elementwise.add(enc, n, main_out, x, y),
+            None => p.e.elementwise.add(p.enc, n, main_out, x, y),
         }
     }
 
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        _y: &GpuBuffer,
-        b: Backward,
-    ) {
+    fn backward(&self, p: &mut Pass, x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
         // dL/d(main_out) = dL/d(short_out) = dy.
-        let n_in = batch * self.main_input_size();
+        let n_in = p.batch * self.main_input_size();
         let d_main = b.dx.map(|_| Self::buf(&self.d_main));
         self.main.backward(
-            e,
-            enc,
-            w,
-            batch,
+            p,
             x,
             Self::buf(&self.main_out),
             Backward { dy: b.dy, dx: d_main, grads: b.grads },
@@ -91,21 +71,18 @@ impl Layer for Residual {
             Some(s) => {
                 let d_short = b.dx.map(|_| Self::buf(&self.d_short));
                 s.backward(
-                    e,
-                    enc,
-                    w,
-                    batch,
+                    p,
                     x,
                     Self::buf(&self.short_out),
                     Backward { dy: b.dy, dx: d_short, grads: b.grads },
                 );
                 if let (Some(dx), Some(dm), Some(ds)) = (b.dx, d_main, d_short) {
-                    e.elementwise.add(enc, n_in, dm, ds, dx);
+                    p.e.elementwise.add(p.enc, n_in, dm, ds, dx);
                 }
             }
             None => {
                 if let (Some(dx), Some(dm)) = (b.dx, d_main) {
-                    e.elementwise.add(enc, n_in, dm, b.dy, dx);
+                    p.e.elementwise.add(p.enc, n_in, dm, b.dy, dx);
                 }
             }
         }

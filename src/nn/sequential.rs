@@ -1,6 +1,6 @@
 //! A chain of layers, itself a layer (the body of a network, the main path of a block).
 
-use super::{Backward, CpuWeights, Engine, Layer, Shape, Weights};
+use super::{Backward, CpuWeights, Layer, Pass, Shape};
 use crate::gpu::{Gpu, GpuBuffer};
 
 pub struct Sequential {
@@ -58,41 +58,24 @@ impl Layer for Sequential {
         }
     }
 
-    fn forward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-    ) {
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
         if self.layers.is_empty() {
-            e.elementwise.copy(enc, batch * self.input.size(), x, y);
+            p.e.elementwise.copy(p.enc, p.batch * self.input.size(), x, y);
         }
         for (i, layer) in self.layers.iter().enumerate() {
-            layer.forward(e, enc, w, batch, self.input_of(i, x), self.output_of(i, y));
+            layer.forward(p, self.input_of(i, x), self.output_of(i, y));
         }
     }
 
-    fn backward(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        w: Weights,
-        batch: usize,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-        b: Backward,
-    ) {
+    fn backward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, b: Backward) {
         if let (true, Some(dx)) = (self.layers.is_empty(), b.dx) {
-            e.elementwise.copy(enc, batch * self.input.size(), b.dy, dx);
+            p.e.elementwise.copy(p.enc, p.batch * self.input.size(), b.dy, dx);
         }
         for i in (0..self.layers.len()).rev() {
             let dy = if i + 1 == self.layers.len() { b.dy } else { &self.grads[i] };
             let dx = if i == 0 { b.dx } else { Some(&self.grads[i - 1]) };
             let step = Backward { dy, dx, grads: b.grads };
-            self.layers[i].backward(e, enc, w, batch, self.input_of(i, x), self.output_of(i, y), step);
+            self.layers[i].backward(p, self.input_of(i, x), self.output_of(i, y), step);
         }
     }
 

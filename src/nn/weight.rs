@@ -3,7 +3,7 @@
 //! the gradient taken through σ(W) with u and v held constant).
 
 use super::params::{Init, Kind, ParamLayout};
-use super::{CpuWeights, Engine, Weights};
+use super::{CpuWeights, Pass, Weights};
 use crate::gpu::{BufRef, Gpu, GpuBuffer};
 use crate::ops::spectral_norm::{self, SnShape};
 
@@ -62,13 +62,19 @@ impl Weight {
     }
 
     /// The weight the layer computes with: W, or W/σ(W) after one power iteration.
-    pub fn forward<'a>(&'a self, e: &Engine, enc: &mut wgpu::CommandEncoder, w: Weights<'a>) -> BufRef<'a> {
-        let orig = BufRef::new(w.params, self.offset);
+    pub fn forward<'r, 'a: 'r>(&'r self, p: &mut Pass<'a>) -> BufRef<'r> {
+        let orig = BufRef::new(p.w.params, self.offset);
         match &self.sn {
             None => orig,
             Some(sn) => {
                 let (w_sn, _) = Self::sn_buffers(sn);
-                e.spectral_norm.forward(enc, sn.shape, orig, BufRef::new(w.state, sn.state), w_sn.into());
+                p.e.spectral_norm.forward(
+                    p.enc,
+                    sn.shape,
+                    orig,
+                    BufRef::new(p.w.state, sn.state),
+                    w_sn.into(),
+                );
                 w_sn.into()
             }
         }
@@ -84,29 +90,31 @@ impl Weight {
 
     /// Where the layer should add dL/d(weight used): the gradient buffer at W's offset, or
     /// (spectral norm) a zeroed buffer that [`Weight::finish_grad`] maps onto dL/dW.
-    pub fn grad_target<'a>(
-        &'a self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        grads: &'a GpuBuffer,
-    ) -> BufRef<'a> {
+    pub fn grad_target<'r>(&'r self, p: &mut Pass, grads: &'r GpuBuffer) -> BufRef<'r> {
         match &self.sn {
             None => BufRef::new(grads, self.offset),
             Some(sn) => {
                 let (_, g) = Self::sn_buffers(sn);
-                e.elementwise.fill(enc, self.len, g, 0.0);
+                p.e.elementwise.fill(p.enc, self.len, g, 0.0);
                 g.into()
             }
         }
     }
 
     /// Spectral norm: dW += G/σ − (Σ G∘W / σ²)·u vᵀ. Nothing to do for a plain weight.
-    pub fn finish_grad(&self, e: &Engine, enc: &mut wgpu::CommandEncoder, w: Weights, grads: &GpuBuffer) {
+    pub fn finish_grad(&self, p: &mut Pass, grads: &GpuBuffer) {
         if let Some(sn) = &self.sn {
             let (_, g) = Self::sn_buffers(sn);
-            let orig = BufRef::new(w.params, self.offset);
-            let state = BufRef::new(w.state, sn.state);
-            e.spectral_norm.backward(enc, sn.shape, orig, state, g.into(), BufRef::new(grads, self.offset));
+            let orig = BufRef::new(p.w.params, self.offset);
+            let state = BufRef::new(p.w.state, sn.state);
+            p.e.spectral_norm.backward(
+                p.enc,
+                sn.shape,
+                orig,
+                state,
+                g.into(),
+                BufRef::new(grads, self.offset),
+            );
         }
     }
 

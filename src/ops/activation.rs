@@ -1,8 +1,8 @@
-//! ReLU, LeakyReLU and tanh with their backward passes (`shaders/activation.wgsl`).
+//! ReLU, LeakyReLU and tanh with their backward passes (`activation.wgsl`).
 
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
 
-pub const SOURCE: &str = include_str!("../../shaders/activation.wgsl");
+pub const SOURCE: &str = include_str!("activation.wgsl");
 
 /// Which activation.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,10 +1,10 @@
-//! Adam, one dispatch per network (`shaders/adam.wgsl`), PyTorch's coupled weight decay.
+//! Adam, one dispatch per network (`adam.wgsl`), PyTorch's coupled weight decay.
 
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
 
-pub const SOURCE: &str = include_str!("../../shaders/adam.wgsl");
+pub const SOURCE: &str = include_str!("adam.wgsl");
 
-/// Adam's settings for one network (REFERENCE.md: β = (0.0, 0.9) for all three nets).
+/// Adam's settings for one network (docs/reference.md: β = (0.0, 0.9) for all three nets).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
     pub lr: f32,

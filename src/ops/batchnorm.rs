@@ -1,7 +1,7 @@
-//! Batch normalisation in training mode (`shaders/batchnorm.wgsl`), with PyTorch's
+//! Batch normalisation in training mode (`batchnorm.wgsl`), with PyTorch's
 //! semantics (`nn.BatchNorm1d`/`nn.BatchNorm2d`, `training=True`).
 //!
-//! The reference generator never puts its batch norm in evaluation mode (REFERENCE.md): batch
+//! The reference generator never puts its batch norm in evaluation mode (docs/reference.md): batch
 //! statistics are used in training, inside the samplers and at evaluation, so there is only
 //! the training-mode forward. Running statistics are still tracked as PyTorch tracks them
 //! (momentum, unbiased variance) so that checkpoints carry the same state.
@@ -11,7 +11,7 @@
 
 use crate::gpu::{Access, BufRef, Gpu, Kernel, grid_1d};
 
-pub const SOURCE: &str = include_str!("../../shaders/batchnorm.wgsl");
+pub const SOURCE: &str = include_str!("batchnorm.wgsl");
 
 /// PyTorch's default `eps`.
 pub const DEFAULT_EPS: f32 = 1e-5;
@@ -48,7 +48,7 @@ impl BnShape {
 /// Where one batch-norm layer keeps its tensors, each `[channels]` unless noted.
 #[derive(Clone, Copy, Debug)]
 pub struct BnTensors<'a> {
-    /// Scale γ (a parameter; REFERENCE.md initialises it from N(0, 1)).
+    /// Scale γ (a parameter; docs/reference.md initialises it from N(0, 1)).
     pub gamma: BufRef<'a>,
     /// Shift β (a parameter; initialised to 0).
     pub beta: BufRef<'a>,

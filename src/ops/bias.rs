@@ -1,4 +1,4 @@
-//! Per-channel bias for linear and convolution layers (`shaders/bias.wgsl`).
+//! Per-channel bias for linear and convolution layers (`bias.wgsl`).
 //!
 //! The bias lives at an offset in the flat parameter buffer and its gradient at the same
 //! offset in the flat gradient buffer. The bias adds to the layer's output in place (the
@@ -8,7 +8,7 @@
 use crate::gpu::{Access, BufRef, Gpu, Kernel, WORKGROUP_1D, grid_1d};
 use crate::ops::Nchw;
 
-pub const SOURCE: &str = include_str!("../../shaders/bias.wgsl");
+pub const SOURCE: &str = include_str!("bias.wgsl");
 
 /// A tensor viewed as `[outer, channels, inner]`, with one bias per channel broadcast over
 /// `outer` and `inner`.

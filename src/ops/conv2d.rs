@@ -1,4 +1,4 @@
-//! 2-D convolution with PyTorch's layouts and its two backward passes (`shaders/conv2d.wgsl`).
+//! 2-D convolution with PyTorch's layouts and its two backward passes (`conv2d.wgsl`).
 //!
 //! Tensors, row-major f32: x `[batch, c_in, h_in, w_in]`, weight `[c_out, c_in, kh, kw]`,
 //! bias `[c_out]`, y `[batch, c_out, h_out, w_out]`. Any kernel size, stride and (symmetric,
@@ -55,12 +55,12 @@
 //! a GEMM whose operands both come from storage pays a load per element on both sides
 //! (a 4×4 register block: 8 loads per 16 multiply-adds, against 5 per 64 here). The fast
 //! matmul was still being written, so that comparison is an estimate, not a measurement.
-//! [`crate::bench_layers::conv_bench`] prints the figures at the networks' shapes.
+//! `dualmcmc --no-gui bench layers` prints the figures at the networks' shapes.
 
 use crate::gpu::{Access, BufRef, Gpu, GpuBuffer, Kernel, grid_1d};
 use std::sync::Mutex;
 
-pub const SOURCE: &str = include_str!("../../shaders/conv2d.wgsl");
+pub const SOURCE: &str = include_str!("conv2d.wgsl");
 
 /// Invocations per workgroup; must match `WG` in the WGSL.
 const WG: u32 = 64;

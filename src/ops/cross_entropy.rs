@@ -1,9 +1,9 @@
-//! Softmax cross-entropy of class scores (`shaders/cross_entropy.wgsl`): the loss that
+//! Softmax cross-entropy of class scores (`cross_entropy.wgsl`): the loss that
 //! trains the feature network of the Fréchet distance (`train-classifier`).
 
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, grid_1d};
 
-pub const SOURCE: &str = include_str!("../../shaders/cross_entropy.wgsl");
+pub const SOURCE: &str = include_str!("cross_entropy.wgsl");
 
 const WORKGROUP: u32 = 64;
 

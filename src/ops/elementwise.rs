@@ -1,8 +1,8 @@
-//! Elementwise kernels: fill, copy, scale, axpy, add, multiply (`shaders/elementwise.wgsl`).
+//! Elementwise kernels: fill, copy, scale, axpy, add, multiply (`elementwise.wgsl`).
 
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
 
-pub const SOURCE: &str = include_str!("../../shaders/elementwise.wgsl");
+pub const SOURCE: &str = include_str!("elementwise.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

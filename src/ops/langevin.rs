@@ -1,4 +1,5 @@
-//! The Langevin kernels (`shaders/langevin.wgsl`, with `philox.wgsl` prepended).
+//! The Langevin update and the chains' traces (`langevin.wgsl`, with `philox.wgsl` prepended):
+//! the kernels both samplers in `crate::sampler` are built from.
 
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
 use crate::ops::rng::{PHILOX_SOURCE, RngDraw};
@@ -20,7 +21,7 @@ struct Params {
     _pad: [u32; 3],
 }
 
-pub struct LangevinKernels {
+pub struct Langevin {
     gpu: Gpu,
     step: Kernel,
     energy_trace: Kernel,
@@ -28,10 +29,10 @@ pub struct LangevinKernels {
     z_trace: Kernel,
 }
 
-impl LangevinKernels {
+impl Langevin {
     /// The composed source: the Philox library, then the Langevin kernels.
     pub fn source() -> String {
-        format!("{PHILOX_SOURCE}\n{}", include_str!("../../shaders/langevin.wgsl"))
+        format!("{PHILOX_SOURCE}\n{}", include_str!("langevin.wgsl"))
     }
 
     pub fn new(gpu: &Gpu) -> Self {

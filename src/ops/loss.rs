@@ -1,4 +1,4 @@
-//! Loss values and gradients of the Dual-MCMC iteration (`shaders/loss.wgsl`): squared
+//! Loss values and gradients of the Dual-MCMC iteration (`loss.wgsl`): squared
 //! error, the inference model's Gaussian NLL, means into a metrics buffer, and the
 //! reparameterised draw z = μ + exp(logvar/2)·ε.
 
@@ -35,7 +35,7 @@ pub struct Loss {
 impl Loss {
     /// The composed source (philox.wgsl, then loss.wgsl).
     pub fn source() -> String {
-        format!("{PHILOX_SOURCE}\n{}", include_str!("../../shaders/loss.wgsl"))
+        format!("{PHILOX_SOURCE}\n{}", include_str!("loss.wgsl"))
     }
 
     pub fn new(gpu: &Gpu) -> Self {
@@ -98,7 +98,7 @@ impl Loss {
     }
 
     /// dq `[batch, 2·nz]` = coef·∂NLL/∂q for q = [μ | logvar] per example and target z
-    /// `[batch, nz]` (REFERENCE: NLL = ½Σ logvar + ½Σ (z−μ)²/(exp(logvar)+1e-6)).
+    /// `[batch, nz]` (docs/reference.md: NLL = ½Σ logvar + ½Σ (z−μ)²/(exp(logvar)+1e-6)).
     #[allow(clippy::too_many_arguments)]
     pub fn gauss_nll_grad(
         &self,

@@ -1,4 +1,4 @@
-// The training losses of one Dual-MCMC iteration (DESIGN.md §4) and their gradients.
+// The training losses of one Dual-MCMC iteration (docs/algorithm.md §3) and their gradients.
 //
 // sq_err_grad:   dy = coef * (a - b)                       (d/da of coef/2 * ||a - b||^2)
 // sq_err_sum:    out[slot] = scale * sum (a - b)^2          (single workgroup, fixed order)

@@ -1,5 +1,5 @@
 //! Batched matrix multiply C = α·op(A)·op(B) + β·C with either operand transposed
-//! (`shaders/matmul.wgsl`, composed with `matmul_vec4.wgsl` or `matmul_scalar.wgsl`).
+//! (`matmul.wgsl`, composed with `matmul_vec4.wgsl` or `matmul_scalar.wgsl`).
 //!
 //! The kernel is register-blocked: each invocation computes a tile of (4·`row_blocks`) ×
 //! (4·`col_blocks`) outputs of C straight from storage, with no workgroup memory. Loads are
@@ -20,11 +20,11 @@ use crate::gpu::{Access, Gpu, Kernel};
 use std::sync::OnceLock;
 
 /// The kernel body; `a_block`/`b_block` come from one of the two loaders below.
-pub const SOURCE: &str = include_str!("../../shaders/matmul.wgsl");
+pub const SOURCE: &str = include_str!("matmul.wgsl");
 /// Loader for aligned layouts: vec4 loads.
-pub const SOURCE_VEC4: &str = include_str!("../../shaders/matmul_vec4.wgsl");
+pub const SOURCE_VEC4: &str = include_str!("matmul_vec4.wgsl");
 /// Loader for any layout: element-by-element loads.
-pub const SOURCE_SCALAR: &str = include_str!("../../shaders/matmul_scalar.wgsl");
+pub const SOURCE_SCALAR: &str = include_str!("matmul_scalar.wgsl");
 
 /// The WGSL handed to the GPU: a loader followed by the kernel body.
 pub fn composed_source(vec4: bool) -> String {

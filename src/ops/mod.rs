@@ -1,4 +1,4 @@
-//! GPU ops: one Rust type per WGSL kernel family in `shaders/`, each with a plain CPU
+//! GPU ops: one Rust type per WGSL kernel family, its `.wgsl` file beside it, each with a plain CPU
 //! reference (module `cpu` beside it) that the tests compare against.
 
 pub mod activation;
@@ -8,6 +8,7 @@ pub mod bias;
 pub mod conv2d;
 pub mod cross_entropy;
 pub mod elementwise;
+pub mod langevin;
 pub mod loss;
 pub mod matmul;
 pub mod pool;
@@ -31,7 +32,7 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("cross_entropy.wgsl", cross_entropy::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         // Composed: philox.wgsl + langevin.wgsl.
-        ("langevin.wgsl", crate::sampler::LangevinKernels::source()),
+        ("langevin.wgsl", langevin::Langevin::source()),
         // Composed: philox.wgsl + loss.wgsl.
         ("loss.wgsl", loss::Loss::source()),
         // Composed: a loader (matmul_scalar.wgsl or matmul_vec4.wgsl) + matmul.wgsl.

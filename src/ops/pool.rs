@@ -1,4 +1,4 @@
-//! Average pooling for the EBM (`shaders/pool.wgsl`): 2×2 average pooling with stride 2 at the
+//! Average pooling for the EBM (`pool.wgsl`): 2×2 average pooling with stride 2 at the
 //! end of each downsampling block, and global average pooling before the linear head.
 //!
 //! Every op reads and writes NCHW tensors at element offsets (`BufRef`); backward passes
@@ -7,7 +7,7 @@
 use super::shape::{Nchw, encode_planes};
 use crate::gpu::{Access, BufRef, Gpu, Kernel};
 
-pub const SOURCE: &str = include_str!("../../shaders/pool.wgsl");
+pub const SOURCE: &str = include_str!("pool.wgsl");
 
 /// The pooling kernels, compiled once.
 pub struct Pool {

@@ -1,8 +1,8 @@
-//! Deterministic sums and means along an axis (`shaders/reduce.wgsl`).
+//! Deterministic sums and means along an axis (`reduce.wgsl`).
 
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
 
-pub const SOURCE: &str = include_str!("../../shaders/reduce.wgsl");
+pub const SOURCE: &str = include_str!("reduce.wgsl");
 
 /// Axes at least this long use the workgroup tree; shorter ones a loop per output.
 const TREE_FROM: usize = 256;

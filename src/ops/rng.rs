@@ -1,6 +1,6 @@
 //! Counter-based random numbers on the GPU: Philox4x32-10 (Salmon, Moraes, Dror & Shaw,
 //! "Parallel random numbers: as easy as 1, 2, 3", SC 2011) with uniform and Box–Muller normal
-//! transforms (`shaders/philox.wgsl`, a library, + `shaders/rng.wgsl`, its kernels).
+//! transforms (`philox.wgsl`, a library, + `rng.wgsl`, its kernels).
 //!
 //! Value `i` of a draw is a pure function of `(seed, stream, counter, i)` (an [`RngDraw`] and
 //! the index), never of the dispatch shape, so a resumed run replays its noise exactly:
@@ -19,11 +19,10 @@
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
 
 /// The Philox library (functions only, no bindings), for other shaders to prepend.
-pub const PHILOX_SOURCE: &str = include_str!("../../shaders/philox.wgsl");
+pub const PHILOX_SOURCE: &str = include_str!("philox.wgsl");
 
 /// The kernels of this op: the library followed by `rng.wgsl`.
-pub const SOURCE: &str =
-    concat!(include_str!("../../shaders/philox.wgsl"), include_str!("../../shaders/rng.wgsl"));
+pub const SOURCE: &str = concat!(include_str!("philox.wgsl"), include_str!("rng.wgsl"));
 
 /// Which random numbers: value `i` of the draw is a function of these three fields and `i`
 /// alone. Two draws that differ in any field are independent streams of numbers.

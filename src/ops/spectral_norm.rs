@@ -1,8 +1,8 @@
-//! Spectral normalisation of a weight (`shaders/spectral_norm.wgsl`), with the semantics of
+//! Spectral normalisation of a weight (`spectral_norm.wgsl`), with the semantics of
 //! PyTorch's `torch.nn.utils.spectral_norm` (dim 0, `n_power_iterations = 1`, eps 1e-12).
 //!
 //! The reference EBM wraps every convolution and linear layer in spectral norm, one power
-//! iteration per forward pass (REFERENCE.md). A weight `[out, in, kh, kw]` (or `[out, in]`)
+//! iteration per forward pass (docs/reference.md). A weight `[out, in, kh, kw]` (or `[out, in]`)
 //! is viewed as the matrix W `[rows = out, cols = in·kh·kw]`; the layer then convolves with
 //! W_sn = W/σ, written to a separate buffer, where σ ≈ the largest singular value of W.
 //!
@@ -12,7 +12,7 @@
 
 use crate::gpu::{Access, BufRef, Gpu, Kernel, grid_1d};
 
-pub const SOURCE: &str = include_str!("../../shaders/spectral_norm.wgsl");
+pub const SOURCE: &str = include_str!("spectral_norm.wgsl");
 
 /// PyTorch's `eps` in normalize(x) = x / max(‖x‖, eps).
 pub const EPS: f32 = 1e-12;

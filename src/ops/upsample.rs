@@ -1,5 +1,5 @@
-//! ×2 upsampling for the generator's up-blocks (`shaders/upsample.wgsl`): nearest, and
-//! bilinear with `align_corners = true` as the reference generator uses (REFERENCE.md).
+//! ×2 upsampling for the generator's up-blocks (`upsample.wgsl`): nearest, and
+//! bilinear with `align_corners = true` as the reference generator uses (docs/reference.md).
 //!
 //! Every op reads and writes NCHW tensors at element offsets (`BufRef`); backward passes
 //! WRITE the input gradient (these layers have no parameters). Both backward passes are
@@ -8,7 +8,7 @@
 use super::shape::{Nchw, encode_planes};
 use crate::gpu::{Access, BufRef, Gpu, Kernel};
 
-pub const SOURCE: &str = include_str!("../../shaders/upsample.wgsl");
+pub const SOURCE: &str = include_str!("upsample.wgsl");
 
 /// How the ×2 upsampling interpolates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,15 +2,13 @@
 //! generator posterior (eq. 6). A whole chain is recorded into one command encoder: no
 //! readback inside it; per-step traces go to a GPU buffer read once by the caller.
 
-mod kernels;
 pub mod x_langevin;
 pub mod z_langevin;
 
-pub use kernels::LangevinKernels;
 pub use x_langevin::{EnergyFn, XLangevin};
 pub use z_langevin::ZLangevin;
 
-/// How step size and noise enter the update (DESIGN.md §3).
+/// How step size and noise enter the update (docs/algorithm.md §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Parameterisation {
@@ -21,29 +19,32 @@ pub enum Parameterisation {
     Reference,
 }
 
-/// Number of steps, step size s and noise scale n of one Langevin chain.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// One Langevin chain's settings: number of steps k, step size s and noise scale n (a
+/// `[train.x_langevin]` or `[train.z_langevin]` table). How s and n enter the update is the
+/// [`Parameterisation`], fixed per sampler.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LangevinConfig {
     pub steps: usize,
+    /// Step size s.
     pub step_size: f32,
-    /// Used by [`Parameterisation::Reference`] only (the paper's noise is √(2s)).
+    /// Noise scale n; used by [`Parameterisation::Reference`] only (the paper's noise is √(2s)).
     pub noise_scale: f32,
-    pub parameterisation: Parameterisation,
 }
 
 impl LangevinConfig {
     /// The update as state ← state − drift·∇U + noise·ε: returns (drift, noise).
-    pub fn coefficients(&self) -> (f32, f32) {
+    pub fn coefficients(&self, p: Parameterisation) -> (f32, f32) {
         let s = self.step_size;
-        match self.parameterisation {
+        match p {
             Parameterisation::Paper => (s, (2.0 * s).sqrt()),
             Parameterisation::Reference => (0.5 * s * s, self.noise_scale),
         }
     }
 
     /// The temperature the chain samples at: 1 for the paper's form, (n/s)² for the code's.
-    pub fn temperature(&self) -> f32 {
-        match self.parameterisation {
+    pub fn temperature(&self, p: Parameterisation) -> f32 {
+        match p {
             Parameterisation::Paper => 1.0,
             Parameterisation::Reference => (self.noise_scale / self.step_size).powi(2),
         }

@@ -4,9 +4,9 @@
 //! x ← x − drift·∇ₓE(x) + noise·ε (see [`LangevinConfig::coefficients`]). The mean energy of
 //! every state x₀ … x_k goes into [`XLangevin::trace`].
 
-use super::{ChainNoise, LangevinConfig};
+use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
-use crate::nn::{Engine, Network, Shape};
+use crate::nn::{Engine, Grad, Network, Shape};
 use crate::ops::rng::RngDraw;
 
 /// An energy function E(x), one value per example (the EBM network's output is the energy,
@@ -62,7 +62,7 @@ impl EnergyFn for Network {
         grad: &GpuBuffer,
     ) {
         self.forward(e, enc, batch, x, energy);
-        self.backward(e, enc, batch, x, energy, &e.ones(batch), Some(grad), false);
+        self.backward(e, enc, batch, (x, energy), Grad::input(&e.ones(batch), grad));
     }
 }
 
@@ -70,6 +70,7 @@ impl EnergyFn for Network {
 pub struct XLangevin {
     pub max_batch: usize,
     pub max_steps: usize,
+    parameterisation: Parameterisation,
     example: usize,
     energy: GpuBuffer,
     grad: GpuBuffer,
@@ -78,11 +79,12 @@ pub struct XLangevin {
 }
 
 impl XLangevin {
-    pub fn new(gpu: &Gpu, example: Shape, max_batch: usize, max_steps: usize) -> Self {
+    pub fn new(gpu: &Gpu, example: Shape, max_batch: usize, max_steps: usize, p: Parameterisation) -> Self {
         let d = example.size();
         Self {
             max_batch,
             max_steps,
+            parameterisation: p,
             example: d,
             energy: gpu.zeros(max_batch),
             grad: gpu.zeros(max_batch * d),
@@ -93,7 +95,6 @@ impl XLangevin {
     /// Records `cfg.steps` steps on x `[batch, example]` (updated in place) into `enc`.
     /// After step t (1-based) the state is copied into `keep[t]` when given, for display
     /// (`keep` holds buffers of `[batch, example]`; index 0 gets x₀).
-    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         e: &Engine,
@@ -108,7 +109,7 @@ impl XLangevin {
         assert!(batch <= self.max_batch && cfg.steps <= self.max_steps, "x-Langevin sized too small");
         assert_eq!(model.example_shape().size(), self.example, "x-Langevin: example shape");
         let n = batch * self.example;
-        let (drift, noise_scale) = cfg.coefficients();
+        let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
         let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| {
             if let Some(Some(dst)) = keep.get(t) {
                 enc.copy_buffer_to_buffer(&x.buffer, 0, &dst.buffer, 0, (n * 4) as u64);

@@ -3,14 +3,14 @@
 //!
 //! Each step: g(z) forward, dL/dg = coef·(g(z) − x), an input-only backward to ∇_z, then
 //! z ← z − drift·(∇_z + z) + noise·ε. Under [`Parameterisation::Reference`] the squared
-//! error is a plain sum divided by σ² (REFERENCE.md: its likelihood force is twice the
+//! error is a plain sum divided by σ² (docs/reference.md: its likelihood force is twice the
 //! textbook one), under [`Parameterisation::Paper`] it is the textbook ‖·‖²/(2σ²).
 //! [`ZLangevin::trace`] holds, for z₀ … z_k, the mean squared error per value and the mean
 //! log posterior (textbook form, up to its constant) as pairs.
 
 use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
-use crate::nn::{Engine, Network};
+use crate::nn::{Engine, Grad, Network};
 use crate::ops::rng::RngDraw;
 
 /// Buffers for z-Langevin chains: up to `max_batch` chains of up to `max_steps` steps.
@@ -19,6 +19,9 @@ pub struct ZLangevin {
     pub max_steps: usize,
     nz: usize,
     d: usize,
+    /// The generator's noise σ of p(x|z) = N(g(z), σ²I).
+    sigma: f32,
+    parameterisation: Parameterisation,
     /// g(z) `[max_batch, d]`.
     pub g: GpuBuffer,
     dg: GpuBuffer,
@@ -28,13 +31,23 @@ pub struct ZLangevin {
 }
 
 impl ZLangevin {
-    pub fn new(gpu: &Gpu, generator: &Network, max_batch: usize, max_steps: usize) -> Self {
+    /// Chains under generator noise σ = `sigma`, updated as `p` says.
+    pub fn new(
+        gpu: &Gpu,
+        generator: &Network,
+        max_batch: usize,
+        max_steps: usize,
+        sigma: f32,
+        p: Parameterisation,
+    ) -> Self {
         let (nz, d) = (generator.in_shape().size(), generator.out_shape().size());
         Self {
             max_batch,
             max_steps,
             nz,
             d,
+            sigma,
+            parameterisation: p,
             g: gpu.zeros(max_batch * d),
             dg: gpu.zeros(max_batch * d),
             dz: gpu.zeros(max_batch * nz),
@@ -43,9 +56,8 @@ impl ZLangevin {
     }
 
     /// Records `cfg.steps` steps on z `[batch, nz]` (updated in place) given data x
-    /// `[batch, d]`, generator noise σ. States are copied into `keep[t]` as in x-Langevin.
+    /// `[batch, d]`. States are copied into `keep[t]` as in x-Langevin.
     /// Afterwards [`ZLangevin::g`] holds g(z_k).
-    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         e: &Engine,
@@ -54,19 +66,18 @@ impl ZLangevin {
         batch: usize,
         z: &GpuBuffer,
         x: &GpuBuffer,
-        sigma: f32,
         cfg: &LangevinConfig,
         noise: ChainNoise,
         keep: &[Option<&GpuBuffer>],
     ) {
         assert!(batch <= self.max_batch && cfg.steps <= self.max_steps, "z-Langevin sized too small");
         let (n, nz) = (batch * self.d, batch * self.nz);
-        let var = sigma * sigma;
-        let coef = match cfg.parameterisation {
+        let var = self.sigma * self.sigma;
+        let coef = match self.parameterisation {
             Parameterisation::Reference => 2.0 / var,
             Parameterisation::Paper => 1.0 / var,
         };
-        let (drift, noise_scale) = cfg.coefficients();
+        let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
         let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| {
             if let Some(Some(dst)) = keep.get(t) {
                 enc.copy_buffer_to_buffer(&z.buffer, 0, &dst.buffer, 0, (nz * 4) as u64);
@@ -77,7 +88,7 @@ impl ZLangevin {
             generator.forward(e, enc, batch, z, &self.g);
             e.langevin.z_trace(enc, batch, n, nz, 0.5 / var, &self.g, x, z, &self.trace, 2 * t);
             e.langevin.z_residual(enc, n, coef, &self.g, x, &self.dg);
-            generator.backward(e, enc, batch, z, &self.g, &self.dg, Some(&self.dz), false);
+            generator.backward(e, enc, batch, (z, &self.g), Grad::input(&self.dg, &self.dz));
             let draw =
                 RngDraw::new(noise.seed, noise.stream, RngDraw::iteration_step(noise.iteration, t as u32));
             e.langevin.step(enc, nz, z, &self.dz, drift, noise_scale, 1.0, draw);

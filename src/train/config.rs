@@ -1,4 +1,4 @@
-//! Settings of one Dual-MCMC training run (DESIGN.md §3–4; reference values in REFERENCE.md).
+//! Settings of one Dual-MCMC training run (docs/algorithm.md §2–3; reference values in docs/reference.md).
 
 use crate::ops::adam::AdamConfig;
 use crate::sampler::{LangevinConfig, Parameterisation};
@@ -32,28 +32,6 @@ pub enum GeneratorTeaching {
     Dual,
     /// Only the EBM-revised pair (z_p, x̃): cooperative learning.
     EbmOnly,
-}
-
-/// A Langevin chain's settings as stored in a configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChainConfig {
-    pub steps: usize,
-    /// Step size s.
-    pub step_size: f32,
-    /// Noise scale n (reference parameterisation only; the paper's is √(2s)).
-    pub noise_scale: f32,
-}
-
-impl ChainConfig {
-    pub fn langevin(&self, parameterisation: Parameterisation) -> LangevinConfig {
-        LangevinConfig {
-            steps: self.steps,
-            step_size: self.step_size,
-            noise_scale: self.noise_scale,
-            parameterisation,
-        }
-    }
 }
 
 /// Adam settings of one network as stored in a configuration.
@@ -91,8 +69,8 @@ pub struct TrainConfig {
     /// Parameterisation of both samplers.
     pub parameterisation: Parameterisation,
     /// x-Langevin during training (both runs of an iteration).
-    pub x_langevin: ChainConfig,
-    pub z_langevin: ChainConfig,
+    pub x_langevin: LangevinConfig,
+    pub z_langevin: LangevinConfig,
     pub x_init: XInit,
     /// Standard deviation of the noise that `x_init = noise` starts from.
     pub x_noise_init_std: f32,
@@ -165,8 +143,8 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The EBM's sampling temperature T: the EBM loss is divided by it (REFERENCE.md).
+    /// The EBM's sampling temperature T: the EBM loss is divided by it (docs/reference.md).
     pub fn temperature(&self) -> f32 {
-        self.x_langevin.langevin(self.parameterisation).temperature()
+        self.x_langevin.temperature(self.parameterisation)
     }
 }

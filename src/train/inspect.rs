@@ -7,9 +7,11 @@
 //! reference code, so results depend on which examples are processed together.
 
 use super::{Trainer, XInit, ZInit, stream};
-use crate::gpu::GpuBuffer;
+use crate::gpu::{GpuBuffer, ReadbackError};
+use crate::nn::Grad;
 use crate::ops::rng::RngDraw;
-use crate::sampler::{ChainNoise, LangevinConfig, XLangevin, ZLangevin};
+use crate::sampler::{ChainNoise, LangevinConfig, Parameterisation, XLangevin, ZLangevin};
+use std::ops::Range;
 
 /// A revision chain as the app shows it: `states[t]` is the batch at step t (t = 0 … k).
 #[derive(Clone, Debug, Default)]
@@ -77,7 +79,7 @@ impl Trainer {
             let ebm = &self.models.ebm;
             ebm.forward(e, enc, n, &xb, &energy);
             if grad {
-                ebm.backward(e, enc, n, &xb, &energy, &e.ones(n), Some(&dx), false);
+                ebm.backward(e, enc, n, (&xb, &energy), Grad::input(&e.ones(n), &dx));
             }
         });
         let energies = g.read(&energy)?;
@@ -85,17 +87,30 @@ impl Trainer {
         Ok((energies, grads))
     }
 
-    /// x-Langevin from x₀ `[n, example]` under the EBM, every state kept.
+    /// x-Langevin from x₀ `[n, example]` under the EBM with the run's parameterisation,
+    /// every state kept.
     pub fn revise_x(
         &self,
         x0: &[f32],
         cfg: &LangevinConfig,
         key: u32,
     ) -> Result<Chain, crate::gpu::ReadbackError> {
+        self.revise_x_as(x0, cfg, self.cfg.parameterisation, key)
+    }
+
+    /// As [`Trainer::revise_x`], with the update written as `parameterisation` says (the
+    /// app's teaching steps use the reference form, whose noise is free).
+    pub fn revise_x_as(
+        &self,
+        x0: &[f32],
+        cfg: &LangevinConfig,
+        parameterisation: Parameterisation,
+        key: u32,
+    ) -> Result<Chain, crate::gpu::ReadbackError> {
         let (e, g) = (&self.engine, &self.engine.gpu);
         let d = self.data_size();
         let n = self.examples(x0, d);
-        let sampler = XLangevin::new(g, self.models.ebm.in_shape(), n, cfg.steps);
+        let sampler = XLangevin::new(g, self.models.ebm.in_shape(), n, cfg.steps, parameterisation);
         let x = g.upload(x0);
         let keep: Vec<GpuBuffer> = (0..=cfg.steps).map(|_| g.zeros(n * d)).collect();
         let keep_refs: Vec<Option<&GpuBuffer>> = keep.iter().map(Some).collect();
@@ -120,14 +135,20 @@ impl Trainer {
         let (e, g) = (&self.engine, &self.engine.gpu);
         let (d, nz) = (self.data_size(), self.cfg.nz);
         let n = self.examples(x, d);
-        let sampler = ZLangevin::new(g, &self.models.generator, n, cfg.steps);
+        let sampler = ZLangevin::new(
+            g,
+            &self.models.generator,
+            n,
+            cfg.steps,
+            self.cfg.sigma,
+            self.cfg.parameterisation,
+        );
         let xb = g.upload(x);
         let (q, z) = (g.zeros(n * 2 * nz), g.zeros(n * nz));
         let keep: Vec<GpuBuffer> = (0..=cfg.steps).map(|_| g.zeros(n * nz)).collect();
         let keep_refs: Vec<Option<&GpuBuffer>> = keep.iter().map(Some).collect();
         let draw = RngDraw::new(self.cfg.seed, stream::INSPECT + 3, RngDraw::iteration_step(key, 0));
         let noise = ChainNoise { seed: self.cfg.seed, stream: stream::INSPECT + 1, iteration: key };
-        let sigma = self.cfg.sigma;
         let eps_scale = if from_mean { 0.0 } else { 1.0 };
         g.submit(|enc| {
             self.models.inference.forward(e, enc, n, &xb, &q);
@@ -135,7 +156,7 @@ impl Trainer {
                 ZInit::Inference => e.loss.reparameterise_scaled(enc, n, nz, &q, &z, draw, eps_scale),
                 ZInit::Noise => e.rng.normal(enc, &z, 0.0, 1.0, draw),
             }
-            sampler.run(e, enc, &self.models.generator, n, &z, &xb, sigma, cfg, noise, &keep_refs);
+            sampler.run(e, enc, &self.models.generator, n, &z, &xb, cfg, noise, &keep_refs);
         });
         let states = keep.iter().map(|k| g.read(k)).collect::<Result<Vec<_>, _>>()?;
         let raw = g.read::<f32>(&sampler.trace)?;
@@ -162,4 +183,55 @@ impl Trainer {
             })
             .collect()
     }
+
+    /// E at many points `[m, example]` (any m, e.g. every cell of a 2-D grid), a batch at a
+    /// time (the EBM has no batch statistics, so chunking changes nothing).
+    pub fn energies(&self, points: &[f32]) -> Result<Vec<f32>, ReadbackError> {
+        let mut out = Vec::with_capacity(points.len() / self.data_size());
+        for chunk in points.chunks(self.cfg.batch_size * self.data_size()) {
+            out.extend(self.energy(chunk, false)?.0);
+        }
+        Ok(out)
+    }
+
+    /// The latents of `x` (`[n, example]`, any n) for interpolation: z₀ = μ(x) from the inference
+    /// model (no reparameterisation noise), revised by z-Langevin with `z_cfg`; `[n, nz]`. Done
+    /// in near-equal chunks of at most a batch, chunk k with key k.
+    pub fn inferred_latents(&self, x: &[f32], z_cfg: &LangevinConfig) -> Result<Vec<f32>, ReadbackError> {
+        let d = self.data_size();
+        let n = x.len() / d;
+        let mut z = Vec::with_capacity(n * self.cfg.nz);
+        for (k, r) in balanced_chunks(n, self.cfg.batch_size).into_iter().enumerate() {
+            let chain = self.infer_z(&x[r.start * d..r.end * d], z_cfg, k as u32, true)?;
+            z.extend_from_slice(chain.states.last().expect("a chain has states"));
+        }
+        Ok(z)
+    }
+
+    /// g at the latent points `z` `[m, nz]`: each chunk of at most B points is decoded in a full
+    /// batch whose other rows are the rows of `context` (`[B, nz]`, prior draws) that follow it,
+    /// so that the generator's batch statistics are those of (mostly) prior draws.
+    pub fn decode_in_context(&self, z: &[f32], context: &[f32]) -> Result<Vec<f32>, ReadbackError> {
+        let (nz, d) = (self.cfg.nz, self.data_size());
+        let mut x = Vec::with_capacity(z.len() / nz * d);
+        for chunk in z.chunks(self.cfg.batch_size * nz) {
+            let batch = [chunk, &context[chunk.len()..]].concat();
+            x.extend_from_slice(&self.generate(&batch)?[..chunk.len() / nz * d]);
+        }
+        Ok(x)
+    }
+}
+
+/// `n` split into near-equal consecutive ranges of at most `most`.
+pub fn balanced_chunks(n: usize, most: usize) -> Vec<Range<usize>> {
+    let count = n.div_ceil(most);
+    let (base, extra) = (n / count, n % count);
+    let mut start = 0;
+    (0..count)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            start += len;
+            start - len..start
+        })
+        .collect()
 }

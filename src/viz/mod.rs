@@ -1,8 +1,6 @@
 //! Pictures of what the model does: image grids, revision strips (paper Fig. 2), and 2-D
 //! density maps with samples. Pixels only; PNG encoding is the `image` crate's.
 
-pub mod plot;
-
 use crate::nn::Shape;
 use image::{Rgb, RgbImage};
 

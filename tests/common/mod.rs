@@ -65,7 +65,7 @@ pub fn check_gradients(
     g.submit(|enc| {
         net.zero_grads(e, enc);
         net.forward(e, enc, batch, &x, &y);
-        net.backward(e, enc, batch, &x, &y, &dy, Some(&dx), true);
+        net.backward(e, enc, batch, (&x, &y), dualmcmc::nn::Grad { dy: &dy, dx: Some(&dx), params: true });
     });
     let b = net.bufs();
     let to64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
@@ -148,7 +148,8 @@ pub fn engine_arc() -> std::sync::Arc<dualmcmc::nn::Engine> {
 /// parameterisation, β1 = 0.5 and a fast learning-rate decay so that moments and schedule
 /// matter in resume tests.
 pub fn tiny_config(batch: usize, nz: usize) -> dualmcmc::train::TrainConfig {
-    use dualmcmc::train::config::{ChainConfig, OptimConfig};
+    use dualmcmc::sampler::LangevinConfig;
+    use dualmcmc::train::config::OptimConfig;
     use dualmcmc::train::{GeneratorTeaching, XInit, ZInit};
     let opt = OptimConfig { lr: 1e-3, beta1: 0.5, beta2: 0.9, weight_decay: 0.0 };
     dualmcmc::train::TrainConfig {
@@ -156,8 +157,8 @@ pub fn tiny_config(batch: usize, nz: usize) -> dualmcmc::train::TrainConfig {
         nz,
         sigma: 0.3,
         parameterisation: dualmcmc::sampler::Parameterisation::Reference,
-        x_langevin: ChainConfig { steps: 3, step_size: 0.1, noise_scale: 0.01 },
-        z_langevin: ChainConfig { steps: 2, step_size: 0.1, noise_scale: 0.1 },
+        x_langevin: LangevinConfig { steps: 3, step_size: 0.1, noise_scale: 0.01 },
+        z_langevin: LangevinConfig { steps: 2, step_size: 0.1, noise_scale: 0.1 },
         x_init: XInit::Generator,
         x_noise_init_std: 1.0,
         z_init: ZInit::Inference,

@@ -2,7 +2,7 @@
 //! that egui ships (`epaint_default_fonts`), so no system font is needed (monospaced: plotters'
 //! ab_glyph text drew a proportional font with uneven letter spacing).
 
-use crate::eval::ablate::{GROUPS, group_rows, was_run, x_steps};
+use super::report::{GROUPS, group_rows, was_run, x_steps};
 use plotters::prelude::*;
 use serde_json::Value;
 use std::path::Path;

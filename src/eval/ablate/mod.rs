@@ -13,10 +13,15 @@
 //!   (Table 1's comparison);
 //! - generator samples vs EBM-revised samples (sec. 5.2) come with every image variant.
 
+mod chart;
+mod report;
+
+pub use report::{GROUPS, group_rows, markdown, was_run, x_steps};
+
 use crate::config::{DataConfig, RunConfig};
 use crate::eval::run_eval::measure;
 use crate::nn::Engine;
-use crate::run::{TrainArgs, open_run};
+use crate::session::{CONFIG_FILE, METRICS_FILE, RunSpec, Session};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -34,9 +39,6 @@ pub struct Variant {
     /// `--set` overrides on top of the preset.
     pub set: Vec<String>,
 }
-
-/// The comparison groups, in table order.
-pub const GROUPS: [&str; 3] = ["z", "x", "teaching"];
 
 /// The variants for a preset whose x-chain has `preset_x_steps` steps, limited to `groups`.
 /// The baseline is shared by all groups and listed once.
@@ -150,7 +152,7 @@ pub fn ablate(engine: Arc<Engine>, args: &AblateArgs) -> anyhow::Result<Value> {
     };
     write("ablation.json", serde_json::to_string_pretty(&report)?.as_bytes())?;
     write("ablation.md", markdown(&report, matches!(preset.data, DataConfig::Toy2d { .. })).as_bytes())?;
-    crate::viz::plot::ablation_chart(&report, &args.out.join("ablation.png"))?;
+    chart::ablation_chart(&report, &args.out.join("ablation.png"))?;
     Ok(report)
 }
 
@@ -160,10 +162,9 @@ pub fn ablate(engine: Arc<Engine>, args: &AblateArgs) -> anyhow::Result<Value> {
 fn run_variant(engine: &Arc<Engine>, args: &AblateArgs, dir: &Path, set: &[String]) -> anyhow::Result<Value> {
     let wanted =
         RunConfig::resolve(RunConfig::preset(&args.preset)?, set, &format!("preset {}", args.preset))?;
-    let same_config =
-        std::fs::read_to_string(dir.join(crate::run::CONFIG_FILE)).is_ok_and(|t| t == wanted.to_toml());
-    let finished = same_config
-        && open_run(engine.clone(), dir).is_ok_and(|(_, t)| u64::from(t.iteration) >= args.iterations);
+    let same_config = std::fs::read_to_string(dir.join(CONFIG_FILE)).is_ok_and(|t| t == wanted.to_toml());
+    let finished =
+        same_config && Session::open(engine.clone(), dir).is_ok_and(|s| s.iteration() >= args.iterations);
     if finished {
         eprintln!("reusing the finished run in {}", dir.display());
     } else {
@@ -171,137 +172,24 @@ fn run_variant(engine: &Arc<Engine>, args: &AblateArgs, dir: &Path, set: &[Strin
             eprintln!("replacing {} (another configuration, or unfinished)", dir.display());
             std::fs::remove_dir_all(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
         }
-        let train = TrainArgs {
+        let spec = RunSpec {
             preset: Some(args.preset.clone()),
             set: set.to_vec(),
             out: Some(dir.to_path_buf()),
-            quiet: args.quiet,
-            ..TrainArgs::default()
+            ..RunSpec::default()
         };
-        crate::run::check_args(&train)?;
-        crate::run::train(engine.clone(), &train)?;
+        crate::session::train(engine.clone(), &spec, args.quiet)?;
     }
-    let (cfg, t) = open_run(engine.clone(), dir)?;
-    let mut metrics = measure(&cfg, &t, args.n, args.features.as_deref())?;
+    let session = Session::open(engine.clone(), dir)?;
+    let mut metrics = measure(&session, args.n, args.features.as_deref())?;
     metrics["seconds_per_iteration"] = json!(seconds_per_iteration(dir));
-    metrics["iterations"] = json!(t.iteration);
+    metrics["iterations"] = json!(session.iteration());
     Ok(metrics)
 }
 
 /// Mean wall-clock seconds per training iteration, from the run's last metrics line.
 fn seconds_per_iteration(dir: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(dir.join(crate::run::METRICS_FILE)).ok()?;
+    let text = std::fs::read_to_string(dir.join(METRICS_FILE)).ok()?;
     let last: Value = serde_json::from_str(text.lines().last()?).ok()?;
     Some(last["elapsed"].as_f64()? / last["iteration"].as_f64()?.max(1.0))
-}
-
-/// The columns of each comparison: (title, [(metric key, header)]).
-fn columns(toy: bool) -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
-    let time = ("seconds_per_iteration", "s / iteration");
-    if toy {
-        let ll = ("log_likelihood_nats", "log-likelihood (nats)");
-        let modes = ("modes_reached_by_revised_samples", "modes reached");
-        let mse = ("reconstruction_mse_after_z_langevin", "reconstruction MSE");
-        vec![
-            ("z: z-chain initialisation and length (paper Table 4)", vec![ll, mse, time]),
-            ("x: x-chain length (paper Table 5)", vec![ll, modes, time]),
-            ("teaching: how the generator learns (paper Table 1's comparison)", vec![ll, modes, mse, time]),
-        ]
-    } else {
-        let fd_rev = ("frechet_distance_revised_samples", "Fréchet (revised)");
-        let fd_gen = ("frechet_distance_generator_samples", "Fréchet (generator)");
-        let mse = ("reconstruction_mse_after_z_langevin", "reconstruction MSE");
-        let ssim = ("ssim_after_z_langevin", "SSIM");
-        vec![
-            ("z: z-chain initialisation and length (paper Table 4)", vec![fd_rev, mse, ssim, time]),
-            ("x: x-chain length (paper Table 5)", vec![fd_rev, fd_gen, time]),
-            (
-                "teaching: how the generator learns (paper Table 1's comparison)",
-                vec![fd_rev, fd_gen, mse, time],
-            ),
-        ]
-    }
-}
-
-/// A Markdown table per comparison; lower Fréchet distance and MSE are better, higher
-/// log-likelihood and SSIM are better.
-pub fn markdown(report: &Value, toy: bool) -> String {
-    let mut md = format!(
-        "# Ablation: preset {}, {} iterations per variant, {} examples per measurement\n\nAdapter: {}\n",
-        report["preset"].as_str().unwrap_or("?"),
-        report["iterations"],
-        report["examples_per_measurement"],
-        report["adapter"].as_str().unwrap_or("?"),
-    );
-    let floor = report["variants"]
-        .as_array()
-        .and_then(|v| v.first())
-        .map(|b| &b["result"]["frechet_distance_held_out_data"]);
-    if let Some(f) = floor.and_then(Value::as_f64) {
-        md.push_str(&format!(
-            "\nFréchet distances: squared, in the shipped classifier's feature space (not FID); \
-             held-out real images score {f:.2} at this n (the floor).\n"
-        ));
-    }
-    for ((title, cols), group) in columns(toy).into_iter().zip(GROUPS) {
-        if !was_run(report, group) {
-            continue;
-        }
-        let rows = group_rows(report, group);
-        md.push_str(&format!("\n## {title}\n\n| variant |"));
-        for (_, header) in &cols {
-            md.push_str(&format!(" {header} |"));
-        }
-        md.push_str(&format!("\n|---|{}\n", "---|".repeat(cols.len())));
-        for v in rows {
-            md.push_str(&format!("| {} |", v["label"].as_str().unwrap_or("?")));
-            for (key, _) in &cols {
-                md.push_str(&format!(" {} |", cell(&v["result"], key)));
-            }
-            md.push('\n');
-        }
-    }
-    md
-}
-
-/// The variants of comparison `group` in the report, in table order: the x-chain lengths by
-/// length (the baseline at its own), the others baseline first.
-pub fn group_rows<'a>(report: &'a Value, group: &str) -> Vec<&'a Value> {
-    let Some(variants) = report["variants"].as_array() else { return Vec::new() };
-    let mut rows: Vec<&Value> = variants
-        .iter()
-        .filter(|v| v["groups"].as_array().is_some_and(|g| g.iter().any(|x| x == group)))
-        .collect();
-    if group == "x" {
-        rows.sort_by_key(|v| x_steps(report, v));
-    }
-    rows
-}
-
-/// The x-chain length of a variant of the report.
-pub fn x_steps(report: &Value, variant: &Value) -> u64 {
-    let name = variant["name"].as_str().unwrap_or("");
-    match name.strip_prefix("x-") {
-        Some(k) => k.parse().unwrap_or(0),
-        None => report["baseline_x_steps"].as_u64().unwrap_or(0),
-    }
-}
-
-/// Whether the report's ablation ran comparison `group`.
-pub fn was_run(report: &Value, group: &str) -> bool {
-    report["comparisons"].as_array().is_some_and(|g| g.iter().any(|x| x == group))
-}
-
-fn cell(result: &Value, key: &str) -> String {
-    if result.get("error").is_some() {
-        return "failed".into();
-    }
-    match &result[key] {
-        Value::Number(x) if x.is_f64() => {
-            let f = x.as_f64().unwrap_or(f64::NAN);
-            if f.abs() >= 100.0 { format!("{f:.1}") } else { format!("{f:.4}") }
-        }
-        Value::Null => "–".into(),
-        v => v.to_string(),
-    }
 }

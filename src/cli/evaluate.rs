@@ -1,0 +1,86 @@
+//! `eval` and `ablate`: measuring runs, and the paper's comparisons.
+
+use crate::nn::Engine;
+use clap::Args;
+use std::sync::Arc;
+
+/// `eval`: `RUN_FOLDER [--n N] [--features FILE]`.
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// The run folder.
+    #[arg(value_name = "RUN_FOLDER", required_unless_present = "run_flag")]
+    pub run: Option<std::path::PathBuf>,
+    /// The run folder (same as the positional argument).
+    #[arg(long = "run", value_name = "RUN_FOLDER", conflicts_with = "run")]
+    pub run_flag: Option<std::path::PathBuf>,
+    /// Examples per measurement: real and generated images for the Fréchet distance,
+    /// held-out images for reconstruction, held-out points for 2-D runs.
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    /// Feature network for the Fréchet distance (a `train-classifier` safetensors file);
+    /// default: the shipped Fashion-MNIST one, for 1×28×28 runs.
+    #[arg(long, value_name = "FILE")]
+    pub features: Option<std::path::PathBuf>,
+}
+
+impl EvalArgs {
+    pub fn run_folder(&self) -> &std::path::Path {
+        self.run.as_deref().or(self.run_flag.as_deref()).expect("clap requires one of them")
+    }
+}
+
+/// `ablate`: see `eval::ablate`.
+#[derive(Args, Debug, Clone)]
+pub struct AblateCliArgs {
+    /// Preset: fmnist (default), toy2d, cifar10, celeba64.
+    #[arg(long, default_value = "fmnist")]
+    pub preset: String,
+    /// Training iterations of every variant (the equal budget).
+    #[arg(long, default_value_t = 300)]
+    pub iterations: u64,
+    /// Examples per measurement (see `eval`).
+    #[arg(long, default_value_t = 1000)]
+    pub n: usize,
+    /// Comparisons to run, comma-separated: z, x, teaching.
+    #[arg(long, value_delimiter = ',', default_value = "z,x,teaching")]
+    pub groups: Vec<String>,
+    /// Override applied to every variant, e.g. --set model.width=8 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Output folder (default runs/ablate-<preset>); finished variants in it are reused.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// Feature network for the Fréchet distance (see `eval`).
+    #[arg(long, value_name = "FILE")]
+    pub features: Option<std::path::PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn eval(engine: Arc<Engine>, args: &EvalArgs) -> anyhow::Result<()> {
+    let run = args.run_folder();
+    let report = crate::eval::run_eval::eval(engine, run, args.n, args.features.as_deref())?;
+    println!("{}", serde_json::to_string_pretty(&report["metrics"])?);
+    eprintln!("written: {}, {}", run.join("eval.json").display(), run.join("eval.md").display());
+    Ok(())
+}
+
+pub fn ablate(engine: Arc<Engine>, a: AblateCliArgs) -> anyhow::Result<()> {
+    let args = crate::eval::ablate::AblateArgs {
+        out: a.out.clone().unwrap_or_else(|| format!("runs/ablate-{}", a.preset).into()),
+        preset: a.preset,
+        iterations: a.iterations,
+        n: a.n,
+        groups: a.groups,
+        set: a.set,
+        features: a.features,
+        quiet: a.quiet,
+    };
+    crate::eval::ablate::ablate(engine, &args)?;
+    for name in ["ablation.md", "ablation.json", "ablation.png"] {
+        eprintln!("wrote {}", args.out.join(name).display());
+    }
+    println!("{}", std::fs::read_to_string(args.out.join("ablation.md"))?);
+    Ok(())
+}

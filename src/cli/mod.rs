@@ -1,0 +1,188 @@
+//! The command line (clap): the desktop app by default, headless subcommands with `--no-gui`.
+//! One file per command family; each parses into its argument struct and calls the session,
+//! evaluation or benchmark code below it.
+
+mod classifier;
+mod evaluate;
+mod inspect;
+pub mod npy;
+mod train;
+
+pub use classifier::{TrainClassifierArgs, train_classifier};
+pub use evaluate::{AblateCliArgs, EvalArgs};
+pub use inspect::{
+    ChainArgs, EnergyArgs, InterpolateArgs, ReconstructArgs, Reconstruction, SampleArgs, energy, interpolate,
+    reconstruct, sample,
+};
+pub use train::TrainArgs;
+
+use crate::gpu::{AdapterChoice, Gpu};
+use crate::nn::Engine;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dualmcmc",
+    version,
+    about = "Energy-based models learned by Dual-MCMC teaching, on any GPU through wgpu"
+)]
+pub struct Cli {
+    /// Run headless (no window): training, sampling, evaluation, benchmarks.
+    #[arg(long)]
+    pub no_gui: bool,
+    /// Use the adapter whose name contains this text (case-insensitive), e.g. `llvmpipe`.
+    #[arg(long, env = "DUALMCMC_ADAPTER", global = true)]
+    pub adapter: Option<String>,
+    /// Backends to consider: vulkan, metal, dx12, gl (comma separated).
+    #[arg(long, env = "DUALMCMC_BACKEND", global = true)]
+    pub backend: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train: writes a run folder (config, metrics.jsonl, PNG grids, checkpoints).
+    Train(TrainArgs),
+    /// Generator samples and their x-Langevin revision (.npy and PNG).
+    ///
+    /// N samples g(z), z ~ N(0, I), and their x-Langevin revision under the EBM. Writes
+    /// FILE.npy (revised) and FILE_generator.npy, `[N, C, H, W]` (`[N, 2]` for 2-D runs), and
+    /// a PNG of each (image grids; for 2-D runs exp(−E) with the samples in red).
+    Sample(SampleArgs),
+    /// Reconstructions q(x) → z₀ → z-Langevin → g(z̃), with their errors (.npy and PNG).
+    ///
+    /// Writes FILE.npy (g(z̃)), FILE_initial.npy (g(z₀)) and for image runs FILE.png (rows:
+    /// input, g(z₀), g(z̃)); prints the mean squared error per value of both.
+    Reconstruct(ReconstructArgs),
+    /// Linear interpolation in z, decoded by the generator (.npy and PNG).
+    ///
+    /// Between two prior draws, or with --input between the latents inferred for its two
+    /// examples. Writes FILE.npy `[P, …]`, FILE_z.npy (the latent points `[P, nz]`) and for
+    /// image runs a PNG strip.
+    Interpolate(InterpolateArgs),
+    /// The energy E(x) = −f(x) of each example and its gradient ∇ₓE (.npy).
+    ///
+    /// E is the EBM network's output; the paper's f(x) = −E(x), so the model density is
+    /// ∝ exp(−E(x)) and lower energy is more probable. Writes E `[N]` to --out and ∇ₓE (the
+    /// input's shape) to --grad.
+    Energy(EnergyArgs),
+    /// Measure a run: Fréchet distances of generator and revised samples, reconstruction
+    /// MSE, PSNR and SSIM, mean energies (images); exact log-likelihood, mode coverage and
+    /// reconstruction error (2-D); writes eval.json and eval.md into the run folder.
+    Eval(EvalArgs),
+    /// Train the Fréchet distance's feature network: a small classifier, by default on the
+    /// 60,000 Fashion-MNIST training images of Debian's `dataset-fashion-mnist`, tested on the
+    /// shipped 10,000 test images. Deterministic for a given seed and adapter.
+    TrainClassifier(TrainClassifierArgs),
+    /// The paper's comparisons at one preset and budget: z-chain (Table 4), x-chain length
+    /// (Table 5), dual-MCMC vs cooperative vs short-run EBM (Table 1), generator vs revised
+    /// samples (sec. 5.2). Trains one run folder per variant under --out, measures each as
+    /// `eval` does, writes ablation.json, ablation.md and ablation.png.
+    Ablate(AblateCliArgs),
+    /// Benchmarks; figures are ratios measured in one run.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum BenchWhat {
+    /// Matmul GFLOP/s at 256, 512, 1024, elementwise GB/s, and a single-threaded CPU matmul.
+    Kernels,
+    /// Conv2d forward and forward+backward GFLOP/s and examples/s at the small-network and
+    /// the paper's CIFAR-10 shapes, with the matmul peak of the same run.
+    Layers,
+    /// Seconds per training iteration and their split, 2-D and small image presets.
+    Train,
+}
+
+/// What a command wrote, and lines for the user.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub files: Vec<PathBuf>,
+    pub lines: Vec<String>,
+}
+
+/// The program: parses the command line, runs it, prints the error of a failure.
+pub fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let choice = AdapterChoice { backend: cli.backend, name: cli.adapter };
+    if !cli.no_gui {
+        if let Some(command) = &cli.command {
+            anyhow::bail!(
+                "the headless commands run with --no-gui, e.g. `dualmcmc --no-gui {}`; \
+                 without --no-gui and without a command, dualmcmc opens the desktop app",
+                command.name()
+            );
+        }
+        return crate::app::run(&choice);
+    }
+    let Some(command) = cli.command else {
+        anyhow::bail!("--no-gui needs a command; see `dualmcmc --no-gui --help`");
+    };
+    // Settings are checked before the adapter is opened (quicker, and no GPU noise first).
+    if let Command::Train(args) = &command {
+        args.spec().resolve()?;
+    }
+    let gpu = Gpu::new(&choice)?;
+    gpu.announce();
+    let engine = || Arc::new(Engine::new(&gpu));
+    match command {
+        Command::Train(args) => train::run(engine(), &args),
+        Command::Sample(args) => report(&sample(engine(), &args)?),
+        Command::Reconstruct(args) => report(&reconstruct(engine(), &args)?.outcome),
+        Command::Interpolate(args) => report(&interpolate(engine(), &args)?),
+        Command::Energy(args) => report(&energy(engine(), &args)?),
+        Command::TrainClassifier(args) => report(&train_classifier(engine(), &args)?),
+        Command::Ablate(args) => evaluate::ablate(engine(), args),
+        Command::Eval(args) => evaluate::eval(engine(), &args),
+        Command::Bench { what: BenchWhat::Kernels } => crate::bench::kernels(&gpu),
+        Command::Bench { what: BenchWhat::Train } => crate::bench::train(&engine()),
+        Command::Bench { what: BenchWhat::Layers } => {
+            crate::bench::layers(&gpu);
+            Ok(())
+        }
+    }
+}
+
+/// Prints a command's lines (stdout) and the files it wrote (stderr).
+fn report(outcome: &Outcome) -> anyhow::Result<()> {
+    for line in &outcome.lines {
+        println!("{line}");
+    }
+    for file in &outcome.files {
+        eprintln!("wrote {}", file.display());
+    }
+    Ok(())
+}
+
+impl Command {
+    /// The subcommand's name, as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Train(_) => "train",
+            Command::Sample(_) => "sample",
+            Command::Reconstruct(_) => "reconstruct",
+            Command::Interpolate(_) => "interpolate",
+            Command::Energy(_) => "energy",
+            Command::Eval(_) => "eval",
+            Command::TrainClassifier(_) => "train-classifier",
+            Command::Ablate(_) => "ablate",
+            Command::Bench { .. } => "bench",
+        }
+    }
+}

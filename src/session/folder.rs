@@ -1,0 +1,125 @@
+//! A run folder and what `train` is asked to make of one.
+//!
+//! Layout:
+//! - `config.toml`: the whole resolved configuration (a resume reads it back);
+//! - `metrics.jsonl`: one JSON object per logged iteration;
+//! - `checkpoint.safetensors`: the latest checkpoint (written atomically);
+//! - `images/`: `samples_ITER.png` (generator), `revised_ITER.png` (after x-Langevin),
+//!   `recon_ITER.png` (rows: data, g(z₀) from the inference model, g(z̃) after z-Langevin),
+//!   `x_chain_ITER.png` and `z_chain_ITER.png` (revision strips, one row per chain), or for
+//!   2-D data `density_ITER.png` (exp(−E) with data in white and revised samples in red).
+
+use crate::config::{DEFAULT_PRESET, RunConfig};
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+
+/// What `train` is asked to do: a new run from a preset or a file, or the continuation of a
+/// run folder.
+#[derive(Clone, Debug, Default)]
+pub struct RunSpec {
+    /// A preset name (default `fmnist`); ignored with `config` or `resume`.
+    pub preset: Option<String>,
+    /// A TOML configuration file instead of a preset.
+    pub config: Option<PathBuf>,
+    /// `KEY=VALUE` overrides.
+    pub set: Vec<String>,
+    /// The run folder (default `runs/<preset>-<n>`, the first free n).
+    pub out: Option<PathBuf>,
+    /// Continue the run in this folder.
+    pub resume: Option<PathBuf>,
+}
+
+impl RunSpec {
+    /// The configuration and the run folder: from the folder when resuming, else from the
+    /// preset or file, in a new folder (not created yet). Touches neither the GPU nor the
+    /// disk, so a bad setting is reported before the adapter is opened.
+    pub fn resolve(&self) -> anyhow::Result<(RunConfig, PathBuf)> {
+        if let Some(dir) = &self.resume {
+            if !dir.join(CONFIG_FILE).is_file() {
+                bail!("cannot resume {}: it has no {CONFIG_FILE} (is it a run folder?)", dir.display());
+            }
+            let folder = RunFolder { dir: dir.clone() };
+            if !folder.checkpoint().is_file() {
+                bail!("cannot resume {}: it has no {CHECKPOINT_FILE} yet", dir.display());
+            }
+            return Ok((folder.config(&self.set)?, dir.clone()));
+        }
+        let (table, origin, name) = match &self.config {
+            Some(path) => {
+                let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+                (RunConfig::file(path)?, path.display().to_string(), stem)
+            }
+            None => {
+                let name = self.preset.clone().unwrap_or_else(|| DEFAULT_PRESET.into());
+                (RunConfig::preset(&name)?, format!("preset {name}"), name)
+            }
+        };
+        let cfg = RunConfig::resolve(table, &self.set, &origin)?;
+        let dir = match &self.out {
+            Some(dir) => {
+                if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+                    bail!(
+                        "the run folder {} exists and is not empty; choose another with --out, or continue it with --resume",
+                        dir.display()
+                    );
+                }
+                dir.clone()
+            }
+            None => (1..)
+                .map(|n| PathBuf::from("runs").join(format!("{name}-{n}")))
+                .find(|p| !p.exists())
+                .expect("a free name"),
+        };
+        Ok((cfg, dir))
+    }
+}
+
+/// A run folder on disk.
+#[derive(Clone, Debug)]
+pub struct RunFolder {
+    pub dir: PathBuf,
+}
+
+impl RunFolder {
+    /// Makes `dir` and `dir/images`, and writes the configuration.
+    pub fn create(dir: &Path, cfg: &RunConfig) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir.join("images"))
+            .with_context(|| format!("cannot create the run folder {}", dir.display()))?;
+        let file = dir.join(CONFIG_FILE);
+        std::fs::write(&file, cfg.to_toml()).with_context(|| format!("cannot write {}", file.display()))?;
+        Ok(Self { dir: dir.to_path_buf() })
+    }
+
+    /// An existing run folder (one with a `config.toml`).
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        if !dir.is_dir() {
+            bail!("{} is not a run folder: no such folder", dir.display());
+        }
+        if !dir.join(CONFIG_FILE).is_file() {
+            bail!("{} is not a run folder: it has no {CONFIG_FILE}", dir.display());
+        }
+        Ok(Self { dir: dir.to_path_buf() })
+    }
+
+    /// Its configuration, with `overrides` applied.
+    pub fn config(&self, overrides: &[String]) -> anyhow::Result<RunConfig> {
+        let file = self.dir.join(CONFIG_FILE);
+        Ok(RunConfig::resolve(RunConfig::file(&file)?, overrides, &file.display().to_string())?)
+    }
+
+    pub fn checkpoint(&self) -> PathBuf {
+        self.dir.join(CHECKPOINT_FILE)
+    }
+
+    pub fn metrics(&self) -> PathBuf {
+        self.dir.join(METRICS_FILE)
+    }
+
+    pub fn images(&self) -> PathBuf {
+        self.dir.join("images")
+    }
+}

@@ -1,0 +1,127 @@
+//! Headless training over a run folder (`dualmcmc --no-gui train`, and every `ablate`
+//! variant): iterations with a progress bar, `metrics.jsonl`, pictures and checkpoints on
+//! their schedule; an interruption (Ctrl-C) saves before it stops.
+
+use super::{RunFolder, RunSpec, Session, pictures};
+use crate::nn::Engine;
+use crate::train::IterMetrics;
+use anyhow::{Context, bail};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by Ctrl-C while [`train`] runs; polled after every iteration.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Trains as `spec` says and returns the run folder. Ctrl-C stops it after the current
+/// iteration, with pictures and a checkpoint.
+pub fn train(engine: Arc<Engine>, spec: &RunSpec, quiet: bool) -> anyhow::Result<PathBuf> {
+    let (cfg, dir) = spec.resolve()?;
+    let (mut session, folder) = if spec.resume.is_some() {
+        let folder = RunFolder::open(&dir)?;
+        let session = Session::resume(engine, &folder, &spec.set)?;
+        eprintln!(
+            "resuming from iteration {} (checkpoint {})",
+            session.iteration(),
+            folder.checkpoint().display()
+        );
+        (session, folder)
+    } else {
+        let session = Session::new(engine, cfg)?;
+        let folder = RunFolder::create(&dir, &session.cfg)?;
+        (session, folder)
+    };
+    if let Some(d) = &session.data {
+        eprintln!("data: {}", d.description);
+    }
+    let [ebm, generator, inference] = session.num_params();
+    eprintln!("networks: EBM {ebm} parameters, generator {generator}, inference model {inference}");
+    eprintln!("run folder: {}", dir.display());
+    let _ = ctrlc::try_set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    run(&mut session, &folder, quiet, &INTERRUPTED)?;
+    Ok(dir)
+}
+
+fn run(s: &mut Session, folder: &RunFolder, quiet: bool, interrupted: &AtomicBool) -> anyhow::Result<()> {
+    let schedule = s.cfg.schedule.clone();
+    let start = s.iteration();
+    if start >= schedule.iterations {
+        eprintln!(
+            "the run has done its {} iterations already (raise schedule.iterations to go on)",
+            schedule.iterations
+        );
+        return Ok(());
+    }
+    let bar = crate::progress::bar(start, schedule.iterations, quiet);
+    let metrics_path = folder.metrics();
+    let mut metrics_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .with_context(|| format!("cannot open {}", metrics_path.display()))?;
+    let began = std::time::Instant::now();
+    for it in start..schedule.iterations {
+        let t = std::time::Instant::now();
+        let m = match s.step() {
+            Ok(m) => m,
+            Err(e) => {
+                bar.abandon();
+                bail!("{e}. The last checkpoint in {} is kept.", folder.dir.display());
+            }
+        };
+        let seconds = t.elapsed().as_secs_f64();
+        let done = it + 1;
+        let last = done == schedule.iterations;
+        if done % schedule.log_every == 0 || last {
+            let line = metrics_line(&m, s.trainer.epoch, seconds, began.elapsed().as_secs_f64());
+            writeln!(metrics_file, "{line}")
+                .with_context(|| format!("cannot write {}", metrics_path.display()))?;
+        }
+        bar.set_message(format!(
+            "gen {:.3} inf {:.3} gap {:+.3} mse {:.4}",
+            m.gen_loss,
+            m.inf_loss,
+            m.energy_data - m.energy_samples,
+            m.recon_mse
+        ));
+        bar.inc(1);
+        let stop = interrupted.load(Ordering::SeqCst);
+        if (schedule.images_every > 0 && done % schedule.images_every == 0) || last || stop {
+            pictures::write(s, folder, done)?;
+        }
+        if (schedule.checkpoint_every > 0 && done % schedule.checkpoint_every == 0) || last || stop {
+            s.save(&folder.checkpoint())?;
+        }
+        if stop {
+            bar.abandon_with_message("interrupted: checkpoint saved");
+            eprintln!("interrupted after iteration {done}; continue with --resume {}", folder.dir.display());
+            return Ok(());
+        }
+    }
+    bar.finish();
+    Ok(())
+}
+
+/// One line of `metrics.jsonl`.
+fn metrics_line(m: &IterMetrics, epoch: u32, seconds: f64, elapsed: f64) -> serde_json::Value {
+    serde_json::json!({
+        "iteration": m.iteration + 1,
+        "epoch": epoch,
+        "gen_loss": m.gen_loss,
+        "gen_data_loss": m.gen_data_loss,
+        "gen_sample_loss": m.gen_sample_loss,
+        "inf_loss": m.inf_loss,
+        "inf_data_loss": m.inf_data_loss,
+        "inf_sample_loss": m.inf_sample_loss,
+        "ebm_loss": m.ebm_loss,
+        "energy_data": m.energy_data,
+        "energy_samples": m.energy_samples,
+        "energy_gap": m.energy_data - m.energy_samples,
+        "recon_mse_initial": m.recon_mse_initial,
+        "recon_mse": m.recon_mse,
+        "seconds": seconds,
+        "elapsed": elapsed,
+    })
+}
