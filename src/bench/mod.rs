@@ -1,10 +1,12 @@
 //! Benchmarks behind `dualmcmc --no-gui bench ...`. Figures are printed together with a
 //! reference measured in the same run, since these machines are shared and noisy.
 
+mod compare;
 mod kernels;
 mod layers;
 mod train;
 
+pub use compare::compare;
 pub use kernels::{cpu_matmul_loop, kernels};
 pub use layers::layers;
 pub use train::train;

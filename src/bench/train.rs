@@ -1,5 +1,5 @@
-//! `bench train`: seconds per training iteration and where they go, for the 2-D preset and
-//! a small image preset.
+//! `bench train`: seconds per training iteration and where they go, and for every preset the
+//! dispatches per iteration and the CPU time to record one iteration.
 
 use super::median_seconds;
 use crate::config::RunConfig;
@@ -8,36 +8,41 @@ use crate::session::Session;
 use crate::train::Phase;
 use std::sync::Arc;
 
-/// PyTorch on the CPU of the project's 2-core machine, same 2-D iteration (issue 4's figure).
-const PYTORCH_2D_SECONDS: f64 = 0.018;
+/// The session of `preset` with `overrides`, its data loaded.
+pub(super) fn session(engine: &Arc<Engine>, preset: &str, overrides: &[String]) -> anyhow::Result<Session> {
+    let cfg = RunConfig::resolve(RunConfig::preset(preset)?, overrides, preset)?;
+    Session::new(Arc::clone(engine), cfg)
+}
 
-/// Times `reps` iterations of a preset (with `overrides`) and prints the figures.
-fn one(engine: &Arc<Engine>, preset: &str, overrides: &[&str], reps: usize) -> anyhow::Result<f64> {
-    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let cfg = RunConfig::resolve(RunConfig::preset(preset)?, &overrides, preset)?;
-    let t = &cfg.train;
+/// Seconds per iteration of a session (median of `reps` after one warm-up).
+pub(super) fn seconds_per_iteration(session: &mut Session, reps: usize) -> f64 {
+    median_seconds(reps, || {
+        session.step().expect("benchmark iteration");
+    })
+}
+
+/// Times `reps` iterations of a preset and prints the figures and the split by phase.
+fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
+    let mut s = session(engine, preset, &[])?;
+    let t = &s.cfg.train;
     println!(
         "preset {preset}: {:?}, batch {}, 2×{} x-steps, {} z-steps",
-        cfg.model, t.batch_size, t.x_langevin.steps, t.z_langevin.steps
+        s.cfg.model, t.batch_size, t.x_langevin.steps, t.z_langevin.steps
     );
-    let mut session = Session::new(Arc::clone(engine), cfg)?;
-    let g = &engine.gpu;
-    session.step()?;
+    let g = engine.gpu.clone();
     let before = g.traffic();
-    let secs = median_seconds(reps, || {
-        session.step().expect("benchmark iteration");
-    });
+    let secs = seconds_per_iteration(&mut s, reps);
     let traffic = g.traffic() - before;
     let per = (reps + 1) as f64;
     println!("  {secs:.4} s per iteration");
     println!(
-        "  per iteration: {:.1} submissions, {:.1} readbacks",
+        "  per iteration: {:.0} dispatches, {:.1} submissions, {:.1} readbacks",
+        traffic.dispatches as f64 / per,
         traffic.submissions as f64 / per,
         traffic.readbacks as f64 / per
     );
-    let batch =
-        session.data()?.batch(session.iteration(), session.cfg.train.batch_size, session.cfg.train.seed);
-    let (_, phases) = session.trainer.iteration_profiled(&batch)?;
+    let batch = s.data()?.batch(s.iteration(), s.cfg.train.batch_size, s.cfg.train.seed);
+    let (_, phases) = s.trainer.iteration_profiled(&batch)?;
     let total: f64 = phases.iter().map(|p| p.1).sum();
     let part = |ps: &[Phase]| phases.iter().filter(|p| ps.contains(&p.0)).map(|p| p.1).sum::<f64>();
     println!("  split (each phase submitted and waited for on its own, total {total:.4} s):");
@@ -51,18 +56,64 @@ fn one(engine: &Arc<Engine>, preset: &str, overrides: &[&str], reps: usize) -> a
         let t = part(ps);
         println!("    {label:<26} {t:.4} s  ({:.0}%)", 100.0 * t / total);
     }
-    Ok(secs)
+    Ok(())
 }
 
-/// `bench train`: the 2-D preset at the sizes of issue 4's PyTorch figure, and the default
-/// image preset.
-pub fn train(engine: &Arc<Engine>) -> anyhow::Result<()> {
-    // MLPs 2→128→128→1, batch 256, 2×30 x-steps, 10 z-steps: what the PyTorch figure timed.
-    let secs = one(engine, "toy2d", &[], 5)?;
+/// Dispatches of one iteration and the CPU time to record it (median of `reps`), without
+/// submitting: what the CPU costs a GPU that runs the kernels fast. No data is needed.
+fn recording(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
+    let cfg = RunConfig::resolve(RunConfig::preset(preset)?, &[], preset)?;
+    let shape = match &cfg.model {
+        crate::models::ModelConfig::Cifar10 => crate::nn::Shape::image(3, 32, 32),
+        crate::models::ModelConfig::Celeba64 => crate::nn::Shape::image(3, 64, 64),
+        crate::models::ModelConfig::Small { .. } => crate::nn::Shape::image(1, 28, 28),
+        crate::models::ModelConfig::Mlp { .. } => crate::nn::Shape::flat(2),
+    };
+    let models = cfg.model.build(shape, cfg.train.nz).map_err(anyhow::Error::msg)?;
+    let mut t = crate::train::Trainer::new(Arc::clone(engine), cfg.train.clone(), models)
+        .map_err(anyhow::Error::msg)?;
+    let g = engine.gpu.clone();
+    let before = g.traffic();
+    t.record_only();
+    let dispatches = (g.traffic() - before).dispatches;
+    let secs = median_seconds(reps, || t.record_only());
     println!(
-        "  PyTorch on this machine's CPU took {PYTORCH_2D_SECONDS} s for the same iteration: ours/PyTorch {:.1}",
-        secs / PYTORCH_2D_SECONDS
+        "  {preset:<9} batch {:>3}: {dispatches:>6} dispatches per iteration, {:.4} s to record one ({:.1} µs per dispatch)",
+        cfg.train.batch_size,
+        secs,
+        1e6 * secs / dispatches.max(1) as f64
     );
-    one(engine, "fmnist", &[], 2)?;
     Ok(())
+}
+
+/// `bench train`: the 2-D and the default image preset, timed; every preset's recording cost.
+/// The PyTorch comparison is `bench compare`.
+pub fn train(engine: &Arc<Engine>) -> anyhow::Result<()> {
+    one(engine, "toy2d", 5)?;
+    one(engine, "fmnist", 2)?;
+    println!("recording one iteration without submitting it (CPU only):");
+    for preset in ["toy2d", "fmnist", "cifar10", "celeba64"] {
+        // A buffer beyond the adapter's binding limits is a wgpu validation error, which
+        // wgpu raises as a panic: caught here (quietly) and reported as the adapter's limit.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| recording(engine, preset, 3)));
+        std::panic::set_hook(hook);
+        let why = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(panic) => panic_text(&panic),
+        };
+        println!("  {preset:<9} cannot be recorded on this adapter: {}", why.replace('\n', " "));
+    }
+    Ok(())
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a wgpu error".into())
 }

@@ -90,15 +90,29 @@ pub enum Command {
     },
 }
 
-#[derive(Subcommand, Debug, Clone, Copy)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum BenchWhat {
     /// Matmul GFLOP/s at 256, 512, 1024, elementwise GB/s, and a single-threaded CPU matmul.
     Kernels,
     /// Conv2d forward and forward+backward GFLOP/s and examples/s at the small-network and
     /// the paper's CIFAR-10 shapes, with the matmul peak of the same run.
     Layers,
-    /// Seconds per training iteration and their split, 2-D and small image presets.
+    /// Seconds per training iteration and their split (2-D and small image presets), and
+    /// for every preset the dispatches per iteration and the CPU time to record one.
     Train,
+    /// Our iteration against the same iteration in PyTorch (bench/torch_reference.py),
+    /// alternating A B A B in one session; skipped with a hint when PyTorch is missing.
+    Compare {
+        /// toy2d or fmnist.
+        #[arg(long, default_value = "toy2d")]
+        preset: String,
+        /// Timings of each side.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Threads PyTorch may use.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
 }
 
 /// What a command wrote, and lines for the user.
@@ -155,6 +169,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { what: BenchWhat::Layers } => {
             crate::bench::layers(&gpu);
             Ok(())
+        }
+        Command::Bench { what: BenchWhat::Compare { preset, rounds, threads } } => {
+            crate::bench::compare(&engine(), &preset, rounds, threads)
         }
     }
 }

@@ -89,6 +89,7 @@ impl Kernel {
         if groups.contains(&0) {
             return;
         }
+        gpu.count_dispatch();
         let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("params"),
             contents: bytemuck::bytes_of(params),

@@ -30,19 +30,25 @@ pub struct Gpu {
 struct Counters {
     submissions: AtomicU64,
     readbacks: AtomicU64,
+    dispatches: AtomicU64,
 }
 
-/// Submissions and readbacks so far, see [`Gpu::traffic`].
+/// Submissions, readbacks and recorded dispatches so far, see [`Gpu::traffic`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Traffic {
     pub submissions: u64,
     pub readbacks: u64,
+    pub dispatches: u64,
 }
 
 impl std::ops::Sub for Traffic {
     type Output = Traffic;
     fn sub(self, rhs: Traffic) -> Traffic {
-        Traffic { submissions: self.submissions - rhs.submissions, readbacks: self.readbacks - rhs.readbacks }
+        Traffic {
+            submissions: self.submissions - rhs.submissions,
+            readbacks: self.readbacks - rhs.readbacks,
+            dispatches: self.dispatches - rhs.dispatches,
+        }
     }
 }
 
@@ -119,7 +125,13 @@ impl Gpu {
         Traffic {
             submissions: self.counters.submissions.load(Ordering::Relaxed),
             readbacks: self.counters.readbacks.load(Ordering::Relaxed),
+            dispatches: self.counters.dispatches.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts one recorded dispatch (see [`Kernel::encode`]).
+    pub(crate) fn count_dispatch(&self) {
+        self.counters.dispatches.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Blocks until all submitted work is done.

@@ -166,6 +166,17 @@ impl Trainer {
         Ok(metrics)
     }
 
+    /// Records one iteration into an encoder that is then dropped, never submitted: the CPU
+    /// cost of recording, for adapters too slow to run the iteration (benchmarks).
+    pub fn record_only(&mut self) {
+        let e = Arc::clone(&self.engine);
+        let mut enc = e.gpu.encoder();
+        self.backups.save(&mut enc, [&self.models.ebm, &self.models.generator, &self.models.inference]);
+        for phase in Phase::ALL {
+            self.record(phase, &e, &mut enc);
+        }
+    }
+
     /// Sets the epoch for the learning-rate schedule.
     pub fn set_epoch(&mut self, epoch: u32) {
         self.epoch = epoch;
