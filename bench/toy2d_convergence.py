@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Study driver: why the 2-D densities of the toy2d preset drift, and a recipe that stays.
+
+Runs bench/torch_reference.py (one process at a time, one torch thread each) for named
+variants of the toy2d preset, each a list of our TOML keys (``--set`` overrides), and keeps
+every run's (iteration, loglik, loglik_ema) curve as a JSONL file under docs/convergence/.
+Existing files are kept (the study resumes where it stopped); delete one to rerun it.
+
+  toy2d_convergence.py screen            # 8gaussians, seed 1, every screening variant
+  toy2d_convergence.py screen --only b1_0.9,lr_3e-4
+  toy2d_convergence.py confirm           # the recommended variant, 3 toys x 3 seeds, 10k
+  toy2d_convergence.py report            # plots (PNG) and the tables of docs/convergence.md
+  toy2d_convergence.py all               # screen, confirm, report
+
+The held-out set is 10,000 points (seed 0x5EED0E7A, numpy) and the log-likelihood is the
+exact grid log-likelihood of src/eval/grid.rs; ``loglik_ema`` is that of an exponential
+moving average (decay 0.999) of the EBM's weights, computed alongside in every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "convergence"
+PY = sys.executable
+EMA = 0.999
+HELDOUT = 10000
+EVAL_EVERY = 500
+SCREEN_ITERATIONS = 4000
+CONFIRM_ITERATIONS = 10000
+TOYS = ["8gaussians", "25gaussians", "checkerboard"]
+SEEDS = [1, 2, 3]
+
+
+def all_nets(key: str, value) -> list[str]:
+    return [f"train.{net}.{key}={value}" for net in ("ebm_optim", "generator_optim", "inference_optim")]
+
+
+# Screening variants: one change at a time against the toy2d preset, then combinations.
+VARIANTS: dict[str, list[str]] = {
+    "baseline": [],
+    "lr_3e-4": all_nets("lr", 3e-4),
+    "b1_0.5": all_nets("beta1", 0.5),
+    "b1_0.9": all_nets("beta1", 0.9),
+    "decay_0.8": ["train.lr_decay=0.8"],
+    "gen_lr_3e-4": ["train.generator_optim.lr=3e-4"],
+    "sample_w_0.1": ["train.generator_sample_weight=0.1"],
+    "x_step_0.02": ["train.x_langevin.step_size=0.02"],
+    "x_steps_60": ["train.x_langevin.steps=60"],
+    "batch_512": ["train.batch_size=512"],
+    "ebm_lr_3e-4": ["train.ebm_optim.lr=3e-4"],
+}
+COMBINED: dict[str, list[str]] = {}
+RECOMMENDED = "baseline"  # set after screening (see docs/convergence.md)
+
+
+def variant(name: str) -> list[str]:
+    return VARIANTS.get(name) or COMBINED[name]
+
+
+def run(name: str, toy: str, seed: int, iterations: int, path: Path) -> None:
+    if path.exists() and path.stat().st_size > 0:
+        last = json.loads(path.read_text().strip().splitlines()[-1])
+        if last.get("iteration") == iterations or "diverged" in last:
+            print(f"have {path.relative_to(ROOT)}", flush=True)
+            return
+    sets = variant(name) + [f"data.toy={toy}", f"train.seed={seed}"]
+    cmd = [PY, str(ROOT / "bench" / "torch_reference.py"), "train", "--preset", "toy2d",
+           "--iterations", str(iterations), "--eval-every", str(EVAL_EVERY), "--heldout", str(HELDOUT),
+           "--ema", str(EMA), "--threads", "1", "--quiet", "--out", str(path)]
+    for s in sets:
+        cmd += ["--set", s]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"run {name} {toy} seed {seed} ({iterations} iterations)", flush=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    print("  " + out.stdout.strip(), flush=True)
+
+
+def screen(only: list[str] | None, toy: str = "8gaussians", iterations: int = SCREEN_ITERATIONS) -> None:
+    names = only or list(VARIANTS) + list(COMBINED)
+    folder = OUT / ("screen" if toy == "8gaussians" else f"screen_{toy}")
+    for name in names:
+        run(name, toy, 1, iterations, folder / f"{name}.jsonl")
+
+
+def confirm(name: str) -> None:
+    for toy in TOYS:
+        for seed in SEEDS:
+            run(name, toy, seed, CONFIRM_ITERATIONS, OUT / "confirm" / f"{name}_{toy}_s{seed}.jsonl")
+
+
+def read(path: Path):
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    head = rows[0]
+    curve = [r for r in rows[1:] if "loglik" in r]
+    return head, curve
+
+
+def at(curve, it, key="loglik"):
+    for r in curve:
+        if r["iteration"] == it:
+            return r.get(key)
+    return None
+
+
+def report() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = []
+    screen_files = sorted((OUT / "screen").glob("*.jsonl"))
+    if screen_files:
+        fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+        lines.append("| variant | overrides | 1k | 2k | 3k | 4k | 4k (EMA) | best | 4k − 2k |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+        for f in screen_files:
+            head, c = read(f)
+            name = f.stem
+            its = [r["iteration"] for r in c]
+            axes[0].plot(its, [r["loglik"] for r in c], marker=".", label=name)
+            axes[1].plot(its, [r.get("loglik_ema") for r in c], marker=".", label=name)
+            v = [at(c, k) for k in (1000, 2000, 3000, 4000)]
+            e4 = at(c, 4000, "loglik_ema")
+            best = max(r["loglik"] for r in c) if c else None
+            fmt = lambda x: "—" if x is None else f"{x:.3f}"
+            d = None if v[1] is None or v[3] is None else v[3] - v[1]
+            sets = ", ".join(f"`{s}`" for s in variant(name)) if name in VARIANTS or name in COMBINED else ""
+            lines.append(f"| {name} | {sets or '(preset)'} | " + " | ".join(fmt(x) for x in v)
+                         + f" | {fmt(e4)} | {fmt(best)} | {'—' if d is None else f'{d:+.3f}'} |")
+            opt = head["optimum"]
+        for ax, title in zip(axes, ("EBM weights", "EMA of the EBM weights (0.999)")):
+            ax.axhline(opt, color="k", ls="--", lw=1, label="optimum")
+            ax.axhline(opt - 0.1, color="k", ls=":", lw=1, label="optimum − 0.1")
+            ax.set_title(f"8gaussians, seed 1: {title}")
+            ax.set_xlabel("iteration")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("held-out log-likelihood (nats)")
+        axes[0].set_ylim(max(opt - 1.2, axes[0].get_ylim()[0]), opt + 0.1)
+        axes[1].legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(OUT / "screen_8gaussians.png", dpi=90)
+        plt.close(fig)
+    for name in sorted({f.stem.split("_8gaussians")[0].split("_25gaussians")[0].split("_checkerboard")[0]
+                        for f in (OUT / "confirm").glob("*.jsonl")}):
+        fig, axes = plt.subplots(1, len(TOYS), figsize=(5 * len(TOYS), 4.2))
+        lines.append("")
+        lines.append(f"Confirmation of `{name}`:")
+        lines.append("")
+        lines.append("| toy | seed | optimum | 2k | 10k | 10k − 2k | 2k (EMA) | 10k (EMA) | EMA 10k − 2k | "
+                     "10k within 0.1 | stays |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for ax, toy in zip(axes, TOYS):
+            for seed in SEEDS:
+                f = OUT / "confirm" / f"{name}_{toy}_s{seed}.jsonl"
+                if not f.exists():
+                    continue
+                head, c = read(f)
+                opt = head["optimum"]
+                its = [r["iteration"] for r in c]
+                ax.plot(its, [r["loglik"] for r in c], color=f"C{seed}", alpha=0.5, label=f"seed {seed}")
+                ax.plot(its, [r.get("loglik_ema") for r in c], color=f"C{seed}", ls="-", lw=2,
+                        label=f"seed {seed} EMA")
+                a, b = at(c, 2000), at(c, CONFIRM_ITERATIONS)
+                ea, eb = at(c, 2000, "loglik_ema"), at(c, CONFIRM_ITERATIONS, "loglik_ema")
+                fmt = lambda x: "—" if x is None else f"{x:.3f}"
+                diff = lambda p, q: "—" if p is None or q is None else f"{q - p:+.3f}"
+                ok_near = eb is not None and eb >= opt - 0.1
+                ok_stay = ea is not None and eb is not None and eb >= ea - 0.02
+                lines.append(f"| {toy} | {seed} | {opt:.3f} | {fmt(a)} | {fmt(b)} | {diff(a, b)} | {fmt(ea)} | "
+                             f"{fmt(eb)} | {diff(ea, eb)} | {'yes' if ok_near else 'no'} | "
+                             f"{'yes' if ok_stay else 'no'} |")
+            ax.axhline(opt, color="k", ls="--", lw=1)
+            ax.axhline(opt - 0.1, color="k", ls=":", lw=1)
+            ax.set_ylim(opt - 1.0, opt + 0.1)
+            ax.set_title(f"{toy} ({name})")
+            ax.set_xlabel("iteration")
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("held-out log-likelihood (nats)")
+        axes[0].legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(OUT / f"confirm_{name}.png", dpi=90)
+        plt.close(fig)
+    text = "\n".join(lines) + "\n"
+    (OUT / "tables.md").write_text(text)
+    print(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("what", choices=["screen", "confirm", "report", "all"])
+    ap.add_argument("--only", help="comma-separated variant names (screen)")
+    ap.add_argument("--variant", default=RECOMMENDED, help="the variant to confirm")
+    ap.add_argument("--toy", default="8gaussians", help="the toy to screen on")
+    ap.add_argument("--iterations", type=int, default=SCREEN_ITERATIONS, help="screening run length")
+    args = ap.parse_args()
+    if args.what in ("screen", "all"):
+        screen(args.only.split(",") if args.only else None, args.toy, args.iterations)
+    if args.what in ("confirm", "all"):
+        confirm(args.variant)
+    if args.what in ("report", "all"):
+        report()
+
+
+if __name__ == "__main__":
+    main()
