@@ -217,6 +217,56 @@ class Grid:
         return float((neg[self.cell_index(samples)] - log_z).mean())
 
 
+def support_mask(toy: str, points: np.ndarray) -> np.ndarray | None:
+    """Cells that hold the data: within 3 standard deviations of a mode (mixtures), on a
+    square (checkerboard); None for the other toys. For the diagnostic mass_off_support."""
+    if toy == "checkerboard":
+        return (np.floor(points[:, 0] / 2) + np.floor(points[:, 1] / 2)) % 2 == 0
+    m = mixture(toy)
+    if m is None:
+        return None
+    centres, std = m
+    d2 = ((points[:, None, :].astype(np.float64) - centres[None]) ** 2).sum(-1).min(1)
+    return d2 < (3 * std) ** 2
+
+
+def mass_off(energies: np.ndarray, mask: np.ndarray | None) -> float | None:
+    """The model's grid probability mass outside the data's support cells."""
+    if mask is None:
+        return None
+    neg = -energies.astype(np.float64)
+    w = np.exp(neg - neg.max())
+    return float(w[~mask].sum() / w.sum())
+
+
+def regions(toy: str, points: np.ndarray) -> np.ndarray | None:
+    """Each cell's component of the data: its nearest mode (mixtures) or its square
+    (checkerboard, -1 off the squares); None for the other toys."""
+    if toy == "checkerboard":
+        col, row = np.floor(points[:, 0] / 2), np.floor(points[:, 1] / 2)
+        idx = ((col + 2) * 4 + (row + 2)).astype(np.int64)
+        return np.where((col + row) % 2 == 0, idx, -1)
+    m = mixture(toy)
+    if m is None:
+        return None
+    d2 = ((points[:, None, :].astype(np.float64) - m[0][None]) ** 2).sum(-1)
+    return d2.argmin(1)
+
+
+def region_kl(energies: np.ndarray, reg: np.ndarray | None) -> float | None:
+    """KL(uniform || w) of the model's mass w_k per component (modes or squares, all equally
+    likely under the data): the part of the log-likelihood gap due to mis-weighted
+    components (how much the model's modes are mis-weighted against one another)."""
+    if reg is None:
+        return None
+    neg = -energies.astype(np.float64)
+    p = np.exp(neg - neg.max())
+    keys = np.unique(reg[reg >= 0])
+    w = np.array([p[reg == k].sum() for k in keys])
+    w = w / w.sum()
+    return float(np.mean(np.log((1.0 / len(keys)) / np.maximum(w, 1e-300))))
+
+
 def optimum(toy: str, held_out: np.ndarray) -> float | None:
     if toy == "checkerboard":
         return -math.log(32.0)
@@ -564,6 +614,8 @@ def cmd_train(args, cfg):
     grid = Grid(toy)
     held_out = sample_toy(toy, args.heldout, np.random.default_rng(0x5EED0E7A))
     opt = optimum(toy, held_out)
+    support = support_mask(toy, grid.points)
+    reg = regions(toy, grid.points)
     tr = Trainer(cfg, shape, per_epoch, ema=args.ema)
     batches = toy_batches(cfg)
     out = open(args.out, "w") if args.out else None
@@ -589,11 +641,16 @@ def cmd_train(args, cfg):
             break
         gaps.append(m["energy_data"] - m["energy_samples"])
         if it % args.eval_every == 0 or it == args.iterations:
-            row = {"iteration": it, "loglik": round(grid.average_log_likelihood(tr.energies(grid.points), held_out), 5),
+            en = tr.energies(grid.points)
+            row = {"iteration": it, "loglik": round(grid.average_log_likelihood(en, held_out), 5),
+                   "mass_off_support": mass_off(en, support), "component_kl": region_kl(en, reg),
                    "energy_gap_mean": round(float(np.mean(gaps)), 5), "gen_data_loss": round(m["gen_data_loss"], 5),
                    "seconds": round(time.perf_counter() - began, 1)}
             if tr.ebm_ema is not None:
-                row["loglik_ema"] = round(grid.average_log_likelihood(tr.energies(grid.points, ema=True), held_out), 5)
+                en = tr.energies(grid.points, ema=True)
+                row["loglik_ema"] = round(grid.average_log_likelihood(en, held_out), 5)
+                row["mass_off_support_ema"] = mass_off(en, support)
+                row["component_kl_ema"] = region_kl(en, reg)
             gaps = []
             record(row)
     if out:

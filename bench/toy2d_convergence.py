@@ -55,12 +55,22 @@ VARIANTS: dict[str, list[str]] = {
     "batch_512": ["train.batch_size=512"],
     "ebm_lr_3e-4": ["train.ebm_optim.lr=3e-4"],
 }
-COMBINED: dict[str, list[str]] = {}
+COMBINED: dict[str, list[str]] = {
+    "lr_3e-4+decay_0.9": all_nets("lr", 3e-4) + ["train.lr_decay=0.9"],
+    "lr_3e-4+b1_0.5": all_nets("lr", 3e-4) + all_nets("beta1", 0.5),
+    # Smaller x-Langevin steps: less discretisation bias of the chain (see convergence.md).
+    "lr_3e-4+x_step_0.02": all_nets("lr", 3e-4) + ["train.x_langevin.step_size=0.02"],
+    "lr_3e-4+decay_0.9+x_step_0.02": all_nets("lr", 3e-4) + ["train.lr_decay=0.9",
+                                                             "train.x_langevin.step_size=0.02"],
+    # 25 gaussians: the modes' standard deviation is 0.0177, far below the preset's chain
+    # noise sqrt(2 * 0.05) = 0.32; a step of 1e-4 gives noise 0.014.
+    "lr_3e-4+x_step_1e-4": all_nets("lr", 3e-4) + ["train.x_langevin.step_size=1e-4"],
+}
 RECOMMENDED = "baseline"  # set after screening (see docs/convergence.md)
 
 
 def variant(name: str) -> list[str]:
-    return VARIANTS.get(name) or COMBINED[name]
+    return VARIANTS[name] if name in VARIANTS else COMBINED[name]
 
 
 def run(name: str, toy: str, seed: int, iterations: int, path: Path) -> None:
@@ -88,9 +98,9 @@ def screen(only: list[str] | None, toy: str = "8gaussians", iterations: int = SC
         run(name, toy, 1, iterations, folder / f"{name}.jsonl")
 
 
-def confirm(name: str) -> None:
-    for toy in TOYS:
-        for seed in SEEDS:
+def confirm(name: str, toys=TOYS, seeds=SEEDS) -> None:
+    for toy in toys:
+        for seed in seeds:
             run(name, toy, seed, CONFIRM_ITERATIONS, OUT / "confirm" / f"{name}_{toy}_s{seed}.jsonl")
 
 
@@ -115,37 +125,45 @@ def report() -> None:
     import matplotlib.pyplot as plt
 
     lines = []
-    screen_files = sorted((OUT / "screen").glob("*.jsonl"))
-    if screen_files:
+    fmt = lambda x: "—" if x is None else f"{x:.3f}"
+    for folder in sorted(OUT.glob("screen*")):
+        files = sorted(folder.glob("*.jsonl"))
+        if not files:
+            continue
+        toy = "8gaussians" if folder.name == "screen" else folder.name.split("_", 1)[1]
         fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
-        lines.append("| variant | overrides | 1k | 2k | 3k | 4k | 4k (EMA) | best | 4k − 2k |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
-        for f in screen_files:
+        lines += ["", f"Screening on {toy}, seed 1:", "",
+                  "| variant | overrides | 1k | 2k | 3k | 4k | last | last (EMA) | best (EMA) | component KL, last (EMA) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for f in files:
             head, c = read(f)
+            if not c:
+                continue
             name = f.stem
             its = [r["iteration"] for r in c]
             axes[0].plot(its, [r["loglik"] for r in c], marker=".", label=name)
             axes[1].plot(its, [r.get("loglik_ema") for r in c], marker=".", label=name)
             v = [at(c, k) for k in (1000, 2000, 3000, 4000)]
-            e4 = at(c, 4000, "loglik_ema")
-            best = max(r["loglik"] for r in c) if c else None
-            fmt = lambda x: "—" if x is None else f"{x:.3f}"
-            d = None if v[1] is None or v[3] is None else v[3] - v[1]
-            sets = ", ".join(f"`{s}`" for s in variant(name)) if name in VARIANTS or name in COMBINED else ""
+            best = max(r.get("loglik_ema") or -1e9 for r in c)
+            base = name.split("_stopped")[0]
+            known = base in VARIANTS or base in COMBINED
+            sets = ", ".join(f"`{x}`" for x in variant(base)) if known else ""
             lines.append(f"| {name} | {sets or '(preset)'} | " + " | ".join(fmt(x) for x in v)
-                         + f" | {fmt(e4)} | {fmt(best)} | {'—' if d is None else f'{d:+.3f}'} |")
+                         + f" | {fmt(c[-1]['loglik'])} @{its[-1]} | {fmt(c[-1].get('loglik_ema'))} | {fmt(best)} | "
+                         f"{fmt(c[-1].get('component_kl_ema'))} |")
             opt = head["optimum"]
         for ax, title in zip(axes, ("EBM weights", "EMA of the EBM weights (0.999)")):
             ax.axhline(opt, color="k", ls="--", lw=1, label="optimum")
             ax.axhline(opt - 0.1, color="k", ls=":", lw=1, label="optimum − 0.1")
-            ax.set_title(f"8gaussians, seed 1: {title}")
+            ax.set_title(f"{toy}, seed 1: {title}")
             ax.set_xlabel("iteration")
             ax.grid(alpha=0.3)
         axes[0].set_ylabel("held-out log-likelihood (nats)")
-        axes[0].set_ylim(max(opt - 1.2, axes[0].get_ylim()[0]), opt + 0.1)
+        lo = min(r.get("loglik_ema") or opt for f in files for r in read(f)[1])
+        axes[0].set_ylim(max(opt - 1.2, lo - 0.1) if toy == "8gaussians" else lo - 0.5, opt + 0.2)
         axes[1].legend(fontsize=7, loc="lower right")
         fig.tight_layout()
-        fig.savefig(OUT / "screen_8gaussians.png", dpi=90)
+        fig.savefig(OUT / f"screen_{toy}.png", dpi=90)
         plt.close(fig)
     for name in sorted({f.stem.split("_8gaussians")[0].split("_25gaussians")[0].split("_checkerboard")[0]
                         for f in (OUT / "confirm").glob("*.jsonl")}):
@@ -169,7 +187,6 @@ def report() -> None:
                         label=f"seed {seed} EMA")
                 a, b = at(c, 2000), at(c, CONFIRM_ITERATIONS)
                 ea, eb = at(c, 2000, "loglik_ema"), at(c, CONFIRM_ITERATIONS, "loglik_ema")
-                fmt = lambda x: "—" if x is None else f"{x:.3f}"
                 diff = lambda p, q: "—" if p is None or q is None else f"{q - p:+.3f}"
                 ok_near = eb is not None and eb >= opt - 0.1
                 ok_stay = ea is not None and eb is not None and eb >= ea - 0.02
@@ -197,13 +214,15 @@ def main() -> None:
     ap.add_argument("what", choices=["screen", "confirm", "report", "all"])
     ap.add_argument("--only", help="comma-separated variant names (screen)")
     ap.add_argument("--variant", default=RECOMMENDED, help="the variant to confirm")
+    ap.add_argument("--toys", default=",".join(TOYS), help="toys to confirm on")
+    ap.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="seeds to confirm with")
     ap.add_argument("--toy", default="8gaussians", help="the toy to screen on")
     ap.add_argument("--iterations", type=int, default=SCREEN_ITERATIONS, help="screening run length")
     args = ap.parse_args()
     if args.what in ("screen", "all"):
         screen(args.only.split(",") if args.only else None, args.toy, args.iterations)
     if args.what in ("confirm", "all"):
-        confirm(args.variant)
+        confirm(args.variant, args.toys.split(","), [int(x) for x in args.seeds.split(",")])
     if args.what in ("report", "all"):
         report()
 
