@@ -66,7 +66,7 @@ COMBINED: dict[str, list[str]] = {
     # noise sqrt(2 * 0.05) = 0.32; a step of 1e-4 gives noise 0.014.
     "lr_3e-4+x_step_1e-4": all_nets("lr", 3e-4) + ["train.x_langevin.step_size=1e-4"],
 }
-RECOMMENDED = "baseline"  # set after screening (see docs/convergence.md)
+RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
 
 def variant(name: str) -> list[str]:

@@ -14,9 +14,12 @@
 //! | `{net}.{name}` | every parameter and every state tensor (batch-norm running statistics, spectral-norm `weight_u`/`weight_v`/…), named as the layout names it, e.g. `ebm.blocks.0.c1.weight_orig` |
 //! | `optim.{net}.{name}.exp_avg` | Adam's first moment m of parameter `{name}` (PyTorch's name for it) |
 //! | `optim.{net}.{name}.exp_avg_sq` | Adam's second moment v |
+//! | `ema.{net}.{name}` | the moving average of parameter `{name}`, when the run keeps one (`train.ema_decay` > 0); optional |
 //!
 //! The optimiser moments sit under their own `optim.` prefix so that the tensors that start
-//! with `{net}.` are exactly that network's `state_dict`.
+//! with `{net}.` are exactly that network's `state_dict`. Likewise the averages: the tensors
+//! that start with `ema.{net}.`, with the state tensors of `{net}.`, are the averaged
+//! network's `state_dict`.
 //!
 //! Metadata (the safetensors `__metadata__` map, string → string):
 //!
@@ -159,6 +162,7 @@ pub fn save(
     let mut meta: HashMap<String, String> = HashMap::new();
     for ((net_name, net), v) in NETS.into_iter().zip(networks(trainer)).zip(&values) {
         tensors.extend(net_tensors(net_name, net, v, true));
+        tensors.extend(average_tensors(net_name, net, v));
         meta.insert(format!("{net_name}.adam_t"), v.adam_t.to_string());
         meta.insert(format!("{net_name}.architecture"), fingerprint(&net.layout));
     }
@@ -184,6 +188,58 @@ pub(crate) fn net_tensors<'a>(
         .into_iter()
         .map(|(name, t, buf)| (name, t.shape.as_slice(), &buf.of(v)[t.offset..t.offset + t.numel()]))
         .collect()
+}
+
+/// The file's tensors of the average of network `net_name`'s parameters (none if `v` has no
+/// average): `ema.{net}.{name}` for each parameter.
+fn average_tensors<'a>(
+    net_name: &str,
+    net: &'a Network,
+    v: &'a NetValues,
+) -> Vec<(String, &'a [usize], &'a [f32])> {
+    let Some(avg) = &v.average else { return Vec::new() };
+    let params = net.layout.tensors.iter().filter(|t| t.kind == Kind::Param);
+    params
+        .map(|t| {
+            (format!("ema.{net_name}.{}", t.name), t.shape.as_slice(), &avg[t.offset..t.offset + t.numel()])
+        })
+        .collect()
+}
+
+/// The average of network `net_name`'s parameters from the file, laid out as `net` lays them
+/// out: `None` if the file has none (a run without `ema_decay`, or an older one).
+fn average_of(
+    path: &Path,
+    st: &SafeTensors,
+    net_name: &str,
+    net: &Network,
+) -> Result<Option<Vec<f32>>, CheckpointError> {
+    let arch = |reason: String| CheckpointError::Architecture { path: path.into(), reason };
+    let prefix = format!("ema.{net_name}.");
+    let present = st.names().into_iter().filter(|n| n.starts_with(&prefix)).count();
+    if present == 0 {
+        return Ok(None);
+    }
+    let mut avg = vec![0.0; net.layout.params_len];
+    let mut expected = 0;
+    for t in net.layout.tensors.iter().filter(|t| t.kind == Kind::Param) {
+        let name = format!("{prefix}{}", t.name);
+        let view = st.tensor(&name).map_err(|_| arch(format!("tensor `{name}` is missing from the file")))?;
+        if view.shape() != t.shape.as_slice() || view.dtype() != Dtype::F32 {
+            return Err(arch(format!("tensor `{name}` is not F32 of shape {:?}", t.shape)));
+        }
+        let dst = &mut avg[t.offset..t.offset + t.numel()];
+        for (d, b) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
+            *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        expected += 1;
+    }
+    if present != expected {
+        return Err(arch(format!(
+            "the file has {present} `{prefix}` tensors; this `{net_name}` has {expected} parameters"
+        )));
+    }
+    Ok(Some(avg))
 }
 
 /// Writes F32 tensors (name, shape, values) and string metadata as one safetensors file,
@@ -232,7 +288,9 @@ pub fn read_metadata(path: impl AsRef<Path>) -> Result<CheckpointMeta, Checkpoin
 }
 
 /// Restores parameters, Adam's moments and step counts, state, iteration and epoch from
-/// `path` into `trainer`, which must have been built with the same architecture.
+/// `path` into `trainer`, which must have been built with the same architecture. A trainer
+/// that keeps averages takes the file's, or starts them at the file's parameters when the
+/// file has none.
 /// `trainer.cfg` is left as it is: build the trainer from [`read_metadata`]'s `config` for an
 /// exact resume (the seed is in it).
 ///
@@ -261,6 +319,7 @@ pub fn load(path: impl AsRef<Path>, trainer: &mut Trainer) -> Result<(), Checkpo
             });
         }
         v.adam_t = meta.adam_t[i];
+        v.average = average_of(path, &st, net_name, net)?;
         values.push(v);
     }
     let gpu = &trainer.engine.gpu;
@@ -437,6 +496,7 @@ pub(crate) fn values_of(
         adam_v: vec![0.0; layout.params_len],
         state: vec![0.0; layout.state_len],
         adam_t: 0,
+        average: None,
     };
     let mut expected = std::collections::HashSet::new();
     for (name, t, buf) in entries(net_name, layout, optimiser) {

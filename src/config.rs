@@ -31,6 +31,10 @@ pub struct ScheduleConfig {
     pub images_every: u64,
     /// A checkpoint every this many iterations (0: only at the end).
     pub checkpoint_every: u64,
+    /// Held-out measurements in `metrics.jsonl` every this many iterations (0: never): the
+    /// log-likelihood for 2-D data, of the trained and of the averaged weights.
+    #[serde(default)]
+    pub eval_every: u64,
     /// Examples per side of the image grids.
     pub grid: usize,
 }

@@ -32,8 +32,9 @@ fn mlp_batch(t: &Trainer, i: u32) -> Vec<f32> {
 
 /// The paper's networks at toy size on 1×4×4 images: spectral norm (state u, v, σ) in the
 /// EBM, batch norm (running statistics) in the generator.
+/// It keeps moving averages of the weights, so that they round-trip too.
 fn conv_trainer() -> Trainer {
-    let cfg = tiny_config(3, 2);
+    let cfg = dualmcmc::train::TrainConfig { ema_decay: 0.99, ..tiny_config(3, 2) };
     let image = Shape::image(1, 4, 4);
     let models = Models {
         ebm: resnet::ebm(image, &[3], &[true]),
@@ -57,8 +58,9 @@ fn train(t: &mut Trainer, batch: Batch, iterations: u32) {
     }
 }
 
-/// One network's parameters, Adam moments m and v, and state as bits, and its Adam steps.
-type NetBits = (Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>, u64);
+/// One network's parameters, Adam moments m and v, state and average as bits, and its Adam
+/// steps.
+type NetBits = (Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>, Option<Vec<u32>>, u64);
 
 /// Every saved buffer of the three networks.
 fn snapshot(t: &Trainer) -> Vec<NetBits> {
@@ -68,7 +70,8 @@ fn snapshot(t: &Trainer) -> Vec<NetBits> {
         .map(|n| {
             let b = n.bufs();
             let read = |buf| gpu().read::<u32>(buf).unwrap();
-            (read(&b.params), read(&b.adam_m), read(&b.adam_v), read(&b.state), b.adam_t)
+            let average = b.average.as_ref().map(|a| read(&a.params));
+            (read(&b.params), read(&b.adam_m), read(&b.adam_v), read(&b.state), average, b.adam_t)
         })
         .collect()
 }
@@ -168,6 +171,8 @@ fn tensors_carry_pytorch_names_and_shapes_under_the_network_prefix() {
     assert_eq!(shape("optim.ebm.blocks.0.c1.weight_orig.exp_avg"), [3, 1, 3, 3]);
     assert_eq!(shape("optim.generator.l1.weight.exp_avg_sq"), [12, 2]);
     assert!(st.tensor("optim.ebm.blocks.0.c1.weight_u.exp_avg").is_err(), "state has no optimiser moments");
+    assert_eq!(shape("ema.ebm.blocks.0.c1.weight_orig"), [3, 1, 3, 3]);
+    assert!(st.tensor("ema.ebm.blocks.0.c1.weight_u").is_err(), "state is not averaged");
 
     // Exactly the layouts' tensors, every one F32, and nothing else.
     let m = &t.models;
@@ -178,6 +183,7 @@ fn tensors_carry_pytorch_names_and_shapes_under_the_network_prefix() {
             if spec.kind == dualmcmc::nn::Kind::Param {
                 want.push(format!("optim.{net}.{}.exp_avg", spec.name));
                 want.push(format!("optim.{net}.{}.exp_avg_sq", spec.name));
+                want.push(format!("ema.{net}.{}", spec.name));
             }
         }
     }

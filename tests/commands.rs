@@ -38,7 +38,8 @@ fn toy_run() -> &'static Path {
             out: Some(dir.path().join("run")),
             ..Default::default()
         };
-        let path = dualmcmc::session::train(engine_arc(), &args, true).unwrap();
+        let path =
+            dualmcmc::session::train(engine_arc(), &args, true, dualmcmc::eval::run_eval::progress).unwrap();
         Run { _dir: dir, path }
     })
     .path
@@ -102,7 +103,8 @@ fn image_run() -> &'static Path {
             out: Some(dir.path().join("run")),
             ..Default::default()
         };
-        let path = dualmcmc::session::train(engine_arc(), &args, true).unwrap();
+        let path =
+            dualmcmc::session::train(engine_arc(), &args, true, dualmcmc::eval::run_eval::progress).unwrap();
         Run { _dir: dir, path }
     })
     .path

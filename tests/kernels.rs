@@ -21,11 +21,13 @@ fn elementwise_kernels_match_cpu() {
         let (x, y) = (g.upload(&xs), g.upload(&ys));
         let (filled, copied, scaled, axpy, sum, prod) =
             (g.zeros(n), g.zeros(n), g.zeros(n), g.upload(&ys), g.zeros(n), g.zeros(n));
+        let lerp = g.upload(&ys);
         g.submit(|enc| {
             ops.fill(enc, n, &filled, 0.25);
             ops.copy(enc, n, &x, &copied);
             ops.scale(enc, n, -1.5, &x, &scaled);
             ops.axpy(enc, n, 0.75, &x, &axpy);
+            ops.lerp(enc, n, 0.1, &x, &lerp);
             ops.add(enc, n, &x, &y, &sum);
             ops.mul(enc, n, &x, &y, &prod);
         });
@@ -41,6 +43,9 @@ fn elementwise_kernels_match_cpu() {
             1e-6,
         );
         assert_close("axpy", &g.read(&axpy).unwrap(), &f64s(&want_axpy), 1e-6, 1e-6);
+        let mut want_lerp = ys.clone();
+        elementwise::cpu::lerp(0.1, &xs, &mut want_lerp);
+        assert_close("lerp", &g.read(&lerp).unwrap(), &f64s(&want_lerp), 1e-6, 1e-6);
         assert_close("add", &g.read(&sum).unwrap(), &f64s(&elementwise::cpu::add(&xs, &ys)), 1e-6, 1e-6);
         assert_close("mul", &g.read(&prod).unwrap(), &f64s(&elementwise::cpu::mul(&xs, &ys)), 1e-6, 1e-6);
     }

@@ -6,7 +6,7 @@ use common::engine_arc;
 use dualmcmc::session::{CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunSpec, Session};
 
 fn train(engine: std::sync::Arc<dualmcmc::nn::Engine>, spec: &RunSpec) -> anyhow::Result<std::path::PathBuf> {
-    dualmcmc::session::train(engine, spec, true)
+    dualmcmc::session::train(engine, spec, true, dualmcmc::eval::run_eval::progress)
 }
 
 fn tiny(out: &std::path::Path, iterations: u64) -> RunSpec {
@@ -53,6 +53,12 @@ fn train_writes_a_run_folder() {
     for key in ["gen_loss", "inf_loss", "ebm_loss", "energy_data", "energy_samples", "recon_mse", "seconds"] {
         assert!(lines[0][key].as_f64().unwrap().is_finite(), "{key} missing or not finite");
     }
+    // The preset measures every 500 iterations and at the end; it keeps weight averages.
+    assert!(lines[0].get("log_likelihood").is_none());
+    let (ll, ll_ema, optimum) = ["log_likelihood", "log_likelihood_ema", "optimum_log_likelihood"]
+        .map(|k| lines[2][k].as_f64().unwrap_or_else(|| panic!("{k} missing at the end")))
+        .into();
+    assert!(ll < optimum && ll_ema < optimum && ll != ll_ema, "{ll} {ll_ema} {optimum}");
     assert!(
         dir.join("images/density_000003.png").is_file() && dir.join("images/density_000006.png").is_file()
     );

@@ -218,3 +218,38 @@ fn x_chains_start_where_training_starts_them() {
     assert_ne!(x, t.x_chain_start(6).unwrap(), "keys give different draws");
     assert_eq!(x, t.x_chain_start(5).unwrap(), "and the same key the same draws");
 }
+
+#[test]
+fn the_moving_average_follows_its_rule_never_feeds_back_and_swaps_in() {
+    let (bsz, nz) = (5, 2);
+    let decay = 0.5;
+    let mut averaged = tiny_trainer(TrainConfig { ema_decay: decay, ..tiny_config(bsz, nz) });
+    let mut plain = tiny_trainer(tiny_config(bsz, nz));
+    let avg = |t: &Trainer| read64(&t.models.ebm.bufs().average.as_ref().unwrap().params);
+    let mut want = read64(&averaged.models.ebm.bufs().params);
+    assert_eq!(avg(&averaged), want, "the average starts at the initial weights");
+    for i in 0..3 {
+        averaged.iteration(&batch(bsz, i)).unwrap();
+        plain.iteration(&batch(bsz, i)).unwrap();
+        let theta = read64(&averaged.models.ebm.bufs().params);
+        // Adam step t = i + 1: d_t = min(d, (1 + t)/(10 + t)).
+        let t = (i + 1) as f32;
+        let rate = f64::from(1.0 - decay.min((1.0 + t) / (10.0 + t)));
+        for (w, th) in want.iter_mut().zip(&theta) {
+            *w += rate * (th - *w);
+        }
+        let got: Vec<f32> = gpu().read(&averaged.models.ebm.bufs().average.as_ref().unwrap().params).unwrap();
+        common::assert_close(&format!("average after {}", i + 1), &got, &want, 1e-6, 1e-5);
+    }
+    let trained = read64(&averaged.models.ebm.bufs().params);
+    assert_eq!(trained, read64(&plain.models.ebm.bufs().params), "training never uses the average");
+    let average = avg(&averaged);
+    assert!(averaged.use_averages(true) && !plain.use_averages(true));
+    assert_eq!(read64(&averaged.models.ebm.bufs().params), average, "the average is in use");
+    let x: Vec<f32> = batch(bsz, 9);
+    let (e_avg, _) = averaged.energy(&x, false).unwrap();
+    averaged.use_averages(false);
+    let (e_trained, _) = averaged.energy(&x, false).unwrap();
+    assert_ne!(e_avg, e_trained, "the average is another network");
+    assert_eq!(read64(&averaged.models.ebm.bufs().params), trained, "and swapped back");
+}

@@ -26,6 +26,10 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
         }
         let [e, g, i] = info.params;
         ui.label(format!("parameters: EBM {e}, generator {g}, inference {i}"));
+        let ema = info.cfg.train.ema_decay;
+        if ema > 0.0 {
+            ui.label(format!("views use the moving average of the weights (ema_decay {ema})"));
+        }
     }
 }
 

@@ -64,6 +64,13 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
             });
         });
         ui.end_row();
+        if !state.progress.is_empty() {
+            ui.vertical(|ui| {
+                ui.strong("Held-out log-likelihood (nats, higher is better)");
+                plot("loglik", "nats").show(ui, |p| log_likelihood(p, state));
+            });
+            ui.end_row();
+        }
         if state.show_machine {
             ui.vertical(|ui| {
                 ui.strong("Seconds per iteration");
@@ -72,4 +79,18 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
             ui.end_row();
         }
     });
+}
+
+/// The held-out log-likelihood of the trained weights and of their averages, and the optimum.
+fn log_likelihood(p: &mut egui_plot::PlotUi, state: &AppState) {
+    let pr = &state.progress;
+    let line = |pick: fn(&super::worker::ProgressPoint) -> Option<f64>| -> Vec<[f64; 2]> {
+        pr.iter().filter_map(|q| pick(q).map(|v| [f64::from(q.iteration), v])).collect()
+    };
+    p.line(Line::new("trained weights", line(|q| Some(q.log_likelihood))).color(BLUE));
+    let ema = line(|q| q.log_likelihood_ema);
+    if !ema.is_empty() {
+        p.line(Line::new("weight averages (EMA)", ema).color(GREEN));
+    }
+    p.line(Line::new("optimum", line(|q| q.optimum)).color(egui::Color32::GRAY));
 }

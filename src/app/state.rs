@@ -3,7 +3,8 @@
 
 use super::setup::{DataChoice, Hyper, Setup};
 use super::worker::{
-    Event, InterpolationView, LandscapeView, SessionInfo, TeachStep, TeachView, XChainView, ZChainView,
+    Event, InterpolationView, LandscapeView, ProgressPoint, SessionInfo, TeachStep, TeachView, XChainView,
+    ZChainView,
 };
 
 /// The panels, as tabs.
@@ -67,6 +68,8 @@ pub struct AppState {
     /// Iterations done.
     pub iteration: u32,
     pub history: Vec<Row>,
+    /// Held-out log-likelihoods of a 2-D run (every `schedule.eval_every` iterations).
+    pub progress: Vec<ProgressPoint>,
     /// Shown in a banner until dismissed.
     pub errors: Vec<String>,
     pub note: String,
@@ -111,6 +114,7 @@ impl AppState {
             running: false,
             iteration: 0,
             history: Vec::new(),
+            progress: Vec::new(),
             errors: Vec::new(),
             note: String::new(),
             show_machine: true,
@@ -153,6 +157,7 @@ impl AppState {
                 }
                 self.session = Some(*info);
                 self.history.clear();
+                self.progress.clear();
                 self.x_view = None;
                 self.z_view = None;
                 self.interpolation = None;
@@ -179,6 +184,7 @@ impl AppState {
                     seconds: snap.seconds,
                 });
             }
+            Event::Progress(point) => self.progress.push(point),
             Event::RevisionX(v) => {
                 self.x_step = self.x_step.min(v.states.len() - 1);
                 if self.x_view.is_none() {

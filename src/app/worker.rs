@@ -86,6 +86,8 @@ pub enum Event {
     Running(bool),
     /// An iteration finished.
     Iteration(IterSnapshot),
+    /// Held-out measurements at an iteration (every `schedule.eval_every`).
+    Progress(ProgressPoint),
     RevisionX(XChainView),
     RevisionZ(ZChainView),
     Interpolation(InterpolationView),
@@ -112,6 +114,16 @@ pub struct SessionInfo {
     pub params: [usize; 3],
     /// Iterations done (non-zero after a checkpoint load).
     pub iteration: u32,
+}
+
+/// The held-out log-likelihood of a 2-D run at one iteration (`eval::run_eval::progress`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProgressPoint {
+    pub iteration: u32,
+    pub log_likelihood: f64,
+    /// Of the weight averages, when the run keeps them.
+    pub log_likelihood_ema: Option<f64>,
+    pub optimum: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -359,10 +371,19 @@ impl Worker {
         match s.step() {
             Ok(metrics) => {
                 let seconds = began.elapsed().as_secs_f64();
-                if u64::from(s.trainer.iteration) >= s.cfg.schedule.iterations {
+                let done = u64::from(s.trainer.iteration);
+                let every = s.cfg.schedule.eval_every;
+                let measured = (every > 0 && done % every == 0).then(|| progress(s));
+                let finished = done >= s.cfg.schedule.iterations;
+                if finished {
                     self.set_running(false);
                 }
                 self.send(Event::Iteration(IterSnapshot { metrics, seconds }));
+                match measured {
+                    Some(Ok(Some(point))) => self.send(Event::Progress(point)),
+                    Some(Err(e)) => self.send(Event::Error(format!("held-out measurement: {e:#}"))),
+                    _ => {}
+                }
             }
             Err(e) => {
                 self.set_running(false);
@@ -398,72 +419,11 @@ impl Worker {
         Ok(())
     }
 
+    /// Computes a view with the networks on their moving averages when the run keeps them.
     fn view(&mut self, request: ViewRequest) -> anyhow::Result<()> {
-        let s = self.session()?;
-        let t = &s.trainer;
-        let (shape, iteration, b) = (s.shape, t.iteration, t.cfg.batch_size);
-        let d = shape.size();
-        let event = match request {
-            ViewRequest::RevisionX { chains } => {
-                let x_cfg = t.cfg.x_langevin;
-                let x0 = t.generate(&t.prior_draw(0))?;
-                let chain = t.revise_x(&x0, &x_cfg, 0)?;
-                let n = if d == 2 { b } else { chains.clamp(1, b) };
-                let states: Vec<Vec<f32>> = chain.states.iter().map(|x| x[..n * d].to_vec()).collect();
-                let mut chain_energy = vec![Vec::with_capacity(states.len()); n];
-                for x in &states {
-                    for (k, e) in t.energy(x, false)?.0.into_iter().enumerate() {
-                        chain_energy[k].push(e);
-                    }
-                }
-                if d == 2 {
-                    chain_energy.truncate(chains);
-                }
-                Event::RevisionX(XChainView {
-                    shape,
-                    iteration,
-                    states,
-                    mean_energy: chain.trace,
-                    chain_energy,
-                })
-            }
-            ViewRequest::RevisionZ { examples } => {
-                let n = examples.clamp(1, b);
-                let data = s.data()?.examples(n, t.cfg.seed);
-                let z_cfg = t.cfg.z_langevin;
-                let chain = t.infer_z(&data, &z_cfg, 0, false)?;
-                let decoded = t.decode_states(&chain.states)?;
-                Event::RevisionZ(ZChainView {
-                    shape,
-                    iteration,
-                    data,
-                    decoded,
-                    mse: chain.trace,
-                    log_posterior: chain.log_posterior,
-                })
-            }
-            ViewRequest::Interpolation { points } => {
-                let (p, nz) = (points.max(2), t.cfg.nz);
-                let context = t.prior_draw(0);
-                let second =
-                    if b >= 2 { context[nz..2 * nz].to_vec() } else { t.prior_draw(1)[..nz].to_vec() };
-                let zs = Trainer::lerp_latents(&context[..nz], &second, p);
-                let synthesis = t.decode_in_context(&zs, &context)?;
-                let ends = s.data()?.examples(2, t.cfg.seed);
-                let z_cfg = t.cfg.z_langevin;
-                let z = t.inferred_latents(&ends, &z_cfg)?;
-                let zs = Trainer::lerp_latents(&z[..nz], &z[nz..], p);
-                let reconstruction = t.decode_in_context(&zs, &context)?;
-                Event::Interpolation(InterpolationView { shape, iteration, synthesis, ends, reconstruction })
-            }
-            ViewRequest::Landscape { cells } => {
-                let toy = s.toy().ok_or_else(|| anyhow::anyhow!("the landscape needs 2-D toy data"))?;
-                let (lo, hi) = toy.domain();
-                let grid = Grid::new(lo, hi, cells.clamp(8, 256));
-                let energies = t.energies(&grid.points())?;
-                Event::Landscape(LandscapeView { iteration, grid, energies, data: toy.sample(500, 3) })
-            }
-        };
+        let held =
+            self.session.as_mut().ok_or_else(|| anyhow::anyhow!("no session: fix the settings first"))?;
+        let event = held.session.with_averages(|s, _| view_of(s, request))?;
         self.send(event);
         Ok(())
     }
@@ -471,17 +431,19 @@ impl Worker {
     fn teach_reset(&mut self, chains: usize, from_noise: bool) -> anyhow::Result<()> {
         let h = self.session.as_mut().ok_or_else(|| anyhow::anyhow!("no session"))?;
         let toy = h.session.toy().ok_or_else(|| anyhow::anyhow!("teaching mode needs 2-D toy data"))?;
-        let t = &h.session.trainer;
-        let n = chains.clamp(1, t.cfg.batch_size);
-        let start: Vec<[f32; 2]> = if from_noise {
-            let (lo, hi) = toy.domain();
-            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.cfg.seed);
-            (0..n).map(|_| [0, 1].map(|k| rand::Rng::random_range(&mut rng, lo[k]..hi[k]))).collect()
-        } else {
-            t.generate(&t.prior_draw(1))?.chunks(2).take(n).map(|c| [c[0], c[1]]).collect()
-        };
-        let flat: Vec<f32> = start.iter().flatten().copied().collect();
-        let energy = mean(&t.energy(&flat, false)?.0);
+        let (start, energy) = h.session.with_averages(|s, _| -> anyhow::Result<_> {
+            let t = &s.trainer;
+            let n = chains.clamp(1, t.cfg.batch_size);
+            let start: Vec<[f32; 2]> = if from_noise {
+                let (lo, hi) = toy.domain();
+                let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.cfg.seed);
+                (0..n).map(|_| [0, 1].map(|k| rand::Rng::random_range(&mut rng, lo[k]..hi[k]))).collect()
+            } else {
+                t.generate(&t.prior_draw(1))?.chunks(2).take(n).map(|c| [c[0], c[1]]).collect()
+            };
+            let flat: Vec<f32> = start.iter().flatten().copied().collect();
+            Ok((start, mean(&t.energy(&flat, false)?.0)))
+        })?;
         h.teach = vec![start];
         h.teach_energy = vec![energy];
         self.send_teach();
@@ -494,7 +456,9 @@ impl Worker {
         let x: Vec<f32> = now.iter().flatten().copied().collect();
         // Key: the step number, far from the keys the other views use.
         let key = 1_000_000 + s.teach.len() as u32;
-        let chain = s.session.trainer.revise_x_as(&x, &step.langevin(), Parameterisation::Reference, key)?;
+        let chain = s.session.with_averages(|session, _| {
+            session.trainer.revise_x_as(&x, &step.langevin(), Parameterisation::Reference, key)
+        })?;
         let next: Vec<[f32; 2]> = chain.states[1].chunks(2).map(|c| [c[0], c[1]]).collect();
         s.teach.push(next);
         s.teach_energy.push(chain.trace[1]);
@@ -516,4 +480,78 @@ impl Worker {
 
 fn mean(v: &[f32]) -> f32 {
     v.iter().sum::<f32>() / v.len().max(1) as f32
+}
+
+/// The view `request` asks for, computed with `s`'s networks as they are.
+fn view_of(s: &Session, request: ViewRequest) -> anyhow::Result<Event> {
+    let t = &s.trainer;
+    let (shape, iteration, b) = (s.shape, t.iteration, t.cfg.batch_size);
+    let d = shape.size();
+    let event = match request {
+        ViewRequest::RevisionX { chains } => {
+            let x_cfg = t.cfg.x_langevin;
+            let x0 = t.generate(&t.prior_draw(0))?;
+            let chain = t.revise_x(&x0, &x_cfg, 0)?;
+            let n = if d == 2 { b } else { chains.clamp(1, b) };
+            let states: Vec<Vec<f32>> = chain.states.iter().map(|x| x[..n * d].to_vec()).collect();
+            let mut chain_energy = vec![Vec::with_capacity(states.len()); n];
+            for x in &states {
+                for (k, e) in t.energy(x, false)?.0.into_iter().enumerate() {
+                    chain_energy[k].push(e);
+                }
+            }
+            if d == 2 {
+                chain_energy.truncate(chains);
+            }
+            Event::RevisionX(XChainView { shape, iteration, states, mean_energy: chain.trace, chain_energy })
+        }
+        ViewRequest::RevisionZ { examples } => {
+            let n = examples.clamp(1, b);
+            let data = s.data()?.examples(n, t.cfg.seed);
+            let z_cfg = t.cfg.z_langevin;
+            let chain = t.infer_z(&data, &z_cfg, 0, false)?;
+            let decoded = t.decode_states(&chain.states)?;
+            Event::RevisionZ(ZChainView {
+                shape,
+                iteration,
+                data,
+                decoded,
+                mse: chain.trace,
+                log_posterior: chain.log_posterior,
+            })
+        }
+        ViewRequest::Interpolation { points } => {
+            let (p, nz) = (points.max(2), t.cfg.nz);
+            let context = t.prior_draw(0);
+            let second = if b >= 2 { context[nz..2 * nz].to_vec() } else { t.prior_draw(1)[..nz].to_vec() };
+            let zs = Trainer::lerp_latents(&context[..nz], &second, p);
+            let synthesis = t.decode_in_context(&zs, &context)?;
+            let ends = s.data()?.examples(2, t.cfg.seed);
+            let z_cfg = t.cfg.z_langevin;
+            let z = t.inferred_latents(&ends, &z_cfg)?;
+            let zs = Trainer::lerp_latents(&z[..nz], &z[nz..], p);
+            let reconstruction = t.decode_in_context(&zs, &context)?;
+            Event::Interpolation(InterpolationView { shape, iteration, synthesis, ends, reconstruction })
+        }
+        ViewRequest::Landscape { cells } => {
+            let toy = s.toy().ok_or_else(|| anyhow::anyhow!("the landscape needs 2-D toy data"))?;
+            let (lo, hi) = toy.domain();
+            let grid = Grid::new(lo, hi, cells.clamp(8, 256));
+            let energies = t.energies(&grid.points())?;
+            Event::Landscape(LandscapeView { iteration, grid, energies, data: toy.sample(500, 3) })
+        }
+    };
+    Ok(event)
+}
+
+/// The held-out log-likelihood of a 2-D session now, if it has toy data.
+fn progress(s: &mut Session) -> anyhow::Result<Option<ProgressPoint>> {
+    let m = crate::eval::run_eval::progress(s)?;
+    let get = |k: &str| m.get(k).and_then(serde_json::Value::as_f64);
+    Ok(get("log_likelihood").map(|ll| ProgressPoint {
+        iteration: s.trainer.iteration,
+        log_likelihood: ll,
+        log_likelihood_ema: get("log_likelihood_ema"),
+        optimum: get("optimum_log_likelihood"),
+    }))
 }

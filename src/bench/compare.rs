@@ -80,6 +80,7 @@ pub fn compare(engine: &Arc<Engine>, preset: &str, rounds: usize, threads: usize
         ratios.push(ours / torch);
     }
     ratios.sort_by(f64::total_cmp);
-    println!("  median ours/PyTorch over {} rounds: {:.2}", ratios.len(), ratios[ratios.len() / 2]);
+    let median = super::median(&ratios);
+    println!("  median ours/PyTorch over {} rounds: {median:.2}", ratios.len());
     Ok(())
 }

@@ -26,8 +26,8 @@ fn conv(
     Conv2dShape { batch, c_in, h_in: hw, w_in: hw, c_out, kh: k, kw: k, stride, pad }
 }
 
-/// The small conv energy net on 28×28 images at batch 64 (PLATFORM.md's peer comparison:
-/// conv3×3 1→32, conv4×4 s2 32→64, conv4×4 s2 64→128), plus 1×1 shortcuts.
+/// The small conv energy net's convolutions on 28×28 images at batch 64 (conv3×3 1→32,
+/// conv4×4 s2 32→64, conv4×4 s2 64→128), plus 1×1 shortcuts.
 fn small_cases() -> Vec<Case> {
     let case = |name, shape| Case { name, shape, bias: true };
     vec![
@@ -169,10 +169,9 @@ pub fn layers(gpu: &Gpu) {
             langevin_step += fwd_dx;
         }
     }
-    // PLATFORM.md's peer figures are for the whole net (with its linear layer).
     println!(
-        "  the three convolutions' share of 30 Langevin steps: {:.2} s \
-         (whole net, same machine: burn 17.4 s, PyTorch CPU 0.43 s)",
+        "  the three convolutions' share of 30 Langevin steps (forward + input gradient): {:.2} s; \
+         `bench compare` measures whole iterations against PyTorch",
         30.0 * langevin_step
     );
     println!("CIFAR-10 shapes (the paper's batch is 100; reduced where shown):");

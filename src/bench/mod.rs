@@ -27,6 +27,12 @@ pub fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
+/// The median of sorted `values` (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) { 0.5 * (values[mid - 1] + values[mid]) } else { values[mid] }
+}
+
 /// Medians of `reps` timed calls of `f` and of `g`, alternating, after one warm-up each.
 pub fn median_seconds_pair(reps: usize, mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
     let time = |h: &mut dyn FnMut()| {

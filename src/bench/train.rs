@@ -69,9 +69,8 @@ fn recording(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<
         crate::models::ModelConfig::Small { .. } => crate::nn::Shape::image(1, 28, 28),
         crate::models::ModelConfig::Mlp { .. } => crate::nn::Shape::flat(2),
     };
-    let models = cfg.model.build(shape, cfg.train.nz).map_err(anyhow::Error::msg)?;
-    let mut t = crate::train::Trainer::new(Arc::clone(engine), cfg.train.clone(), models)
-        .map_err(anyhow::Error::msg)?;
+    let batch = cfg.train.batch_size;
+    let t = &mut Session::untrained(Arc::clone(engine), cfg, shape)?.trainer;
     let g = engine.gpu.clone();
     let before = g.traffic();
     t.record_only();
@@ -79,16 +78,19 @@ fn recording(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<
     let secs = median_seconds(reps, || t.record_only());
     println!(
         "  {preset:<9} batch {:>3}: {dispatches:>6} dispatches per iteration, {:.4} s to record one ({:.1} µs per dispatch)",
-        cfg.train.batch_size,
+        batch,
         secs,
         1e6 * secs / dispatches.max(1) as f64
     );
     Ok(())
 }
 
-/// `bench train`: the 2-D and the default image preset, timed; every preset's recording cost.
-/// The PyTorch comparison is `bench compare`.
-pub fn train(engine: &Arc<Engine>) -> anyhow::Result<()> {
+/// `bench train`: the 2-D and the default image preset, timed (or only `preset`); every
+/// preset's recording cost. The PyTorch comparison is `bench compare`.
+pub fn train(engine: &Arc<Engine>, preset: Option<&str>) -> anyhow::Result<()> {
+    if let Some(p) = preset {
+        return one(engine, p, 5);
+    }
     one(engine, "toy2d", 5)?;
     one(engine, "fmnist", 2)?;
     println!("recording one iteration without submitting it (CPU only):");

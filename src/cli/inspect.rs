@@ -30,7 +30,7 @@ use super::Outcome;
 use super::npy::{self, Array, MAX_VALUES, create_parent};
 use crate::nn::{Engine, Shape};
 use crate::sampler::LangevinConfig;
-use crate::session::{Session, density_map};
+use crate::session::{Session, density_maps};
 use crate::train::{Trainer, balanced_chunks};
 use crate::viz;
 use anyhow::{Context, bail};
@@ -156,8 +156,10 @@ pub fn sample(engine: Arc<Engine>, args: &SampleArgs) -> anyhow::Result<Outcome>
     out.write_npy(named(&stem, "_generator", "npy"), &dims, &generated)?;
     if is_flat(shape) {
         if session.toy().is_some() {
-            out.save_png(named(&stem, "", "png"), density_map(&session, &revised)?)?;
-            out.save_png(named(&stem, "_generator", "png"), density_map(&session, &generated)?)?;
+            let [rev, gen_] = <[_; 2]>::try_from(density_maps(&session, &[&revised, &generated])?)
+                .expect("one picture per set");
+            out.save_png(named(&stem, "", "png"), rev)?;
+            out.save_png(named(&stem, "_generator", "png"), gen_)?;
         }
     } else {
         out.save_png(named(&stem, "", "png"), grid(&revised, shape))?;
@@ -325,6 +327,9 @@ impl Outcome {
 /// The run folder's session, with `seed` as the seed of its inspection draws.
 fn open(engine: Arc<Engine>, run: &Path, seed: Option<u64>) -> anyhow::Result<Session> {
     let mut session = Session::open(engine, run)?;
+    if session.averaged {
+        eprintln!("using the {} weights", session.weights_in_use());
+    }
     if let Some(seed) = seed {
         session.trainer.cfg.seed = seed;
     }

@@ -99,7 +99,11 @@ pub enum BenchWhat {
     Layers,
     /// Seconds per training iteration and their split (2-D and small image presets), and
     /// for every preset the dispatches per iteration and the CPU time to record one.
-    Train,
+    Train {
+        /// Time only this preset (toy2d, fmnist, …).
+        #[arg(long)]
+        preset: Option<String>,
+    },
     /// Our iteration against the same iteration in PyTorch (bench/torch_reference.py),
     /// alternating A B A B in one session; skipped with a hint when PyTorch is missing.
     Compare {
@@ -165,7 +169,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ablate(args) => evaluate::ablate(engine(), args),
         Command::Eval(args) => evaluate::eval(engine(), &args),
         Command::Bench { what: BenchWhat::Kernels } => crate::bench::kernels(&gpu),
-        Command::Bench { what: BenchWhat::Train } => crate::bench::train(&engine()),
+        Command::Bench { what: BenchWhat::Train { preset } } => {
+            crate::bench::train(&engine(), preset.as_deref())
+        }
         Command::Bench { what: BenchWhat::Layers } => {
             crate::bench::layers(&gpu);
             Ok(())

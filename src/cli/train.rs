@@ -43,6 +43,6 @@ impl TrainArgs {
 
 /// Trains; Ctrl-C stops after the current iteration with a checkpoint.
 pub fn run(engine: Arc<Engine>, args: &TrainArgs) -> anyhow::Result<()> {
-    crate::session::train(engine, &args.spec(), args.quiet)?;
+    crate::session::train(engine, &args.spec(), args.quiet, crate::eval::run_eval::progress)?;
     Ok(())
 }

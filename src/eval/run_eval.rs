@@ -36,8 +36,7 @@ use std::sync::Arc;
 pub fn eval(engine: Arc<Engine>, dir: &Path, n: usize, features: Option<&Path>) -> anyhow::Result<Value> {
     let session = Session::open(engine, dir)?;
     let report = measure(&session, n, features)?;
-    let report =
-        json!({ "run": dir.display().to_string(), "iteration": session.iteration(), "metrics": report });
+    let report = json!({ "run": dir.display().to_string(), "iteration": session.iteration(), "weights": session.weights_in_use(), "metrics": report });
     let json_path = dir.join("eval.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("cannot write {}", json_path.display()))?;
@@ -118,15 +117,50 @@ fn mean_energy(t: &Trainer, x: &[f32]) -> anyhow::Result<f64> {
     Ok(total / (x.len() / t.data_size()) as f64)
 }
 
-fn toy_eval(t: &Trainer, toy: Toy2d, n: usize) -> anyhow::Result<Value> {
+/// Held-out points of a toy: the same set for `eval` and for the measurements during training.
+fn held_out(toy: Toy2d, n: usize) -> Vec<[f32; 2]> {
+    toy.sample(n, 0x5EED_0E7A)
+}
+
+/// The average log-likelihood (nats) of `points` under the EBM normalised on the toy's grid.
+fn toy_log_likelihood(t: &Trainer, toy: Toy2d, points: &[[f32; 2]]) -> anyhow::Result<f64> {
     let grid = Grid::for_toy(toy);
     let energies = t.energies(&grid.points())?;
-    let held_out = toy.sample(n, 0x5EED_0E7A);
-    let ll = average_log_likelihood(&grid, &energies, &held_out);
-    let optimum = match toy {
+    Ok(average_log_likelihood(&grid, &energies, points))
+}
+
+/// E_p[log p] on `points`, where it is known: exact for the checkerboard, the mixture's own
+/// density on the points for the gaussian mixtures.
+fn optimum_log_likelihood(toy: Toy2d, points: &[[f32; 2]]) -> Option<f64> {
+    match toy {
         Toy2d::Checkerboard => Some(-(32f64).ln()),
-        _ => toy.modes().map(|m| held_out.iter().map(|&x| m.log_density(x)).sum::<f64>() / n as f64),
-    };
+        _ => toy.modes().map(|m| points.iter().map(|&x| m.log_density(x)).sum::<f64>() / points.len() as f64),
+    }
+}
+
+/// Held-out examples of the measurements during training (`schedule.eval_every`).
+pub const PROGRESS_HELD_OUT: usize = 10_000;
+
+/// The measurements written into `metrics.jsonl` during training: for 2-D data, the held-out
+/// log-likelihood of the trained weights, of the averaged weights when the run keeps them,
+/// and the optimum. Other data: none yet.
+pub fn progress(s: &mut Session) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    let Some(toy) = s.toy() else { return Ok(out) };
+    let points = held_out(toy, PROGRESS_HELD_OUT);
+    out.insert("log_likelihood".into(), json!(toy_log_likelihood(&s.trainer, toy, &points)?));
+    let averaged = s.with_averages(|s, on| on.then(|| toy_log_likelihood(&s.trainer, toy, &points)));
+    if let Some(ll) = averaged.transpose()? {
+        out.insert("log_likelihood_ema".into(), json!(ll));
+    }
+    out.insert("optimum_log_likelihood".into(), json!(optimum_log_likelihood(toy, &points)));
+    Ok(out)
+}
+
+fn toy_eval(t: &Trainer, toy: Toy2d, n: usize) -> anyhow::Result<Value> {
+    let held_out = held_out(toy, n);
+    let ll = toy_log_likelihood(t, toy, &held_out)?;
+    let optimum = optimum_log_likelihood(toy, &held_out);
     let (_, revised) = revised_samples(t, n.min(8 * t.cfg.batch_size))?;
     let points: Vec<f32> = held_out.iter().flatten().copied().collect();
     let (first, last) = reconstructions(t, &points)?;
@@ -218,7 +252,7 @@ fn image_eval(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) -
 
 fn markdown(report: &Value) -> String {
     let mut md = format!(
-        "# Evaluation of {} (iteration {})\n\n\
+        "# Evaluation of {} (iteration {}, {} weights)\n\n\
          - `frechet_distance_*`: squared Fréchet distance between Gaussians fitted to classifier \
          features of training images and of the named images (feature units²; lower is better). \
          Computed with our own feature network, so it is not FID and not comparable with published \
@@ -228,7 +262,8 @@ fn markdown(report: &Value) -> String {
          - `*_inference_only`: g(z₀) at the start of the z-chain; `*_after_z_langevin`: g(z̃) after it.\n\
          - `mean_energy_*`: E(x) = −f(x), lower is more probable.\n\n| metric | value |\n|---|---|\n",
         report["run"].as_str().unwrap_or("?"),
-        report["iteration"]
+        report["iteration"],
+        report["weights"].as_str().unwrap_or("trained"),
     );
     if let Some(m) = report["metrics"].as_object() {
         for (k, v) in m {

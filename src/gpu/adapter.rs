@@ -45,7 +45,7 @@ impl AdapterChoice {
 
     /// Lists the adapters that match, best first: discrete GPU, integrated, virtual, CPU;
     /// Vulkan/Metal/DX12 before GL at equal type (a GL compute instance beside eframe's GL
-    /// renderer panicked here, see PLATFORM.md).
+    /// renderer panicked here, see docs/platform.md §1).
     pub async fn candidates(&self) -> anyhow::Result<Vec<wgpu::Adapter>> {
         let backends = self.backends()?;
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();

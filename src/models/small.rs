@@ -1,6 +1,6 @@
 //! Small convolutional networks for 28×28 grey images (Fashion-MNIST), sized so that one
 //! training iteration runs in seconds on a CPU adapter. Same roles and conventions as the
-//! paper's networks; the EBM is the conv energy net of PLATFORM.md's peer benchmarks.
+//! paper's networks.
 
 use crate::nn::activation::{Act, Activation};
 use crate::nn::batchnorm::BatchNormLayer;

@@ -16,6 +16,27 @@ pub struct NetBuffers {
     pub max_batch: usize,
     /// Adam steps taken (for the bias corrections).
     pub adam_t: u64,
+    /// The exponential moving average of the parameters, if one is kept (see
+    /// [`Network::keep_average`]).
+    pub average: Option<Average>,
+}
+
+/// An exponential moving average of a network's parameters (docs/algorithm.md §11).
+pub struct Average {
+    pub params: GpuBuffer,
+    /// The decay d: after each Adam step, avg ← avg + (1 − d_t)·(θ − avg), with
+    /// d_t = min(d, (1 + t)/(10 + t)) at step t so that early averages forget the
+    /// initialisation quickly (TensorFlow's `ExponentialMovingAverage` with `num_updates`).
+    pub decay: f32,
+    /// Whether `params` and the average are swapped: forward passes use the average.
+    pub swapped: bool,
+}
+
+impl Average {
+    /// The decay applied at Adam step `t` (1-based).
+    pub fn decay_at(&self, t: u64) -> f32 {
+        self.decay.min((1.0 + t as f32) / (10.0 + t as f32))
+    }
 }
 
 /// A network's training state on the CPU, as flat buffers at the layout's offsets: what a
@@ -28,6 +49,8 @@ pub struct NetValues {
     pub state: Vec<f32>,
     /// Adam steps taken.
     pub adam_t: u64,
+    /// The moving average of the parameters, if the network keeps one.
+    pub average: Option<Vec<f32>>,
 }
 
 /// What a network's backward is given and asked for: dL/dy, where dL/dx goes (if wanted),
@@ -88,6 +111,7 @@ impl Network {
             state: gpu.upload(&state),
             max_batch,
             adam_t: 0,
+            average: None,
         });
         self.body.allocate(gpu, max_batch);
     }
@@ -146,28 +170,72 @@ impl Network {
         e.elementwise.fill(enc, g.len, g, 0.0);
     }
 
-    /// One Adam step over the whole network (one dispatch).
+    /// One Adam step over the whole network (one dispatch), then the moving average's
+    /// update if one is kept (one more).
     pub fn adam_step(&mut self, e: &Engine, enc: &mut wgpu::CommandEncoder, cfg: &AdamConfig) {
         let b = self.bufs.as_mut().expect("network used before allocate()");
+        assert!(!b.average.as_ref().is_some_and(|a| a.swapped), "Adam step on the averaged weights");
         b.adam_t += 1;
         e.adam.step(enc, cfg, b.adam_t, &b.params, &b.grads, &b.adam_m, &b.adam_v);
+        if let Some(avg) = &b.average {
+            let rate = 1.0 - avg.decay_at(b.adam_t);
+            e.elementwise.lerp(enc, b.params.len, rate, &b.params, &avg.params);
+        }
     }
 
-    /// Reads parameters, Adam's moments and state back from the GPU (four readbacks).
+    /// Keeps an exponential moving average of the parameters with `decay` from now on,
+    /// starting at their current values.
+    pub fn keep_average(&mut self, gpu: &Gpu, decay: f32) {
+        let b = self.bufs.as_mut().expect("network used before allocate()");
+        let params = gpu.zeros(b.params.len);
+        gpu.submit(|enc| {
+            enc.copy_buffer_to_buffer(&b.params.buffer, 0, &params.buffer, 0, (params.len * 4) as u64)
+        });
+        b.average = Some(Average { params, decay, swapped: false });
+    }
+
+    /// Puts the averaged parameters in place of the trained ones (`true`), or back. Nothing
+    /// is copied: the two buffers trade places. Returns whether the network keeps an average.
+    pub fn use_average(&mut self, on: bool) -> bool {
+        let b = self.bufs.as_mut().expect("network used before allocate()");
+        let Some(avg) = b.average.as_mut() else { return false };
+        if avg.swapped != on {
+            std::mem::swap(&mut b.params, &mut avg.params);
+            avg.swapped = on;
+        }
+        true
+    }
+
+    /// The trained parameters and their average, whichever is in use.
+    fn trained_and_average(&self) -> (&GpuBuffer, Option<&GpuBuffer>) {
+        let b = self.bufs();
+        match &b.average {
+            Some(a) if a.swapped => (&a.params, Some(&b.params)),
+            Some(a) => (&b.params, Some(&a.params)),
+            None => (&b.params, None),
+        }
+    }
+
+    /// Reads parameters, Adam's moments, state and the average back from the GPU (four
+    /// or five readbacks).
     pub fn read_values(&self, gpu: &Gpu) -> Result<NetValues, ReadbackError> {
         let b = self.bufs();
+        let (params, average) = self.trained_and_average();
         Ok(NetValues {
-            params: gpu.read(&b.params)?,
+            params: gpu.read(params)?,
             adam_m: gpu.read(&b.adam_m)?,
             adam_v: gpu.read(&b.adam_v)?,
             state: gpu.read(&b.state)?,
             adam_t: b.adam_t,
+            average: average.map(|a| gpu.read(a)).transpose()?,
         })
     }
 
     /// Overwrites parameters, Adam's moments, state and step count with `v` (as read by
-    /// [`Network::read_values`] from a network of the same layout).
+    /// [`Network::read_values`] from a network of the same layout). A kept average takes
+    /// `v`'s, or starts at `v`'s parameters when `v` has none.
     pub fn upload_values(&mut self, gpu: &Gpu, v: &NetValues) {
+        self.use_average(false);
         let b = self.bufs.as_mut().expect("network used before allocate()");
         for (dst, src) in
             [(&b.params, &v.params), (&b.adam_m, &v.adam_m), (&b.adam_v, &v.adam_v), (&b.state, &v.state)]
@@ -175,6 +243,16 @@ impl Network {
             assert_eq!(src.len(), dst.len, "values for a buffer of another size");
             gpu.write(dst, src);
         }
+        if let Some(avg) = &b.average {
+            let src = v.average.as_ref().unwrap_or(&v.params);
+            assert_eq!(src.len(), avg.params.len, "an average of another size");
+            gpu.write(&avg.params, src);
+        }
         b.adam_t = v.adam_t;
+    }
+
+    /// Whether the network keeps an average of its parameters.
+    pub fn keeps_average(&self) -> bool {
+        self.bufs.as_ref().is_some_and(|b| b.average.is_some())
     }
 }

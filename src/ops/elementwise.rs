@@ -1,4 +1,4 @@
-//! Elementwise kernels: fill, copy, scale, axpy, add, multiply (`elementwise.wgsl`).
+//! Elementwise kernels: fill, copy, scale, axpy, lerp, add, multiply (`elementwise.wgsl`).
 
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
 
@@ -19,6 +19,7 @@ pub struct Elementwise {
     copy: Kernel,
     scale: Kernel,
     axpy: Kernel,
+    lerp: Kernel,
     add: Kernel,
     mul: Kernel,
 }
@@ -33,6 +34,7 @@ impl Elementwise {
             copy: k("copy", 2),
             scale: k("scale", 2),
             axpy: k("axpy", 2),
+            lerp: k("lerp", 2),
             add: k("add", 3),
             mul: k("mul", 3),
         }
@@ -65,6 +67,10 @@ impl Elementwise {
     pub fn axpy(&self, enc: &mut wgpu::CommandEncoder, n: usize, a: f32, x: &GpuBuffer, y: &GpuBuffer) {
         self.run(enc, &self.axpy, n, a, &[x, y]);
     }
+    /// y ← y + a·(x − y): one step of a moving average of x with weight a.
+    pub fn lerp(&self, enc: &mut wgpu::CommandEncoder, n: usize, a: f32, x: &GpuBuffer, y: &GpuBuffer) {
+        self.run(enc, &self.lerp, n, a, &[x, y]);
+    }
     /// z = x + y
     pub fn add(&self, enc: &mut wgpu::CommandEncoder, n: usize, x: &GpuBuffer, y: &GpuBuffer, z: &GpuBuffer) {
         self.run(enc, &self.add, n, 0.0, &[x, y, z]);
@@ -80,6 +86,11 @@ pub mod cpu {
     pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
         for (y, x) in y.iter_mut().zip(x) {
             *y = a.mul_add(*x, *y);
+        }
+    }
+    pub fn lerp(a: f32, x: &[f32], y: &mut [f32]) {
+        for (y, x) in y.iter_mut().zip(x) {
+            *y = a.mul_add(x - *y, *y);
         }
     }
     pub fn scale(a: f32, x: &[f32]) -> Vec<f32> {

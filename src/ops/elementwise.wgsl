@@ -1,6 +1,6 @@
 // Elementwise kernels over flat buffers of n f32 values.
 // fill: y = a;  copy: y = x;  add: z = x + y;  mul: z = x * y;
-// scale: y = a * x;  axpy: y = y + a * x.
+// scale: y = a * x;  axpy: y = y + a * x;  lerp: y = y + a * (x - y) (moving averages).
 // Dispatch with grid_1d(n, 256): the flat index is gid.x + gid.y * num_workgroups.x * 256.
 
 const WG: u32 = 256u;
@@ -47,6 +47,13 @@ fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 fn axpy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if (i < p.n) { buf2[i] = fma(p.a, buf1[i], buf2[i]); }
+}
+
+// buf2 = buf2 + a * (buf1 - buf2)
+@compute @workgroup_size(WG)
+fn lerp(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i < p.n) { buf2[i] = fma(p.a, buf1[i] - buf2[i], buf2[i]); }
 }
 
 // buf3 = buf1 + buf2

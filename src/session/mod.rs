@@ -20,8 +20,8 @@ mod pictures;
 mod train_loop;
 
 pub use folder::{CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, RunFolder, RunSpec};
-pub use pictures::density_map;
-pub use train_loop::train;
+pub use pictures::density_maps;
+pub use train_loop::{Probe, train};
 
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::config::{DataConfig, RunConfig};
@@ -47,6 +47,9 @@ pub struct Session {
     pub data: Option<Data>,
     /// One example's shape `[channels, height, width]` (`[2, 1, 1]` for 2-D data).
     pub shape: Shape,
+    /// Whether the networks compute with the moving averages of their weights: sessions
+    /// opened for inspection of a run that keeps them (`train.ema_decay` > 0).
+    pub averaged: bool,
 }
 
 impl Session {
@@ -59,21 +62,43 @@ impl Session {
     pub fn new(engine: Arc<Engine>, cfg: RunConfig) -> anyhow::Result<Self> {
         let (source, description) = DataSource::load(&cfg.data, cfg.train.batch_size, cfg.train.seed)?;
         let shape = source.example_shape();
-        let mut session = Self::build(engine, cfg, shape)?;
+        let mut session = Self::untrained(engine, cfg, shape)?;
         session.data = Some(Data { source, description });
         Ok(session)
     }
 
     /// A run folder's configuration and latest checkpoint, without its data (the example
-    /// shape comes from the checkpoint).
+    /// shape comes from the checkpoint). When the run keeps moving averages of the weights,
+    /// the networks use them ([`Session::averaged`]).
     pub fn open(engine: Arc<Engine>, dir: &Path) -> anyhow::Result<Self> {
         let folder = RunFolder::open(dir)?;
         let cfg = folder.config(&[])?;
         let path = folder.checkpoint();
         let shape = example_shape_of(&cfg, &checkpoint::read_metadata(&path)?)?;
-        let mut session = Self::build(engine, cfg, shape)?;
+        let mut session = Self::untrained(engine, cfg, shape)?;
         checkpoint::load(&path, &mut session.trainer)?;
+        session.averaged = session.trainer.use_averages(true);
         Ok(session)
+    }
+
+    /// Runs `f` with the networks on their moving averages when the run keeps them (the
+    /// second argument says whether it does), then puts the trained weights back: what
+    /// pictures and views during training are made with.
+    pub fn with_averages<T>(&mut self, f: impl FnOnce(&Session, bool) -> T) -> T {
+        let before = self.averaged;
+        self.averaged = self.trainer.use_averages(true);
+        let out = f(self, self.averaged);
+        self.trainer.use_averages(before);
+        self.averaged = before;
+        out
+    }
+
+    /// The weights forward passes use, in words (for reports).
+    pub fn weights_in_use(&self) -> String {
+        match self.averaged {
+            true => format!("moving average (ema_decay {})", self.cfg.train.ema_decay),
+            false => "trained".to_string(),
+        }
     }
 
     /// A run folder to continue training: its configuration (with `overrides`), its data and
@@ -98,11 +123,13 @@ impl Session {
         Ok(session)
     }
 
-    fn build(engine: Arc<Engine>, cfg: RunConfig, shape: Shape) -> anyhow::Result<Self> {
+    /// Networks for examples of `shape` at their initial values, without data (what the
+    /// other constructors start from; benchmarks record iterations of it).
+    pub fn untrained(engine: Arc<Engine>, cfg: RunConfig, shape: Shape) -> anyhow::Result<Self> {
         let models = cfg.model.build(shape, cfg.train.nz).map_err(anyhow::Error::msg)?;
         let trainer =
             Trainer::new(engine, cfg.train.clone(), models).map_err(|m| anyhow::anyhow!("train.{m}"))?;
-        Ok(Self { cfg, trainer, data: None, shape })
+        Ok(Self { cfg, trainer, data: None, shape, averaged: false })
     }
 
     /// The training examples (sessions made by [`Session::open`] have none).
@@ -129,6 +156,7 @@ impl Session {
     /// One training iteration on the next batch: the epoch's learning rates, the batch of
     /// this iteration (reproducible from the seed), one submission and one readback.
     pub fn step(&mut self) -> Result<IterMetrics, TrainError> {
+        assert!(!self.averaged, "Session::step on the averaged weights");
         let data = &self.data.as_ref().expect("Session::step on a session without data").source;
         let it = u64::from(self.trainer.iteration);
         self.trainer.set_epoch((it / data.iterations_per_epoch()) as u32);

@@ -20,7 +20,7 @@ pub fn write(session: &Session, folder: &RunFolder, it: u64) -> anyhow::Result<(
     let revised = chain.states.last().expect("a chain has states").clone();
     if shape.size() == 2 {
         return match session.toy() {
-            Some(_) => save("density", density_map(session, &revised)?),
+            Some(_) => save("density", density_maps(session, &[&revised])?.remove(0)),
             None => Ok(()),
         };
     }
@@ -41,13 +41,17 @@ pub fn write(session: &Session, folder: &RunFolder, it: u64) -> anyhow::Result<(
     Ok(())
 }
 
-/// exp(−E) over the toy's box with 500 data points in white and `points` (`[m, 2]`) in red.
-pub fn density_map(session: &Session, points: &[f32]) -> anyhow::Result<image::RgbImage> {
+/// exp(−E) over the toy's box with 500 data points in white and, in red, each set of
+/// `points` (`[m, 2]`) in turn: one picture per set, the energies evaluated once.
+pub fn density_maps(session: &Session, points: &[&[f32]]) -> anyhow::Result<Vec<image::RgbImage>> {
     let toy = session.toy().context("a density map needs 2-D toy data")?;
     let (lo, hi) = toy.domain();
     let grid = Grid::new(lo, hi, 100);
     let energies = session.trainer.energies(&grid.points())?;
     let data: Vec<[f32; 2]> = toy.sample(500, 3);
-    let samples: Vec<[f32; 2]> = points.chunks(2).map(|c| [c[0], c[1]]).collect();
-    Ok(viz::density_map(&energies, grid.n, grid.lo, grid.hi, &data, &samples, 4))
+    let picture = |set: &&[f32]| {
+        let samples: Vec<[f32; 2]> = set.chunks(2).map(|c| [c[0], c[1]]).collect();
+        viz::density_map(&energies, grid.n, grid.lo, grid.hi, &data, &samples, 4)
+    };
+    Ok(points.iter().map(picture).collect())
 }

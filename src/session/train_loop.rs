@@ -14,9 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Set by Ctrl-C while [`train`] runs; polled after every iteration.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// Measurements made during training every `schedule.eval_every` iterations, added to that
+/// iteration's line of `metrics.jsonl` (the caller passes `eval::progress`, so that the
+/// session does not depend on the evaluation code).
+pub type Probe = fn(&mut Session) -> anyhow::Result<serde_json::Map<String, serde_json::Value>>;
+
 /// Trains as `spec` says and returns the run folder. Ctrl-C stops it after the current
 /// iteration, with pictures and a checkpoint.
-pub fn train(engine: Arc<Engine>, spec: &RunSpec, quiet: bool) -> anyhow::Result<PathBuf> {
+pub fn train(engine: Arc<Engine>, spec: &RunSpec, quiet: bool, probe: Probe) -> anyhow::Result<PathBuf> {
     let (cfg, dir) = spec.resolve()?;
     let (mut session, folder) = if spec.resume.is_some() {
         let folder = RunFolder::open(&dir)?;
@@ -40,11 +45,17 @@ pub fn train(engine: Arc<Engine>, spec: &RunSpec, quiet: bool) -> anyhow::Result
     eprintln!("run folder: {}", dir.display());
     let _ = ctrlc::try_set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     INTERRUPTED.store(false, Ordering::SeqCst);
-    run(&mut session, &folder, quiet, &INTERRUPTED)?;
+    run(&mut session, &folder, quiet, probe, &INTERRUPTED)?;
     Ok(dir)
 }
 
-fn run(s: &mut Session, folder: &RunFolder, quiet: bool, interrupted: &AtomicBool) -> anyhow::Result<()> {
+fn run(
+    s: &mut Session,
+    folder: &RunFolder,
+    quiet: bool,
+    probe: Probe,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<()> {
     let schedule = s.cfg.schedule.clone();
     let start = s.iteration();
     if start >= schedule.iterations {
@@ -74,9 +85,13 @@ fn run(s: &mut Session, folder: &RunFolder, quiet: bool, interrupted: &AtomicBoo
         let seconds = t.elapsed().as_secs_f64();
         let done = it + 1;
         let last = done == schedule.iterations;
-        if done % schedule.log_every == 0 || last {
-            let line = metrics_line(&m, s.trainer.epoch, seconds, began.elapsed().as_secs_f64());
-            writeln!(metrics_file, "{line}")
+        let measure = schedule.eval_every > 0 && (done % schedule.eval_every == 0 || last);
+        if done % schedule.log_every == 0 || last || measure {
+            let mut line = metrics_line(&m, s.trainer.epoch, seconds, began.elapsed().as_secs_f64());
+            if measure {
+                line.extend(probe(s)?);
+            }
+            writeln!(metrics_file, "{}", serde_json::Value::Object(line))
                 .with_context(|| format!("cannot write {}", metrics_path.display()))?;
         }
         bar.set_message(format!(
@@ -89,7 +104,7 @@ fn run(s: &mut Session, folder: &RunFolder, quiet: bool, interrupted: &AtomicBoo
         bar.inc(1);
         let stop = interrupted.load(Ordering::SeqCst);
         if (schedule.images_every > 0 && done % schedule.images_every == 0) || last || stop {
-            pictures::write(s, folder, done)?;
+            s.with_averages(|s, _| pictures::write(s, folder, done))?;
         }
         if (schedule.checkpoint_every > 0 && done % schedule.checkpoint_every == 0) || last || stop {
             s.save(&folder.checkpoint())?;
@@ -105,8 +120,13 @@ fn run(s: &mut Session, folder: &RunFolder, quiet: bool, interrupted: &AtomicBoo
 }
 
 /// One line of `metrics.jsonl`.
-fn metrics_line(m: &IterMetrics, epoch: u32, seconds: f64, elapsed: f64) -> serde_json::Value {
-    serde_json::json!({
+fn metrics_line(
+    m: &IterMetrics,
+    epoch: u32,
+    seconds: f64,
+    elapsed: f64,
+) -> serde_json::Map<String, serde_json::Value> {
+    let serde_json::Value::Object(line) = serde_json::json!({
         "iteration": m.iteration + 1,
         "epoch": epoch,
         "gen_loss": m.gen_loss,
@@ -123,5 +143,8 @@ fn metrics_line(m: &IterMetrics, epoch: u32, seconds: f64, elapsed: f64) -> serd
         "recon_mse": m.recon_mse,
         "seconds": seconds,
         "elapsed": elapsed,
-    })
+    }) else {
+        unreachable!("a JSON object literal")
+    };
+    line
 }

@@ -89,6 +89,10 @@ pub struct TrainConfig {
     pub inference_sample_weight: f32,
     /// Training stops when |mean E(data) − mean E(samples)| exceeds this (1e4).
     pub energy_gap_bound: f32,
+    /// Decay of an exponential moving average of each network's weights, kept beside the
+    /// trained ones for sampling and evaluation (docs/algorithm.md §11); 0 keeps none.
+    #[serde(default)]
+    pub ema_decay: f32,
     pub seed: u64,
 }
 
@@ -133,6 +137,9 @@ impl TrainConfig {
             if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
                 return Err(format!("{key}.beta1 and {key}.beta2 must lie in [0, 1)"));
             }
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return Err(format!("ema_decay must lie in [0, 1) (0: no average), got {}", self.ema_decay));
         }
         if self.parameterisation == Parameterisation::Reference && self.x_langevin.noise_scale == 0.0 {
             return Err(

@@ -59,17 +59,19 @@ pub enum TrainError {
 
 /// The copies of the three networks' buffers from before the current iteration.
 pub(super) struct Backups {
-    /// Per network: parameters, Adam's two moments, state.
-    copies: [[GpuBuffer; 4]; 3],
+    /// Per network: parameters, Adam's two moments, state (and the average, if kept).
+    copies: [Vec<GpuBuffer>; 3],
 }
 
-/// The four buffers of a network that an iteration changes.
-fn training_buffers(net: &Network) -> [&GpuBuffer; 4] {
+/// The buffers of a network that an iteration changes.
+fn training_buffers(net: &Network) -> Vec<&GpuBuffer> {
     let b = net.bufs();
-    [&b.params, &b.adam_m, &b.adam_v, &b.state]
+    let mut bufs = vec![&b.params, &b.adam_m, &b.adam_v, &b.state];
+    bufs.extend(b.average.as_ref().map(|a| &a.params));
+    bufs
 }
 
-fn copy_all(enc: &mut wgpu::CommandEncoder, from: [&GpuBuffer; 4], to: [&GpuBuffer; 4]) {
+fn copy_all(enc: &mut wgpu::CommandEncoder, from: Vec<&GpuBuffer>, to: Vec<&GpuBuffer>) {
     for (src, dst) in from.into_iter().zip(to) {
         enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, (src.len * 4) as u64);
     }
@@ -77,7 +79,7 @@ fn copy_all(enc: &mut wgpu::CommandEncoder, from: [&GpuBuffer; 4], to: [&GpuBuff
 
 impl Backups {
     pub(super) fn new(gpu: &Gpu, nets: [&Network; 3]) -> Self {
-        Self { copies: nets.map(|n| training_buffers(n).map(|b| gpu.zeros(b.len))) }
+        Self { copies: nets.map(|n| training_buffers(n).into_iter().map(|b| gpu.zeros(b.len)).collect()) }
     }
 
     /// Parameters of each network as they were before the last iteration.
@@ -88,7 +90,7 @@ impl Backups {
     /// Records the copies (the first thing an iteration does).
     pub(super) fn save(&self, enc: &mut wgpu::CommandEncoder, nets: [&Network; 3]) {
         for (net, copy) in nets.into_iter().zip(&self.copies) {
-            copy_all(enc, training_buffers(net), copy.each_ref());
+            copy_all(enc, training_buffers(net), copy.iter().collect());
         }
     }
 
@@ -96,7 +98,7 @@ impl Backups {
     pub(super) fn restore(&self, gpu: &Gpu, nets: [&mut Network; 3]) {
         gpu.submit(|enc| {
             for (net, copy) in nets.iter().zip(&self.copies) {
-                copy_all(enc, copy.each_ref(), training_buffers(net));
+                copy_all(enc, copy.iter().collect(), training_buffers(net));
             }
         });
         for net in nets {

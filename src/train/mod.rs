@@ -85,6 +85,11 @@ impl Trainer {
         models.ebm.allocate(g, b, cfg.seed);
         models.generator.allocate(g, b, cfg.seed.wrapping_add(1));
         models.inference.allocate(g, b, cfg.seed.wrapping_add(2));
+        if cfg.ema_decay > 0.0 {
+            for net in [&mut models.ebm, &mut models.generator, &mut models.inference] {
+                net.keep_average(g, cfg.ema_decay);
+            }
+        }
         let (x_steps, z_steps, nz) = (cfg.x_langevin.steps, cfg.z_langevin.steps, cfg.nz);
         let bufs = IterBuffers::new(g, b, d, nz, (x_steps, z_steps));
         let backups = Backups::new(g, [&models.ebm, &models.generator, &models.inference]);
@@ -175,6 +180,14 @@ impl Trainer {
         for phase in Phase::ALL {
             self.record(phase, &e, &mut enc);
         }
+    }
+
+    /// Puts the networks' moving averages in place of their trained weights (`true`) for
+    /// sampling and evaluation, or back (`false`, before training on). Returns whether the
+    /// networks keep averages (`train.ema_decay` > 0).
+    pub fn use_averages(&mut self, on: bool) -> bool {
+        let m = &mut self.models;
+        [&mut m.ebm, &mut m.generator, &mut m.inference].map(|n| n.use_average(on)).iter().all(|&k| k)
     }
 
     /// Sets the epoch for the learning-rate schedule.

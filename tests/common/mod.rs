@@ -171,6 +171,7 @@ pub fn tiny_config(batch: usize, nz: usize) -> dualmcmc::train::TrainConfig {
         generator_sample_weight: 3.0,
         inference_sample_weight: 0.1,
         energy_gap_bound: 1e4,
+        ema_decay: 0.0,
         seed: 7,
     }
 }

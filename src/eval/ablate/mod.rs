@@ -178,7 +178,7 @@ fn run_variant(engine: &Arc<Engine>, args: &AblateArgs, dir: &Path, set: &[Strin
             out: Some(dir.to_path_buf()),
             ..RunSpec::default()
         };
-        crate::session::train(engine.clone(), &spec, args.quiet)?;
+        crate::session::train(engine.clone(), &spec, args.quiet, crate::eval::run_eval::progress)?;
     }
     let session = Session::open(engine.clone(), dir)?;
     let mut metrics = measure(&session, args.n, args.features.as_deref())?;
