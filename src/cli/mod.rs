@@ -128,6 +128,7 @@ pub struct Outcome {
 
 /// The program: parses the command line, runs it, prints the error of a failure.
 pub fn main() -> ExitCode {
+    panic_is_a_bug();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -135,6 +136,18 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A panic is never how the program means to stop: say so before the standard message.
+fn panic_is_a_bug() {
+    let standard = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!(
+            "dualmcmc: internal error (a bug, not a problem with your input or setup). Please report it \
+             with the command line you ran and the message below."
+        );
+        standard(info);
+    }));
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -41,7 +41,7 @@ impl TrainArgs {
     }
 }
 
-/// Trains; Ctrl-C stops after the current iteration with a checkpoint.
+/// Trains; Ctrl-C, SIGTERM or SIGHUP stops after the current iteration with a checkpoint.
 pub fn run(engine: Arc<Engine>, args: &TrainArgs) -> anyhow::Result<()> {
     crate::session::train(engine, &args.spec(), args.quiet, crate::eval::run_eval::progress)?;
     Ok(())

@@ -1,6 +1,6 @@
 //! Headless training over a run folder (`dualmcmc --no-gui train`, and every `ablate`
 //! variant): iterations with a progress bar, `metrics.jsonl`, pictures and checkpoints on
-//! their schedule; an interruption (Ctrl-C) saves before it stops.
+//! their schedule; an interruption (Ctrl-C, SIGTERM or SIGHUP) saves before it stops.
 
 use super::{RunFolder, RunSpec, Session, pictures};
 use crate::nn::Engine;
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Set by Ctrl-C while [`train`] runs; polled after every iteration.
+/// Set by Ctrl-C, SIGTERM or SIGHUP while [`train`] runs; polled after every iteration.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Measurements made during training every `schedule.eval_every` iterations, added to that
@@ -19,8 +19,8 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// session does not depend on the evaluation code).
 pub type Probe = fn(&mut Session) -> anyhow::Result<serde_json::Map<String, serde_json::Value>>;
 
-/// Trains as `spec` says and returns the run folder. Ctrl-C stops it after the current
-/// iteration, with pictures and a checkpoint.
+/// Trains as `spec` says and returns the run folder. Ctrl-C (SIGINT), SIGTERM and SIGHUP stop
+/// it after the current iteration, with pictures and a checkpoint.
 pub fn train(engine: Arc<Engine>, spec: &RunSpec, quiet: bool, probe: Probe) -> anyhow::Result<PathBuf> {
     let (cfg, dir) = spec.resolve()?;
     let (mut session, folder) = if spec.resume.is_some() {
