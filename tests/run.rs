@@ -144,3 +144,40 @@ fn ctrl_c_saves_a_checkpoint_before_exiting() {
     let s = Session::open(engine_arc(), &dir).unwrap();
     assert!(s.trainer.iteration >= 2);
 }
+
+#[test]
+fn image_runs_log_frechet_distances_every_eval_every_iterations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let set = [
+        "model.width=2",
+        "train.batch_size=20",
+        "train.x_langevin.steps=2",
+        "train.z_langevin.steps=1",
+        "schedule.iterations=2",
+        "schedule.log_every=1",
+        "schedule.eval_every=2",
+        "schedule.images_every=0",
+        "schedule.checkpoint_every=0",
+        "schedule.grid=2",
+    ];
+    let spec = RunSpec {
+        preset: Some("fmnist".into()),
+        set: set.iter().map(|s| s.to_string()).collect(),
+        out: Some(dir.clone()),
+        ..RunSpec::default()
+    };
+    train(engine_arc(), &spec).unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join(METRICS_FILE))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines[0].get("frechet_revised_samples").is_none(), "measured at iteration 2 only");
+    for key in ["frechet_generator_samples", "frechet_revised_samples"] {
+        let fd = lines[1][key].as_f64().unwrap_or_else(|| panic!("{key} missing"));
+        assert!(fd.is_finite() && fd > 0.0, "{key} = {fd}");
+    }
+    assert_eq!(lines[1]["frechet_examples"], 500);
+    assert_eq!(lines[1]["frechet_weights"], "trained");
+}

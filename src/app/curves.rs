@@ -3,6 +3,7 @@
 //! [`MAX_POINTS`] points (min/max per bucket), so long runs stay smooth.
 
 use super::state::{AppState, Row, downsample};
+use super::worker::ProgressPoint;
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot};
 
@@ -64,11 +65,28 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
             });
         });
         ui.end_row();
-        if !state.progress.is_empty() {
-            ui.vertical(|ui| {
-                ui.strong("Held-out log-likelihood (nats, higher is better)");
-                plot("loglik", "nats").show(ui, |p| log_likelihood(p, state));
-            });
+        let pr = &state.progress;
+        let any = |pick: fn(&ProgressPoint) -> Option<f64>| pr.iter().any(|q| pick(q).is_some());
+        if any(|q| q.log_likelihood) || any(|q| q.frechet_revised) {
+            if any(|q| q.log_likelihood) {
+                ui.vertical(|ui| {
+                    ui.strong("Held-out log-likelihood (nats, higher is better)");
+                    plot("loglik", "nats").show(ui, |p| {
+                        p.line(progress_line("trained weights", pr, |q| q.log_likelihood, BLUE));
+                        p.line(progress_line("weight averages (EMA)", pr, |q| q.log_likelihood_ema, GREEN));
+                        p.line(progress_line("optimum", pr, |q| q.optimum, egui::Color32::GRAY));
+                    });
+                });
+            }
+            if any(|q| q.frechet_revised) {
+                ui.vertical(|ui| {
+                    ui.strong("Fréchet distance to training images (our features, lower is better)");
+                    plot("frechet", "squared distance").show(ui, |p| {
+                        p.line(progress_line("generator samples", pr, |q| q.frechet_generator, BLUE));
+                        p.line(progress_line("revised samples", pr, |q| q.frechet_revised, RED));
+                    });
+                });
+            }
             ui.end_row();
         }
         if state.show_machine {
@@ -81,16 +99,14 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
     });
 }
 
-/// The held-out log-likelihood of the trained weights and of their averages, and the optimum.
-fn log_likelihood(p: &mut egui_plot::PlotUi, state: &AppState) {
-    let pr = &state.progress;
-    let line = |pick: fn(&super::worker::ProgressPoint) -> Option<f64>| -> Vec<[f64; 2]> {
-        pr.iter().filter_map(|q| pick(q).map(|v| [f64::from(q.iteration), v])).collect()
-    };
-    p.line(Line::new("trained weights", line(|q| Some(q.log_likelihood))).color(BLUE));
-    let ema = line(|q| q.log_likelihood_ema);
-    if !ema.is_empty() {
-        p.line(Line::new("weight averages (EMA)", ema).color(GREEN));
-    }
-    p.line(Line::new("optimum", line(|q| q.optimum)).color(egui::Color32::GRAY));
+/// One held-out measurement over the iterations (points where it was measured).
+fn progress_line(
+    name: &str,
+    pr: &[ProgressPoint],
+    pick: fn(&ProgressPoint) -> Option<f64>,
+    colour: egui::Color32,
+) -> Line<'static> {
+    let points: Vec<[f64; 2]> =
+        pr.iter().filter_map(|q| pick(q).map(|v| [f64::from(q.iteration), v])).collect();
+    Line::new(name.to_string(), points).color(colour)
 }

@@ -116,14 +116,17 @@ pub struct SessionInfo {
     pub iteration: u32,
 }
 
-/// The held-out log-likelihood of a 2-D run at one iteration (`eval::run_eval::progress`).
+/// Held-out measurements at one iteration (`eval::run_eval::progress`): the log-likelihood
+/// for 2-D data, the Fréchet distances for 28×28 grey images.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProgressPoint {
     pub iteration: u32,
-    pub log_likelihood: f64,
+    pub log_likelihood: Option<f64>,
     /// Of the weight averages, when the run keeps them.
     pub log_likelihood_ema: Option<f64>,
     pub optimum: Option<f64>,
+    pub frechet_generator: Option<f64>,
+    pub frechet_revised: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -544,14 +547,16 @@ fn view_of(s: &Session, request: ViewRequest) -> anyhow::Result<Event> {
     Ok(event)
 }
 
-/// The held-out log-likelihood of a 2-D session now, if it has toy data.
+/// The session's held-out measurements now, if its data has any.
 fn progress(s: &mut Session) -> anyhow::Result<Option<ProgressPoint>> {
     let m = crate::eval::run_eval::progress(s)?;
     let get = |k: &str| m.get(k).and_then(serde_json::Value::as_f64);
-    Ok(get("log_likelihood").map(|ll| ProgressPoint {
+    Ok((!m.is_empty()).then(|| ProgressPoint {
         iteration: s.trainer.iteration,
-        log_likelihood: ll,
+        log_likelihood: get("log_likelihood"),
         log_likelihood_ema: get("log_likelihood_ema"),
         optimum: get("optimum_log_likelihood"),
+        frechet_generator: get("frechet_generator_samples"),
+        frechet_revised: get("frechet_revised_samples"),
     }))
 }

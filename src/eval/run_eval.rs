@@ -138,15 +138,20 @@ fn optimum_log_likelihood(toy: Toy2d, points: &[[f32; 2]]) -> Option<f64> {
     }
 }
 
-/// Held-out examples of the measurements during training (`schedule.eval_every`).
+/// Held-out examples of the measurements during training (`schedule.eval_every`): points
+/// for 2-D data, images (and generator samples) for the Fréchet distances.
 pub const PROGRESS_HELD_OUT: usize = 10_000;
+pub const PROGRESS_IMAGES: usize = 500;
 
-/// The measurements written into `metrics.jsonl` during training: for 2-D data, the held-out
+/// The measurements written into `metrics.jsonl` during training. 2-D data: the held-out
 /// log-likelihood of the trained weights, of the averaged weights when the run keeps them,
-/// and the optimum. Other data: none yet.
+/// and the optimum. 28×28 grey images (the shipped feature network): the Fréchet distances
+/// of generator samples and of their x-Langevin revisions to training images, on
+/// [`PROGRESS_IMAGES`] of each, with the averaged weights when the run keeps them. Other
+/// data: none.
 pub fn progress(s: &mut Session) -> anyhow::Result<serde_json::Map<String, Value>> {
     let mut out = serde_json::Map::new();
-    let Some(toy) = s.toy() else { return Ok(out) };
+    let Some(toy) = s.toy() else { return image_progress(s) };
     let points = held_out(toy, PROGRESS_HELD_OUT);
     out.insert("log_likelihood".into(), json!(toy_log_likelihood(&s.trainer, toy, &points)?));
     let averaged = s.with_averages(|s, on| on.then(|| toy_log_likelihood(&s.trainer, toy, &points)));
@@ -154,6 +159,28 @@ pub fn progress(s: &mut Session) -> anyhow::Result<serde_json::Map<String, Value
         out.insert("log_likelihood_ema".into(), json!(ll));
     }
     out.insert("optimum_log_likelihood".into(), json!(optimum_log_likelihood(toy, &points)));
+    Ok(out)
+}
+
+/// The image part of [`progress`].
+fn image_progress(s: &mut Session) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    let shape = s.shape;
+    let Some(path) = shipped_path().filter(|_| [shape.c, shape.h, shape.w] == [1, 28, 28]) else {
+        return Ok(out);
+    };
+    let n = PROGRESS_IMAGES;
+    let (net, _) = FeatureNet::load(s.trainer.engine.clone(), &path, 100)?;
+    let stats = |x: &[f32]| -> anyhow::Result<Gaussian> {
+        Ok(Gaussian::fit(&net.features_checked(x, [shape.c, shape.h, shape.w], &path)?, net.spec.features))
+    };
+    let real = stats(&s.data()?.examples(n, s.cfg.train.seed ^ 0xFEA7))?;
+    let (generated, revised, weights) =
+        s.with_averages(|s, _| revised_samples(&s.trainer, n).map(|(g, r)| (g, r, s.weights_in_use())))?;
+    out.insert("frechet_generator_samples".into(), json!(frechet_distance(&real, &stats(&generated)?)));
+    out.insert("frechet_revised_samples".into(), json!(frechet_distance(&real, &stats(&revised)?)));
+    out.insert("frechet_examples".into(), json!(real.n));
+    out.insert("frechet_weights".into(), json!(weights));
     Ok(out)
 }
 
