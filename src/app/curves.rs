@@ -66,27 +66,32 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
         });
         ui.end_row();
         let pr = &state.progress;
-        let any = |pick: fn(&ProgressPoint) -> Option<f64>| pr.iter().any(|q| pick(q).is_some());
-        if any(|q| q.log_likelihood) || any(|q| q.frechet_revised) {
-            if any(|q| q.log_likelihood) {
-                ui.vertical(|ui| {
-                    ui.strong("Held-out log-likelihood (nats, higher is better)");
-                    plot("loglik", "nats").show(ui, |p| {
-                        p.line(progress_line("trained weights", pr, |q| q.log_likelihood, BLUE));
-                        p.line(progress_line("weight averages (EMA)", pr, |q| q.log_likelihood_ema, GREEN));
-                        p.line(progress_line("optimum", pr, |q| q.optimum, egui::Color32::GRAY));
-                    });
-                });
-            }
-            if any(|q| q.frechet_revised) {
-                ui.vertical(|ui| {
-                    ui.strong("Fréchet distance to training images (our features, lower is better)");
-                    plot("frechet", "squared distance").show(ui, |p| {
-                        p.line(progress_line("generator samples", pr, |q| q.frechet_generator, BLUE));
-                        p.line(progress_line("revised samples", pr, |q| q.frechet_revised, RED));
-                    });
-                });
-            }
+        let ll: &[Series] = &[
+            ("trained weights", |q| q.log_likelihood, BLUE),
+            ("weight averages (EMA)", |q| q.log_likelihood_ema, GREEN),
+            ("optimum", |q| q.optimum, egui::Color32::GRAY),
+        ];
+        let fd: &[Series] = &[
+            ("generator samples", |q| q.frechet_generator, BLUE),
+            ("revised samples", |q| q.frechet_revised, RED),
+        ];
+        let panels = [
+            ("Held-out log-likelihood (nats, higher is better)", "loglik", "nats", ll),
+            (
+                "Fréchet distance to training images (our features, lower is better)",
+                "frechet",
+                "squared distance",
+                fd,
+            ),
+        ];
+        let shown: Vec<_> = panels.iter().filter(|p| pr.iter().any(|q| (p.3[0].1)(q).is_some())).collect();
+        for (title, id, y, lines) in &shown {
+            ui.vertical(|ui| {
+                ui.strong(*title);
+                plot(id, y).show(ui, |p| lines.iter().for_each(|l| p.line(progress_line(l, pr))));
+            });
+        }
+        if !shown.is_empty() {
             ui.end_row();
         }
         if state.show_machine {
@@ -99,14 +104,12 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
     });
 }
 
+/// A held-out measurement's name, where it is in a [`ProgressPoint`], and its colour.
+type Series = (&'static str, fn(&ProgressPoint) -> Option<f64>, egui::Color32);
+
 /// One held-out measurement over the iterations (points where it was measured).
-fn progress_line(
-    name: &str,
-    pr: &[ProgressPoint],
-    pick: fn(&ProgressPoint) -> Option<f64>,
-    colour: egui::Color32,
-) -> Line<'static> {
+fn progress_line((name, pick, colour): &Series, pr: &[ProgressPoint]) -> Line<'static> {
     let points: Vec<[f64; 2]> =
         pr.iter().filter_map(|q| pick(q).map(|v| [f64::from(q.iteration), v])).collect();
-    Line::new(name.to_string(), points).color(colour)
+    Line::new(name.to_string(), points).color(*colour)
 }
