@@ -26,7 +26,8 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
         Line::new(name.to_string(), downsample(&points, MAX_POINTS)).color(colour)
     };
     let size = ui.available_size();
-    let rows = if state.show_machine { 3.0 } else { 2.0 };
+    let rows =
+        2.0 + f32::from(u8::from(state.show_machine)) + f32::from(u8::from(!state.progress.is_empty()));
     let plot_h = (size.y / rows - 28.0).max(120.0);
     let plot_w = (size.x / 2.0 - 12.0).max(200.0);
     let plot = |id: &str, y: &str| {
@@ -88,7 +89,14 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
         for (title, id, y, lines) in &shown {
             ui.vertical(|ui| {
                 ui.strong(*title);
-                plot(id, y).show(ui, |p| lines.iter().for_each(|l| p.line(progress_line(l, pr))));
+                plot(id, y).show(ui, |p| {
+                    for l in lines.iter() {
+                        let points = progress_points(l, pr);
+                        // Markers as well: the first measurement is a single point.
+                        p.points(egui_plot::Points::new(l.0, points.clone()).radius(3.0).color(l.2));
+                        p.line(Line::new(l.0, points).color(l.2));
+                    }
+                });
             });
         }
         if !shown.is_empty() {
@@ -107,9 +115,7 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
 /// A held-out measurement's name, where it is in a [`ProgressPoint`], and its colour.
 type Series = (&'static str, fn(&ProgressPoint) -> Option<f64>, egui::Color32);
 
-/// One held-out measurement over the iterations (points where it was measured).
-fn progress_line((name, pick, colour): &Series, pr: &[ProgressPoint]) -> Line<'static> {
-    let points: Vec<[f64; 2]> =
-        pr.iter().filter_map(|q| pick(q).map(|v| [f64::from(q.iteration), v])).collect();
-    Line::new(name.to_string(), points).color(*colour)
+/// One held-out measurement over the iterations (where it was measured).
+fn progress_points((_, pick, _): &Series, pr: &[ProgressPoint]) -> Vec<[f64; 2]> {
+    pr.iter().filter_map(|q| pick(q).map(|v| [f64::from(q.iteration), v])).collect()
 }
