@@ -304,6 +304,26 @@ fn backward_matches_cpu_on_larger_shapes() {
     }
 }
 
+/// Gradients that sum over more than 65,535 output pixels per channel (batch 100 of 28×28):
+/// llvmpipe stops an invocation's loops after 65,535 iterations in all (docs/platform.md),
+/// so no invocation may loop over all of them.
+#[test]
+fn gradients_over_more_than_65535_pixels_per_channel_match_cpu() {
+    let g = gpu();
+    let s = shape(100, 1, (28, 28), 2, (3, 3, 1, 1));
+    let xs = random(seed(&s, 41), s.x_len(), -1.0, 1.0);
+    let dys = random(seed(&s, 44), s.y_len(), -1.0, 1.0);
+    let (x, dy) = (g.upload(&xs), g.upload(&dys));
+    let (dw, db) = (g.zeros(s.w_len()), g.zeros(s.c_out));
+    g.submit(|enc| {
+        conv().backward_weight(enc, &s, (&x).into(), (&dy).into(), (&dw).into(), Some((&db).into()))
+    });
+    let (want_w, want_b) = cpu::backward_weight(&s, &xs, &dys);
+    // Sums of 78,400 terms of size ~1: f32 rounding grows with √n.
+    assert_close("db", &g.read(&db).unwrap(), &want_b, 0.05, 1e-4);
+    assert_close("dw", &g.read(&dw).unwrap(), &want_w, 0.05, 1e-4);
+}
+
 /// Layers whose packed weights exceed one 64 KiB uniform slice (1024 taps × channels per
 /// 16-channel block): the forward pass and the input gradient run in several dispatches
 /// that add up: whole blocks per slice, runs of taps of one block, or (over 1024 reduction

@@ -70,6 +70,9 @@ const BLOCK: usize = 16;
 const PIXELS: usize = 4;
 /// `mat4x4`s (16 weights each) per uniform slice: 64 KiB, lavapipe's uniform binding limit.
 const UBO_MATS: usize = 1024;
+/// Output pixels one weight-gradient invocation loops over at most (see `chunking`).
+const MAX_CHUNK_PIXELS: usize = 16_384;
+
 /// The weight gradient is split into row chunks until about this many workgroups run.
 const WEIGHT_GRAD_GROUPS: usize = 256;
 
@@ -438,8 +441,7 @@ impl Conv2d {
         if let Some(db) = db {
             fits("db", db, s.c_out);
             p.b_off = db.offset as u32;
-            let grid = [s.c_out.div_ceil(WG as usize) as u32, 1, 1];
-            self.bias_grad.encode(&self.gpu, enc, &p, &[dy.buf, db.buf], grid);
+            self.bias_grad.encode(&self.gpu, enc, &p, &[dy.buf, db.buf], [s.c_out as u32, 1, 1]);
         }
     }
 
@@ -469,7 +471,10 @@ impl Conv2d {
         let base_groups = (s.c_in * s.kh * s.kw).div_ceil(WG as usize * PIXELS) * s.c_out.div_ceil(BLOCK);
         let rows = s.batch * s.h_out();
         let by_memory = (self.max_binding() / s.w_len()).max(1);
-        let wanted = WEIGHT_GRAD_GROUPS.div_ceil(base_groups).min(by_memory).min(rows);
+        // llvmpipe stops an invocation's loops after 65,535 iterations in all
+        // (docs/platform.md): at most MAX_CHUNK_PIXELS output pixels per chunk.
+        let by_loops = rows.div_ceil((MAX_CHUNK_PIXELS / s.w_out()).max(1));
+        let wanted = WEIGHT_GRAD_GROUPS.div_ceil(base_groups).max(by_loops).min(by_memory).min(rows);
         let chunk_rows = rows.div_ceil(wanted.max(1));
         (chunk_rows, rows.div_ceil(chunk_rows))
     }

@@ -456,22 +456,29 @@ fn reduce_chunks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 
 // ---------------------------------------------------------------------------------------
 // bias_grad: bindings dy, db. db[b_off + co] += Σ_{b, pixel} dy[b, co, pixel], one
-// invocation per channel, summing in order of b then pixel.
+// workgroup per channel: invocation t sums elements t, t + WG, … of the channel's (b, pixel)
+// sequence, then a fixed-order tree adds the WG partial sums. (One invocation per channel
+// looping over every element would pass llvmpipe's 65,535 loop iterations per invocation at
+// batch 84 of 28×28 images, and its loops would silently stop.)
 
 @group(0) @binding(1) var<storage, read> bg_dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> bg_db: array<f32>;
 
+var<workgroup> bg_part: array<f32, WG>;
+
 @compute @workgroup_size(WG)
-fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let co = gid.x;
-    if (co >= p.c_out) { return; }
+fn bias_grad(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let co = wid.x;
     let hw_out = p.h_out * p.w_out;
     var acc = 0.0;
-    for (var b = 0u; b < p.batch; b++) {
-        let base = p.y_off + (b * p.c_out + co) * hw_out;
-        for (var i = 0u; i < hw_out; i++) {
-            acc += bg_dy[base + i];
-        }
+    for (var j = t; j < p.batch * hw_out; j += WG) {
+        let b = j / hw_out;
+        acc += bg_dy[p.y_off + (b * p.c_out + co) * hw_out + j % hw_out];
     }
-    bg_db[p.b_off + co] = bg_db[p.b_off + co] + acc;
+    bg_part[t] = acc;
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        workgroupBarrier();
+        if (t < stride) { bg_part[t] += bg_part[t + stride]; }
+    }
+    if (t == 0u) { bg_db[p.b_off + co] = bg_db[p.b_off + co] + bg_part[0]; }
 }
