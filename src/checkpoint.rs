@@ -224,14 +224,7 @@ fn average_of(
     let mut expected = 0;
     for t in net.layout.tensors.iter().filter(|t| t.kind == Kind::Param) {
         let name = format!("{prefix}{}", t.name);
-        let view = st.tensor(&name).map_err(|_| arch(format!("tensor `{name}` is missing from the file")))?;
-        if view.shape() != t.shape.as_slice() || view.dtype() != Dtype::F32 {
-            return Err(arch(format!("tensor `{name}` is not F32 of shape {:?}", t.shape)));
-        }
-        let dst = &mut avg[t.offset..t.offset + t.numel()];
-        for (d, b) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
-            *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
+        read_tensor(path, st, &name, t, &mut avg[t.offset..t.offset + t.numel()])?;
         expected += 1;
     }
     if present != expected {
@@ -240,6 +233,34 @@ fn average_of(
         )));
     }
     Ok(Some(avg))
+}
+
+/// Tensor `name` of the file into `dst`, checked to have `t`'s shape and to be F32.
+fn read_tensor(
+    path: &Path,
+    st: &SafeTensors,
+    name: &str,
+    t: &TensorSpec,
+    dst: &mut [f32],
+) -> Result<(), CheckpointError> {
+    let arch = |reason: String| CheckpointError::Architecture { path: path.into(), reason };
+    let view = st.tensor(name).map_err(|_| arch(format!("tensor `{name}` is missing from the file")))?;
+    if view.shape() != t.shape.as_slice() {
+        return Err(arch(format!(
+            "tensor `{name}` has shape {:?} here, {:?} in the file",
+            t.shape,
+            view.shape()
+        )));
+    }
+    if view.dtype() != Dtype::F32 {
+        let dtype = format!("{:?}", view.dtype());
+        return Err(CheckpointError::Dtype { path: path.into(), tensor: name.to_string(), dtype });
+    }
+    // Decoded byte by byte: the data need not be 4-byte aligned in memory.
+    for (d, b) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
+        *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Ok(())
 }
 
 /// Writes F32 tensors (name, shape, values) and string metadata as one safetensors file,
@@ -500,26 +521,7 @@ pub(crate) fn values_of(
     };
     let mut expected = std::collections::HashSet::new();
     for (name, t, buf) in entries(net_name, layout, optimiser) {
-        let view = st.tensor(&name).map_err(|_| arch(format!("tensor `{name}` is missing from the file")))?;
-        if view.shape() != t.shape.as_slice() {
-            return Err(arch(format!(
-                "tensor `{name}` has shape {:?} here, {:?} in the file",
-                t.shape,
-                view.shape()
-            )));
-        }
-        if view.dtype() != Dtype::F32 {
-            return Err(CheckpointError::Dtype {
-                path: path.into(),
-                tensor: name,
-                dtype: format!("{:?}", view.dtype()),
-            });
-        }
-        // Decoded byte by byte: the data need not be 4-byte aligned in memory.
-        let dst = &mut buf.of_mut(&mut v)[t.offset..t.offset + t.numel()];
-        for (d, b) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
-            *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
+        read_tensor(path, st, &name, t, &mut buf.of_mut(&mut v)[t.offset..t.offset + t.numel()])?;
         expected.insert(name);
     }
     let own = [format!("{net_name}."), format!("optim.{net_name}.")];

@@ -327,7 +327,7 @@ impl Outcome {
 /// The run folder's session, with `seed` as the seed of its inspection draws.
 fn open(engine: Arc<Engine>, run: &Path, seed: Option<u64>) -> anyhow::Result<Session> {
     let mut session = Session::open(engine, run)?;
-    if session.averaged {
+    if session.averaged() {
         eprintln!("using the {} weights", session.weights_in_use());
     }
     if let Some(seed) = seed {

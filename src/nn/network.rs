@@ -251,8 +251,8 @@ impl Network {
         b.adam_t = v.adam_t;
     }
 
-    /// Whether the network keeps an average of its parameters.
-    pub fn keeps_average(&self) -> bool {
-        self.bufs.as_ref().is_some_and(|b| b.average.is_some())
+    /// Whether forward passes use the average now ([`Network::use_average`]).
+    pub fn average_in_use(&self) -> bool {
+        self.bufs.as_ref().and_then(|b| b.average.as_ref()).is_some_and(|a| a.swapped)
     }
 }

@@ -47,9 +47,6 @@ pub struct Session {
     pub data: Option<Data>,
     /// One example's shape `[channels, height, width]` (`[2, 1, 1]` for 2-D data).
     pub shape: Shape,
-    /// Whether the networks compute with the moving averages of their weights: sessions
-    /// opened for inspection of a run that keeps them (`train.ema_decay` > 0).
-    pub averaged: bool,
 }
 
 impl Session {
@@ -77,25 +74,30 @@ impl Session {
         let shape = example_shape_of(&cfg, &checkpoint::read_metadata(&path)?)?;
         let mut session = Self::untrained(engine, cfg, shape)?;
         checkpoint::load(&path, &mut session.trainer)?;
-        session.averaged = session.trainer.use_averages(true);
+        session.trainer.use_averages(true);
         Ok(session)
     }
 
+    /// Whether the networks compute with the moving averages of their weights (sessions
+    /// opened for inspection of a run that keeps them, or inside [`Session::with_averages`]).
+    pub fn averaged(&self) -> bool {
+        self.trainer.averages_in_use()
+    }
+
     /// Runs `f` with the networks on their moving averages when the run keeps them (the
-    /// second argument says whether it does), then puts the trained weights back: what
+    /// second argument says whether it does), then puts the weights back as they were: what
     /// pictures and views during training are made with.
     pub fn with_averages<T>(&mut self, f: impl FnOnce(&Session, bool) -> T) -> T {
-        let before = self.averaged;
-        self.averaged = self.trainer.use_averages(true);
-        let out = f(self, self.averaged);
+        let before = self.averaged();
+        let on = self.trainer.use_averages(true);
+        let out = f(self, on);
         self.trainer.use_averages(before);
-        self.averaged = before;
         out
     }
 
     /// The weights forward passes use, in words (for reports).
     pub fn weights_in_use(&self) -> String {
-        match self.averaged {
+        match self.averaged() {
             true => format!("moving average (ema_decay {})", self.cfg.train.ema_decay),
             false => "trained".to_string(),
         }
@@ -129,7 +131,7 @@ impl Session {
         let models = cfg.model.build(shape, cfg.train.nz).map_err(anyhow::Error::msg)?;
         let trainer =
             Trainer::new(engine, cfg.train.clone(), models).map_err(|m| anyhow::anyhow!("train.{m}"))?;
-        Ok(Self { cfg, trainer, data: None, shape, averaged: false })
+        Ok(Self { cfg, trainer, data: None, shape })
     }
 
     /// The training examples (sessions made by [`Session::open`] have none).
@@ -156,7 +158,7 @@ impl Session {
     /// One training iteration on the next batch: the epoch's learning rates, the batch of
     /// this iteration (reproducible from the seed), one submission and one readback.
     pub fn step(&mut self) -> Result<IterMetrics, TrainError> {
-        assert!(!self.averaged, "Session::step on the averaged weights");
+        assert!(!self.averaged(), "Session::step on the averaged weights");
         let data = &self.data.as_ref().expect("Session::step on a session without data").source;
         let it = u64::from(self.trainer.iteration);
         self.trainer.set_epoch((it / data.iterations_per_epoch()) as u32);

@@ -190,6 +190,11 @@ impl Trainer {
         [&mut m.ebm, &mut m.generator, &mut m.inference].map(|n| n.use_average(on)).iter().all(|&k| k)
     }
 
+    /// Whether the networks compute with their moving averages now ([`Trainer::use_averages`]).
+    pub fn averages_in_use(&self) -> bool {
+        self.models.ebm.average_in_use()
+    }
+
     /// Sets the epoch for the learning-rate schedule.
     pub fn set_epoch(&mut self, epoch: u32) {
         self.epoch = epoch;
