@@ -4,6 +4,7 @@
 
 use super::state::{AppState, Row, downsample};
 use super::worker::ProgressPoint;
+use crate::eval::run_eval::Progress;
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot};
 
@@ -70,11 +71,11 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
         let ll: &[Series] = &[
             ("trained weights", |q| q.log_likelihood, BLUE),
             ("weight averages (EMA)", |q| q.log_likelihood_ema, GREEN),
-            ("optimum", |q| q.optimum, egui::Color32::GRAY),
+            ("optimum", |q| q.optimum_log_likelihood, egui::Color32::GRAY),
         ];
         let fd: &[Series] = &[
-            ("generator samples", |q| q.frechet_generator, BLUE),
-            ("revised samples", |q| q.frechet_revised, RED),
+            ("generator samples", |q| q.frechet_generator_samples, BLUE),
+            ("revised samples", |q| q.frechet_revised_samples, RED),
         ];
         let panels = [
             ("Held-out log-likelihood (nats, higher is better)", "loglik", "nats", ll),
@@ -85,7 +86,8 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
                 fd,
             ),
         ];
-        let shown: Vec<_> = panels.iter().filter(|p| pr.iter().any(|q| (p.3[0].1)(q).is_some())).collect();
+        let shown: Vec<_> =
+            panels.iter().filter(|p| pr.iter().any(|q| (p.3[0].1)(&q.measured).is_some())).collect();
         for (title, id, y, lines) in &shown {
             ui.vertical(|ui| {
                 ui.strong(*title);
@@ -112,10 +114,10 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
     });
 }
 
-/// A held-out measurement's name, where it is in a [`ProgressPoint`], and its colour.
-type Series = (&'static str, fn(&ProgressPoint) -> Option<f64>, egui::Color32);
+/// A held-out measurement's name, where it is in a [`Progress`], and its colour.
+type Series = (&'static str, fn(&Progress) -> Option<f64>, egui::Color32);
 
 /// One held-out measurement over the iterations (where it was measured).
 fn progress_points((_, pick, _): &Series, pr: &[ProgressPoint]) -> Vec<[f64; 2]> {
-    pr.iter().filter_map(|q| pick(q).map(|v| [f64::from(q.iteration), v])).collect()
+    pr.iter().filter_map(|q| pick(&q.measured).map(|v| [f64::from(q.iteration), v])).collect()
 }

@@ -11,6 +11,7 @@ use super::setup::Setup;
 use crate::config::RunConfig;
 use crate::data::grid::Grid;
 use crate::data::toy2d::Toy2d;
+use crate::eval::run_eval::Progress;
 use crate::nn::{Engine, Shape};
 use crate::sampler::{LangevinConfig, Parameterisation};
 use crate::session::Session;
@@ -116,17 +117,12 @@ pub struct SessionInfo {
     pub iteration: u32,
 }
 
-/// Held-out measurements at one iteration (`eval::run_eval::progress`): the log-likelihood
-/// for 2-D data, the Fréchet distances for 28×28 grey images.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Held-out measurements at one iteration: the log-likelihood for 2-D data, the Fréchet
+/// distances for 28×28 grey images.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProgressPoint {
     pub iteration: u32,
-    pub log_likelihood: Option<f64>,
-    /// Of the weight averages, when the run keeps them.
-    pub log_likelihood_ema: Option<f64>,
-    pub optimum: Option<f64>,
-    pub frechet_generator: Option<f64>,
-    pub frechet_revised: Option<f64>,
+    pub measured: Progress,
 }
 
 #[derive(Clone, Debug)]
@@ -549,14 +545,7 @@ fn view_of(s: &Session, request: ViewRequest) -> anyhow::Result<Event> {
 
 /// The session's held-out measurements now, if its data has any.
 fn progress(s: &mut Session) -> anyhow::Result<Option<ProgressPoint>> {
-    let m = crate::eval::run_eval::progress(s)?;
-    let get = |k: &str| m.get(k).and_then(serde_json::Value::as_f64);
-    Ok((!m.is_empty()).then(|| ProgressPoint {
-        iteration: s.trainer.iteration,
-        log_likelihood: get("log_likelihood"),
-        log_likelihood_ema: get("log_likelihood_ema"),
-        optimum: get("optimum_log_likelihood"),
-        frechet_generator: get("frechet_generator_samples"),
-        frechet_revised: get("frechet_revised_samples"),
-    }))
+    let measured = crate::eval::run_eval::measure_progress(s)?;
+    let iteration = s.trainer.iteration;
+    Ok((measured != Progress::default()).then_some(ProgressPoint { iteration, measured }))
 }

@@ -143,31 +143,61 @@ fn optimum_log_likelihood(toy: Toy2d, points: &[[f32; 2]]) -> Option<f64> {
 pub const PROGRESS_HELD_OUT: usize = 10_000;
 pub const PROGRESS_IMAGES: usize = 500;
 
-/// The measurements written into `metrics.jsonl` during training. 2-D data: the held-out
-/// log-likelihood of the trained weights, of the averaged weights when the run keeps them,
-/// and the optimum. 28×28 grey images (the shipped feature network): the Fréchet distances
-/// of generator samples and of their x-Langevin revisions to training images, on
-/// [`PROGRESS_IMAGES`] of each, with the averaged weights when the run keeps them. Other
-/// data: none.
-pub fn progress(s: &mut Session) -> anyhow::Result<serde_json::Map<String, Value>> {
-    let mut out = serde_json::Map::new();
-    let Some(toy) = s.toy() else { return image_progress(s) };
-    let points = held_out(toy, PROGRESS_HELD_OUT);
-    out.insert("log_likelihood".into(), json!(toy_log_likelihood(&s.trainer, toy, &points)?));
-    let averaged = s.with_averages(|s, on| on.then(|| toy_log_likelihood(&s.trainer, toy, &points)));
-    if let Some(ll) = averaged.transpose()? {
-        out.insert("log_likelihood_ema".into(), json!(ll));
-    }
-    out.insert("optimum_log_likelihood".into(), json!(optimum_log_likelihood(toy, &points)));
-    Ok(out)
+/// The measurements made during training (`schedule.eval_every`): the fields that apply to
+/// the run's data are set, the others are `None` and left out of `metrics.jsonl`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Progress {
+    /// 2-D data: held-out log-likelihood (nats) of the trained weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_likelihood: Option<f64>,
+    /// Of the weight averages, when the run keeps them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_likelihood_ema: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optimum_log_likelihood: Option<f64>,
+    /// 28×28 grey images: Fréchet distances to training images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frechet_generator_samples: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frechet_revised_samples: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frechet_examples: Option<usize>,
+    /// The weights the Fréchet distances were measured with, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frechet_weights: Option<String>,
 }
 
-/// The image part of [`progress`].
-fn image_progress(s: &mut Session) -> anyhow::Result<serde_json::Map<String, Value>> {
-    let mut out = serde_json::Map::new();
+/// The measurements during training. 2-D data: the held-out log-likelihood of the trained
+/// weights, of the averaged weights when the run keeps them, and the optimum. 28×28 grey
+/// images (the shipped feature network): the Fréchet distances of generator samples and of
+/// their x-Langevin revisions to training images, on [`PROGRESS_IMAGES`] of each, with the
+/// averaged weights when the run keeps them. Other data: none.
+pub fn measure_progress(s: &mut Session) -> anyhow::Result<Progress> {
+    let Some(toy) = s.toy() else { return image_progress(s) };
+    let points = held_out(toy, PROGRESS_HELD_OUT);
+    let trained = toy_log_likelihood(&s.trainer, toy, &points)?;
+    let averaged = s.with_averages(|s, on| on.then(|| toy_log_likelihood(&s.trainer, toy, &points)));
+    Ok(Progress {
+        log_likelihood: Some(trained),
+        log_likelihood_ema: averaged.transpose()?,
+        optimum_log_likelihood: optimum_log_likelihood(toy, &points),
+        ..Progress::default()
+    })
+}
+
+/// [`measure_progress`] as the fields of a `metrics.jsonl` line: the training loop's probe.
+pub fn progress(s: &mut Session) -> anyhow::Result<serde_json::Map<String, Value>> {
+    match serde_json::to_value(measure_progress(s)?)? {
+        Value::Object(fields) => Ok(fields),
+        _ => unreachable!("Progress serialises to an object"),
+    }
+}
+
+/// The image part of [`measure_progress`].
+fn image_progress(s: &mut Session) -> anyhow::Result<Progress> {
     let shape = s.shape;
     let Some(path) = shipped_path().filter(|_| [shape.c, shape.h, shape.w] == [1, 28, 28]) else {
-        return Ok(out);
+        return Ok(Progress::default());
     };
     let n = PROGRESS_IMAGES;
     let (net, _) = FeatureNet::load(s.trainer.engine.clone(), &path, 100)?;
@@ -177,11 +207,13 @@ fn image_progress(s: &mut Session) -> anyhow::Result<serde_json::Map<String, Val
     let real = stats(&s.data()?.examples(n, s.cfg.train.seed ^ 0xFEA7))?;
     let (generated, revised, weights) =
         s.with_averages(|s, _| revised_samples(&s.trainer, n).map(|(g, r)| (g, r, s.weights_in_use())))?;
-    out.insert("frechet_generator_samples".into(), json!(frechet_distance(&real, &stats(&generated)?)));
-    out.insert("frechet_revised_samples".into(), json!(frechet_distance(&real, &stats(&revised)?)));
-    out.insert("frechet_examples".into(), json!(real.n));
-    out.insert("frechet_weights".into(), json!(weights));
-    Ok(out)
+    Ok(Progress {
+        frechet_generator_samples: Some(frechet_distance(&real, &stats(&generated)?)),
+        frechet_revised_samples: Some(frechet_distance(&real, &stats(&revised)?)),
+        frechet_examples: Some(real.n),
+        frechet_weights: Some(weights),
+        ..Progress::default()
+    })
 }
 
 fn toy_eval(t: &Trainer, toy: Toy2d, n: usize) -> anyhow::Result<Value> {
