@@ -32,6 +32,29 @@ fn mlp_gradients_match_finite_differences() {
 }
 
 #[test]
+fn activations_fused_into_linear_layers_at_every_position_match_finite_differences() {
+    // Sequential fuses an activation into the Linear before it (forward) and the Linear after
+    // it (backward). Here: an activation first (its backward fused, dx of the network), one
+    // fused forward whose backward is not (a batch norm follows), and one the other way round.
+    use dualmcmc::nn::Init;
+    use dualmcmc::nn::batchnorm::BatchNormLayer;
+    for (i, act) in [Activation::LeakyRelu(0.2), Activation::Tanh].into_iter().enumerate() {
+        let mut layout = ParamLayout::new();
+        let mut body = Sequential::new(Shape::flat(5));
+        body.push(Act::new(act, Shape::flat(5)));
+        layout.scoped("1", |l| body.push(Linear::new(l, Shape::flat(5), Shape::flat(6), true)));
+        body.push(Act::new(act, Shape::flat(6)));
+        layout.scoped("3", |l| {
+            body.push(BatchNormLayer::new(l, Shape::flat(6), Init::Normal { mean: 0.0, std: 1.0 }))
+        });
+        body.push(Act::new(act, Shape::flat(6)));
+        layout.scoped("5", |l| body.push(Linear::new(l, Shape::flat(6), Shape::flat(3), true)));
+        let mut net = Network::new(layout, body);
+        check_gradients(&format!("fusion positions {act:?}"), &mut net, 4, 40 + i as u64, 400);
+    }
+}
+
+#[test]
 fn residual_blocks_gradients_match_finite_differences() {
     let mut layout = ParamLayout::new();
     let mut body = Sequential::new(Shape::flat(6));

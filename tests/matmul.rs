@@ -1,7 +1,9 @@
 //! The matmul kernel against its f64 CPU reference: awkward sizes, all transposes, batches
 //! with strides (including a broadcast B), offsets, β = 1 accumulation, β = 0 over NaN, and
 //! bit-identical reruns. Both loaders are covered: sizes and offsets that are multiples of
-//! 4 take the vec4 path, the others the element-by-element one.
+//! 4 take the vec4 path, the others the element-by-element one; and the thin kernel (one
+//! output per invocation) that takes shapes with m, n or k below 16, while the awkward
+//! sizes also run through the tiles alone.
 //!
 //! Tolerance: |got − want| ≤ 1e-5·√k + 1e-5·|want| for inputs in [−1, 1) (f32 rounding
 //! of k products grows about like √k).
@@ -11,10 +13,17 @@ use common::{AWKWARD, assert_close, gpu, random};
 use dualmcmc::ops::matmul::{self, MatRef, Matmul, MatmulShape, MatmulTiles};
 use std::sync::OnceLock;
 
-/// One Matmul for the process: its pipelines compile once.
+/// One Matmul for the process: its pipelines compile once. Thin shapes go to the thin
+/// kernel (one output per invocation), the others to the tiles.
 fn default_matmul() -> &'static Matmul {
     static MM: OnceLock<Matmul> = OnceLock::new();
     MM.get_or_init(|| Matmul::new(gpu()))
+}
+
+/// The same with every shape through the tiles.
+fn tiles_only() -> &'static Matmul {
+    static MM: OnceLock<Matmul> = OnceLock::new();
+    MM.get_or_init(|| Matmul::new(gpu()).tiles_only())
 }
 
 /// Runs one product on the GPU with C initialised to `c0`; returns C and the reference.
@@ -63,7 +72,15 @@ fn span(batch: usize, stride: usize, size: usize) -> usize {
 
 #[test]
 fn awkward_sizes_all_transposes_match_cpu() {
-    let mm = default_matmul();
+    awkward_sizes(default_matmul());
+}
+
+#[test]
+fn awkward_sizes_all_transposes_match_cpu_on_the_tiles_alone() {
+    awkward_sizes(tiles_only());
+}
+
+fn awkward_sizes(mm: &Matmul) {
     let mut case = 0u64;
     for &m in &AWKWARD {
         for &n in &AWKWARD {
@@ -107,9 +124,12 @@ fn vec4_path_all_transposes_match_cpu() {
 
 #[test]
 fn batches_strides_offsets_and_beta_match_cpu() {
-    let mm = default_matmul();
     // (m, n, k, batch): unaligned and aligned; B broadcast with stride 0 in every case.
-    for (case, &(m, n, k, batch)) in [(7, 65, 33, 3), (65, 7, 1, 2), (16, 20, 12, 4)].iter().enumerate() {
+    let cases = [(7, 65, 33, 3), (65, 7, 1, 2), (16, 20, 12, 4), (20, 32, 16, 2)];
+    for (mm, (case, &(m, n, k, batch))) in [default_matmul(), tiles_only()]
+        .into_iter()
+        .flat_map(|mm| cases.iter().enumerate().map(move |c| (mm, c)))
+    {
         for t in 0..4 {
             let (ta, tb) = (t & 2 != 0, t & 1 != 0);
             // A and C strides leave gaps between matrices; B is shared by the whole batch.
@@ -168,7 +188,7 @@ fn other_tile_sizes_match_cpu() {
     let lopsided = MatmulTiles { row_blocks: 3, col_blocks: 2, workgroup: [4, 2] };
     let cases = [(65, 33, 7), (36, 68, 16)];
     for (tiles, transposes) in [(MatmulTiles::GPU, 0..4), (lopsided, 3..4)] {
-        let mm = Matmul::with_tiles(g, tiles);
+        let mm = Matmul::with_tiles(g, tiles).tiles_only();
         for (t, &(m, n, k)) in cases.iter().enumerate() {
             for tr in transposes.clone() {
                 let (ta, tb) = (tr & 2 != 0, tr & 1 != 0);
@@ -193,4 +213,54 @@ fn empty_sum_scales_c() {
     let c0 = random(9, 30, -1.0, 1.0);
     let (got, want) = run(mm, s, &[], &[], &c0, [0; 3], 1.0, 0.5);
     assert_close("k = 0", &got, &want, 1e-7, 1e-7);
+}
+
+#[test]
+fn fused_epilogues_match_cpu() {
+    // Bias, activation and gate (the derivative of an activation read from its output), on
+    // both loaders, with offsets, every activation, and the gate at an offset of its own.
+    use dualmcmc::ops::activation::Activation;
+    use dualmcmc::ops::matmul::Epilogue;
+    let g = gpu();
+    let mm = default_matmul();
+    let acts = [Activation::Relu, Activation::LeakyRelu(0.2), Activation::Tanh];
+    for (case, &(m, n, k, off)) in
+        [(7, 65, 33, 3), (64, 36, 20, 0), (1, 5, 128, 1), (33, 1, 2, 0)].iter().enumerate()
+    {
+        for (t, &act) in acts.iter().enumerate() {
+            let seed = 300 + case as u64 * 10 + t as u64;
+            let s = MatmulShape::new(m, n, k, t == 1, t == 2);
+            let a = random(seed, m * k, -1.0, 1.0);
+            let b = random(seed + 1, k * n, -1.0, 1.0);
+            let bias = random(seed + 2, off + n, -1.0, 1.0);
+            // The gate holds outputs of `act` (negative values for LeakyReLU, 0 for ReLU).
+            let gate: Vec<f32> = random(seed + 3, off + 2 + m * n, -1.0, 1.0)
+                .into_iter()
+                .map(|u| dualmcmc::ops::activation::cpu::forward(act, u))
+                .collect();
+            let (ga, gb, gbias, ggate) = (g.upload(&a), g.upload(&b), g.upload(&bias), g.upload(&gate));
+            let forward = g.upload(&vec![f32::NAN; off + m * n]);
+            let backward = g.upload(&vec![f32::NAN; off + m * n]);
+            let at = |buf, offset| MatRef { buf, offset };
+            g.submit(|enc| {
+                let fwd = Epilogue { bias: Some(at(&gbias, off)), act: Some(act), gate: None };
+                mm.encode_fused(enc, s, at(&ga, 0), at(&gb, 0), at(&forward, off), fwd);
+                let bwd = Epilogue { bias: None, act: None, gate: Some((act, at(&ggate, off + 2))) };
+                mm.encode_fused(enc, s, at(&ga, 0), at(&gb, 0), at(&backward, off), bwd);
+            });
+            let plain = matmul::cpu::matmul(s, &a, &b, &[], 1.0, 0.0);
+            let want_fwd: Vec<f64> = (0..m * n)
+                .map(|i| matmul::cpu::epilogue(plain[i], Some(bias[off + i % n]), Some(act), None))
+                .collect();
+            let want_bwd: Vec<f64> = (0..m * n)
+                .map(|i| matmul::cpu::epilogue(plain[i], None, None, Some((act, gate[off + 2 + i]))))
+                .collect();
+            let (atol, rtol) = tol(k);
+            let what = format!("{act:?} m={m} n={n} k={k} off={off}");
+            let got: Vec<f32> = g.read(&forward).unwrap();
+            assert_close(&format!("{what}: bias + activation"), &got[off..], &want_fwd, atol, rtol);
+            let got: Vec<f32> = g.read(&backward).unwrap();
+            assert_close(&format!("{what}: gate"), &got[off..], &want_bwd, atol, rtol);
+        }
+    }
 }

@@ -56,7 +56,33 @@ fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
         let t = part(ps);
         println!("    {label:<26} {t:.4} s  ({:.0}%)", 100.0 * t / total);
     }
+    kernel_split(&mut s);
     Ok(())
+}
+
+/// One more iteration with every dispatch timed by the GPU's timestamps: time per kernel,
+/// and the time between dispatches (the driver's cost per dispatch, barriers).
+fn kernel_split(s: &mut Session) {
+    let g = s.trainer.engine.gpu.clone();
+    if !g.start_profile() {
+        println!("  (no split per kernel: the adapter has no timestamp queries)");
+        return;
+    }
+    let stepped = s.step();
+    let Some(times) = g.finish_profile().filter(|_| stepped.is_ok()) else {
+        println!("  (no split per kernel: the profiled iteration failed)");
+        return;
+    };
+    let span = times.span.max(f64::MIN_POSITIVE);
+    println!(
+        "  split by kernel (GPU timestamps, one iteration: {:.4} s from the first dispatch to the last):",
+        times.span
+    );
+    for (name, n, secs) in times.ranked().into_iter().take(12) {
+        println!("    {name:<28} {n:>5}×  {secs:.4} s  ({:.0}%)", 100.0 * secs / span);
+    }
+    let between = times.span - times.inside();
+    println!("    {:<28}        {between:.4} s  ({:.0}%)", "between dispatches", 100.0 * between / span);
 }
 
 /// Dispatches of one iteration and the CPU time to record it (median of `reps`), without

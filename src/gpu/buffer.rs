@@ -130,6 +130,10 @@ pub struct Staging {
 }
 
 impl Staging {
+    pub(super) fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
     /// Records a copy of the first `self.len` elements of `src` into this buffer.
     pub fn copy_from(&self, enc: &mut wgpu::CommandEncoder, src: &GpuBuffer) {
         let n = self.len.min(src.len);

@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod adapter;
 mod buffer;
 mod kernel;
+mod profile;
 
 pub use adapter::{AdapterChoice, no_adapter_message};
 pub use buffer::{BufRef, GpuBuffer, ReadbackError, Staging};
 pub use kernel::{Access, Kernel, WORKGROUP_1D, grid_1d};
+pub use profile::KernelTimes;
 
 /// A device, its queue, and what the adapter is.
 #[derive(Clone, Debug)]
@@ -23,6 +25,8 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     counters: Arc<Counters>,
+    /// The dispatches being timed, see [`Gpu::start_profile`].
+    profile: Arc<std::sync::Mutex<Option<profile::Profile>>>,
 }
 
 /// How often the CPU handed work to the GPU and waited for results (shared by clones).
@@ -60,9 +64,11 @@ impl Gpu {
     pub fn new(choice: &AdapterChoice) -> anyhow::Result<Self> {
         let adapter = pollster::block_on(choice.pick())?;
         let limits = adapter.limits();
+        // Timestamp queries where there are any: `bench train` times each kernel with them.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("dualmcmc compute"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -78,7 +84,7 @@ impl Gpu {
     /// The device's limits are taken as granted; request the adapter's limits when creating it.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
         let limits = device.limits();
-        Self { device, queue, info, limits, counters: Arc::default() }
+        Self { device, queue, info, limits, counters: Arc::default(), profile: Arc::default() }
     }
 
     /// True for software adapters such as Mesa's lavapipe (llvmpipe).

@@ -27,13 +27,19 @@ impl Layer for Act {
 
     fn backward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, b: Backward) {
         if let Some(dx) = b.dx {
-            let saved = if self.act.saves_output() { y } else { x };
+            // From the output whenever that gives the same: x is not written when the layer
+            // before took this activation into its forward (Sequential's fusion).
+            let saved = if self.act.backward_from_output() { y } else { x };
             p.e.activations.backward(p.enc, self.act, p.batch * self.shape.size(), saved, b.dy, dx);
         }
     }
 
     fn cpu_forward(&self, _w: CpuWeights, _batch: usize, x: &[f64]) -> Vec<f64> {
         x.iter().map(|&v| cpu_act(self.act, v)).collect()
+    }
+
+    fn activation(&self) -> Option<Activation> {
+        Some(self.act)
     }
 }
 

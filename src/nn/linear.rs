@@ -1,11 +1,14 @@
 //! Fully connected layer y = x·Wᵀ + b (PyTorch `nn.Linear`: weight `[out, in]`, bias `[out]`),
-//! the weight optionally spectrally normalised.
+//! the weight optionally spectrally normalised. The bias, the activation after the layer
+//! and the backward of the activation before it ride in the matmul's epilogue (see
+//! [`Layer::fuses_activations`]).
 
 use super::params::{Init, Kind, ParamLayout};
 use super::weight::Weight;
 use super::{Backward, CpuWeights, Layer, Pass, Shape};
 use crate::gpu::{BufRef, Gpu, GpuBuffer};
-use crate::ops::matmul::MatmulShape;
+use crate::ops::activation::Activation;
+use crate::ops::matmul::{Epilogue, MatmulShape};
 
 pub struct Linear {
     pub in_features: usize,
@@ -37,49 +40,32 @@ impl Linear {
     }
 }
 
-impl Layer for Linear {
-    fn out_shape(&self) -> Shape {
-        self.out_shape
-    }
-
-    fn allocate(&mut self, gpu: &Gpu, _max_batch: usize) {
-        self.weight.allocate(gpu);
-    }
-
-    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+impl Linear {
+    /// y [B, out] = act(x [B, in] · Wᵀ + b): one matmul, the bias and the activation in its
+    /// epilogue.
+    fn forward_with(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, act: Option<Activation>) {
         let (n_in, n_out) = (self.in_features, self.out_features);
         let wt = self.weight.forward(p);
-        // y [B, out] = x [B, in] · Wᵀ
-        p.e.matmul.encode(
-            p.enc,
-            MatmulShape::new(p.batch, n_out, n_in, false, true),
-            x.into(),
-            wt,
-            y.into(),
-            1.0,
-            0.0,
-        );
-        if let Some(b) = self.bias {
-            // y += ones [B, 1] · b [1, out]: the bias as a rank-1 product.
-            let s = MatmulShape::new(p.batch, n_out, 1, false, false);
-            p.e.matmul.encode(
-                p.enc,
-                s,
-                (&p.e.ones(p.batch)).into(),
-                BufRef::new(p.w.params, b),
-                y.into(),
-                1.0,
-                1.0,
-            );
-        }
+        let bias = self.bias.map(|b| BufRef::new(p.w.params, b));
+        let s = MatmulShape::new(p.batch, n_out, n_in, false, true);
+        p.e.matmul.encode_fused(p.enc, s, x.into(), wt, y.into(), Epilogue { bias, act, gate: None });
     }
 
-    fn backward(&self, p: &mut Pass, x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
+    /// dx [B, in] = dy [B, out] · W, times act′ of `gate` when given (the activation in
+    /// front of this layer); dW [out, in] += dyᵀ · x and db += Σ_B dy when asked.
+    fn backward_with(
+        &self,
+        p: &mut Pass,
+        x: &GpuBuffer,
+        _y: &GpuBuffer,
+        b: Backward,
+        gate: Option<(Activation, &GpuBuffer)>,
+    ) {
         let (n_in, n_out) = (self.in_features, self.out_features);
         if let Some(dx) = b.dx {
-            // dx [B, in] = dy [B, out] · W [out, in]
             let s = MatmulShape::new(p.batch, n_in, n_out, false, false);
-            p.e.matmul.encode(p.enc, s, b.dy.into(), self.weight.used(p.w), dx.into(), 1.0, 0.0);
+            let epilogue = Epilogue { bias: None, act: None, gate: gate.map(|(a, g)| (a, g.into())) };
+            p.e.matmul.encode_fused(p.enc, s, b.dy.into(), self.weight.used(p.w), dx.into(), epilogue);
         }
         if let Some(grads) = b.grads {
             // dW [out, in] += dyᵀ · x
@@ -101,6 +87,43 @@ impl Layer for Linear {
                 );
             }
         }
+    }
+}
+
+impl Layer for Linear {
+    fn out_shape(&self) -> Shape {
+        self.out_shape
+    }
+
+    fn allocate(&mut self, gpu: &Gpu, _max_batch: usize) {
+        self.weight.allocate(gpu);
+    }
+
+    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+        self.forward_with(p, x, y, None);
+    }
+
+    fn backward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, b: Backward) {
+        self.backward_with(p, x, y, b, None);
+    }
+
+    fn fuses_activations(&self) -> bool {
+        true
+    }
+
+    fn forward_activated(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, act: Activation) {
+        self.forward_with(p, x, y, Some(act));
+    }
+
+    fn backward_gated(
+        &self,
+        p: &mut Pass,
+        x: &GpuBuffer,
+        y: &GpuBuffer,
+        b: Backward,
+        gate: (Activation, &GpuBuffer),
+    ) {
+        self.backward_with(p, x, y, b, Some(gate));
     }
 
     fn cpu_forward(&self, w: CpuWeights, batch: usize, x: &[f64]) -> Vec<f64> {

@@ -20,6 +20,7 @@ pub use params::{Init, Kind, ParamLayout};
 pub use sequential::Sequential;
 
 use crate::gpu::{Gpu, GpuBuffer};
+use crate::ops::activation::Activation;
 
 /// Shape of one example: `[channels, height, width]`; flat features are `[features, 1, 1]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,5 +100,37 @@ pub trait Layer: Send + Sync {
     /// Multiply-adds of one forward pass per example (for benchmarks).
     fn macs(&self) -> usize {
         0
+    }
+
+    /// The activation this layer applies, if it is an activation layer ([`activation::Act`]).
+    fn activation(&self) -> Option<Activation> {
+        None
+    }
+
+    /// Whether the layer implements [`Layer::forward_activated`] and
+    /// [`Layer::backward_gated`], i.e. can take the activation after it and the backward of
+    /// the activation before it into its own kernels ([`linear::Linear`]: the matmul's
+    /// epilogue). [`Sequential`] then records one dispatch where it would record two.
+    fn fuses_activations(&self) -> bool {
+        false
+    }
+
+    /// y = act(layer(x)), for layers that [fuse activations](Layer::fuses_activations).
+    fn forward_activated(&self, _p: &mut Pass, _x: &GpuBuffer, _y: &GpuBuffer, _act: Activation) {
+        unreachable!("forward_activated on a layer that does not fuse activations")
+    }
+
+    /// [`Layer::backward`] with dx multiplied by act′(·), read from `gate`: the output of
+    /// the activation `act` in front of this layer, whose backward this then is. For layers
+    /// that [fuse activations](Layer::fuses_activations).
+    fn backward_gated(
+        &self,
+        _p: &mut Pass,
+        _x: &GpuBuffer,
+        _y: &GpuBuffer,
+        _b: Backward,
+        _gate: (Activation, &GpuBuffer),
+    ) {
+        unreachable!("backward_gated on a layer that does not fuse activations")
     }
 }

@@ -67,8 +67,9 @@ impl Activations {
         pair.forward.encode(&self.gpu, enc, &p, &[x, y], grid_1d(n, WORKGROUP_1D));
     }
 
-    /// dx = dy ⊙ f'(·). `saved` is the forward input x for ReLU/LeakyReLU and the forward
-    /// output y for tanh (see [`Activation::saves_output`]).
+    /// dx = dy ⊙ f'(·). `saved` is the forward output y for tanh, the forward input x or
+    /// the output y (the same result, see [`Activation::backward_from_output`]) for ReLU and
+    /// LeakyReLU.
     pub fn backward(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -92,6 +93,13 @@ impl Activation {
     /// Whether the backward pass needs the output (tanh) rather than the input.
     pub fn saves_output(self) -> bool {
         matches!(self, Activation::Tanh)
+    }
+
+    /// Whether the backward pass can read the output instead of the input, with the same
+    /// result: ReLU and LeakyReLU with a slope ≥ 0 are positive exactly where their input is
+    /// (the matmul's gate epilogue relies on this, see `ops::matmul::Epilogue`).
+    pub fn backward_from_output(self) -> bool {
+        !matches!(self, Activation::LeakyRelu(s) if s < 0.0)
     }
 }
 

@@ -16,6 +16,7 @@
 //! rows of A); 8×8 tiles 7.1, 4×4 tiles 4.2. lavapipe compiles a pipeline at its first
 //! dispatch in about 0.6 s (4.5 s when the 256 stores were written out), then caches it.
 
+use super::activation::Activation;
 use crate::gpu::{Access, Gpu, Kernel};
 use std::sync::OnceLock;
 
@@ -25,12 +26,31 @@ pub const SOURCE: &str = include_str!("matmul.wgsl");
 pub const SOURCE_VEC4: &str = include_str!("matmul_vec4.wgsl");
 /// Loader for any layout: element-by-element loads.
 pub const SOURCE_SCALAR: &str = include_str!("matmul_scalar.wgsl");
+/// One output per invocation, for thin shapes (after the element loader).
+pub const SOURCE_THIN: &str = include_str!("matmul_thin.wgsl");
 
-/// The WGSL handed to the GPU: a loader followed by the kernel body.
+/// The WGSL handed to the GPU: a loader followed by the kernel body (and, after the
+/// element-by-element loader, the thin kernel's entry point `matmul_thin`).
 pub fn composed_source(vec4: bool) -> String {
-    let (name, loader) =
-        if vec4 { ("matmul_vec4.wgsl", SOURCE_VEC4) } else { ("matmul_scalar.wgsl", SOURCE_SCALAR) };
-    format!("// file: {name}\n{loader}\n// file: matmul.wgsl\n{SOURCE}")
+    if vec4 {
+        format!("// file: matmul_vec4.wgsl\n{SOURCE_VEC4}\n// file: matmul.wgsl\n{SOURCE}")
+    } else {
+        format!(
+            "// file: matmul_scalar.wgsl\n{SOURCE_SCALAR}\n// file: matmul.wgsl\n{SOURCE}\n// file: matmul_thin.wgsl\n{SOURCE_THIN}"
+        )
+    }
+}
+
+/// Workgroup size of `matmul_thin`; must match `WG_THIN` in matmul_thin.wgsl.
+const WG_THIN: u32 = 64;
+/// The thin kernel runs one K-loop per invocation; beyond this the tile kernel takes over
+/// (llvmpipe ends an invocation's loops after 65,535 iterations, see docs/platform.md).
+const THIN_MAX_K: usize = 16_384;
+
+/// Whether `matmul_thin` (one output per invocation) does `s` better than the tiles: when
+/// a 16-wide tile would be mostly empty (m, n or k below 16).
+pub fn is_thin(s: &MatmulShape) -> bool {
+    (s.m < 16 || s.n < 16 || s.k < 16) && s.k <= THIN_MAX_K
 }
 
 /// Tile sizes of the matmul kernel (WGSL override constants). Each invocation computes
@@ -119,6 +139,36 @@ struct Params {
     alpha: f32,
     beta: f32,
     _pad2: [u32; 2],
+    bias_off: u32,
+    has_bias: u32,
+    gate_off: u32,
+    _pad4: u32,
+    act: u32,
+    act_slope: f32,
+    gate_act: u32,
+    gate_slope: f32,
+}
+
+/// What a matmul does to each output of C = op(A)·op(B) on its way to memory, in this
+/// order: `y += bias[j]` (a vector over C's n columns: a linear layer's bias), `y = f(y)`
+/// (the activation after the layer), `y *= f'(·)` computed from `gate`, the output f(u) of
+/// an activation laid out as C (the backward of the activation before a layer, fused into
+/// that layer's input gradient). Each saves a dispatch and a pass over C.
+#[derive(Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    pub bias: Option<MatRef<'a>>,
+    pub act: Option<Activation>,
+    pub gate: Option<(Activation, MatRef<'a>)>,
+}
+
+/// The shader's code for an activation and its slope (0 = none).
+fn act_code(act: Option<Activation>) -> (u32, f32) {
+    match act {
+        None => (0, 0.0),
+        Some(Activation::Relu) => (1, 0.0),
+        Some(Activation::LeakyRelu(s)) => (2, s),
+        Some(Activation::Tanh) => (3, 0.0),
+    }
 }
 
 /// The matmul pipelines: transposes × loaders, each specialised by override constants and
@@ -128,6 +178,10 @@ pub struct Matmul {
     tiles: MatmulTiles,
     /// Indexed by `vec4 * 4 + trans_a * 2 + trans_b`.
     kernels: [OnceLock<Kernel>; 8],
+    /// `matmul_thin`, indexed by `trans_a * 2 + trans_b`.
+    thin: [OnceLock<Kernel>; 4],
+    /// Whether thin shapes go to `matmul_thin` (see [`is_thin`]); off only to test the tiles.
+    use_thin: bool,
 }
 
 impl Matmul {
@@ -151,28 +205,58 @@ impl Matmul {
             "matmul: workgroup {:?} is empty or exceeds the adapter's limits",
             tiles.workgroup
         );
-        Self { gpu: gpu.clone(), tiles, kernels: Default::default() }
+        Self {
+            gpu: gpu.clone(),
+            tiles,
+            kernels: Default::default(),
+            thin: Default::default(),
+            use_thin: true,
+        }
+    }
+
+    /// Every shape through the tile kernel (tests of the tiles on small shapes).
+    pub fn tiles_only(mut self) -> Self {
+        self.use_thin = false;
+        self
     }
 
     pub fn tiles(&self) -> MatmulTiles {
         self.tiles
     }
 
+    fn thin_kernel(&self, trans_a: bool, trans_b: bool) -> &Kernel {
+        let index = usize::from(trans_a) * 2 + usize::from(trans_b);
+        self.thin[index].get_or_init(|| self.compile("matmul_thin", false, trans_a, trans_b))
+    }
+
     fn kernel(&self, vec4: bool, trans_a: bool, trans_b: bool) -> &Kernel {
         let index = usize::from(vec4) * 4 + usize::from(trans_a) * 2 + usize::from(trans_b);
-        self.kernels[index].get_or_init(|| {
-            let t = self.tiles;
-            let constants = [
-                ("TRANS_A", f64::from(u8::from(trans_a))),
-                ("TRANS_B", f64::from(u8::from(trans_b))),
-                ("MB", f64::from(t.row_blocks)),
-                ("NB", f64::from(t.col_blocks)),
-                ("WG_X", f64::from(t.workgroup[0])),
-                ("WG_Y", f64::from(t.workgroup[1])),
-            ];
-            let bufs = [Access::Read, Access::Read, Access::ReadWrite];
-            Kernel::new(&self.gpu, &composed_source(vec4), "matmul", &bufs, &constants)
-        })
+        self.kernels[index].get_or_init(|| self.compile("matmul", vec4, trans_a, trans_b))
+    }
+
+    /// The pipeline of `entry` for a loader and transposes, named by variant for profiles
+    /// (e.g. `matmul vec4 A·Bᵀ`, `matmul thin A·B`).
+    fn compile(&self, entry: &str, vec4: bool, trans_a: bool, trans_b: bool) -> Kernel {
+        let t = self.tiles;
+        let constants = [
+            ("TRANS_A", f64::from(u8::from(trans_a))),
+            ("TRANS_B", f64::from(u8::from(trans_b))),
+            ("MB", f64::from(t.row_blocks)),
+            ("NB", f64::from(t.col_blocks)),
+            ("WG_X", f64::from(t.workgroup[0])),
+            ("WG_Y", f64::from(t.workgroup[1])),
+        ];
+        let bufs = [Access::Read, Access::Read, Access::ReadWrite, Access::Read, Access::Read];
+        let mut kernel = Kernel::new(&self.gpu, &composed_source(vec4), entry, &bufs, &constants);
+        let kind = if entry == "matmul_thin" {
+            "thin"
+        } else if vec4 {
+            "vec4"
+        } else {
+            "scalar"
+        };
+        kernel.name = format!("matmul {kind} {}", variant(trans_a, trans_b));
+        kernel
     }
 
     /// Records C = α·op(A)·op(B) + β·C. With β = 0, C is not read (it may hold NaN).
@@ -190,10 +274,49 @@ impl Matmul {
         alpha: f32,
         beta: f32,
     ) {
+        self.record(enc, s, [a, b, c], (alpha, beta), Epilogue::default());
+    }
+
+    /// Records C = epilogue(op(A)·op(B)) (α = 1, β = 0: C is only written).
+    ///
+    /// Panics when the bias is shorter than n, the gate than C, or an activation whose
+    /// derivative is read from its output is a LeakyReLU of negative slope.
+    pub fn encode_fused(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        s: MatmulShape,
+        a: MatRef,
+        b: MatRef,
+        c: MatRef,
+        epilogue: Epilogue,
+    ) {
+        self.record(enc, s, [a, b, c], (1.0, 0.0), epilogue);
+    }
+
+    fn record(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        s: MatmulShape,
+        [a, b, c]: [MatRef; 3],
+        (alpha, beta): (f32, f32),
+        epi: Epilogue,
+    ) {
         let last = |off: usize, stride: usize, size: usize| off + stride * (s.batch.max(1) - 1) + size;
         assert!(last(a.offset, s.a_stride, s.m * s.k) <= a.buf.len, "matmul: A out of bounds");
         assert!(last(b.offset, s.b_stride, s.k * s.n) <= b.buf.len, "matmul: B out of bounds");
         assert!(last(c.offset, s.c_stride, s.m * s.n) <= c.buf.len, "matmul: C out of bounds");
+        if let Some(bias) = epi.bias {
+            assert!(bias.offset + s.n <= bias.buf.len, "matmul: bias out of bounds");
+        }
+        if let Some((act, gate)) = epi.gate {
+            assert!(last(gate.offset, s.c_stride, s.m * s.n) <= gate.buf.len, "matmul: gate out of bounds");
+            assert!(act.backward_from_output(), "matmul: {act:?} cannot gate from its output");
+        }
+        let (act, act_slope) = act_code(epi.act);
+        let (gate_act, gate_slope) = act_code(epi.gate.map(|(act, _)| act));
+        // Unused epilogue bindings get A's buffer (read-only, like them).
+        let bias = epi.bias.unwrap_or(a);
+        let gate = epi.gate.map_or(a, |(_, g)| g);
         let p = Params {
             m: s.m as u32,
             n: s.n as u32,
@@ -210,7 +333,30 @@ impl Matmul {
             alpha,
             beta,
             _pad2: [0; 2],
+            bias_off: bias.offset as u32,
+            has_bias: u32::from(epi.bias.is_some()),
+            gate_off: gate.offset as u32,
+            _pad4: 0,
+            act,
+            act_slope,
+            gate_act,
+            gate_slope,
         };
+        if self.use_thin && is_thin(&s) {
+            if s.m * s.n == 0 || s.batch == 0 {
+                return;
+            }
+            let [x, y, _] = crate::gpu::grid_1d(s.m * s.n, WG_THIN);
+            let kernel = self.thin_kernel(s.trans_a, s.trans_b);
+            kernel.encode(
+                &self.gpu,
+                enc,
+                &p,
+                &[a.buf, b.buf, c.buf, bias.buf, gate.buf],
+                [x, y, s.batch as u32],
+            );
+            return;
+        }
         let groups = [
             s.n.div_ceil(self.tiles.cols_per_group()) as u32,
             s.m.div_ceil(self.tiles.rows_per_group()) as u32,
@@ -225,8 +371,14 @@ impl Matmul {
             "matmul: {groups:?} workgroups for {s:?}, the adapter allows {max} per dimension"
         );
         let kernel = self.kernel(vec4_aligned(&s, &a, &b), s.trans_a, s.trans_b);
-        kernel.encode(&self.gpu, enc, &p, &[a.buf, b.buf, c.buf], groups);
+        kernel.encode(&self.gpu, enc, &p, &[a.buf, b.buf, c.buf, bias.buf, gate.buf], groups);
     }
+}
+
+/// `A·Bᵀ` and the like, for kernel names.
+fn variant(trans_a: bool, trans_b: bool) -> String {
+    let op = |t: bool, m: &str| if t { format!("{m}ᵀ") } else { m.to_string() };
+    format!("{}·{}", op(trans_a, "A"), op(trans_b, "B"))
 }
 
 /// True when `matmul_vec4.wgsl` may read A and B: every vec4 it loads then starts at a
@@ -246,6 +398,27 @@ fn vec4_aligned(s: &MatmulShape, a: &MatRef, b: &MatRef) -> bool {
 /// CPU reference in f64: returns α·op(A)·op(B) + β·C for every batch entry.
 pub mod cpu {
     use super::MatmulShape;
+    use crate::ops::activation::{Activation, cpu as act};
+
+    /// The epilogue on one output `y` at column `j` of C (see [`super::Epilogue`]): the bias
+    /// vector, the activation, and the activation derivative read from `gate` (the value
+    /// laid out at this output's index).
+    pub fn epilogue(
+        y: f64,
+        bias: Option<f32>,
+        activation: Option<Activation>,
+        gate: Option<(Activation, f32)>,
+    ) -> f64 {
+        let mut y = y + bias.map_or(0.0, f64::from);
+        if let Some(a) = activation {
+            y = f64::from(act::forward(a, y as f32));
+        }
+        if let Some((a, saved)) = gate {
+            // From the output, which gives the same as from the input (Activation::backward_from_output).
+            y = f64::from(act::backward(a, saved, y as f32));
+        }
+        y
+    }
 
     pub fn matmul(s: MatmulShape, a: &[f32], b: &[f32], c: &[f32], alpha: f64, beta: f64) -> Vec<f64> {
         let mut out = Vec::with_capacity(s.batch * s.m * s.n);

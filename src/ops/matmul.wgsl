@@ -2,6 +2,9 @@
 // op(A) is [M, K]: A stored row-major as [M, K], or as [K, M] when TRANS_A.
 // op(B) is [K, N]: B stored row-major as [K, N], or as [N, K] when TRANS_B.
 // C is [M, N] row-major. Offsets and batch strides are in elements (stride 0 broadcasts).
+// An epilogue is fused into the store (a layer's bias and activation, or the derivative of
+// the activation before it; see `store_at`): y = alpha * AB + beta * C, then y += bias[j],
+// then y = f(y), then y *= f'(.) read from `gate` at C's index.
 //
 // Register-blocked: each invocation computes a (4*MB) x (4*NB) tile of C, held as MB x NB
 // blocks of 4x4 (a mat4x4 whose column q is column q of the block), and reads op(A) and
@@ -32,13 +35,41 @@ struct Params {
     a_off: u32, b_off: u32, c_off: u32, _pad0: u32,
     a_stride: u32, b_stride: u32, c_stride: u32, _pad1: u32,
     alpha: f32, beta: f32, _pad2: u32, _pad3: u32,
+    bias_off: u32, has_bias: u32, gate_off: u32, _pad4: u32,
+    // Activation codes: 0 none, 1 ReLU, 2 LeakyReLU (the slope beside it), 3 tanh.
+    act: u32, act_slope: f32, gate_act: u32, gate_slope: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+// A vector over the n columns of C (unused unless has_bias; then any read-only buffer).
+@group(0) @binding(4) var<storage, read> epi_bias: array<f32>;
+// A layer's activation output f(u), laid out as C (unused unless gate_act != 0).
+@group(0) @binding(5) var<storage, read> epi_gate: array<f32>;
 
-// Writes alpha * blk + beta * C to the 4x4 block of C at row i, column j, skipping
-// elements outside C. With beta = 0, C is not read (it may hold NaN).
+fn activate(code: u32, slope: f32, v: f32) -> f32 {
+    switch (code) {
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return select(slope * v, v, v > 0.0); }
+        // tanh() of large |x| can give NaN on some drivers (exp overflow); clamp first.
+        case 3u: { return tanh(clamp(v, -15.0, 15.0)); }
+        default: { return v; }
+    }
+}
+
+// dy * f'(u) from the output y = f(u): ReLU and LeakyReLU (slope >= 0) have y > 0 exactly
+// where u > 0; tanh' = 1 - y^2.
+fn gated(code: u32, slope: f32, y: f32, dy: f32) -> f32 {
+    switch (code) {
+        case 1u: { return select(0.0, dy, y > 0.0); }
+        case 2u: { return select(slope * dy, dy, y > 0.0); }
+        case 3u: { return dy * (1.0 - y * y); }
+        default: { return dy; }
+    }
+}
+
+// Writes the epilogue of alpha * blk + beta * C to the 4x4 block of C at row i, column j,
+// skipping elements outside C. With beta = 0, C is not read (it may hold NaN).
 fn store_block(base: u32, i: u32, j: u32, blk: mat4x4<f32>) {
     store_col(base, i, j, blk[0]);
     store_col(base, i, j + 1u, blk[1]);
@@ -55,9 +86,13 @@ fn store_col(base: u32, i: u32, j: u32, v: vec4<f32>) {
 
 fn store_at(base: u32, i: u32, j: u32, v: f32) {
     if (i < p.m && j < p.n) {
-        let ci = base + i * p.n + j;
+        let at = i * p.n + j;
+        let ci = base + at;
         var out = p.alpha * v;
         if (p.beta != 0.0) { out += p.beta * c[ci]; }
+        if (p.has_bias != 0u) { out += epi_bias[p.bias_off + j]; }
+        out = activate(p.act, p.act_slope, out);
+        if (p.gate_act != 0u) { out = gated(p.gate_act, p.gate_slope, epi_gate[base - p.c_off + p.gate_off + at], out); }
         c[ci] = out;
     }
 }
