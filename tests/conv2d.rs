@@ -32,6 +32,17 @@ fn conv() -> &'static Conv2d {
     CONV.get_or_init(|| Conv2d::new(gpu()))
 }
 
+/// Both ways of reading the weights, whatever this adapter's default: 64 KiB uniform
+/// slices (CPU adapters) and the packed tensor from storage in one dispatch (GPUs).
+fn both_weight_readers() -> [&'static Conv2d; 2] {
+    static UNIFORM: OnceLock<Conv2d> = OnceLock::new();
+    static STORAGE: OnceLock<Conv2d> = OnceLock::new();
+    [
+        UNIFORM.get_or_init(|| Conv2d::with_storage_weights(gpu(), false)),
+        STORAGE.get_or_init(|| Conv2d::with_storage_weights(gpu(), true)),
+    ]
+}
+
 fn shape(
     batch: usize,
     c_in: usize,
@@ -81,7 +92,7 @@ fn read_region(g: &Gpu, buf: &GpuBuffer, offset: usize, len: usize, sentinel: f3
 
 /// GPU forward with every operand at a nonzero offset inside a larger buffer (weight and
 /// bias share one "parameter" buffer, as in the flat parameter store).
-fn gpu_forward(s: &Conv2dShape, xs: &[f32], ws: &[f32], bs: Option<&[f32]>) -> Vec<f32> {
+fn gpu_forward(c: &Conv2d, s: &Conv2dShape, xs: &[f32], ws: &[f32], bs: Option<&[f32]>) -> Vec<f32> {
     let g = gpu();
     let x = padded(g, xs, 5, 3, 0.0);
     let mut params = vec![9.0; 13];
@@ -93,7 +104,7 @@ fn gpu_forward(s: &Conv2dShape, xs: &[f32], ws: &[f32], bs: Option<&[f32]>) -> V
     let params = g.upload(&params);
     let y = padded(g, &vec![f32::NAN; s.y_len()], 7, 4, -7.0);
     g.submit(|enc| {
-        conv().forward(
+        c.forward(
             enc,
             s,
             BufRef::new(&x, 5),
@@ -117,9 +128,9 @@ fn forward_matches_cpu_on_awkward_shapes() {
             let xs = random(seed(&s, 1), s.x_len(), -1.0, 1.0);
             let ws = random(seed(&s, 2), s.w_len(), -1.0, 1.0);
             let bs = random(seed(&s, 3), s.c_out, -1.0, 1.0);
-            for with_bias in [false, true] {
+            for (c, with_bias) in both_weight_readers().into_iter().flat_map(|c| [(c, false), (c, true)]) {
                 let bias = with_bias.then_some(&bs[..]);
-                let got = gpu_forward(&s, &xs, &ws, bias);
+                let got = gpu_forward(c, &s, &xs, &ws, bias);
                 let want = cpu::forward(&s, &xs, &ws, bias);
                 assert_close(&format!("forward {s:?} bias {with_bias}"), &got, &want, ATOL, RTOL);
             }
@@ -181,14 +192,16 @@ fn backward_input_matches_finite_differences() {
         // The CPU reference is itself checked against the differences (tightly).
         assert_close(&format!("cpu dx {s:?}"), &to_f32(&cpu::backward_input(&s, &dys, &ws)), &fd, 1e-6, 1e-6);
 
-        let dy = padded(g, &dys, 3, 2, 0.0);
-        let params = padded(g, &ws, 11, 1, 9.0);
-        let dx = padded(g, &vec![f32::NAN; s.x_len()], 6, 5, -3.0);
-        g.submit(|enc| {
-            conv().backward_input(enc, &s, BufRef::new(&dy, 3), BufRef::new(&params, 11), BufRef::new(&dx, 6))
-        });
-        let got = read_region(g, &dx, 6, s.x_len(), -3.0, "dx");
-        assert_close(&format!("dx {s:?}"), &got, &fd, ATOL, RTOL);
+        for c in both_weight_readers() {
+            let dy = padded(g, &dys, 3, 2, 0.0);
+            let params = padded(g, &ws, 11, 1, 9.0);
+            let dx = padded(g, &vec![f32::NAN; s.x_len()], 6, 5, -3.0);
+            g.submit(|enc| {
+                c.backward_input(enc, &s, BufRef::new(&dy, 3), BufRef::new(&params, 11), BufRef::new(&dx, 6))
+            });
+            let got = read_region(g, &dx, 6, s.x_len(), -3.0, "dx");
+            assert_close(&format!("dx {s:?}"), &got, &fd, ATOL, RTOL);
+        }
     }
 }
 
@@ -327,7 +340,7 @@ fn gradients_over_more_than_65535_pixels_per_channel_match_cpu() {
 /// Layers whose packed weights exceed one 64 KiB uniform slice (1024 taps × channels per
 /// 16-channel block): the forward pass and the input gradient run in several dispatches
 /// that add up: whole blocks per slice, runs of taps of one block, or (over 1024 reduction
-/// channels) runs of channels of one tap.
+/// channels) runs of channels of one tap; read from storage, in one dispatch.
 #[test]
 fn weights_beyond_one_uniform_slice_match_cpu() {
     let g = gpu();
@@ -352,13 +365,15 @@ fn weights_beyond_one_uniform_slice_match_cpu() {
         let ws = random(seed(&s, 52), s.w_len(), -1.0, 1.0);
         let bs = random(seed(&s, 53), s.c_out, -1.0, 1.0);
         let dys = random(seed(&s, 54), s.y_len(), -1.0, 1.0);
-        let got = gpu_forward(&s, &xs, &ws, Some(&bs));
-        let want = cpu::forward(&s, &xs, &ws, Some(&bs));
-        assert_close(&format!("forward {s:?}"), &got, &want, 1e-4, RTOL);
-        let (dy, w, dx) = (g.upload(&dys), g.upload(&ws), g.zeros(s.x_len()));
-        g.submit(|enc| conv().backward_input(enc, &s, (&dy).into(), (&w).into(), (&dx).into()));
-        let want = cpu::backward_input(&s, &dys, &ws);
-        assert_close(&format!("dx {s:?}"), &g.read(&dx).unwrap(), &want, 1e-4, RTOL);
+        for c in both_weight_readers() {
+            let got = gpu_forward(c, &s, &xs, &ws, Some(&bs));
+            let want = cpu::forward(&s, &xs, &ws, Some(&bs));
+            assert_close(&format!("forward {s:?}"), &got, &want, 1e-4, RTOL);
+            let (dy, w, dx) = (g.upload(&dys), g.upload(&ws), g.zeros(s.x_len()));
+            g.submit(|enc| c.backward_input(enc, &s, (&dy).into(), (&w).into(), (&dx).into()));
+            let want = cpu::backward_input(&s, &dys, &ws);
+            assert_close(&format!("dx {s:?}"), &g.read(&dx).unwrap(), &want, 1e-4, RTOL);
+        }
     }
 }
 

@@ -87,8 +87,15 @@ fn kernel_split(s: &mut Session) {
 
 /// Dispatches of one iteration and the CPU time to record it (median of `reps`), without
 /// submitting: what the CPU costs a GPU that runs the kernels fast. No data is needed.
-fn recording(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
-    let cfg = RunConfig::resolve(RunConfig::preset(preset)?, &[], preset)?;
+/// `batch` replaces the preset's batch size when given.
+fn recording(engine: &Arc<Engine>, preset: &str, batch: Option<usize>, reps: usize) -> anyhow::Result<()> {
+    // The picture grid (unused here) must fit in the batch.
+    let overrides: Vec<String> = batch
+        .map(|b| [format!("train.batch_size={b}"), format!("schedule.grid={}", b.isqrt().min(10))])
+        .into_iter()
+        .flatten()
+        .collect();
+    let cfg = RunConfig::resolve(RunConfig::preset(preset)?, &overrides, preset)?;
     let shape = match &cfg.model {
         crate::models::ModelConfig::Cifar10 => crate::nn::Shape::image(3, 32, 32),
         crate::models::ModelConfig::Celeba64 => crate::nn::Shape::image(3, 64, 64),
@@ -120,21 +127,46 @@ pub fn train(engine: &Arc<Engine>, preset: Option<&str>) -> anyhow::Result<()> {
     one(engine, "toy2d", 5)?;
     one(engine, "fmnist", 2)?;
     println!("recording one iteration without submitting it (CPU only):");
-    for preset in ["toy2d", "fmnist", "cifar10", "celeba64"] {
-        // A buffer beyond the adapter's binding limits is a wgpu validation error, which
-        // wgpu raises as a panic: caught here (quietly) and reported as the adapter's limit.
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| recording(engine, preset, 3)));
-        std::panic::set_hook(hook);
-        let why = match outcome {
-            Ok(Ok(())) => continue,
-            Ok(Err(e)) => format!("{e:#}"),
-            Err(panic) => panic_text(&panic),
-        };
-        println!("  {preset:<9} cannot be recorded on this adapter: {}", why.replace('\n', " "));
+    record_presets(engine)?;
+    if engine.gpu.is_cpu() {
+        // What a GPU records: its kernel variants (storage weights for convolutions).
+        println!("recording one iteration with the kernel variants of GPUs, as a GPU would:");
+        record_presets(&Arc::new(Engine::with_gpu_variants(&engine.gpu, true)))?;
     }
     Ok(())
+}
+
+/// The recording cost of every preset with `engine`'s kernels.
+fn record_presets(engine: &Arc<Engine>) -> anyhow::Result<()> {
+    for preset in ["toy2d", "fmnist", "cifar10", "celeba64"] {
+        // A buffer beyond the adapter's binding limits fails validation: then the batch is
+        // halved (the dispatches do not depend on it, except where a kernel works in chunks).
+        let full = RunConfig::resolve(RunConfig::preset(preset)?, &[], preset)?.train.batch_size;
+        for batch in [full, full / 2, full / 4, full / 8].into_iter().filter(|&b| b > 0) {
+            match try_recording(engine, preset, batch) {
+                Ok(()) => break,
+                Err(why) => {
+                    println!("  {preset:<9} batch {batch:>3}: cannot be recorded on this adapter: {why}")
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`recording`] at `batch`, a wgpu validation error (which wgpu raises as a panic) caught
+/// quietly and returned as its message.
+fn try_recording(engine: &Arc<Engine>, preset: &str, batch: usize) -> Result<(), String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| recording(engine, preset, Some(batch), 3)));
+    std::panic::set_hook(hook);
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("{e:#}").replace('\n', " ")),
+        Err(panic) => Err(panic_text(&panic).replace('\n', " ")),
+    }
 }
 
 /// The message of a caught panic.

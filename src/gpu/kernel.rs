@@ -6,7 +6,38 @@
 //! them.
 
 use super::{Gpu, GpuBuffer};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
+
+/// Bind groups a kernel keeps before it starts afresh (a chain's per-step random-number
+/// counters make new ones every iteration; everything else repeats).
+const MAX_BIND_GROUPS: usize = 1024;
+
+thread_local! {
+    /// Whether dispatches recorded on this thread now reuse bind groups (see [`BindGroupScope`]).
+    static REUSE_BIND_GROUPS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// While alive, dispatches recorded on this thread keep and reuse their bind groups. For
+/// recordings that repeat with long-lived buffers (a training iteration): a cached bind
+/// group keeps its buffers alive, so one-off work with fresh buffers (an evaluation, a
+/// picture) must record outside a scope, or the cache would hold its dead buffers.
+pub struct BindGroupScope {
+    outer: bool,
+}
+
+impl BindGroupScope {
+    pub fn enter() -> Self {
+        Self { outer: REUSE_BIND_GROUPS.with(|r| r.replace(true)) }
+    }
+}
+
+impl Drop for BindGroupScope {
+    fn drop(&mut self) {
+        REUSE_BIND_GROUPS.with(|r| r.set(self.outer));
+    }
+}
 
 /// Workgroup size of the 1-D elementwise kernels; must match `WG` in their WGSL.
 pub const WORKGROUP_1D: u32 = 256;
@@ -32,7 +63,16 @@ pub struct Kernel {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
     storage: usize,
+    bind_groups: Arc<Mutex<BindGroups>>,
 }
+
+/// The bind groups (each with its uniform params block) made for a kernel inside a
+/// [`BindGroupScope`], keyed by the params' bytes and the buffers bound: a training
+/// iteration repeats the same dispatches, so after the first it creates almost no buffers
+/// or bind groups. They keep their buffers
+/// alive; [`Gpu::forget_bind_groups`] lets go of them all. A poisoned lock is taken as it
+/// is (a wgpu validation error panics inside `create_bind_group`, and the map stays valid).
+pub(super) type BindGroups = HashMap<(Vec<u8>, Vec<wgpu::Buffer>), wgpu::BindGroup>;
 
 impl Kernel {
     /// Compiles `entry` of `source`. `constants` set WGSL `override` values (tile sizes,
@@ -71,7 +111,9 @@ impl Kernel {
             },
             cache: None,
         });
-        Self { name: entry.to_string(), pipeline, layout, storage: storage.len() }
+        let bind_groups = Arc::default();
+        gpu.register_bind_groups(&bind_groups);
+        Self { name: entry.to_string(), pipeline, layout, storage: storage.len(), bind_groups }
     }
 
     /// Records one dispatch of `groups` workgroups into `encoder`, with `params` as the
@@ -90,21 +132,7 @@ impl Kernel {
             return;
         }
         gpu.count_dispatch();
-        let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::bytes_of(params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        for (i, b) in buffers.iter().enumerate() {
-            entries
-                .push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.buffer.as_entire_binding() });
-        }
-        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(&self.name),
-            layout: &self.layout,
-            entries: &entries,
-        });
+        let bind_group = self.bind_group(gpu, bytemuck::bytes_of(params), buffers);
         let timed = gpu.profile_slot(&self.name);
         let timestamp_writes = timed.as_ref().map(|(set, i)| wgpu::ComputePassTimestampWrites {
             query_set: set,
@@ -116,6 +144,43 @@ impl Kernel {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+    }
+
+    /// The bind group of `params` and `buffers`: made once, then reused inside a
+    /// [`BindGroupScope`]; made afresh outside one.
+    fn bind_group(&self, gpu: &Gpu, params: &[u8], buffers: &[&GpuBuffer]) -> wgpu::BindGroup {
+        if !REUSE_BIND_GROUPS.with(std::cell::Cell::get) {
+            return self.make_bind_group(gpu, params, buffers);
+        }
+        let key = (params.to_vec(), buffers.iter().map(|b| b.buffer.clone()).collect::<Vec<_>>());
+        let mut cache = self.bind_groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= MAX_BIND_GROUPS {
+            cache.clear();
+        }
+        if let Some(group) = cache.get(&key) {
+            return group.clone();
+        }
+        let group = self.make_bind_group(gpu, params, buffers);
+        cache.insert(key, group.clone());
+        group
+    }
+
+    fn make_bind_group(&self, gpu: &Gpu, params: &[u8], buffers: &[&GpuBuffer]) -> wgpu::BindGroup {
+        let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: params,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries
+                .push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.buffer.as_entire_binding() });
+        }
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.name),
+            layout: &self.layout,
+            entries: &entries,
+        })
     }
 }
 

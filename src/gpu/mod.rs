@@ -14,7 +14,7 @@ mod profile;
 
 pub use adapter::{AdapterChoice, no_adapter_message};
 pub use buffer::{BufRef, GpuBuffer, ReadbackError, Staging};
-pub use kernel::{Access, Kernel, WORKGROUP_1D, grid_1d};
+pub use kernel::{Access, BindGroupScope, Kernel, WORKGROUP_1D, grid_1d};
 pub use profile::KernelTimes;
 
 /// A device, its queue, and what the adapter is.
@@ -27,6 +27,8 @@ pub struct Gpu {
     counters: Arc<Counters>,
     /// The dispatches being timed, see [`Gpu::start_profile`].
     profile: Arc<std::sync::Mutex<Option<profile::Profile>>>,
+    /// Every kernel's bind groups, see [`Gpu::forget_bind_groups`].
+    bind_groups: Arc<std::sync::Mutex<Vec<std::sync::Weak<std::sync::Mutex<kernel::BindGroups>>>>>,
 }
 
 /// How often the CPU handed work to the GPU and waited for results (shared by clones).
@@ -84,7 +86,15 @@ impl Gpu {
     /// The device's limits are taken as granted; request the adapter's limits when creating it.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
         let limits = device.limits();
-        Self { device, queue, info, limits, counters: Arc::default(), profile: Arc::default() }
+        Self {
+            device,
+            queue,
+            info,
+            limits,
+            counters: Arc::default(),
+            profile: Arc::default(),
+            bind_groups: Arc::default(),
+        }
     }
 
     /// True for software adapters such as Mesa's lavapipe (llvmpipe).
@@ -133,6 +143,23 @@ impl Gpu {
             readbacks: self.counters.readbacks.load(Ordering::Relaxed),
             dispatches: self.counters.dispatches.load(Ordering::Relaxed),
         }
+    }
+
+    /// Makes every kernel drop the bind groups it keeps, and so the buffers they hold: call
+    /// when the networks and buffers of a run go away (a trainer does when dropped).
+    pub fn forget_bind_groups(&self) {
+        let mut caches = self.bind_groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        caches.retain(|weak| weak.upgrade().is_some());
+        for cache in caches.iter().filter_map(std::sync::Weak::upgrade) {
+            cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        }
+    }
+
+    /// Lists a kernel's bind groups for [`Gpu::forget_bind_groups`].
+    pub(super) fn register_bind_groups(&self, cache: &Arc<std::sync::Mutex<kernel::BindGroups>>) {
+        let mut caches = self.bind_groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        caches.retain(|weak| weak.upgrade().is_some());
+        caches.push(Arc::downgrade(cache));
     }
 
     /// Counts one recorded dispatch (see [`Kernel::encode`]).

@@ -53,13 +53,13 @@ impl Gpu {
         if !self.can_profile() {
             return false;
         }
-        *self.profile.lock().expect("profile lock") = Some(Profile::default());
+        *self.profile.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Profile::default());
         true
     }
 
     /// The query set and index pair for the next dispatch of `kernel`, when profiling.
     pub(super) fn profile_slot(&self, kernel: &str) -> Option<(wgpu::QuerySet, u32)> {
-        let mut guard = self.profile.lock().expect("profile lock");
+        let mut guard = self.profile.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let p = guard.as_mut()?;
         let slot = p.names.len() as u32 * 2;
         let (set, index) = ((slot / QUERIES_PER_SET) as usize, slot % QUERIES_PER_SET);
@@ -77,7 +77,7 @@ impl Gpu {
     /// Stops profiling and, after the GPU has finished the profiled work, returns the time
     /// per kernel. None when no profile was started or its readback fails.
     pub fn finish_profile(&self) -> Option<KernelTimes> {
-        let p = self.profile.lock().expect("profile lock").take()?;
+        let p = self.profile.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()?;
         let n = p.names.len() as u64 * 2;
         let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("profile resolve"),

@@ -31,14 +31,26 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Compiles every kernel (a few seconds on lavapipe, once).
+    /// Compiles every kernel (a few seconds on lavapipe, once), in the variants this
+    /// adapter's type runs best (see [`Engine::with_gpu_variants`]).
     pub fn new(gpu: &Gpu) -> Self {
+        Self::with_gpu_variants(gpu, !gpu.is_cpu())
+    }
+
+    /// Compiles every kernel, in the variants for GPUs when `gpu_variants` (matmul tiles of
+    /// [`MatmulTiles::GPU`](crate::ops::matmul::MatmulTiles::GPU), convolution weights from
+    /// storage in one dispatch per pass) or for CPU adapters otherwise (larger matmul tiles,
+    /// convolution weights from 64 KiB uniform slices). Benchmarks use it to record what a
+    /// GPU records on a CPU adapter.
+    pub fn with_gpu_variants(gpu: &Gpu, gpu_variants: bool) -> Self {
+        use crate::ops::matmul::MatmulTiles;
+        let tiles = if gpu_variants { MatmulTiles::GPU } else { MatmulTiles::default() };
         Self {
             gpu: gpu.clone(),
             elementwise: Elementwise::new(gpu),
             activations: Activations::new(gpu),
             reduce: Reduce::new(gpu),
-            matmul: Matmul::new(gpu),
+            matmul: Matmul::with_tiles(gpu, tiles),
             adam: Adam::new(gpu),
             bias: Bias::new(gpu),
             pool: Pool::new(gpu),
@@ -47,7 +59,7 @@ impl Engine {
             langevin: Langevin::new(gpu),
             loss: Loss::new(gpu),
             batchnorm: BatchNorm::new(gpu),
-            conv2d: Conv2d::new(gpu),
+            conv2d: Conv2d::with_storage_weights(gpu, gpu_variants),
             spectral_norm: SpectralNorm::new(gpu),
             cross_entropy: CrossEntropy::new(gpu),
             ones: Mutex::new(gpu.upload(&[1.0f32; 1024])),

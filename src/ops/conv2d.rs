@@ -61,6 +61,23 @@ use crate::gpu::{Access, BufRef, Gpu, GpuBuffer, Kernel, grid_1d};
 use std::sync::Mutex;
 
 pub const SOURCE: &str = include_str!("conv2d.wgsl");
+/// Where forward and backward_input read weights on CPU adapters: 64 KiB uniform slices.
+pub const SOURCE_UNIFORM_WEIGHTS: &str = include_str!("conv2d_weights_uniform.wgsl");
+/// … and on GPUs: the packed tensor in storage.
+pub const SOURCE_STORAGE_WEIGHTS: &str = include_str!("conv2d_weights_storage.wgsl");
+
+/// The WGSL handed to the GPU: a weights reader followed by the kernels.
+pub fn composed_source(storage_weights: bool) -> String {
+    if storage_weights {
+        format!(
+            "// file: conv2d_weights_storage.wgsl\n{SOURCE_STORAGE_WEIGHTS}\n// file: conv2d.wgsl\n{SOURCE}"
+        )
+    } else {
+        format!(
+            "// file: conv2d_weights_uniform.wgsl\n{SOURCE_UNIFORM_WEIGHTS}\n// file: conv2d.wgsl\n{SOURCE}"
+        )
+    }
+}
 
 /// Invocations per workgroup; must match `WG` in the WGSL.
 const WG: u32 = 64;
@@ -257,6 +274,8 @@ pub struct Conv2d {
     backward_weight: [Kernel; 2],
     reduce_chunks: Kernel,
     bias_grad: Kernel,
+    /// Weights from storage in one dispatch per pass (GPUs), not from uniform slices.
+    storage_weights: bool,
     scratch: Mutex<Scratch>,
 }
 
@@ -272,9 +291,18 @@ struct Scratch {
 }
 
 impl Conv2d {
+    /// The kernels for this adapter: weights from uniform slices on CPU adapters, from
+    /// storage on GPUs.
     pub fn new(gpu: &Gpu) -> Self {
+        Self::with_storage_weights(gpu, !gpu.is_cpu())
+    }
+
+    /// The kernels with the weights read as `storage_weights` says (tests run both).
+    pub fn with_storage_weights(gpu: &Gpu, storage_weights: bool) -> Self {
         use Access::{Read, ReadWrite, Uniform};
-        let k = |entry, bufs: &[Access]| Kernel::new(gpu, SOURCE, entry, bufs, &[]);
+        let source = composed_source(storage_weights);
+        let k = |entry, bufs: &[Access]| Kernel::new(gpu, &source, entry, bufs, &[]);
+        let weights = if storage_weights { Read } else { Uniform };
         let uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("conv2d weights slice"),
             size: (UBO_MATS * 64) as u64,
@@ -283,21 +311,44 @@ impl Conv2d {
         });
         Self {
             gpu: gpu.clone(),
-            forward: k("forward", &[Uniform, Read, Read, ReadWrite]),
-            backward_input: k("backward_input", &[Uniform, Read, ReadWrite]),
+            forward: k("forward", &[weights, Read, Read, ReadWrite]),
+            backward_input: k("backward_input", &[weights, Read, ReadWrite]),
             pack_forward: k("pack_forward", &[Read, ReadWrite]),
             pack_input: k("pack_input", &[Read, ReadWrite]),
             backward_weight: [64.0, 8.0].map(|wg| {
                 let bufs = [Read, Read, ReadWrite];
-                Kernel::new(gpu, SOURCE, "backward_weight", &bufs, &[("WG_DW", wg)])
+                Kernel::new(gpu, &source, "backward_weight", &bufs, &[("WG_DW", wg)])
             }),
             reduce_chunks: k("reduce_chunks", &[Read, ReadWrite]),
             bias_grad: k("bias_grad", &[Read, ReadWrite]),
+            storage_weights,
             scratch: Mutex::new(Scratch {
                 packed: None,
                 uniform: GpuBuffer { buffer: uniform, len: UBO_MATS * 16 },
                 partial: None,
             }),
+        }
+    }
+
+    /// The dispatches of a pass over packed weights `[blocks][taps][red]`, each with the
+    /// buffer its kernel reads weights from: one over the packed tensor itself (storage
+    /// weights), or one per uniform slice, the slice copied in first.
+    fn weight_dispatches<'a>(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        scratch: &'a Scratch,
+        packed: &'a GpuBuffer,
+        (blocks, taps, red): (usize, usize, usize),
+        mut dispatch: impl FnMut(&mut wgpu::CommandEncoder, &Slice, &'a GpuBuffer),
+    ) {
+        if self.storage_weights {
+            let all = Slice { blk0: 0, blocks, tap_lo: 0, tap_hi: taps, red_lo: 0, red_hi: red };
+            dispatch(enc, &all, packed);
+            return;
+        }
+        for sl in slices(blocks, taps, red) {
+            copy_mats(enc, packed, sl.first(taps, red), &scratch.uniform, sl.mats());
+            dispatch(enc, &sl, &scratch.uniform);
         }
     }
 
@@ -334,13 +385,11 @@ impl Conv2d {
         let grid = grid_1d(blocks * s.c_in * taps * BLOCK, WG);
         self.pack_forward.encode(&self.gpu, enc, &p, &[w.buf, &packed], grid);
         let pixel_groups = groups_of(s.batch * s.h_out() * s.w_out());
-        for sl in slices(blocks, taps, s.c_in) {
-            copy_mats(enc, &packed, sl.first(taps, s.c_in), &scratch.uniform, sl.mats());
-            p.set_slice(&sl);
+        self.weight_dispatches(enc, &scratch, &packed, (blocks, taps, s.c_in), |enc, sl, weights| {
+            p.set_slice(sl);
             let groups = [pixel_groups, sl.blocks as u32, 1];
-            let bufs = [&scratch.uniform, x.buf, b.buf, y.buf];
-            self.forward.encode(&self.gpu, enc, &p, &bufs, groups);
-        }
+            self.forward.encode(&self.gpu, enc, &p, &[weights, x.buf, b.buf, y.buf], groups);
+        });
     }
 
     /// Records dx = ∂L/∂x from dy = ∂L/∂y (dx is written, not added). dx must not share a
@@ -379,21 +428,24 @@ impl Conv2d {
                 // No tap reaches this class (a 1×1 kernel with stride 2, say): its dx is 0.
                 let none = Slice { blk0: 0, blocks, tap_lo: 0, tap_hi: 0, red_lo: 0, red_hi: 0 };
                 p.set_slice(&none);
-                let bufs = [&scratch.uniform, dy.buf, dx.buf];
+                // The weights binding is never read; storage weights need a storage buffer.
+                let unread = if self.storage_weights {
+                    scratch.packed(&self.gpu, BLOCK)
+                } else {
+                    scratch.uniform.clone()
+                };
                 let groups = [groups_of(pixels), blocks as u32, 1];
-                self.backward_input.encode(&self.gpu, enc, &p, &bufs, groups);
+                self.backward_input.encode(&self.gpu, enc, &p, &[&unread, dy.buf, dx.buf], groups);
                 continue;
             }
             let len = blocks * s.c_out * taps * BLOCK;
             let packed = scratch.packed(&self.gpu, len);
             self.pack_input.encode(&self.gpu, enc, &p, &[w.buf, &packed], grid_1d(len, WG));
-            for sl in slices(blocks, taps, s.c_out) {
-                copy_mats(enc, &packed, sl.first(taps, s.c_out), &scratch.uniform, sl.mats());
-                p.set_slice(&sl);
+            self.weight_dispatches(enc, &scratch, &packed, (blocks, taps, s.c_out), |enc, sl, weights| {
+                p.set_slice(sl);
                 let groups = [groups_of(pixels), sl.blocks as u32, 1];
-                let bufs = [&scratch.uniform, dy.buf, dx.buf];
-                self.backward_input.encode(&self.gpu, enc, &p, &bufs, groups);
-            }
+                self.backward_input.encode(&self.gpu, enc, &p, &[weights, dy.buf, dx.buf], groups);
+            });
         }
     }
 

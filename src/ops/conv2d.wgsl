@@ -18,6 +18,8 @@
 //   * The 16 weights a tap needs are one mat4x4 from a *uniform* buffer (`wu`), which the
 //     host fills with weights packed [channel block][tap][16 channels] (pack_* below),
 //     at most 64 KiB per dispatch; larger layers take several dispatches that add up.
+//     On GPUs (where a uniform slice per dispatch would mean hundreds of dispatches per
+//     layer) the same kernels read the packed tensor from storage in one dispatch.
 //   * The 4 input values a tap needs are gathered per lane (one load each).
 // No workgroup memory and no barriers (both measured slower here). Every sum runs in a
 // fixed order and nothing uses atomics: results are bit-identical across runs.
@@ -26,7 +28,6 @@
 // safe one and the value is discarded with `select`.
 
 const WG: u32 = 64u;      // invocations per workgroup
-const UBO_MATS: u32 = 1024u; // mat4x4 per uniform slice: 64 KiB
 
 struct Params {
     batch: u32, c_in: u32, h_in: u32, w_in: u32,
@@ -52,7 +53,9 @@ struct Params {
 // element [g][c] is w[16·blk + 4g + c, ci, ky, kx]. Taps are the outer loop and channels
 // the inner one, so the bounds checks of a tap are paid once for all channels.
 
-@group(0) @binding(1) var<uniform> wu: array<mat4x4<f32>, UBO_MATS>;
+// `w_mat(u)`, the u-th mat4x4 of this dispatch's weights, comes from the file composed in
+// front of this one: conv2d_weights_uniform.wgsl (a 64 KiB uniform slice, CPU adapters) or
+// conv2d_weights_storage.wgsl (the whole packed tensor in storage, GPUs: one dispatch).
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
@@ -127,7 +130,7 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
         let a2 = x_operand(o2, ky, kx);
         let a3 = x_operand(o3, ky, kx);
         for (var ci = p.red_lo; ci < p.red_hi; ci++) {
-            let wm = wu[min(u, UBO_MATS - 1u)];
+            let wm = w_mat(u);
             let c = ci * hw_in;
             acc0 += wm * select(0.0, x[a0.base + c], a0.ok);
             acc1 += wm * select(0.0, x[a1.base + c], a1.ok);
@@ -242,7 +245,7 @@ fn backward_input(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
         let a2 = dy_operand(q2, dy_row, dy_col);
         let a3 = dy_operand(q3, dy_row, dy_col);
         for (var co = p.red_lo; co < p.red_hi; co++) {
-            let wm = wu[min(u, UBO_MATS - 1u)];
+            let wm = w_mat(u);
             let c = co * hw_out;
             acc0 += wm * select(0.0, bi_dy[a0.base + c], a0.ok);
             acc1 += wm * select(0.0, bi_dy[a1.base + c], a1.ok);

@@ -48,9 +48,12 @@ const WG_THIN: u32 = 64;
 const THIN_MAX_K: usize = 16_384;
 
 /// Whether `matmul_thin` (one output per invocation) does `s` better than the tiles: when
-/// a 16-wide tile would be mostly empty (m, n or k below 16).
+/// a 16-wide tile would be mostly empty (m, n or k below 16). Not with B transposed: on
+/// lavapipe, training with thin A·Bᵀ products made the process grow by ~90 MB/s (the
+/// 8-gaussians test reached 24 GB), though the same products alone did not (cause not
+/// found; docs/platform.md).
 pub fn is_thin(s: &MatmulShape) -> bool {
-    (s.m < 16 || s.n < 16 || s.k < 16) && s.k <= THIN_MAX_K
+    (s.m < 16 || s.n < 16 || s.k < 16) && s.k <= THIN_MAX_K && !s.trans_b
 }
 
 /// Tile sizes of the matmul kernel (WGSL override constants). Each invocation computes
@@ -178,10 +181,13 @@ pub struct Matmul {
     tiles: MatmulTiles,
     /// Indexed by `vec4 * 4 + trans_a * 2 + trans_b`.
     kernels: [OnceLock<Kernel>; 8],
-    /// `matmul_thin`, indexed by `trans_a * 2 + trans_b`.
-    thin: [OnceLock<Kernel>; 4],
+    /// `matmul_thin`, indexed by `wide * 4 + trans_a * 2 + trans_b` (wide: 4 outputs per
+    /// invocation).
+    thin: [OnceLock<Kernel>; 8],
     /// Whether thin shapes go to `matmul_thin` (see [`is_thin`]); off only to test the tiles.
     use_thin: bool,
+    /// Bound where an epilogue has no bias or gate.
+    unused: crate::gpu::GpuBuffer,
 }
 
 impl Matmul {
@@ -211,6 +217,7 @@ impl Matmul {
             kernels: Default::default(),
             thin: Default::default(),
             use_thin: true,
+            unused: gpu.zeros(4),
         }
     }
 
@@ -224,21 +231,27 @@ impl Matmul {
         self.tiles
     }
 
-    fn thin_kernel(&self, trans_a: bool, trans_b: bool) -> &Kernel {
-        let index = usize::from(trans_a) * 2 + usize::from(trans_b);
-        self.thin[index].get_or_init(|| self.compile("matmul_thin", false, trans_a, trans_b))
+    fn thin_kernel(&self, wide: bool, trans_a: bool, trans_b: bool) -> &Kernel {
+        let index = usize::from(wide) * 4 + usize::from(trans_a) * 2 + usize::from(trans_b);
+        self.thin[index].get_or_init(|| self.compile(Entry::Thin { wide }, trans_a, trans_b))
     }
 
     fn kernel(&self, vec4: bool, trans_a: bool, trans_b: bool) -> &Kernel {
         let index = usize::from(vec4) * 4 + usize::from(trans_a) * 2 + usize::from(trans_b);
-        self.kernels[index].get_or_init(|| self.compile("matmul", vec4, trans_a, trans_b))
+        self.kernels[index].get_or_init(|| self.compile(Entry::Tiles { vec4 }, trans_a, trans_b))
     }
 
     /// The pipeline of `entry` for a loader and transposes, named by variant for profiles
-    /// (e.g. `matmul vec4 A·Bᵀ`, `matmul thin A·B`).
-    fn compile(&self, entry: &str, vec4: bool, trans_a: bool, trans_b: bool) -> Kernel {
+    /// (e.g. `matmul vec4 A·Bᵀ`, `matmul thin×4 A·B`).
+    fn compile(&self, entry: Entry, trans_a: bool, trans_b: bool) -> Kernel {
         let t = self.tiles;
-        let constants = [
+        let (name, vec4, kind, tn) = match entry {
+            Entry::Tiles { vec4: true } => ("matmul", true, "vec4", 1),
+            Entry::Tiles { vec4: false } => ("matmul", false, "scalar", 1),
+            Entry::Thin { wide: false } => ("matmul_thin", false, "thin", 1),
+            Entry::Thin { wide: true } => ("matmul_thin", false, "thin×4", 4),
+        };
+        let mut constants = vec![
             ("TRANS_A", f64::from(u8::from(trans_a))),
             ("TRANS_B", f64::from(u8::from(trans_b))),
             ("MB", f64::from(t.row_blocks)),
@@ -246,15 +259,11 @@ impl Matmul {
             ("WG_X", f64::from(t.workgroup[0])),
             ("WG_Y", f64::from(t.workgroup[1])),
         ];
+        if name == "matmul_thin" {
+            constants.push(("TN", f64::from(tn)));
+        }
         let bufs = [Access::Read, Access::Read, Access::ReadWrite, Access::Read, Access::Read];
-        let mut kernel = Kernel::new(&self.gpu, &composed_source(vec4), entry, &bufs, &constants);
-        let kind = if entry == "matmul_thin" {
-            "thin"
-        } else if vec4 {
-            "vec4"
-        } else {
-            "scalar"
-        };
+        let mut kernel = Kernel::new(&self.gpu, &composed_source(vec4), name, &bufs, &constants);
         kernel.name = format!("matmul {kind} {}", variant(trans_a, trans_b));
         kernel
     }
@@ -314,9 +323,10 @@ impl Matmul {
         }
         let (act, act_slope) = act_code(epi.act);
         let (gate_act, gate_slope) = act_code(epi.gate.map(|(act, _)| act));
-        // Unused epilogue bindings get A's buffer (read-only, like them).
-        let bias = epi.bias.unwrap_or(a);
-        let gate = epi.gate.map_or(a, |(_, g)| g);
+        // Unused epilogue bindings get a buffer of their own, never read.
+        let unused = MatRef { buf: &self.unused, offset: 0 };
+        let bias = epi.bias.unwrap_or(unused);
+        let gate = epi.gate.map_or(unused, |(_, g)| g);
         let p = Params {
             m: s.m as u32,
             n: s.n as u32,
@@ -346,8 +356,12 @@ impl Matmul {
             if s.m * s.n == 0 || s.batch == 0 {
                 return;
             }
-            let [x, y, _] = crate::gpu::grid_1d(s.m * s.n, WG_THIN);
-            let kernel = self.thin_kernel(s.trans_a, s.trans_b);
+            // Four outputs per invocation once a row has at least 8 (fewer invocations,
+            // each load of A serving four).
+            let wide = s.n >= 8;
+            let strips = if wide { s.n.div_ceil(4) } else { s.n };
+            let [x, y, _] = crate::gpu::grid_1d(s.m * strips, WG_THIN);
+            let kernel = self.thin_kernel(wide, s.trans_a, s.trans_b);
             kernel.encode(
                 &self.gpu,
                 enc,
@@ -373,6 +387,15 @@ impl Matmul {
         let kernel = self.kernel(vec4_aligned(&s, &a, &b), s.trans_a, s.trans_b);
         kernel.encode(&self.gpu, enc, &p, &[a.buf, b.buf, c.buf, bias.buf, gate.buf], groups);
     }
+}
+
+/// The entry points of the matmul family.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// `matmul`: register-blocked tiles, vec4 or element-by-element loads.
+    Tiles { vec4: bool },
+    /// `matmul_thin`: one output per invocation, or four (`wide`).
+    Thin { wide: bool },
 }
 
 /// `A·Bᵀ` and the like, for kernel names.

@@ -28,7 +28,9 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("adam.wgsl", adam::SOURCE.to_string()),
         ("batchnorm.wgsl", batchnorm::SOURCE.to_string()),
         ("bias.wgsl", bias::SOURCE.to_string()),
-        ("conv2d.wgsl", conv2d::SOURCE.to_string()),
+        // Composed: a weights reader (uniform slices or storage) + conv2d.wgsl.
+        ("conv2d_weights_uniform.wgsl", conv2d::composed_source(false)),
+        ("conv2d_weights_storage.wgsl", conv2d::composed_source(true)),
         ("cross_entropy.wgsl", cross_entropy::SOURCE.to_string()),
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         // Composed: philox.wgsl + langevin.wgsl.

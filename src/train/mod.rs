@@ -74,6 +74,13 @@ pub struct Trainer {
     pub epoch: u32,
 }
 
+impl Drop for Trainer {
+    /// The kernels' cached bind groups hold this trainer's buffers: let them go.
+    fn drop(&mut self) {
+        self.engine.gpu.forget_bind_groups();
+    }
+}
+
 impl Trainer {
     /// Allocates the models (initialised from `cfg.seed`) and all buffers.
     pub fn new(engine: Arc<Engine>, cfg: TrainConfig, mut models: Models) -> Result<Self, String> {
@@ -200,8 +207,10 @@ impl Trainer {
         self.epoch = epoch;
     }
 
-    /// Records one phase of the iteration into `enc`.
+    /// Records one phase of the iteration into `enc`, reusing the bind groups of earlier
+    /// iterations (every buffer here lives as long as the trainer).
     fn record(&mut self, phase: Phase, e: &Engine, enc: &mut wgpu::CommandEncoder) {
+        let _reuse = crate::gpu::BindGroupScope::enter();
         let cfg = self.cfg.clone();
         let (bsz, nz) = (cfg.batch_size, cfg.nz);
         let inv_b = 1.0 / bsz as f32;
