@@ -1,9 +1,9 @@
 //! The matmul kernel against its f64 CPU reference: awkward sizes, all transposes, batches
 //! with strides (including a broadcast B), offsets, β = 1 accumulation, β = 0 over NaN, and
 //! bit-identical reruns. Both loaders are covered: sizes and offsets that are multiples of
-//! 4 take the vec4 path, the others the element-by-element one; and the thin kernel (one
-//! output per invocation) that takes shapes with m, n or k below 16, while the awkward
-//! sizes also run through the tiles alone.
+//! 4 take the vec4 path, the others the element-by-element one; and the optional thin
+//! kernel (one output per invocation, `Matmul::with_thin`) that then takes shapes with m, n
+//! or k below 16, while the awkward sizes also run through the tiles alone (the default).
 //!
 //! Tolerance: |got − want| ≤ 1e-5·√k + 1e-5·|want| for inputs in [−1, 1) (f32 rounding
 //! of k products grows about like √k).
@@ -13,17 +13,17 @@ use common::{AWKWARD, assert_close, gpu, random};
 use dualmcmc::ops::matmul::{self, MatRef, Matmul, MatmulShape, MatmulTiles};
 use std::sync::OnceLock;
 
-/// One Matmul for the process: its pipelines compile once. Thin shapes go to the thin
-/// kernel (one output per invocation), the others to the tiles.
+/// One Matmul for the process (its pipelines compile once), with the thin kernel on: thin
+/// shapes go to it (one output per invocation), the others to the tiles.
 fn default_matmul() -> &'static Matmul {
     static MM: OnceLock<Matmul> = OnceLock::new();
-    MM.get_or_init(|| Matmul::new(gpu()))
+    MM.get_or_init(|| Matmul::new(gpu()).with_thin(true))
 }
 
-/// The same with every shape through the tiles.
+/// The default: every shape through the tiles.
 fn tiles_only() -> &'static Matmul {
     static MM: OnceLock<Matmul> = OnceLock::new();
-    MM.get_or_init(|| Matmul::new(gpu()).tiles_only())
+    MM.get_or_init(|| Matmul::new(gpu()))
 }
 
 /// Runs one product on the GPU with C initialised to `c0`; returns C and the reference.
@@ -188,7 +188,7 @@ fn other_tile_sizes_match_cpu() {
     let lopsided = MatmulTiles { row_blocks: 3, col_blocks: 2, workgroup: [4, 2] };
     let cases = [(65, 33, 7), (36, 68, 16)];
     for (tiles, transposes) in [(MatmulTiles::GPU, 0..4), (lopsided, 3..4)] {
-        let mm = Matmul::with_tiles(g, tiles).tiles_only();
+        let mm = Matmul::with_tiles(g, tiles);
         for (t, &(m, n, k)) in cases.iter().enumerate() {
             for tr in transposes.clone() {
                 let (ta, tb) = (tr & 2 != 0, tr & 1 != 0);

@@ -47,13 +47,10 @@ const WG_THIN: u32 = 64;
 /// (llvmpipe ends an invocation's loops after 65,535 iterations, see docs/platform.md).
 const THIN_MAX_K: usize = 16_384;
 
-/// Whether `matmul_thin` (one output per invocation) does `s` better than the tiles: when
-/// a 16-wide tile would be mostly empty (m, n or k below 16). Not with B transposed: on
-/// lavapipe, training with thin A·Bᵀ products made the process grow by ~90 MB/s (the
-/// 8-gaussians test reached 24 GB), though the same products alone did not (cause not
-/// found; docs/platform.md).
+/// Whether `matmul_thin` (one output per invocation) would do `s` better than the tiles:
+/// when a 16-wide tile would be mostly empty (m, n or k below 16).
 pub fn is_thin(s: &MatmulShape) -> bool {
-    (s.m < 16 || s.n < 16 || s.k < 16) && s.k <= THIN_MAX_K && !s.trans_b
+    (s.m < 16 || s.n < 16 || s.k < 16) && s.k <= THIN_MAX_K
 }
 
 /// Tile sizes of the matmul kernel (WGSL override constants). Each invocation computes
@@ -184,7 +181,7 @@ pub struct Matmul {
     /// `matmul_thin`, indexed by `wide * 4 + trans_a * 2 + trans_b` (wide: 4 outputs per
     /// invocation).
     thin: [OnceLock<Kernel>; 8],
-    /// Whether thin shapes go to `matmul_thin` (see [`is_thin`]); off only to test the tiles.
+    /// Whether thin shapes go to `matmul_thin` (see [`is_thin`]; [`Matmul::with_thin`]).
     use_thin: bool,
     /// Bound where an epilogue has no bias or gate.
     unused: crate::gpu::GpuBuffer,
@@ -216,14 +213,18 @@ impl Matmul {
             tiles,
             kernels: Default::default(),
             thin: Default::default(),
-            use_thin: true,
+            use_thin: false,
             unused: gpu.zeros(4),
         }
     }
 
-    /// Every shape through the tile kernel (tests of the tiles on small shapes).
-    pub fn tiles_only(mut self) -> Self {
-        self.use_thin = false;
+    /// Thin shapes through `matmul_thin` (`on`) or, the default, every shape through the
+    /// tiles. Off by default on every adapter: on lavapipe, training with the thin kernel
+    /// made the process grow by ~1–90 MB/s depending on the shapes (the 8-gaussians test
+    /// reached 24 GB), though the same products dispatched alone in a loop stayed flat; the
+    /// cause is not found (docs/platform.md), and no GPU has run it yet.
+    pub fn with_thin(mut self, on: bool) -> Self {
+        self.use_thin = on;
         self
     }
 
