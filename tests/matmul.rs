@@ -1,9 +1,7 @@
 //! The matmul kernel against its f64 CPU reference: awkward sizes, all transposes, batches
 //! with strides (including a broadcast B), offsets, β = 1 accumulation, β = 0 over NaN, and
 //! bit-identical reruns. Both loaders are covered: sizes and offsets that are multiples of
-//! 4 take the vec4 path, the others the element-by-element one; and the optional thin
-//! kernel (one output per invocation, `Matmul::with_thin`) that then takes shapes with m, n
-//! or k below 16, while the awkward sizes also run through the tiles alone (the default).
+//! 4 take the vec4 path, the others the element-by-element one.
 //!
 //! Tolerance: |got − want| ≤ 1e-5·√k + 1e-5·|want| for inputs in [−1, 1) (f32 rounding
 //! of k products grows about like √k).
@@ -13,15 +11,8 @@ use common::{AWKWARD, assert_close, gpu, random};
 use dualmcmc::ops::matmul::{self, MatRef, Matmul, MatmulShape, MatmulTiles};
 use std::sync::OnceLock;
 
-/// One Matmul for the process (its pipelines compile once), with the thin kernel on: thin
-/// shapes go to it (one output per invocation), the others to the tiles.
+/// One Matmul for the process: its pipelines compile once.
 fn default_matmul() -> &'static Matmul {
-    static MM: OnceLock<Matmul> = OnceLock::new();
-    MM.get_or_init(|| Matmul::new(gpu()).with_thin(true))
-}
-
-/// The default: every shape through the tiles.
-fn tiles_only() -> &'static Matmul {
     static MM: OnceLock<Matmul> = OnceLock::new();
     MM.get_or_init(|| Matmul::new(gpu()))
 }
@@ -72,15 +63,7 @@ fn span(batch: usize, stride: usize, size: usize) -> usize {
 
 #[test]
 fn awkward_sizes_all_transposes_match_cpu() {
-    awkward_sizes(default_matmul());
-}
-
-#[test]
-fn awkward_sizes_all_transposes_match_cpu_on_the_tiles_alone() {
-    awkward_sizes(tiles_only());
-}
-
-fn awkward_sizes(mm: &Matmul) {
+    let mm = default_matmul();
     let mut case = 0u64;
     for &m in &AWKWARD {
         for &n in &AWKWARD {
@@ -126,10 +109,8 @@ fn vec4_path_all_transposes_match_cpu() {
 fn batches_strides_offsets_and_beta_match_cpu() {
     // (m, n, k, batch): unaligned and aligned; B broadcast with stride 0 in every case.
     let cases = [(7, 65, 33, 3), (65, 7, 1, 2), (16, 20, 12, 4), (20, 32, 16, 2)];
-    for (mm, (case, &(m, n, k, batch))) in [default_matmul(), tiles_only()]
-        .into_iter()
-        .flat_map(|mm| cases.iter().enumerate().map(move |c| (mm, c)))
-    {
+    let mm = default_matmul();
+    for (case, &(m, n, k, batch)) in cases.iter().enumerate() {
         for t in 0..4 {
             let (ta, tb) = (t & 2 != 0, t & 1 != 0);
             // A and C strides leave gaps between matrices; B is shared by the whole batch.

@@ -26,31 +26,12 @@ pub const SOURCE: &str = include_str!("matmul.wgsl");
 pub const SOURCE_VEC4: &str = include_str!("matmul_vec4.wgsl");
 /// Loader for any layout: element-by-element loads.
 pub const SOURCE_SCALAR: &str = include_str!("matmul_scalar.wgsl");
-/// One output per invocation, for thin shapes (after the element loader).
-pub const SOURCE_THIN: &str = include_str!("matmul_thin.wgsl");
 
-/// The WGSL handed to the GPU: a loader followed by the kernel body (and, after the
-/// element-by-element loader, the thin kernel's entry point `matmul_thin`).
+/// The WGSL handed to the GPU: a loader followed by the kernel body.
 pub fn composed_source(vec4: bool) -> String {
-    if vec4 {
-        format!("// file: matmul_vec4.wgsl\n{SOURCE_VEC4}\n// file: matmul.wgsl\n{SOURCE}")
-    } else {
-        format!(
-            "// file: matmul_scalar.wgsl\n{SOURCE_SCALAR}\n// file: matmul.wgsl\n{SOURCE}\n// file: matmul_thin.wgsl\n{SOURCE_THIN}"
-        )
-    }
-}
-
-/// Workgroup size of `matmul_thin`; must match `WG_THIN` in matmul_thin.wgsl.
-const WG_THIN: u32 = 64;
-/// The thin kernel runs one K-loop per invocation; beyond this the tile kernel takes over
-/// (llvmpipe ends an invocation's loops after 65,535 iterations, see docs/platform.md).
-const THIN_MAX_K: usize = 16_384;
-
-/// Whether `matmul_thin` (one output per invocation) would do `s` better than the tiles:
-/// when a 16-wide tile would be mostly empty (m, n or k below 16).
-pub fn is_thin(s: &MatmulShape) -> bool {
-    (s.m < 16 || s.n < 16 || s.k < 16) && s.k <= THIN_MAX_K
+    let (name, loader) =
+        if vec4 { ("matmul_vec4.wgsl", SOURCE_VEC4) } else { ("matmul_scalar.wgsl", SOURCE_SCALAR) };
+    format!("// file: {name}\n{loader}\n// file: matmul.wgsl\n{SOURCE}")
 }
 
 /// Tile sizes of the matmul kernel (WGSL override constants). Each invocation computes
@@ -178,11 +159,6 @@ pub struct Matmul {
     tiles: MatmulTiles,
     /// Indexed by `vec4 * 4 + trans_a * 2 + trans_b`.
     kernels: [OnceLock<Kernel>; 8],
-    /// `matmul_thin`, indexed by `wide * 4 + trans_a * 2 + trans_b` (wide: 4 outputs per
-    /// invocation).
-    thin: [OnceLock<Kernel>; 8],
-    /// Whether thin shapes go to `matmul_thin` (see [`is_thin`]; [`Matmul::with_thin`]).
-    use_thin: bool,
     /// Bound where an epilogue has no bias or gate.
     unused: crate::gpu::GpuBuffer,
 }
@@ -208,65 +184,33 @@ impl Matmul {
             "matmul: workgroup {:?} is empty or exceeds the adapter's limits",
             tiles.workgroup
         );
-        Self {
-            gpu: gpu.clone(),
-            tiles,
-            kernels: Default::default(),
-            thin: Default::default(),
-            use_thin: false,
-            unused: gpu.zeros(4),
-        }
-    }
-
-    /// Thin shapes through `matmul_thin` (`on`) or, the default, every shape through the
-    /// tiles. Off by default on every adapter: on lavapipe, training with the thin kernel
-    /// made the process grow by ~1–90 MB/s depending on the shapes (the 8-gaussians test
-    /// reached 24 GB), though the same products dispatched alone in a loop stayed flat; the
-    /// cause is not found (docs/platform.md), and no GPU has run it yet.
-    pub fn with_thin(mut self, on: bool) -> Self {
-        self.use_thin = on;
-        self
+        Self { gpu: gpu.clone(), tiles, kernels: Default::default(), unused: gpu.zeros(4) }
     }
 
     pub fn tiles(&self) -> MatmulTiles {
         self.tiles
     }
 
-    fn thin_kernel(&self, wide: bool, trans_a: bool, trans_b: bool) -> &Kernel {
-        let index = usize::from(wide) * 4 + usize::from(trans_a) * 2 + usize::from(trans_b);
-        self.thin[index].get_or_init(|| self.compile(Entry::Thin { wide }, trans_a, trans_b))
-    }
-
     fn kernel(&self, vec4: bool, trans_a: bool, trans_b: bool) -> &Kernel {
         let index = usize::from(vec4) * 4 + usize::from(trans_a) * 2 + usize::from(trans_b);
-        self.kernels[index].get_or_init(|| self.compile(Entry::Tiles { vec4 }, trans_a, trans_b))
-    }
-
-    /// The pipeline of `entry` for a loader and transposes, named by variant for profiles
-    /// (e.g. `matmul vec4 A·Bᵀ`, `matmul thin×4 A·B`).
-    fn compile(&self, entry: Entry, trans_a: bool, trans_b: bool) -> Kernel {
-        let t = self.tiles;
-        let (name, vec4, kind, tn) = match entry {
-            Entry::Tiles { vec4: true } => ("matmul", true, "vec4", 1),
-            Entry::Tiles { vec4: false } => ("matmul", false, "scalar", 1),
-            Entry::Thin { wide: false } => ("matmul_thin", false, "thin", 1),
-            Entry::Thin { wide: true } => ("matmul_thin", false, "thin×4", 4),
-        };
-        let mut constants = vec![
-            ("TRANS_A", f64::from(u8::from(trans_a))),
-            ("TRANS_B", f64::from(u8::from(trans_b))),
-            ("MB", f64::from(t.row_blocks)),
-            ("NB", f64::from(t.col_blocks)),
-            ("WG_X", f64::from(t.workgroup[0])),
-            ("WG_Y", f64::from(t.workgroup[1])),
-        ];
-        if name == "matmul_thin" {
-            constants.push(("TN", f64::from(tn)));
-        }
-        let bufs = [Access::Read, Access::Read, Access::ReadWrite, Access::Read, Access::Read];
-        let mut kernel = Kernel::new(&self.gpu, &composed_source(vec4), name, &bufs, &constants);
-        kernel.name = format!("matmul {kind} {}", variant(trans_a, trans_b));
-        kernel
+        self.kernels[index].get_or_init(|| {
+            let t = self.tiles;
+            let constants = [
+                ("TRANS_A", f64::from(u8::from(trans_a))),
+                ("TRANS_B", f64::from(u8::from(trans_b))),
+                ("MB", f64::from(t.row_blocks)),
+                ("NB", f64::from(t.col_blocks)),
+                ("WG_X", f64::from(t.workgroup[0])),
+                ("WG_Y", f64::from(t.workgroup[1])),
+            ];
+            let bufs = [Access::Read, Access::Read, Access::ReadWrite, Access::Read, Access::Read];
+            let mut kernel = Kernel::new(&self.gpu, &composed_source(vec4), "matmul", &bufs, &constants);
+            // Named by variant for profiles, e.g. `matmul vec4 A·Bᵀ`.
+            let op = |t: bool, m: &str| if t { format!("{m}ᵀ") } else { m.to_string() };
+            let loads = if vec4 { "vec4" } else { "scalar" };
+            kernel.name = format!("matmul {loads} {}·{}", op(trans_a, "A"), op(trans_b, "B"));
+            kernel
+        })
     }
 
     /// Records C = α·op(A)·op(B) + β·C. With β = 0, C is not read (it may hold NaN).
@@ -353,25 +297,6 @@ impl Matmul {
             gate_act,
             gate_slope,
         };
-        if self.use_thin && is_thin(&s) {
-            if s.m * s.n == 0 || s.batch == 0 {
-                return;
-            }
-            // Four outputs per invocation once a row has at least 8 (fewer invocations,
-            // each load of A serving four).
-            let wide = s.n >= 8;
-            let strips = if wide { s.n.div_ceil(4) } else { s.n };
-            let [x, y, _] = crate::gpu::grid_1d(s.m * strips, WG_THIN);
-            let kernel = self.thin_kernel(wide, s.trans_a, s.trans_b);
-            kernel.encode(
-                &self.gpu,
-                enc,
-                &p,
-                &[a.buf, b.buf, c.buf, bias.buf, gate.buf],
-                [x, y, s.batch as u32],
-            );
-            return;
-        }
         let groups = [
             s.n.div_ceil(self.tiles.cols_per_group()) as u32,
             s.m.div_ceil(self.tiles.rows_per_group()) as u32,
@@ -388,21 +313,6 @@ impl Matmul {
         let kernel = self.kernel(vec4_aligned(&s, &a, &b), s.trans_a, s.trans_b);
         kernel.encode(&self.gpu, enc, &p, &[a.buf, b.buf, c.buf, bias.buf, gate.buf], groups);
     }
-}
-
-/// The entry points of the matmul family.
-#[derive(Clone, Copy)]
-enum Entry {
-    /// `matmul`: register-blocked tiles, vec4 or element-by-element loads.
-    Tiles { vec4: bool },
-    /// `matmul_thin`: one output per invocation, or four (`wide`).
-    Thin { wide: bool },
-}
-
-/// `A·Bᵀ` and the like, for kernel names.
-fn variant(trans_a: bool, trans_b: bool) -> String {
-    let op = |t: bool, m: &str| if t { format!("{m}ᵀ") } else { m.to_string() };
-    format!("{}·{}", op(trans_a, "A"), op(trans_b, "B"))
 }
 
 /// True when `matmul_vec4.wgsl` may read A and B: every vec4 it loads then starts at a
