@@ -415,7 +415,7 @@ fn entries<'a>(
 
 /// Temporary file beside `path`, `write` into it, fsync, rename over `path`, fsync the
 /// directory. The temporary file deletes itself on any error before the rename.
-fn write_atomically(
+pub(crate) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {

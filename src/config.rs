@@ -49,6 +49,16 @@ pub struct RunConfig {
     pub schedule: ScheduleConfig,
 }
 
+/// A command line that asks for something impossible (a flag's value out of range, flags that
+/// contradict each other or the run): exit code 2, as for the errors of clap and of
+/// [`ConfigError`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The deepest MLP a configuration may ask for (`model.layers`).
+pub const MAX_MLP_LAYERS: usize = 1000;
+
 /// A configuration problem, naming the file or key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -86,6 +96,9 @@ impl RunConfig {
     /// Applies `KEY=VALUE` overrides to `table`, then checks types and ranges. `origin` names
     /// the preset or file in errors.
     pub fn resolve(mut table: toml::Table, overrides: &[String], origin: &str) -> Result<Self, ConfigError> {
+        if !overrides.is_empty() {
+            add_defaults(&mut table);
+        }
         for o in overrides {
             apply_override(&mut table, o)?;
         }
@@ -126,6 +139,10 @@ impl RunConfig {
             ModelConfig::Mlp { hidden, layers } if *hidden == 0 || *layers == 0 => {
                 Err("model.hidden and model.layers must be at least 1".into())
             }
+            ModelConfig::Mlp { layers, .. } if *layers > MAX_MLP_LAYERS => Err(format!(
+                "model.layers = {layers} is more than {MAX_MLP_LAYERS}; every layer is a few dispatches of \
+                 every Langevin step, so deeper MLPs would take longer to record than to train"
+            )),
             ModelConfig::Small { width, .. } if *width == 0 => Err("model.width must be at least 1".into()),
             _ => Ok(()),
         }
@@ -134,6 +151,31 @@ impl RunConfig {
     /// The configuration as TOML (written into every run folder).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a RunConfig always serialises")
+    }
+}
+
+/// Adds the keys a valid `table` leaves to their defaults (e.g. `train.ema_decay`), so that
+/// `--set` can change them too. A table that is not a valid configuration is left as it is
+/// (its error comes after the overrides).
+fn add_defaults(table: &mut toml::Table) {
+    let complete = toml::Value::Table(table.clone())
+        .try_into::<RunConfig>()
+        .ok()
+        .and_then(|cfg| toml::Table::try_from(cfg).ok());
+    if let Some(complete) = complete {
+        merge_missing(table, complete);
+    }
+}
+
+fn merge_missing(table: &mut toml::Table, defaults: toml::Table) {
+    for (key, value) in defaults {
+        match (table.get_mut(&key), value) {
+            (None, value) => {
+                table.insert(key, value);
+            }
+            (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => merge_missing(inner, value),
+            _ => {}
+        }
     }
 }
 

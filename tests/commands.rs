@@ -4,7 +4,7 @@
 //! differences taken through the command itself, and a clear error for each bad input.
 
 mod common;
-use common::engine_arc;
+use common::{engine_arc, npy_bytes};
 use dualmcmc::cli::npy::{Array, read_npy, write_npy};
 use dualmcmc::cli::{self as commands, ChainArgs, EnergyArgs, InterpolateArgs, ReconstructArgs, SampleArgs};
 use std::path::{Path, PathBuf};
@@ -383,27 +383,6 @@ fn energy_reads_float64_and_writes_the_same_as_for_float32() {
     let out = commands::energy(engine_arc(), &energy_args(toy_run(), &f64_in, e64.clone(), None)).unwrap();
     assert_eq!(read_npy(&e32).unwrap(), read_npy(&e64).unwrap());
     assert_eq!(out.files, vec![e64]);
-}
-
-/// A valid toy input, and the bytes of `.npy` files that are not.
-fn npy_bytes<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
-    shape: &[u64],
-    values: &[T],
-    fortran: bool,
-) -> Vec<u8> {
-    use npyz::WriterBuilder;
-    let mut bytes = Vec::new();
-    let order = if fortran { npyz::Order::Fortran } else { npyz::Order::C };
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .order(order)
-        .writer(&mut bytes)
-        .begin_nd()
-        .unwrap();
-    w.extend(values.iter().copied()).unwrap();
-    w.finish().unwrap();
-    bytes
 }
 
 #[test]

@@ -181,3 +181,51 @@ fn image_runs_log_frechet_distances_every_eval_every_iterations() {
     assert_eq!(lines[1]["frechet_examples"], 500);
     assert_eq!(lines[1]["frechet_weights"], "trained");
 }
+
+/// A toy run whose learning rates (1.0 for all three networks) diverge within a few
+/// iterations, with the energy gap bound at 5.
+fn diverging(out: &std::path::Path, factor: f32) -> RunSpec {
+    let mut spec = tiny(out, 60);
+    spec.set.extend(
+        [
+            "model.hidden=16",
+            "train.batch_size=64",
+            "train.ebm_optim.lr=1",
+            "train.generator_optim.lr=1",
+            "train.inference_optim.lr=1",
+            "train.energy_gap_bound=5",
+            "schedule.log_every=1",
+            "schedule.checkpoint_every=1000",
+        ]
+        .map(String::from),
+    );
+    spec.set.push(format!("train.divergence_lr_factor={factor}"));
+    spec
+}
+
+#[test]
+fn a_divergence_stops_training_by_default_and_rolls_back_with_lower_learning_rates_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stopped = tmp.path().join("stopped");
+    let err = train(engine_arc(), &diverging(&stopped, 0.0)).unwrap_err().to_string();
+    assert!(err.contains("diverged at iteration"), "{err}");
+
+    let dir = tmp.path().join("rolled-back");
+    train(engine_arc(), &diverging(&dir, 0.3)).expect("the run recovers by lowering its learning rates");
+    let cfg = dualmcmc::session::RunFolder::open(&dir).unwrap().config(&[]).unwrap();
+    let lr = cfg.train.ebm_optim.lr;
+    let rollbacks = (lr.ln() / 0.3f32.ln()).round() as i32;
+    assert!(rollbacks >= 1, "no rollback happened (EBM lr {lr})");
+    for o in [cfg.train.ebm_optim, cfg.train.generator_optim, cfg.train.inference_optim] {
+        assert!(
+            (o.lr / 0.3f32.powi(rollbacks) - 1.0).abs() < 1e-4,
+            "lr {} after {rollbacks} rollbacks",
+            o.lr
+        );
+    }
+    // Rolled back to a checkpoint: metrics.jsonl holds every iteration once, in order.
+    let lines = dualmcmc::session::RunFolder::open(&dir).unwrap().read_metrics().unwrap();
+    let its: Vec<u64> = lines.iter().map(|m| m["iteration"].as_u64().unwrap()).collect();
+    assert_eq!(its, (1..=60).collect::<Vec<u64>>());
+    assert_eq!(Session::open(engine_arc(), &dir).unwrap().iteration(), 60);
+}

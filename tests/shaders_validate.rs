@@ -35,17 +35,21 @@ fn missing_adapter_message_names_the_fix() {
     assert!(plain.contains("no GPU adapter was found"), "{plain}");
     assert!(plain.contains("mesa-vulkan-drivers"), "{plain}");
     assert!(plain.contains("GPU driver"), "{plain}");
-    let narrowed =
-        no_adapter_message(&AdapterChoice { backend: Some("metal".into()), name: Some("nvidia".into()) });
+    let narrowed = no_adapter_message(&AdapterChoice {
+        backend: Some("metal".into()),
+        name: Some("nvidia".into()),
+        ..Default::default()
+    });
     assert!(narrowed.contains("backend 'metal'") && narrowed.contains("'nvidia'"), "{narrowed}");
     assert!(narrowed.contains("DUALMCMC_ADAPTER"), "{narrowed}");
 }
 
 #[test]
 fn a_choice_no_adapter_matches_is_an_error_not_a_panic() {
-    let choice = dualmcmc::gpu::AdapterChoice { backend: None, name: Some("no-such-adapter-xyz".into()) };
+    let choice =
+        dualmcmc::gpu::AdapterChoice { name: Some("no-such-adapter-xyz".into()), ..Default::default() };
     let err = pollster::block_on(choice.pick()).unwrap_err().to_string();
     assert!(err.contains("no GPU adapter matches name containing 'no-such-adapter-xyz'"), "{err}");
-    let bad = dualmcmc::gpu::AdapterChoice { backend: Some("glide".into()), name: None };
+    let bad = dualmcmc::gpu::AdapterChoice { backend: Some("glide".into()), ..Default::default() };
     assert!(pollster::block_on(bad.pick()).unwrap_err().to_string().contains("unknown backend 'glide'"));
 }

@@ -52,3 +52,124 @@ fn sigint_sigterm_and_sighup_save_a_checkpoint_and_exit_cleanly() {
         }
     }
 }
+
+/// Starts `train` on the tiny toy run in `dir` (a new run, or `--resume`), checkpointing
+/// after every iteration.
+fn start_toy(dir: &Path, resume: bool) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dualmcmc"));
+    cmd.args(["--no-gui", "train", "--quiet"]);
+    if resume {
+        cmd.arg("--resume").arg(dir);
+    } else {
+        cmd.args(["--preset", "toy2d", "--out"]).arg(dir);
+        for set in [
+            "model.hidden=8",
+            "train.batch_size=16",
+            "schedule.grid=4",
+            "schedule.eval_every=0",
+            "schedule.log_every=1",
+            "schedule.images_every=0",
+            "schedule.checkpoint_every=1",
+            "schedule.iterations=1000000",
+        ] {
+            cmd.args(["--set", set]);
+        }
+    }
+    cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.spawn().expect("the dualmcmc binary runs")
+}
+
+/// The temporary files of checkpoint writes in `dir` (one exists while a write is under way;
+/// a kill leaves it behind until the next resume removes it).
+fn checkpoint_writes(dir: &Path) -> Vec<std::ffi::OsString> {
+    let Ok(d) = std::fs::read_dir(dir) else { return Vec::new() };
+    d.flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".checkpoint.safetensors."))
+        .collect()
+}
+
+fn iterations_logged(dir: &Path) -> Vec<u64> {
+    let folder = dualmcmc::session::RunFolder { dir: dir.to_path_buf() };
+    let lines = folder.read_metrics().expect("metrics.jsonl loads after a kill");
+    lines.iter().map(|m| m["iteration"].as_u64().expect("every line has its iteration")).collect()
+}
+
+#[test]
+fn sigkill_at_twenty_moments_leaves_a_checkpoint_that_loads_and_resumes() {
+    use rand::{Rng, SeedableRng};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+    let checkpoint = dir.join("checkpoint.safetensors");
+    let (mut in_writes, mut before) = (0, 0u64);
+    for kill in 0..20 {
+        let stale = checkpoint_writes(&dir);
+        let writing = || checkpoint_writes(&dir).iter().any(|n| !stale.contains(n));
+        let mut child = start_toy(&dir, kill > 0);
+        let began = Instant::now();
+        // Every fifth kill lands at a random moment of the start (loading, resuming); the
+        // others once the run has trained on, half of them while a checkpoint is written.
+        if kill % 5 == 4 {
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
+        } else {
+            let goal = before + 2 + kill % 3;
+            while iterations_logged(&dir).last().is_none_or(|&i| i < goal) || !checkpoint.is_file() {
+                assert!(began.elapsed() < Duration::from_secs(300), "kill {kill}: no progress after 300 s");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if kill % 2 == 1 {
+                let waiting = Instant::now();
+                while !writing() && waiting.elapsed() < Duration::from_secs(20) {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(rng.random_range(0..200)));
+            }
+        }
+        let during_write = writing();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        in_writes += usize::from(during_write);
+
+        let meta = dualmcmc::checkpoint::read_metadata(&checkpoint)
+            .unwrap_or_else(|e| panic!("kill {kill}: the checkpoint does not load: {e}"));
+        let iteration = u64::from(meta.iteration);
+        let logged = iterations_logged(&dir);
+        let last = logged.last().copied().unwrap_or(0);
+        // Lost: at most the iteration whose checkpoint write was cut (checkpoint_every = 1).
+        assert!(iteration + 1 >= last, "kill {kill}: checkpoint at {iteration}, metrics at {last}");
+        eprintln!(
+            "kill {kill}: checkpoint at {iteration}, metrics at {last}, during a write: {during_write}"
+        );
+        assert!(iteration >= before, "kill {kill}: the checkpoint went back from {before} to {iteration}");
+        before = iteration;
+    }
+    // The last resume trains on from the checkpoint, and metrics.jsonl then counts every
+    // iteration once, in order.
+    let mut child = start_toy(&dir, true);
+    let began = Instant::now();
+    let target = before + 3;
+    while iterations_logged(&dir).last().is_none_or(|&i| i < target) {
+        assert!(began.elapsed() < Duration::from_secs(300), "the last resume did not go on");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+    let logged = iterations_logged(&dir);
+    let expected: Vec<u64> = (1..=*logged.last().unwrap()).collect();
+    assert_eq!(logged, expected, "metrics.jsonl holds each iteration once, in order");
+    assert!(checkpoint_writes(&dir).is_empty(), "a temporary checkpoint file was left behind");
+    let engine = std::sync::Arc::new(dualmcmc::nn::Engine::new(&common_gpu()));
+    let session = dualmcmc::session::Session::open(engine, &dir).expect("the checkpoint loads whole");
+    assert_eq!(session.iteration(), *logged.last().unwrap());
+    eprintln!(
+        "20 kills, {in_writes} of them during a checkpoint write; {} iterations in the end",
+        logged.len()
+    );
+    assert!(in_writes >= 3, "only {in_writes} kills landed in a checkpoint write");
+}
+
+fn common_gpu() -> dualmcmc::gpu::Gpu {
+    dualmcmc::gpu::Gpu::new(&dualmcmc::gpu::AdapterChoice::from_env()).expect("tests need a wgpu adapter")
+}

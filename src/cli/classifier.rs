@@ -1,6 +1,6 @@
 //! `train-classifier`: the Fréchet distance's feature network.
 
-use super::Outcome;
+use super::{Outcome, usage};
 use crate::nn::Engine;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -52,10 +52,29 @@ pub struct TrainClassifierArgs {
     pub quiet: bool,
 }
 
+/// Refuses values no training can use, before any data is read.
+fn check_args(a: &TrainClassifierArgs) -> anyhow::Result<()> {
+    for (flag, n) in [("--epochs", a.epochs as usize), ("--batch-size", a.batch_size), ("--width", a.width)] {
+        if n == 0 {
+            usage!("{flag} must be at least 1");
+        }
+    }
+    if a.feature_len == 0 {
+        usage!("--feature-len must be at least 1");
+    }
+    for (flag, v) in [("--lr", a.lr), ("--lr-decay", a.lr_decay)] {
+        if !(v > 0.0 && v.is_finite()) {
+            usage!("{flag} must be positive and finite, got {v}");
+        }
+    }
+    Ok(())
+}
+
 /// `train-classifier`: trains the feature network, tests it, writes it with its test
 /// accuracy in the metadata. Errors name the missing or broken data file.
 pub fn train_classifier(engine: Arc<Engine>, args: &TrainClassifierArgs) -> anyhow::Result<Outcome> {
     use crate::eval::feature_net::{ClassifierTraining, FeatureNet, FeatureNetInfo, FeatureNetSpec};
+    check_args(args)?;
     let (train, trained_on) = match (&args.images, &args.labels) {
         (Some(images), Some(labels)) => {
             (crate::data::load_idx(images, Some(labels))?, format!("{}", images.display()))

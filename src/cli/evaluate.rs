@@ -1,5 +1,6 @@
 //! `eval` and `ablate`: measuring runs, and the paper's comparisons.
 
+use super::usage;
 use crate::nn::Engine;
 use clap::Args;
 use std::sync::Arc;
@@ -58,7 +59,19 @@ pub struct AblateCliArgs {
     pub quiet: bool,
 }
 
+/// The most examples one measurement takes (`--n`): every one is generated and revised.
+pub const MAX_EVAL_EXAMPLES: usize = 100_000;
+
+/// `--n` between 1 and [`MAX_EVAL_EXAMPLES`].
+fn check_n(n: usize) -> anyhow::Result<()> {
+    if !(1..=MAX_EVAL_EXAMPLES).contains(&n) {
+        usage!("--n must be between 1 and {MAX_EVAL_EXAMPLES}, got {n}");
+    }
+    Ok(())
+}
+
 pub fn eval(engine: Arc<Engine>, args: &EvalArgs) -> anyhow::Result<()> {
+    check_n(args.n)?;
     let run = args.run_folder();
     let report = crate::eval::run_eval::eval(engine, run, args.n, args.features.as_deref())?;
     println!("{}", serde_json::to_string_pretty(&report["metrics"])?);
@@ -67,6 +80,14 @@ pub fn eval(engine: Arc<Engine>, args: &EvalArgs) -> anyhow::Result<()> {
 }
 
 pub fn ablate(engine: Arc<Engine>, a: AblateCliArgs) -> anyhow::Result<()> {
+    check_n(a.n)?;
+    if a.iterations == 0 {
+        usage!("--iterations must be at least 1");
+    }
+    let groups = crate::eval::ablate::GROUPS;
+    if let Some(g) = a.groups.iter().find(|g| !groups.contains(&g.as_str())) {
+        usage!("--groups: unknown comparison `{g}`; choose from {}", groups.join(", "));
+    }
     let args = crate::eval::ablate::AblateArgs {
         out: a.out.clone().unwrap_or_else(|| format!("runs/ablate-{}", a.preset).into()),
         preset: a.preset,

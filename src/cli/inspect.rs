@@ -26,8 +26,8 @@
 //! noise and the Langevin noise (chunk k of a command uses key k), so a command repeated with
 //! the same seed writes the same arrays on the same adapter.
 
-use super::Outcome;
 use super::npy::{self, Array, MAX_VALUES, create_parent};
+use super::{Outcome, usage};
 use crate::nn::{Engine, Shape};
 use crate::sampler::LangevinConfig;
 use crate::session::{Session, density_maps};
@@ -227,7 +227,7 @@ pub fn reconstruct(engine: Arc<Engine>, args: &ReconstructArgs) -> anyhow::Resul
 pub fn interpolate(engine: Arc<Engine>, args: &InterpolateArgs) -> anyhow::Result<Outcome> {
     let p = args.points;
     if p < 2 {
-        bail!("--points must be at least 2 (the two ends), got {p}");
+        usage!("--points must be at least 2 (the two ends), got {p}");
     }
     let input = args.input.as_deref().map(|path| npy::read_npy(path).map(|a| (path, a))).transpose()?;
     let session = open(engine, &args.chain.run, Some(args.chain.seed))?;
@@ -281,7 +281,7 @@ pub fn energy(engine: Arc<Engine>, args: &EnergyArgs) -> anyhow::Result<Outcome>
     if let Some(grad) = &args.grad
         && (grad == &args.out || same_file(grad, &args.out))
     {
-        bail!("--out and --grad both name {}; give two files", args.out.display());
+        usage!("--out and --grad both name {}; give two files", args.out.display());
     }
     let session = open(engine, &args.run, None)?;
     let (t, shape) = (&session.trainer, session.shape);
@@ -355,7 +355,7 @@ fn z_langevin(t: &Trainer, steps: Option<usize>) -> anyhow::Result<LangevinConfi
 fn check_chain(flag: &str, steps: usize, values: usize) -> anyhow::Result<()> {
     let most = (MAX_CHAIN_BYTES / (4 * values)).saturating_sub(1);
     if steps > most {
-        bail!("{flag} {steps} is too many: a chain keeps every state, and at most {most} fit for this run");
+        usage!("{flag} {steps} is too many: a chain keeps every state, and at most {most} fit for this run");
     }
     Ok(())
 }
@@ -363,10 +363,10 @@ fn check_chain(flag: &str, steps: usize, values: usize) -> anyhow::Result<()> {
 /// `n` examples of `d` values: at least 1, at most [`MAX_VALUES`] values in all.
 fn check_count(flag: &str, n: usize, d: usize) -> anyhow::Result<()> {
     if n == 0 {
-        bail!("{flag} must be at least 1");
+        usage!("{flag} must be at least 1");
     }
     if n.saturating_mul(d) > MAX_VALUES {
-        bail!("{flag} {n} is too many: at most {} for this run", MAX_VALUES / d);
+        usage!("{flag} {n} is too many: at most {} for this run", MAX_VALUES / d);
     }
     Ok(())
 }

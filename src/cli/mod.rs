@@ -16,7 +16,10 @@ pub use inspect::{
 };
 pub use train::TrainArgs;
 
-use crate::gpu::{AdapterChoice, Gpu};
+use crate::config::ConfigError;
+pub use crate::config::UsageError;
+use crate::data::error::DataError;
+use crate::gpu::{AdapterChoice, DeviceLimits, Gpu};
 use crate::nn::Engine;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -39,6 +42,10 @@ pub struct Cli {
     /// Backends to consider: vulkan, metal, dx12, gl (comma separated).
     #[arg(long, env = "DUALMCMC_BACKEND", global = true)]
     pub backend: Option<String>,
+    /// The device's limits: the adapter's own, or WebGPU's defaults (what every WebGPU
+    /// device grants: a check that a run fits smaller GPUs and browsers).
+    #[arg(long, value_enum, env = "DUALMCMC_LIMITS", global = true, default_value = "adapter")]
+    pub limits: DeviceLimits,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -119,6 +126,26 @@ pub enum BenchWhat {
     },
 }
 
+/// Returns early with a [`UsageError`] made by `format!`.
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err($crate::cli::UsageError(format!($($arg)*)).into())
+    };
+}
+pub(crate) use usage;
+
+/// The exit code of a failed command: 2 for usage errors (the command line or a
+/// configuration: [`UsageError`], [`ConfigError`], [`DataError::Config`]), 1 for the rest (data, checkpoints,
+/// run folders, the device, resources).
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    let usage = e.chain().any(|c| {
+        c.is::<UsageError>()
+            || c.is::<ConfigError>()
+            || matches!(c.downcast_ref(), Some(DataError::Config(_)))
+    });
+    if usage { 2 } else { 1 }
+}
+
 /// What a command wrote, and lines for the user.
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {
@@ -133,7 +160,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&e))
         }
     }
 }
@@ -151,10 +178,11 @@ fn panic_is_a_bug() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let choice = AdapterChoice { backend: cli.backend, name: cli.adapter };
+    let choice = AdapterChoice { backend: cli.backend, name: cli.adapter, limits: cli.limits };
+    choice.backends().map_err(|e| UsageError(format!("{e:#}")))?;
     if !cli.no_gui {
         if let Some(command) = &cli.command {
-            anyhow::bail!(
+            usage!(
                 "the headless commands run with --no-gui, e.g. `dualmcmc --no-gui {}`; \
                  without --no-gui and without a command, dualmcmc opens the desktop app",
                 command.name()
@@ -163,7 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return crate::app::run(&choice);
     }
     let Some(command) = cli.command else {
-        anyhow::bail!("--no-gui needs a command; see `dualmcmc --no-gui --help`");
+        usage!("--no-gui needs a command; see `dualmcmc --no-gui --help`");
     };
     // Settings are checked before the adapter is opened (quicker, and no GPU noise first).
     if let Command::Train(args) = &command {

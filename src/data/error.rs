@@ -83,6 +83,14 @@ pub enum DataError {
     #[error("{}: unreadable image: {cause}", .path.display())]
     Decode { path: PathBuf, cause: image::ImageError },
 
+    /// An image larger than [`crate::data::folder::MAX_IMAGE_SIDE`] on a side: refused before
+    /// it is decoded.
+    #[error(
+        "{}: the image is {width}×{height} pixels; images of up to {max}×{max} are read \
+         (crop or shrink it first)", .path.display()
+    )]
+    TooLarge { path: PathBuf, width: u32, height: u32, max: u32 },
+
     /// The crop box is empty (left ≥ right or upper ≥ lower): names the folder asked for.
     #[error("{}: invalid crop box {crop:?}: needs left < right and upper < lower", .path.display())]
     InvalidCrop { path: PathBuf, crop: [u32; 4] },

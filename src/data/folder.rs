@@ -236,6 +236,25 @@ pub fn load_folder(dir: &Path, options: &FolderOptions) -> Result<ImageSet, Data
     Ok(ImageSet::new(options.channels.count(), height, width, pixels, None))
 }
 
+/// The largest image side read, in pixels: decoded images are held in memory whole, and
+/// 16,384² RGBA is 1 GiB (the `image` crate also refuses decodes over 512 MiB by default).
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+
+/// The error for an image over [`MAX_IMAGE_SIDE`], from its header (`None` if it is smaller,
+/// or if the header can't be read: decoding then says why).
+fn too_large(path: &Path) -> Option<DataError> {
+    let mut reader = ImageReader::open(path).ok()?.with_guessed_format().ok()?;
+    reader.no_limits();
+    let (width, height) = reader.into_dimensions().ok()?;
+    let max = MAX_IMAGE_SIDE;
+    (width > max || height > max).then(|| DataError::TooLarge {
+        path: path.to_path_buf(),
+        width,
+        height,
+        max,
+    })
+}
+
 /// One decoded image: `[c, h, w]` bytes.
 struct Image {
     width: u32,
@@ -248,7 +267,13 @@ fn load_image(path: &Path, options: &FolderOptions) -> Result<Image, DataError> 
     let decode_error = |cause| DataError::Decode { path: path.to_path_buf(), cause };
     let reader = ImageReader::open(path).map_err(|e| DataError::io(path, e))?;
     // Guess the format from the bytes rather than trust the extension.
-    let reader = reader.with_guessed_format().map_err(|e| DataError::io(path, e))?;
+    let mut reader = reader.with_guessed_format().map_err(|e| DataError::io(path, e))?;
+    if let Some(e) = too_large(path) {
+        return Err(e);
+    }
+    let mut limits = image::Limits::default();
+    (limits.max_image_width, limits.max_image_height) = (Some(MAX_IMAGE_SIDE), Some(MAX_IMAGE_SIDE));
+    reader.limits(limits);
     let mut image: DynamicImage = reader.decode().map_err(decode_error)?;
 
     if let Some(crop) = options.crop {

@@ -120,23 +120,26 @@ impl FeatureNet {
         let gpu = &engine.gpu;
         let mut trunk = classifier::features(spec.input_shape(), spec.width, spec.features);
         let mut head = classifier::head(spec.features, spec.classes);
-        trunk.allocate(gpu, max_batch, seed);
-        head.allocate(gpu, max_batch, seed ^ 0x4EAD);
         let (n, f, k) = (max_batch, spec.features, spec.classes);
-        Ok(Self {
-            x: gpu.zeros(n * spec.input_shape().size()),
-            feats: gpu.zeros(n * f),
-            logits: gpu.zeros(n * k),
-            dfeats: gpu.zeros(n * f),
-            dlogits: gpu.zeros(n * k),
-            labels: gpu.zeros(n),
-            stats: gpu.zeros(n * 2),
-            spec,
-            engine,
-            trunk,
-            head,
-            max_batch,
-        })
+        let settings = "--width, --feature-len or --batch-size";
+        let (x, feats, logits, dfeats, dlogits, labels, stats) = gpu
+            .checked(|| {
+                gpu.allocating(format!("the feature network (activations for {n} images)"), settings);
+                trunk.allocate(gpu, max_batch, seed);
+                head.allocate(gpu, max_batch, seed ^ 0x4EAD);
+                let x = gpu.zeros(n * spec.input_shape().size());
+                (
+                    x,
+                    gpu.zeros(n * f),
+                    gpu.zeros(n * k),
+                    gpu.zeros(n * f),
+                    gpu.zeros(n * k),
+                    gpu.zeros(n),
+                    gpu.zeros(n * 2),
+                )
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Self { x, feats, logits, dfeats, dlogits, labels, stats, spec, engine, trunk, head, max_batch })
     }
 
     /// The feature trunk (e.g. for its CPU reference forward).

@@ -52,7 +52,8 @@ pub fn measure(session: &Session, n: usize, features: Option<&Path>) -> anyhow::
     let n = n.max(2);
     match &cfg.data {
         DataConfig::Toy2d { .. } if features.is_some() => {
-            anyhow::bail!("--features is for image runs; this is a 2-D run (no Fréchet distance)")
+            let msg = "--features is for image runs; this is a 2-D run (no Fréchet distance)";
+            Err(crate::config::UsageError(msg.into()).into())
         }
         DataConfig::Toy2d { toy } => toy_eval(t, toy.parse().map_err(|e| anyhow::anyhow!("{e}"))?, n),
         _ => image_eval(cfg, t, n, features),

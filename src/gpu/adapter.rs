@@ -12,14 +12,67 @@ pub struct AdapterChoice {
     pub backend: Option<String>,
     /// A case-insensitive substring of the adapter's name, e.g. `llvmpipe` or `nvidia`.
     pub name: Option<String>,
+    /// The limits the device is created with.
+    pub limits: DeviceLimits,
+}
+
+/// The limits a device is requested with (`--limits`, `DUALMCMC_LIMITS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceLimits {
+    /// Everything the adapter offers (lavapipe: 1,024 invocations per workgroup, 2 GiB
+    /// buffers; wgpu's defaults would be far smaller).
+    #[default]
+    Adapter,
+    /// WebGPU's defaults, which every WebGPU device grants (browsers, and GPUs smaller than
+    /// this machine's): 8 storage buffers per stage, 256 invocations per workgroup, 16 KiB
+    /// of workgroup memory, 64 KiB uniform bindings, 128 MiB storage bindings, 256 MiB
+    /// buffers. What runs under them runs anywhere.
+    Webgpu,
+}
+
+impl DeviceLimits {
+    /// Reads `DUALMCMC_LIMITS` (`adapter` or `webgpu`; unset or empty: `adapter`).
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("DUALMCMC_LIMITS").ok().filter(|s| !s.is_empty()) {
+            None => Ok(Self::Adapter),
+            Some(v) => <Self as clap::ValueEnum>::from_str(&v, true)
+                .map_err(|_| anyhow::anyhow!("DUALMCMC_LIMITS={v}: expected `adapter` or `webgpu`")),
+        }
+    }
+
+    /// The limits to request from `adapter`.
+    ///
+    /// Errors: WebGPU's defaults asked of an adapter that offers less (naming the limit).
+    pub fn request(self, adapter: &wgpu::Adapter) -> anyhow::Result<wgpu::Limits> {
+        let offered = adapter.limits();
+        match self {
+            Self::Adapter => Ok(offered),
+            Self::Webgpu => {
+                let webgpu = wgpu::Limits::defaults();
+                let mut short = Vec::new();
+                webgpu.check_limits_with_fail_fn(&offered, false, |name, wanted, got| {
+                    short.push(format!("{name} {got} < {wanted}"))
+                });
+                anyhow::ensure!(
+                    short.is_empty(),
+                    "adapter '{}' offers less than WebGPU's default limits: {}",
+                    adapter.get_info().name,
+                    short.join(", ")
+                );
+                Ok(webgpu)
+            }
+        }
+    }
 }
 
 impl AdapterChoice {
-    /// Reads `DUALMCMC_BACKEND` and `DUALMCMC_ADAPTER`.
+    /// Reads `DUALMCMC_BACKEND`, `DUALMCMC_ADAPTER` and `DUALMCMC_LIMITS` (a value of the last
+    /// that is neither `adapter` nor `webgpu` panics: this is for tests and tools).
     pub fn from_env() -> Self {
         Self {
             backend: std::env::var("DUALMCMC_BACKEND").ok().filter(|s| !s.is_empty()),
             name: std::env::var("DUALMCMC_ADAPTER").ok().filter(|s| !s.is_empty()),
+            limits: DeviceLimits::from_env().unwrap_or_else(|e| panic!("{e}")),
         }
     }
 

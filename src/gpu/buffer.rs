@@ -40,16 +40,21 @@ impl<'a> From<&'a GpuBuffer> for BufRef<'a> {
 #[error("reading a buffer back from the GPU failed: {0}")]
 pub struct ReadbackError(String);
 
+/// The size of the stand-in for a buffer refused inside [`Gpu::checked`].
+const STAND_IN: u64 = 4;
+
 const USAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Gpu {
     /// A zero-filled buffer of `len` elements (at least one element is allocated, since
-    /// wgpu refuses empty bindings).
+    /// wgpu refuses empty bindings). Inside [`Gpu::checked`], a buffer that does not fit is
+    /// refused there and gets a 4-byte stand-in.
     pub fn zeros(&self, len: usize) -> GpuBuffer {
+        let admitted = self.admit(len);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
-            size: (len.max(1) * 4) as u64,
+            size: if admitted { (len.max(1) * 4) as u64 } else { STAND_IN },
             usage: USAGE,
             mapped_at_creation: false,
         });
@@ -59,9 +64,10 @@ impl Gpu {
     /// A buffer holding `data` (f32 or u32).
     pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> GpuBuffer {
         assert_eq!(std::mem::size_of::<T>(), 4, "GpuBuffer holds 32-bit elements");
-        if data.is_empty() {
-            return self.zeros(0);
+        if data.is_empty() || !self.fits(data.len()) {
+            return self.zeros(data.len());
         }
+        self.admit(data.len());
         let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
             contents: bytemuck::cast_slice(data),
@@ -89,9 +95,10 @@ impl Gpu {
     /// submission: record [`Staging::copy_from`] at the end of an encoder, submit it, then
     /// [`Gpu::map_read`].
     pub fn staging(&self, len: usize) -> Staging {
+        let admitted = self.admit(len);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: (len.max(1) * 4) as u64,
+            size: if admitted { (len.max(1) * 4) as u64 } else { STAND_IN },
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });

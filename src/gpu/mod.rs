@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 mod adapter;
+mod budget;
 mod buffer;
 mod kernel;
 mod profile;
 
-pub use adapter::{AdapterChoice, no_adapter_message};
+pub use adapter::{AdapterChoice, DeviceLimits, no_adapter_message};
+pub use budget::ResourceError;
 pub use buffer::{BufRef, GpuBuffer, ReadbackError, Staging};
 pub use kernel::{Access, BindGroupScope, Kernel, WORKGROUP_1D, grid_1d};
 pub use profile::KernelTimes;
@@ -59,13 +61,15 @@ impl std::ops::Sub for Traffic {
 }
 
 impl Gpu {
-    /// Picks an adapter as `choice` says, requests a device with the adapter's own limits
-    /// (wgpu's defaults are far smaller on lavapipe: 256 invocations, 8 storage buffers).
+    /// Picks an adapter as `choice` says, requests a device with the limits it says: the
+    /// adapter's own by default (wgpu's defaults are far smaller on lavapipe: 256
+    /// invocations, 8 storage buffers), or WebGPU's defaults ([`DeviceLimits`]).
     ///
-    /// Errors: no adapter matches (the message names the fix), or the device request fails.
+    /// Errors: no adapter matches (the message names the fix), the adapter offers less than
+    /// the limits asked for, or the device request fails.
     pub fn new(choice: &AdapterChoice) -> anyhow::Result<Self> {
         let adapter = pollster::block_on(choice.pick())?;
-        let limits = adapter.limits();
+        let limits = choice.limits.request(&adapter)?;
         // Timestamp queries where there are any: `bench train` times each kernel with them.
         let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -97,14 +101,21 @@ impl Gpu {
         }
     }
 
+    /// Tells devices apart (clones of one `Gpu` share it).
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.counters) as usize
+    }
+
     /// True for software adapters such as Mesa's lavapipe (llvmpipe).
     pub fn is_cpu(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 
-    /// One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
+    /// One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`, and
+    /// `, WebGPU's default limits` when the device was created with them.
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        let limits = if self.limits == wgpu::Limits::defaults() { ", WebGPU's default limits" } else { "" };
+        format!("{} ({:?}, {:?}{limits})", self.info.name, self.info.backend, self.info.device_type)
     }
 
     /// Prints the adapter to stderr, with a warning for CPU adapters.

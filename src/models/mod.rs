@@ -73,7 +73,7 @@ impl ModelConfig {
             ModelConfig::Small { width, spectral_norm } => {
                 if !data.h.is_multiple_of(4) || !data.w.is_multiple_of(4) || data.h < 8 {
                     return Err(format!(
-                        "the small networks need an image side that is a multiple of 4, got {data:?}"
+                        "model.kind = \"small\" needs images whose sides are multiples of 4 (at least 8), got {data} images"
                     ));
                 }
                 Models {
@@ -84,7 +84,7 @@ impl ModelConfig {
             }
             ModelConfig::Cifar10 => {
                 if data != Shape::image(3, 32, 32) {
-                    return Err(format!("the CIFAR-10 networks take 3×32×32 images, got {data:?}"));
+                    return Err(format!("model.kind = \"cifar10\" takes 3×32×32 images, got {data} images"));
                 }
                 Models {
                     ebm: resnet::ebm(data, &[512, 512, 512, 512], &[true, true, false, false]),
@@ -100,7 +100,7 @@ impl ModelConfig {
             }
             ModelConfig::Celeba64 => {
                 if data != Shape::image(3, 64, 64) {
-                    return Err(format!("the CelebA-64 networks take 3×64×64 images, got {data:?}"));
+                    return Err(format!("model.kind = \"celeba64\" takes 3×64×64 images, got {data} images"));
                 }
                 Models {
                     ebm: resnet::ebm(data, &[64, 128, 256, 512, 1024], &[true; 5]),

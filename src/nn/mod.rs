@@ -43,6 +43,13 @@ impl Shape {
     }
 }
 
+impl std::fmt::Display for Shape {
+    /// `1×28×28` (channels × height × width).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}×{}×{}", self.c, self.h, self.w)
+    }
+}
+
 /// The buffers a layer reads its weights from.
 #[derive(Clone, Copy)]
 pub struct Weights<'a> {

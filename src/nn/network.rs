@@ -100,15 +100,21 @@ impl Network {
     }
 
     /// Uploads initial values drawn from `seed` and allocates activations for up to `max_batch`.
+    /// Inside [`Gpu::checked`], parameters that the device refuses are not drawn on the CPU.
     pub fn allocate(&mut self, gpu: &Gpu, max_batch: usize, seed: u64) {
-        let (params, state) = self.layout.initial_values(seed);
-        let n = params.len();
+        let n = self.layout.params_len;
+        let (params, state) = match gpu.fits(n) && gpu.fits(self.layout.state_len) {
+            true => self.layout.initial_values(seed),
+            false => (Vec::new(), Vec::new()),
+        };
+        let upload =
+            |values: &[f32], len| if values.len() == len { gpu.upload(values) } else { gpu.zeros(len) };
         self.bufs = Some(NetBuffers {
-            params: gpu.upload(&params),
+            params: upload(&params, n),
             grads: gpu.zeros(n),
             adam_m: gpu.zeros(n),
             adam_v: gpu.zeros(n),
-            state: gpu.upload(&state),
+            state: upload(&state, self.layout.state_len),
             max_batch,
             adam_t: 0,
             average: None,

@@ -89,9 +89,15 @@ impl RunFolder {
     pub fn create(dir: &Path, cfg: &RunConfig) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir.join("images"))
             .with_context(|| format!("cannot create the run folder {}", dir.display()))?;
-        let file = dir.join(CONFIG_FILE);
-        std::fs::write(&file, cfg.to_toml()).with_context(|| format!("cannot write {}", file.display()))?;
-        Ok(Self { dir: dir.to_path_buf() })
+        let folder = Self { dir: dir.to_path_buf() };
+        folder.write_config(cfg)?;
+        Ok(folder)
+    }
+
+    /// Writes `config.toml` (atomically: a kill leaves the old file or the new one).
+    pub fn write_config(&self, cfg: &RunConfig) -> anyhow::Result<()> {
+        let file = self.dir.join(CONFIG_FILE);
+        write_atomically(&file, cfg.to_toml().as_bytes())
     }
 
     /// An existing run folder (one with a `config.toml`).
@@ -122,4 +128,67 @@ impl RunFolder {
     pub fn images(&self) -> PathBuf {
         self.dir.join("images")
     }
+
+    /// The lines of `metrics.jsonl` as JSON objects (none if there is no file yet). A last
+    /// line cut short (the process was killed while writing it) is left out.
+    ///
+    /// # Errors
+    /// The file cannot be read, or a line before the last is not a JSON object (naming it).
+    pub fn read_metrics(&self) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        let path = self.metrics();
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str(line) {
+                Ok(serde_json::Value::Object(m)) => out.push(m),
+                _ if i + 1 == lines.len() && !text.ends_with('\n') => break,
+                _ => bail!("{}: line {} is not a JSON object", path.display(), i + 1),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes the folder ready to train on from its checkpoint at `iteration` after the
+    /// process stopped in any way (a kill included): `metrics.jsonl` keeps its whole lines up
+    /// to `iteration` (the later ones are trained again, so they would repeat), rewritten
+    /// atomically when that changes it; temporary files of writes that never finished (of
+    /// the checkpoint, `config.toml`, `metrics.jsonl`) are removed.
+    pub fn repair(&self, iteration: u64) -> anyhow::Result<()> {
+        let lines = self.read_metrics()?;
+        let keep = |m: &serde_json::Map<String, serde_json::Value>| {
+            m.get("iteration").and_then(serde_json::Value::as_u64).is_some_and(|i| i <= iteration)
+        };
+        let kept: String = lines
+            .iter()
+            .filter(|m| keep(m))
+            .map(|m| format!("{}\n", serde_json::Value::Object(m.clone())))
+            .collect();
+        let path = self.metrics();
+        let now = std::fs::read(&path).unwrap_or_default();
+        if !now.is_empty() && now != kept.as_bytes() {
+            write_atomically(&path, kept.as_bytes())?;
+        }
+        let unfinished = [CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE].map(|f| format!(".{f}."));
+        for entry in
+            std::fs::read_dir(&self.dir).with_context(|| format!("cannot list {}", self.dir.display()))?
+        {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if unfinished.iter().any(|u| name.starts_with(u.as_str())) && name.ends_with(".tmp") {
+                std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` atomically (see [`crate::checkpoint::write_atomically`]).
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    crate::checkpoint::write_atomically(path, |w| w.write_all(bytes))
+        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -29,7 +29,7 @@ use crate::data::DataSource;
 use crate::data::toy2d::Toy2d;
 use crate::nn::{Engine, Shape};
 use crate::train::{IterMetrics, TrainError, Trainer};
-use anyhow::bail;
+use anyhow::{Context, bail};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,7 +59,8 @@ impl Session {
     pub fn new(engine: Arc<Engine>, cfg: RunConfig) -> anyhow::Result<Self> {
         let (source, description) = DataSource::load(&cfg.data, cfg.train.batch_size, cfg.train.seed)?;
         let shape = source.example_shape();
-        let mut session = Self::untrained(engine, cfg, shape)?;
+        let mut session =
+            Self::untrained(engine, cfg, shape).with_context(|| format!("data: {description}"))?;
         session.data = Some(Data { source, description });
         Ok(session)
     }
@@ -129,8 +130,7 @@ impl Session {
     /// other constructors start from; benchmarks record iterations of it).
     pub fn untrained(engine: Arc<Engine>, cfg: RunConfig, shape: Shape) -> anyhow::Result<Self> {
         let models = cfg.model.build(shape, cfg.train.nz).map_err(anyhow::Error::msg)?;
-        let trainer =
-            Trainer::new(engine, cfg.train.clone(), models).map_err(|m| anyhow::anyhow!("train.{m}"))?;
+        let trainer = Trainer::new(engine, cfg.train.clone(), models)?;
         Ok(Self { cfg, trainer, data: None, shape })
     }
 

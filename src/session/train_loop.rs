@@ -4,7 +4,7 @@
 
 use super::{RunFolder, RunSpec, Session, pictures};
 use crate::nn::Engine;
-use crate::train::IterMetrics;
+use crate::train::{IterMetrics, MAX_ROLLBACKS, TrainError};
 use anyhow::{Context, bail};
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,6 +26,7 @@ pub fn train(engine: Arc<Engine>, spec: &RunSpec, quiet: bool, probe: Probe) -> 
     let (mut session, folder) = if spec.resume.is_some() {
         let folder = RunFolder::open(&dir)?;
         let session = Session::resume(engine, &folder, &spec.set)?;
+        folder.repair(session.iteration())?;
         eprintln!(
             "resuming from iteration {} (checkpoint {})",
             session.iteration(),
@@ -67,31 +68,63 @@ fn run(
     }
     let bar = crate::progress::bar(start, schedule.iterations, quiet);
     let metrics_path = folder.metrics();
-    let mut metrics_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .with_context(|| format!("cannot open {}", metrics_path.display()))?;
+    let open_metrics = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .with_context(|| format!("cannot open {}", metrics_path.display()))
+    };
+    let mut metrics_file = open_metrics()?;
+    if s.cfg.train.divergence_lr_factor > 0.0 && !folder.checkpoint().is_file() {
+        s.save(&folder.checkpoint())?;
+    }
     let began = std::time::Instant::now();
-    for it in start..schedule.iterations {
+    let mut rollbacks = 0;
+    while s.iteration() < schedule.iterations {
         let t = std::time::Instant::now();
         let m = match s.step() {
             Ok(m) => m,
+            Err(TrainError::Diverged(d))
+                if s.cfg.train.divergence_lr_factor > 0.0 && rollbacks < MAX_ROLLBACKS =>
+            {
+                rollbacks += 1;
+                roll_back(s, folder, &d)?;
+                metrics_file = open_metrics()?; // roll_back rewrote it
+                let line = format!(
+                    "{d}; back to iteration {} with the learning rates ×{} (rollback {rollbacks} of at most \
+                     {MAX_ROLLBACKS}): EBM {}, generator {}, inference model {}",
+                    s.iteration(),
+                    s.cfg.train.divergence_lr_factor,
+                    s.cfg.train.ebm_optim.lr,
+                    s.cfg.train.generator_optim.lr,
+                    s.cfg.train.inference_optim.lr
+                );
+                bar.suspend(|| eprintln!("{line}"));
+                continue;
+            }
             Err(e) => {
                 bar.abandon();
-                bail!("{e}. The last checkpoint in {} is kept.", folder.dir.display());
+                let hint = match rollbacks {
+                    0 => String::new(),
+                    n => format!(" (after {n} rollbacks)"),
+                };
+                bail!("{e}{hint}. The last checkpoint in {} is kept.", folder.dir.display());
             }
         };
         let seconds = t.elapsed().as_secs_f64();
-        let done = it + 1;
+        let done = s.iteration();
         let last = done == schedule.iterations;
-        let measure = schedule.eval_every > 0 && (done % schedule.eval_every == 0 || last);
-        if done % schedule.log_every == 0 || last || measure {
+        let measure = schedule.eval_every > 0 && (done.is_multiple_of(schedule.eval_every) || last);
+        if done.is_multiple_of(schedule.log_every) || last || measure {
             let mut line = metrics_line(&m, s.trainer.epoch, seconds, began.elapsed().as_secs_f64());
             if measure {
                 line.extend(probe(s)?);
             }
-            writeln!(metrics_file, "{}", serde_json::Value::Object(line))
+            // One write per line, so that a kill leaves whole lines and at most a cut last one.
+            let text = format!("{}\n", serde_json::Value::Object(line));
+            metrics_file
+                .write_all(text.as_bytes())
                 .with_context(|| format!("cannot write {}", metrics_path.display()))?;
         }
         bar.set_message(format!(
@@ -103,10 +136,10 @@ fn run(
         ));
         bar.inc(1);
         let stop = interrupted.load(Ordering::SeqCst);
-        if (schedule.images_every > 0 && done % schedule.images_every == 0) || last || stop {
+        if (schedule.images_every > 0 && done.is_multiple_of(schedule.images_every)) || last || stop {
             s.with_averages(|s, _| pictures::write(s, folder, done))?;
         }
-        if (schedule.checkpoint_every > 0 && done % schedule.checkpoint_every == 0) || last || stop {
+        if (schedule.checkpoint_every > 0 && done.is_multiple_of(schedule.checkpoint_every)) || last || stop {
             s.save(&folder.checkpoint())?;
         }
         if stop {
@@ -117,6 +150,21 @@ fn run(
     }
     bar.finish();
     Ok(())
+}
+
+/// After a divergence: back to the last checkpoint (a run that may roll back writes one
+/// before its first iteration), `metrics.jsonl` cut back to it, and the learning rates times
+/// `train.divergence_lr_factor`, in the session and in the run's `config.toml` (so that
+/// `--resume` goes on with them). The state just before the diverged iteration is often
+/// already off course (finite, but far from the data), hence the checkpoint.
+fn roll_back(s: &mut Session, folder: &RunFolder, d: &crate::train::Divergence) -> anyhow::Result<()> {
+    let context = || format!("rolling back from: {d}");
+    crate::checkpoint::load(folder.checkpoint(), &mut s.trainer).with_context(context)?;
+    folder.repair(s.iteration()).with_context(context)?;
+    let factor = s.cfg.train.divergence_lr_factor;
+    s.cfg.train.scale_learning_rates(factor);
+    s.trainer.cfg.scale_learning_rates(factor);
+    folder.write_config(&s.cfg).with_context(context)
 }
 
 /// One line of `metrics.jsonl`.

@@ -57,6 +57,15 @@ impl OptimConfig {
     }
 }
 
+/// The most Langevin steps a chain of one iteration may take (`train.*_langevin.steps`): each
+/// step records its dispatches into the iteration's one submission, so a chain of 10⁹ steps
+/// would never finish recording. The paper's chains take 30 (x) and 10 (z).
+pub const MAX_CHAIN_STEPS: usize = 10_000;
+
+/// The most divergences a run may roll back from (`train.divergence_lr_factor`); the next
+/// one stops it.
+pub const MAX_ROLLBACKS: u32 = 10;
+
 /// The algorithm's settings (the networks are configured apart, see `models`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +102,11 @@ pub struct TrainConfig {
     /// trained ones for sampling and evaluation (docs/algorithm.md §11); 0 keeps none.
     #[serde(default)]
     pub ema_decay: f32,
+    /// What a divergence does (docs/algorithm.md §10): 0 stops training (the default); a
+    /// factor in (0, 1) undoes the iteration, multiplies the three learning rates by it and
+    /// goes on, at most [`MAX_ROLLBACKS`] times in a run.
+    #[serde(default)]
+    pub divergence_lr_factor: f32,
     pub seed: u64,
 }
 
@@ -138,6 +152,21 @@ impl TrainConfig {
                 return Err(format!("{key}.beta1 and {key}.beta2 must lie in [0, 1)"));
             }
         }
+        for (key, chain) in [("x_langevin.steps", &self.x_langevin), ("z_langevin.steps", &self.z_langevin)] {
+            if chain.steps > MAX_CHAIN_STEPS {
+                return Err(format!(
+                    "{key} = {} is more than {MAX_CHAIN_STEPS}, the longest chain an iteration records \
+                     (an iteration is one submission of every step's dispatches)",
+                    chain.steps
+                ));
+            }
+        }
+        if !(0.0..1.0).contains(&self.divergence_lr_factor) {
+            return Err(format!(
+                "divergence_lr_factor must lie in [0, 1) (0: stop on a divergence), got {}",
+                self.divergence_lr_factor
+            ));
+        }
         if !(0.0..1.0).contains(&self.ema_decay) {
             return Err(format!("ema_decay must lie in [0, 1) (0: no average), got {}", self.ema_decay));
         }
@@ -153,5 +182,12 @@ impl TrainConfig {
     /// The EBM's sampling temperature T: the EBM loss is divided by it (docs/reference.md).
     pub fn temperature(&self) -> f32 {
         self.x_langevin.temperature(self.parameterisation)
+    }
+
+    /// Multiplies the three networks' learning rates by `factor` (a rollback).
+    pub fn scale_learning_rates(&mut self, factor: f32) {
+        for o in [&mut self.ebm_optim, &mut self.generator_optim, &mut self.inference_optim] {
+            o.lr *= factor;
+        }
     }
 }

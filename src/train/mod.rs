@@ -25,9 +25,9 @@ pub use metrics::IterMetrics;
 
 pub use inspect::{Chain, balanced_chunks};
 
-pub use config::{GeneratorTeaching, TrainConfig, XInit, ZInit};
+pub use config::{GeneratorTeaching, MAX_ROLLBACKS, TrainConfig, XInit, ZInit};
 
-use crate::gpu::{GpuBuffer, Staging};
+use crate::gpu::{GpuBuffer, ResourceError, Staging};
 use crate::models::Models;
 use crate::nn::{Engine, Grad};
 use crate::ops::rng::RngDraw;
@@ -58,6 +58,18 @@ impl Phase {
         [Phase::XTeach, Phase::ZLangevin, Phase::Generator, Phase::Inference, Phase::XEbm, Phase::Ebm];
 }
 
+/// Why a trainer could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum NewTrainerError {
+    /// A setting out of range, or networks that don't fit the settings (the message starts
+    /// with the key below `train.`).
+    #[error("train.{0}")]
+    Setting(String),
+    /// Buffers larger than the device allows.
+    #[error(transparent)]
+    Resources(#[from] ResourceError),
+}
+
 /// The training state: three networks, two samplers, the iteration buffers.
 pub struct Trainer {
     pub engine: Arc<Engine>,
@@ -82,27 +94,46 @@ impl Drop for Trainer {
 }
 
 impl Trainer {
-    /// Allocates the models (initialised from `cfg.seed`) and all buffers.
-    pub fn new(engine: Arc<Engine>, cfg: TrainConfig, mut models: Models) -> Result<Self, String> {
-        cfg.validate()?;
-        let g = &engine.gpu;
-        let b = cfg.batch_size;
-        let d = models.ebm.in_shape().size();
-        models.check(cfg.nz)?;
-        models.ebm.allocate(g, b, cfg.seed);
-        models.generator.allocate(g, b, cfg.seed.wrapping_add(1));
-        models.inference.allocate(g, b, cfg.seed.wrapping_add(2));
-        if cfg.ema_decay > 0.0 {
-            for net in [&mut models.ebm, &mut models.generator, &mut models.inference] {
-                net.keep_average(g, cfg.ema_decay);
-            }
-        }
+    /// Allocates the models (initialised from `cfg.seed`) and all buffers, each checked
+    /// against the device first ([`Gpu::checked`]).
+    ///
+    /// # Errors
+    /// A setting out of range or networks that don't fit `cfg` (the message starts with the
+    /// key below `train.`), or buffers larger than the device allows ([`NewTrainerError::Resources`]).
+    pub fn new(engine: Arc<Engine>, cfg: TrainConfig, mut models: Models) -> Result<Self, NewTrainerError> {
+        cfg.validate().map_err(NewTrainerError::Setting)?;
+        models.check(cfg.nz).map_err(NewTrainerError::Setting)?;
+        let g = &engine.gpu.clone();
+        let (b, d) = (cfg.batch_size, models.ebm.in_shape().size());
         let (x_steps, z_steps, nz) = (cfg.x_langevin.steps, cfg.z_langevin.steps, cfg.nz);
-        let bufs = IterBuffers::new(g, b, d, nz, (x_steps, z_steps));
-        let backups = Backups::new(g, [&models.ebm, &models.generator, &models.inference]);
-        let x_sampler = XLangevin::new(g, models.ebm.in_shape(), b, x_steps, cfg.parameterisation);
-        let z_sampler = ZLangevin::new(g, &models.generator, b, z_steps, cfg.sigma, cfg.parameterisation);
-        let staging = g.staging(bufs.metrics.len);
+        let (bufs, backups, x_sampler, z_sampler, staging) = g.checked(|| {
+            let sized_by = "model.* or train.batch_size";
+            let nets = [
+                (&mut models.ebm, "EBM", 0),
+                (&mut models.generator, "generator", 1),
+                (&mut models.inference, "inference model", 2),
+            ];
+            for (net, name, seed) in nets {
+                g.allocating(format!("the {name} (parameters, and activations for {b} examples)"), sized_by);
+                net.allocate(g, b, cfg.seed.wrapping_add(seed));
+                if cfg.ema_decay > 0.0 {
+                    net.keep_average(g, cfg.ema_decay);
+                }
+            }
+            g.allocating(
+                "the iteration's buffers and chain traces",
+                "train.batch_size, train.nz, train.x_langevin.steps or train.z_langevin.steps",
+            );
+            let bufs = IterBuffers::new(g, b, d, nz, (x_steps, z_steps));
+            let staging = g.staging(bufs.metrics.len);
+            g.allocating("the backups of the networks' parameters", "model.*");
+            let backups = Backups::new(g, [&models.ebm, &models.generator, &models.inference]);
+            g.allocating("the x-Langevin sampler", "train.batch_size or train.x_langevin.steps");
+            let x_sampler = XLangevin::new(g, models.ebm.in_shape(), b, x_steps, cfg.parameterisation);
+            g.allocating("the z-Langevin sampler", "train.batch_size, train.nz or train.z_langevin.steps");
+            let z_sampler = ZLangevin::new(g, &models.generator, b, z_steps, cfg.sigma, cfg.parameterisation);
+            (bufs, backups, x_sampler, z_sampler, staging)
+        })?;
         Ok(Self { engine, cfg, models, x_sampler, z_sampler, bufs, staging, backups, iteration: 0, epoch: 0 })
     }
 

@@ -172,6 +172,7 @@ pub fn tiny_config(batch: usize, nz: usize) -> dualmcmc::train::TrainConfig {
         inference_sample_weight: 0.1,
         energy_gap_bound: 1e4,
         ema_decay: 0.0,
+        divergence_lr_factor: 0.0,
         seed: 7,
     }
 }
@@ -189,4 +190,25 @@ pub fn central_differences(at: &[f64], h: f64, f: impl Fn(&[f64]) -> f64) -> Vec
             (up - down) / (2.0 * h)
         })
         .collect()
+}
+
+/// The bytes of a `.npy` file of `values` in `shape` (C or Fortran order).
+pub fn npy_bytes<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
+    shape: &[u64],
+    values: &[T],
+    fortran: bool,
+) -> Vec<u8> {
+    use npyz::WriterBuilder;
+    let mut bytes = Vec::new();
+    let order = if fortran { npyz::Order::Fortran } else { npyz::Order::C };
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .order(order)
+        .writer(&mut bytes)
+        .begin_nd()
+        .unwrap();
+    w.extend(values.iter().copied()).unwrap();
+    w.finish().unwrap();
+    bytes
 }

@@ -21,7 +21,7 @@ pub use report::{GROUPS, group_rows, markdown, was_run, x_steps};
 use crate::config::{DataConfig, RunConfig};
 use crate::eval::run_eval::measure;
 use crate::nn::Engine;
-use crate::session::{CONFIG_FILE, METRICS_FILE, RunSpec, Session};
+use crate::session::{CONFIG_FILE, RunSpec, Session};
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -189,7 +189,7 @@ fn run_variant(engine: &Arc<Engine>, args: &AblateArgs, dir: &Path, set: &[Strin
 
 /// Mean wall-clock seconds per training iteration, from the run's last metrics line.
 fn seconds_per_iteration(dir: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(dir.join(METRICS_FILE)).ok()?;
-    let last: Value = serde_json::from_str(text.lines().last()?).ok()?;
-    Some(last["elapsed"].as_f64()? / last["iteration"].as_f64()?.max(1.0))
+    let lines = crate::session::RunFolder { dir: dir.to_path_buf() }.read_metrics().ok()?;
+    let last = lines.last()?;
+    Some(last.get("elapsed")?.as_f64()? / last.get("iteration")?.as_f64()?.max(1.0))
 }
