@@ -306,7 +306,8 @@ pub fn picture(ui: &mut egui::Ui, texture: &egui::TextureHandle, scale: f32) -> 
 /// Opens the desktop app on the adapter `choice` picks; returns when the window closes.
 ///
 /// One device: eframe creates it with the adapter's own limits (wgpu's defaults are far
-/// smaller on lavapipe), and the compute runs on it through [`Gpu::from_device`].
+/// smaller on lavapipe) or with WebGPU's defaults when `choice.limits` says so, and the
+/// compute runs on it through [`Gpu::from_device`].
 ///
 /// Errors: no display (the message points to `--no-gui`), no adapter, or eframe's errors.
 pub fn run(choice: &AdapterChoice) -> anyhow::Result<()> {
@@ -324,8 +325,10 @@ pub fn run(choice: &AdapterChoice) -> anyhow::Result<()> {
             .next()
             .ok_or_else(|| crate::gpu::no_adapter_message(&selector))
     }));
-    setup.device_descriptor = Arc::new(|adapter: &wgpu::Adapter| {
-        let limits = adapter.limits();
+    let asked = choice.limits;
+    setup.device_descriptor = Arc::new(move |adapter: &wgpu::Adapter| {
+        // An adapter short of WebGPU's defaults gets its own limits (and the header says which).
+        let limits = asked.request(adapter).unwrap_or_else(|_| adapter.limits());
         wgpu::DeviceDescriptor {
             label: Some("dualmcmc (render and compute)"),
             required_features: wgpu::Features::empty(),
