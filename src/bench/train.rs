@@ -139,8 +139,8 @@ pub fn train(engine: &Arc<Engine>, preset: Option<&str>) -> anyhow::Result<()> {
 /// The recording cost of every preset with `engine`'s kernels.
 fn record_presets(engine: &Arc<Engine>) -> anyhow::Result<()> {
     for preset in ["toy2d", "fmnist", "cifar10", "celeba64"] {
-        // A buffer beyond the adapter's binding limits fails validation: then the batch is
-        // halved (the dispatches do not depend on it, except where a kernel works in chunks).
+        // A buffer beyond the adapter's binding limits is refused: then the batch is halved
+        // (the dispatches do not depend on it, except where a kernel works in chunks).
         let full = RunConfig::resolve(RunConfig::preset(preset)?, &[], preset)?.train.batch_size;
         for batch in [full, full / 2, full / 4, full / 8].into_iter().filter(|&b| b > 0) {
             match try_recording(engine, preset, batch) {
@@ -154,26 +154,8 @@ fn record_presets(engine: &Arc<Engine>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// [`recording`] at `batch`, a wgpu validation error (which wgpu raises as a panic) caught
-/// quietly and returned as its message.
+/// [`recording`] at `batch`; a batch whose buffers the device refuses is an error
+/// (`Gpu::checked`), returned as its message.
 fn try_recording(engine: &Arc<Engine>, preset: &str, batch: usize) -> Result<(), String> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| recording(engine, preset, Some(batch), 3)));
-    std::panic::set_hook(hook);
-    match outcome {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("{e:#}").replace('\n', " ")),
-        Err(panic) => Err(panic_text(&panic).replace('\n', " ")),
-    }
-}
-
-/// The message of a caught panic.
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "a wgpu error".into())
+    recording(engine, preset, Some(batch), 3).map_err(|e| format!("{e:#}").replace('\n', " "))
 }
