@@ -161,7 +161,7 @@ impl App {
                 if *cpu {
                     ui.colored_label(
                         ui.visuals().warn_fg_color,
-                        "Warning: a software (CPU) adapter: it works, but training is slow; install a GPU driver for speed",
+                        "Warning: a software (CPU) adapter: it works, but far slower than a GPU; install a GPU driver for speed",
                     );
                 }
             });

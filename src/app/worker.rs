@@ -390,7 +390,7 @@ impl Worker {
                     TrainError::Diverged(_) => {
                         " Lower the learning rates or the Langevin step size, then continue or reset."
                     }
-                    TrainError::Device(_) => "",
+                    TrainError::Device(_) | TrainError::NoData => "",
                 };
                 self.send(Event::Error(format!("{e}.{hint}")));
             }

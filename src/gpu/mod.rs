@@ -123,7 +123,7 @@ impl Gpu {
         eprintln!("adapter: {}", self.describe());
         if self.is_cpu() {
             eprintln!(
-                "warning: this is a software (CPU) adapter; it works, but training is slow. \
+                "warning: this is a software (CPU) adapter; it works, but far slower than a GPU. \
                  Install a GPU driver for real speed."
             );
         }

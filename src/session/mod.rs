@@ -159,7 +159,7 @@ impl Session {
     /// this iteration (reproducible from the seed), one submission and one readback.
     pub fn step(&mut self) -> Result<IterMetrics, TrainError> {
         assert!(!self.averaged(), "Session::step on the averaged weights");
-        let data = &self.data.as_ref().expect("Session::step on a session without data").source;
+        let data = &self.data.as_ref().ok_or(TrainError::NoData)?.source;
         let it = u64::from(self.trainer.iteration);
         self.trainer.set_epoch((it / data.iterations_per_epoch()) as u32);
         let batch = data.batch(it, self.cfg.train.batch_size, self.cfg.train.seed);

@@ -55,6 +55,9 @@ pub enum TrainError {
     Diverged(#[from] Divergence),
     #[error(transparent)]
     Device(#[from] ReadbackError),
+    /// A session opened for inspection (no data loaded) was asked to train.
+    #[error("this session was opened for inspection and has no data to train on")]
+    NoData,
 }
 
 /// The copies of the three networks' buffers from before the current iteration.
