@@ -1,6 +1,25 @@
 //! dualmcmc: energy-based models learned by Dual-MCMC teaching (Cui & Han, NeurIPS 2023),
 //! with every network and both Langevin samplers as WGSL compute shaders on wgpu.
 
+/// `eprintln!` that never panics: with stderr closed (`dualmcmc … 2>&1 | head -1`) a message
+/// is dropped, and the run goes on to its end rather than aborting half-way.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics: results on a closed stdout are dropped (see [`say!`]).
+#[macro_export]
+macro_rules! put {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod app;
 pub mod bench;
 pub mod checkpoint;

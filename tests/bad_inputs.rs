@@ -473,6 +473,23 @@ fn corpus() -> Vec<Case> {
             &["runs/toy", "--resume"],
         ),
         // .npy inputs.
+        a(
+            &[
+                "--no-gui",
+                "energy",
+                "--run",
+                "runs/toy",
+                "--input",
+                "in/good.npy",
+                "--out",
+                "out/e.npy",
+                "--grad",
+                "in/good.npy/g.npy",
+            ],
+            RUNTIME,
+            &["in/good.npy"],
+        ),
+        a(&["--no-gui", "sample", "--run", "runs/toy", "--n", "1000000000"], USAGE, &["--n"]),
         energy("runs/toy", "in/missing.npy"),
         energy("runs/toy", "in/text.npy"),
         energy("runs/toy", "in/fortran.npy"),
@@ -564,4 +581,27 @@ fn every_bad_input_gets_a_clear_error_its_exit_code_and_changes_nothing() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn a_closed_stderr_and_stdout_do_not_stop_a_run() {
+    // `dualmcmc … 2>&1 | head -1`: the reader goes away, writes fail with EPIPE.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dualmcmc"))
+        .args(["--no-gui", "train", "--preset", "toy2d", "--out"])
+        .arg(&dir)
+        .args(["--set", "model.hidden=8", "--set", "train.batch_size=16", "--set", "schedule.grid=4"])
+        .args(["--set", "schedule.eval_every=0", "--set", "schedule.iterations=5"])
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit {status:?}");
+    let meta = dualmcmc::checkpoint::read_metadata(dir.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(meta.iteration, 5);
 }

@@ -54,7 +54,7 @@ pub fn compare(engine: &Arc<Engine>, preset: &str, rounds: usize, threads: usize
     let py = python();
     let has_torch = Command::new(&py).args(["-c", "import torch"]).output().is_ok_and(|o| o.status.success());
     if !has_torch || !script.is_file() {
-        println!(
+        crate::put!(
             "PyTorch is not available to {} (or {} is missing): skipping the comparison.\n\
              Install it with `python3 -m venv .venv-torch && .venv-torch/bin/pip install torch numpy`\n\
              in the repository (or point DUALMCMC_PYTHON at a Python with torch), then run this again.",
@@ -65,7 +65,7 @@ pub fn compare(engine: &Arc<Engine>, preset: &str, rounds: usize, threads: usize
     }
     let iterations = if preset == "toy2d" { 10 } else { 3 };
     let mut session = super::train::session(engine, preset, &[])?;
-    println!(
+    crate::put!(
         "preset {preset}: ours on {}, PyTorch on the CPU; {iterations} iterations per timing",
         engine.gpu.describe()
     );
@@ -73,7 +73,7 @@ pub fn compare(engine: &Arc<Engine>, preset: &str, rounds: usize, threads: usize
     for round in 1..=rounds.max(1) {
         let ours = super::train::seconds_per_iteration(&mut session, iterations);
         let (torch, used) = torch_seconds(&py, &script, preset, iterations, threads)?;
-        println!(
+        crate::put!(
             "  round {round}: ours {ours:.4} s, PyTorch {torch:.4} s ({used} threads): ours/PyTorch {:.2}",
             ours / torch
         );
@@ -81,6 +81,6 @@ pub fn compare(engine: &Arc<Engine>, preset: &str, rounds: usize, threads: usize
     }
     ratios.sort_by(f64::total_cmp);
     let median = super::median(&ratios);
-    println!("  median ours/PyTorch over {} rounds: {median:.2}", ratios.len());
+    crate::put!("  median ours/PyTorch over {} rounds: {median:.2}", ratios.len());
     Ok(())
 }

@@ -10,7 +10,7 @@ use crate::ops::matmul::{MatRef, Matmul, MatmulShape};
 /// run, then elementwise bandwidth.
 pub fn kernels(gpu: &Gpu) -> anyhow::Result<()> {
     let mm = Matmul::new(gpu);
-    println!("matmul tiles: {:?}", mm.tiles());
+    crate::put!("matmul tiles: {:?}", mm.tiles());
     let mut cpu_1024 = 0.0;
     for n in [256, 512, 1024] {
         let reps = if n < 1024 { 9 } else { 5 };
@@ -18,7 +18,7 @@ pub fn kernels(gpu: &Gpu) -> anyhow::Result<()> {
         let gpu_run = gpu_matmul(gpu, &mm, n, false, false, 0);
         let (gpu_secs, cpu_secs) = median_seconds_pair(reps, gpu_run, cpu_matmul(n));
         let (g, c) = (gflops(n, gpu_secs), gflops(n, cpu_secs));
-        println!(
+        crate::put!(
             "matmul {n}x{n}x{n}: GPU {g:.2} GFLOP/s, CPU loop (1 thread) {c:.2} GFLOP/s, \
              GPU/CPU {:.2}",
             g / c
@@ -31,7 +31,7 @@ pub fn kernels(gpu: &Gpu) -> anyhow::Result<()> {
         [("A^T*B", true, false, 0), ("A*B^T", false, true, 0), ("unaligned (offset 1)", false, false, 1)]
     {
         let g = gflops(1024, median_seconds(5, gpu_matmul(gpu, &mm, 1024, ta, tb, offset)));
-        println!("matmul 1024x1024x1024 {label}: GPU {g:.2} GFLOP/s, GPU/CPU {:.2}", g / cpu_1024);
+        crate::put!("matmul 1024x1024x1024 {label}: GPU {g:.2} GFLOP/s, GPU/CPU {:.2}", g / cpu_1024);
     }
 
     let ops = Elementwise::new(gpu);
@@ -42,7 +42,7 @@ pub fn kernels(gpu: &Gpu) -> anyhow::Result<()> {
         gpu.wait();
     });
     // axpy reads x and y and writes y: 12 bytes per element.
-    println!("elementwise axpy, {n} f32: {:.2} GB/s", 12.0 * n as f64 / secs / 1e9);
+    crate::put!("elementwise axpy, {n} f32: {:.2} GB/s", 12.0 * n as f64 / secs / 1e9);
     Ok(())
 }
 

@@ -128,7 +128,7 @@ fn print_case(gpu: &Gpu, op: &Conv2d, c: &Case, reps: usize) -> [f64; 3] {
             s.batch as f64 / secs
         );
     }
-    println!("{line}");
+    crate::put!("{line}");
     times
 }
 
@@ -154,14 +154,14 @@ fn cifar_batch(gpu: &Gpu) -> impl Fn(&Conv2dShape) -> usize {
 /// GFLOP/s count 2 per multiply-add; each gradient costs as many FLOPs as the forward.
 pub fn layers(gpu: &Gpu) {
     let peak = super::kernels::matmul_gflops(gpu, 1024);
-    println!("matmul 1024³ in this run (the peak to compare with): {peak:.2} GFLOP/s");
+    crate::put!("matmul 1024³ in this run (the peak to compare with): {peak:.2} GFLOP/s");
     let op = Conv2d::new(gpu);
-    println!("conv2d on {}", gpu.describe());
-    println!(
+    crate::put!("conv2d on {}", gpu.describe());
+    crate::put!(
         "  columns: forward | forward + input gradient (Langevin step) | \
          forward + input + weight gradients (training step)"
     );
-    println!("small conv net, 28x28, batch 64:");
+    crate::put!("small conv net, 28x28, batch 64:");
     let mut langevin_step = 0.0;
     for (i, c) in small_cases().iter().enumerate() {
         let [_, fwd_dx, _] = print_case(gpu, &op, c, 5);
@@ -169,12 +169,12 @@ pub fn layers(gpu: &Gpu) {
             langevin_step += fwd_dx;
         }
     }
-    println!(
+    crate::put!(
         "  the three convolutions' share of 30 Langevin steps (forward + input gradient): {:.2} s; \
          `bench compare` measures whole iterations against PyTorch",
         30.0 * langevin_step
     );
-    println!("CIFAR-10 shapes (the paper's batch is 100; reduced where shown):");
+    crate::put!("CIFAR-10 shapes (the paper's batch is 100; reduced where shown):");
     for c in cifar_cases(cifar_batch(gpu)) {
         print_case(gpu, &op, &c, 3);
     }

@@ -25,17 +25,20 @@ pub(super) fn seconds_per_iteration(session: &mut Session, reps: usize) -> f64 {
 fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
     let mut s = session(engine, preset, &[])?;
     let t = &s.cfg.train;
-    println!(
+    crate::put!(
         "preset {preset}: {:?}, batch {}, 2×{} x-steps, {} z-steps",
-        s.cfg.model, t.batch_size, t.x_langevin.steps, t.z_langevin.steps
+        s.cfg.model,
+        t.batch_size,
+        t.x_langevin.steps,
+        t.z_langevin.steps
     );
     let g = engine.gpu.clone();
     let before = g.traffic();
     let secs = seconds_per_iteration(&mut s, reps);
     let traffic = g.traffic() - before;
     let per = (reps + 1) as f64;
-    println!("  {secs:.4} s per iteration");
-    println!(
+    crate::put!("  {secs:.4} s per iteration");
+    crate::put!(
         "  per iteration: {:.0} dispatches, {:.1} submissions, {:.1} readbacks",
         traffic.dispatches as f64 / per,
         traffic.submissions as f64 / per,
@@ -45,7 +48,7 @@ fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
     let (_, phases) = s.trainer.iteration_profiled(&batch)?;
     let total: f64 = phases.iter().map(|p| p.1).sum();
     let part = |ps: &[Phase]| phases.iter().filter(|p| ps.contains(&p.0)).map(|p| p.1).sum::<f64>();
-    println!("  split (each phase submitted and waited for on its own, total {total:.4} s):");
+    crate::put!("  split (each phase submitted and waited for on its own, total {total:.4} s):");
     for (label, ps) in [
         ("x-Langevin (both chains)", &[Phase::XTeach, Phase::XEbm][..]),
         ("z-Langevin (with q(x))", &[Phase::ZLangevin][..]),
@@ -54,7 +57,7 @@ fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
         ("EBM update", &[Phase::Ebm][..]),
     ] {
         let t = part(ps);
-        println!("    {label:<26} {t:.4} s  ({:.0}%)", 100.0 * t / total);
+        crate::put!("    {label:<26} {t:.4} s  ({:.0}%)", 100.0 * t / total);
     }
     kernel_split(&mut s);
     Ok(())
@@ -65,24 +68,24 @@ fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
 fn kernel_split(s: &mut Session) {
     let g = s.trainer.engine.gpu.clone();
     if !g.start_profile() {
-        println!("  (no split per kernel: the adapter has no timestamp queries)");
+        crate::put!("  (no split per kernel: the adapter has no timestamp queries)");
         return;
     }
     let stepped = s.step();
     let Some(times) = g.finish_profile().filter(|_| stepped.is_ok()) else {
-        println!("  (no split per kernel: the profiled iteration failed)");
+        crate::put!("  (no split per kernel: the profiled iteration failed)");
         return;
     };
     let span = times.span.max(f64::MIN_POSITIVE);
-    println!(
+    crate::put!(
         "  split by kernel (GPU timestamps, one iteration: {:.4} s from the first dispatch to the last):",
         times.span
     );
     for (name, n, secs) in times.ranked().into_iter().take(12) {
-        println!("    {name:<28} {n:>5}×  {secs:.4} s  ({:.0}%)", 100.0 * secs / span);
+        crate::put!("    {name:<28} {n:>5}×  {secs:.4} s  ({:.0}%)", 100.0 * secs / span);
     }
     let between = times.span - times.inside();
-    println!("    {:<28}        {between:.4} s  ({:.0}%)", "between dispatches", 100.0 * between / span);
+    crate::put!("    {:<28}        {between:.4} s  ({:.0}%)", "between dispatches", 100.0 * between / span);
 }
 
 /// Dispatches of one iteration and the CPU time to record it (median of `reps`), without
@@ -109,7 +112,7 @@ fn recording(engine: &Arc<Engine>, preset: &str, batch: Option<usize>, reps: usi
     t.record_only();
     let dispatches = (g.traffic() - before).dispatches;
     let secs = median_seconds(reps, || t.record_only());
-    println!(
+    crate::put!(
         "  {preset:<9} batch {:>3}: {dispatches:>6} dispatches per iteration, {:.4} s to record one ({:.1} µs per dispatch)",
         batch,
         secs,
@@ -126,11 +129,11 @@ pub fn train(engine: &Arc<Engine>, preset: Option<&str>) -> anyhow::Result<()> {
     }
     one(engine, "toy2d", 5)?;
     one(engine, "fmnist", 2)?;
-    println!("recording one iteration without submitting it (CPU only):");
+    crate::put!("recording one iteration without submitting it (CPU only):");
     record_presets(engine)?;
     if engine.gpu.is_cpu() {
         // What a GPU records: its kernel variants (storage weights for convolutions).
-        println!("recording one iteration with the kernel variants of GPUs, as a GPU would:");
+        crate::put!("recording one iteration with the kernel variants of GPUs, as a GPU would:");
         record_presets(&Arc::new(Engine::with_gpu_variants(&engine.gpu, true)))?;
     }
     Ok(())
@@ -146,7 +149,7 @@ fn record_presets(engine: &Arc<Engine>) -> anyhow::Result<()> {
             match try_recording(engine, preset, batch) {
                 Ok(()) => break,
                 Err(why) => {
-                    println!("  {preset:<9} batch {batch:>3}: cannot be recorded on this adapter: {why}")
+                    crate::put!("  {preset:<9} batch {batch:>3}: cannot be recorded on this adapter: {why}")
                 }
             }
         }

@@ -109,7 +109,7 @@ pub fn train_classifier(engine: Arc<Engine>, args: &TrainClassifierArgs) -> anyh
         classes: classes.max(2),
     };
     let mut net = FeatureNet::new(engine, spec, cfg.batch_size, cfg.seed).map_err(anyhow::Error::msg)?;
-    eprintln!("training the feature network on {} images ({trained_on})", train.len());
+    crate::say!("training the feature network on {} images ({trained_on})", train.len());
     let total = (train.len() / cfg.batch_size.max(1)) as u64 * u64::from(cfg.epochs);
     let bar = crate::progress::bar(0, total, args.quiet);
     crate::eval::feature_net::train_classifier(&mut net, &train, &cfg, |done, _, loss, acc| {

@@ -59,7 +59,8 @@ pub struct AblateCliArgs {
     pub quiet: bool,
 }
 
-/// The most examples one measurement takes (`--n`): every one is generated and revised.
+/// The most examples one measurement or `sample` takes (`--n`): every one is generated and
+/// revised (100,000 take about a minute on lavapipe for a toy run).
 pub const MAX_EVAL_EXAMPLES: usize = 100_000;
 
 /// `--n` between 1 and [`MAX_EVAL_EXAMPLES`].
@@ -74,8 +75,8 @@ pub fn eval(engine: Arc<Engine>, args: &EvalArgs) -> anyhow::Result<()> {
     check_n(args.n)?;
     let run = args.run_folder();
     let report = crate::eval::run_eval::eval(engine, run, args.n, args.features.as_deref())?;
-    println!("{}", serde_json::to_string_pretty(&report["metrics"])?);
-    eprintln!("written: {}, {}", run.join("eval.json").display(), run.join("eval.md").display());
+    crate::put!("{}", serde_json::to_string_pretty(&report["metrics"])?);
+    crate::say!("written: {}, {}", run.join("eval.json").display(), run.join("eval.md").display());
     Ok(())
 }
 
@@ -100,8 +101,8 @@ pub fn ablate(engine: Arc<Engine>, a: AblateCliArgs) -> anyhow::Result<()> {
     };
     crate::eval::ablate::ablate(engine, &args)?;
     for name in ["ablation.md", "ablation.json", "ablation.png"] {
-        eprintln!("wrote {}", args.out.join(name).display());
+        crate::say!("wrote {}", args.out.join(name).display());
     }
-    println!("{}", std::fs::read_to_string(args.out.join("ablation.md"))?);
+    crate::put!("{}", std::fs::read_to_string(args.out.join("ablation.md"))?);
     Ok(())
 }

@@ -26,7 +26,7 @@
 //! noise and the Langevin noise (chunk k of a command uses key k), so a command repeated with
 //! the same seed writes the same arrays on the same adapter.
 
-use super::npy::{self, Array, MAX_VALUES, create_parent};
+use super::npy::{self, Array, MAX_VALUES, check_parent, create_parent};
 use super::{Outcome, usage};
 use crate::nn::{Engine, Shape};
 use crate::sampler::LangevinConfig;
@@ -65,8 +65,8 @@ pub struct ChainArgs {
 pub struct SampleArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
-    /// How many samples.
-    #[arg(long, default_value_t = 64)]
+    /// How many samples (1 to 100,000).
+    #[arg(long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=super::evaluate::MAX_EVAL_EXAMPLES as u64))]
     pub n: usize,
 }
 
@@ -288,6 +288,13 @@ pub fn energy(engine: Arc<Engine>, args: &EnergyArgs) -> anyhow::Result<Outcome>
     let n = examples_in(&input, shape, &args.input)?;
     let outputs: Vec<PathBuf> = std::iter::once(args.out.clone()).chain(args.grad.clone()).collect();
     refuse_to_overwrite(&args.input, &outputs)?;
+    // Every output's folder first, so that nothing is written when one of them can't be.
+    for path in &outputs {
+        check_parent(path)?;
+    }
+    for path in &outputs {
+        create_parent(path)?;
+    }
     let (mut energies, mut grads) = (Vec::with_capacity(n), Vec::new());
     for chunk in input.values.chunks(t.cfg.batch_size * shape.size()) {
         let (e, g) = t.energy(chunk, args.grad.is_some())?;
@@ -328,7 +335,7 @@ impl Outcome {
 fn open(engine: Arc<Engine>, run: &Path, seed: Option<u64>) -> anyhow::Result<Session> {
     let mut session = Session::open(engine, run)?;
     if session.averaged() {
-        eprintln!("using the {} weights", session.weights_in_use());
+        crate::say!("using the {} weights", session.weights_in_use());
     }
     if let Some(seed) = seed {
         session.trainer.cfg.seed = seed;

@@ -159,7 +159,7 @@ pub fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::say!("error: {e:#}");
             ExitCode::from(exit_code(&e))
         }
     }
@@ -169,7 +169,7 @@ pub fn main() -> ExitCode {
 fn panic_is_a_bug() {
     let standard = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        eprintln!(
+        crate::say!(
             "dualmcmc: internal error (a bug, not a problem with your input or setup). Please report it \
              with the command line you ran and the message below."
         );
@@ -226,10 +226,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// Prints a command's lines (stdout) and the files it wrote (stderr).
 fn report(outcome: &Outcome) -> anyhow::Result<()> {
     for line in &outcome.lines {
-        println!("{line}");
+        crate::put!("{line}");
     }
     for file in &outcome.files {
-        eprintln!("wrote {}", file.display());
+        crate::say!("wrote {}", file.display());
     }
     Ok(())
 }

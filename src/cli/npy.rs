@@ -89,6 +89,18 @@ pub fn write_npy(path: &Path, shape: &[usize], values: &[f32]) -> anyhow::Result
 }
 
 /// Creates the folder `path` goes into.
+/// Errors when `path`'s folder can't be made (an existing part of it is a file), without
+/// creating anything.
+pub fn check_parent(path: &Path) -> anyhow::Result<()> {
+    let existing = path.ancestors().skip(1).take_while(|a| !a.as_os_str().is_empty()).find(|a| a.exists());
+    match existing {
+        Some(a) if !a.is_dir() => {
+            anyhow::bail!("cannot write {}: {} is a file, not a folder", path.display(), a.display())
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn create_parent(path: &Path) -> anyhow::Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)

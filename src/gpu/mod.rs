@@ -120,9 +120,9 @@ impl Gpu {
 
     /// Prints the adapter to stderr, with a warning for CPU adapters.
     pub fn announce(&self) {
-        eprintln!("adapter: {}", self.describe());
+        crate::say!("adapter: {}", self.describe());
         if self.is_cpu() {
-            eprintln!(
+            crate::say!(
                 "warning: this is a software (CPU) adapter; it works, but far slower than a GPU. \
                  Install a GPU driver for real speed."
             );

@@ -28,8 +28,8 @@ use crate::config::{DataConfig, RunConfig};
 use crate::data::DataSource;
 use crate::data::toy2d::Toy2d;
 use crate::nn::{Engine, Shape};
-use crate::train::{IterMetrics, TrainError, Trainer};
-use anyhow::{Context, bail};
+use crate::train::{IterMetrics, NewTrainerError, TrainError, Trainer};
+use anyhow::bail;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,8 +59,12 @@ impl Session {
     pub fn new(engine: Arc<Engine>, cfg: RunConfig) -> anyhow::Result<Self> {
         let (source, description) = DataSource::load(&cfg.data, cfg.train.batch_size, cfg.train.seed)?;
         let shape = source.example_shape();
+        // Networks that don't take the data's examples: say which data it is.
         let mut session =
-            Self::untrained(engine, cfg, shape).with_context(|| format!("data: {description}"))?;
+            Self::untrained(engine, cfg, shape).map_err(|e| match e.is::<NewTrainerError>() {
+                true => e,
+                false => e.context(format!("data: {description}")),
+            })?;
         session.data = Some(Data { source, description });
         Ok(session)
     }

@@ -27,7 +27,7 @@ pub fn train(engine: Arc<Engine>, spec: &RunSpec, quiet: bool, probe: Probe) -> 
         let folder = RunFolder::open(&dir)?;
         let session = Session::resume(engine, &folder, &spec.set)?;
         folder.repair(session.iteration())?;
-        eprintln!(
+        crate::say!(
             "resuming from iteration {} (checkpoint {})",
             session.iteration(),
             folder.checkpoint().display()
@@ -39,11 +39,11 @@ pub fn train(engine: Arc<Engine>, spec: &RunSpec, quiet: bool, probe: Probe) -> 
         (session, folder)
     };
     if let Some(d) = &session.data {
-        eprintln!("data: {}", d.description);
+        crate::say!("data: {}", d.description);
     }
     let [ebm, generator, inference] = session.num_params();
-    eprintln!("networks: EBM {ebm} parameters, generator {generator}, inference model {inference}");
-    eprintln!("run folder: {}", dir.display());
+    crate::say!("networks: EBM {ebm} parameters, generator {generator}, inference model {inference}");
+    crate::say!("run folder: {}", dir.display());
     let _ = ctrlc::try_set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     INTERRUPTED.store(false, Ordering::SeqCst);
     run(&mut session, &folder, quiet, probe, &INTERRUPTED)?;
@@ -60,7 +60,7 @@ fn run(
     let schedule = s.cfg.schedule.clone();
     let start = s.iteration();
     if start >= schedule.iterations {
-        eprintln!(
+        crate::say!(
             "the run has done its {} iterations already (raise schedule.iterations to go on)",
             schedule.iterations
         );
@@ -76,7 +76,9 @@ fn run(
             .with_context(|| format!("cannot open {}", metrics_path.display()))
     };
     let mut metrics_file = open_metrics()?;
-    if s.cfg.train.divergence_lr_factor > 0.0 && !folder.checkpoint().is_file() {
+    // A run folder always holds a checkpoint, from before the first iteration on: a run
+    // stopped in any way can be resumed, and a rollback has a state to go back to.
+    if !folder.checkpoint().is_file() {
         s.save(&folder.checkpoint())?;
     }
     let began = std::time::Instant::now();
@@ -92,15 +94,16 @@ fn run(
                 roll_back(s, folder, &d)?;
                 metrics_file = open_metrics()?; // roll_back rewrote it
                 let line = format!(
-                    "{d}; back to iteration {} with the learning rates ×{} (rollback {rollbacks} of at most \
+                    "{}; back to iteration {} with the learning rates ×{} (rollback {rollbacks} of at most \
                      {MAX_ROLLBACKS}): EBM {}, generator {}, inference model {}",
+                    d.what(),
                     s.iteration(),
                     s.cfg.train.divergence_lr_factor,
                     s.cfg.train.ebm_optim.lr,
                     s.cfg.train.generator_optim.lr,
                     s.cfg.train.inference_optim.lr
                 );
-                bar.suspend(|| eprintln!("{line}"));
+                bar.suspend(|| crate::say!("{line}"));
                 continue;
             }
             Err(e) => {
@@ -144,7 +147,10 @@ fn run(
         }
         if stop {
             bar.abandon_with_message("interrupted: checkpoint saved");
-            eprintln!("interrupted after iteration {done}; continue with --resume {}", folder.dir.display());
+            crate::say!(
+                "interrupted after iteration {done}; continue with --resume {}",
+                folder.dir.display()
+            );
             return Ok(());
         }
     }
@@ -152,8 +158,8 @@ fn run(
     Ok(())
 }
 
-/// After a divergence: back to the last checkpoint (a run that may roll back writes one
-/// before its first iteration), `metrics.jsonl` cut back to it, and the learning rates times
+/// After a divergence: back to the last checkpoint (every run writes one before its first
+/// iteration), `metrics.jsonl` cut back to it, and the learning rates times
 /// `train.divergence_lr_factor`, in the session and in the run's `config.toml` (so that
 /// `--resume` goes on with them). The state just before the diverged iteration is often
 /// already off course (finite, but far from the data), hence the checkpoint.

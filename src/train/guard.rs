@@ -9,9 +9,7 @@ use crate::nn::Network;
 
 /// Training stopped: a loss went NaN/Inf or the energy gap passed its bound.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error(
-    "training diverged at iteration {iteration}: {quantity} = {value} ({why}); the state from before this iteration was kept"
-)]
+#[error("{}; the state from before this iteration was kept", self.what())]
 pub struct Divergence {
     pub iteration: u32,
     pub quantity: &'static str,
@@ -20,6 +18,12 @@ pub struct Divergence {
 }
 
 impl Divergence {
+    /// What diverged, where: `training diverged at iteration 12: EBM loss = NaN (…)`.
+    pub fn what(&self) -> String {
+        let Self { iteration, quantity, value, why } = self;
+        format!("training diverged at iteration {iteration}: {quantity} = {value} ({why})")
+    }
+
     /// The divergence `m` shows at iteration `it`, if any: a loss or mean energy that is not
     /// finite, or an energy gap beyond `bound`.
     pub fn check(m: &IterMetrics, it: u32, bound: f32) -> Option<Self> {

@@ -107,7 +107,7 @@ impl Trainer {
         let (b, d) = (cfg.batch_size, models.ebm.in_shape().size());
         let (x_steps, z_steps, nz) = (cfg.x_langevin.steps, cfg.z_langevin.steps, cfg.nz);
         let (bufs, backups, x_sampler, z_sampler, staging) = g.checked(|| {
-            let sized_by = "model.* or train.batch_size";
+            let sized_by = "model.*, train.nz or train.batch_size";
             let nets = [
                 (&mut models.ebm, "EBM", 0),
                 (&mut models.generator, "generator", 1),

@@ -119,7 +119,7 @@ pub fn ablate(engine: Arc<Engine>, args: &AblateArgs) -> anyhow::Result<Value> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut rows = Vec::new();
     for (i, v) in variants.iter().enumerate() {
-        eprintln!("[{}/{}] {}: {}", i + 1, variants.len(), v.name, v.label);
+        crate::say!("[{}/{}] {}: {}", i + 1, variants.len(), v.name, v.label);
         let dir = args.out.join(&v.name);
         let mut set = args.set.clone();
         set.extend(v.set.iter().cloned());
@@ -128,7 +128,7 @@ pub fn ablate(engine: Arc<Engine>, args: &AblateArgs) -> anyhow::Result<Value> {
         let row = match run_variant(&engine, args, &dir, &set) {
             Ok(metrics) => metrics,
             Err(e) => {
-                eprintln!("{}: {e:#}", v.name);
+                crate::say!("{}: {e:#}", v.name);
                 json!({ "error": format!("{e:#}") })
             }
         };
@@ -166,10 +166,10 @@ fn run_variant(engine: &Arc<Engine>, args: &AblateArgs, dir: &Path, set: &[Strin
     let finished =
         same_config && Session::open(engine.clone(), dir).is_ok_and(|s| s.iteration() >= args.iterations);
     if finished {
-        eprintln!("reusing the finished run in {}", dir.display());
+        crate::say!("reusing the finished run in {}", dir.display());
     } else {
         if dir.exists() {
-            eprintln!("replacing {} (another configuration, or unfinished)", dir.display());
+            crate::say!("replacing {} (another configuration, or unfinished)", dir.display());
             std::fs::remove_dir_all(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
         }
         let spec = RunSpec {
