@@ -171,7 +171,8 @@ fn panic_is_a_bug() {
     std::panic::set_hook(Box::new(move |info| {
         crate::say!(
             "dualmcmc: internal error (a bug, not a problem with your input or setup). Please report it \
-             with the command line you ran and the message below."
+             as an issue in the project's repository (README, \"Reporting a bug\"), with the command line \
+             you ran, the adapter line and the message below."
         );
         standard(info);
     }));
