@@ -36,7 +36,7 @@ fn a_buffer_over_a_limit_is_refused_with_what_asked_for_it_and_the_limit() {
     let msg = err.to_string();
     assert!(matches!(err, ResourceError::BufferTooLarge { .. }), "{err:?}");
     for s in
-        ["the test's activations", "test.batch_size", "max_storage_buffer_binding_size", "134,217,732 bytes"]
+        ["the test's activations", "test.batch_size", "max_storage_buffer_binding_size", "134217732 bytes"]
     {
         assert!(msg.contains(s), "'{s}' missing from: {msg}");
     }

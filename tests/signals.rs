@@ -2,6 +2,7 @@
 //! loads, says how to resume, and exits 0. Runs the real binary.
 #![cfg(unix)]
 
+mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -160,7 +161,7 @@ fn sigkill_at_twenty_moments_leaves_a_checkpoint_that_loads_and_resumes() {
     let expected: Vec<u64> = (1..=*logged.last().unwrap()).collect();
     assert_eq!(logged, expected, "metrics.jsonl holds each iteration once, in order");
     assert!(checkpoint_writes(&dir).is_empty(), "a temporary checkpoint file was left behind");
-    let engine = std::sync::Arc::new(dualmcmc::nn::Engine::new(&common_gpu()));
+    let engine = common::engine_arc();
     let session = dualmcmc::session::Session::open(engine, &dir).expect("the checkpoint loads whole");
     assert_eq!(session.iteration(), *logged.last().unwrap());
     eprintln!(
@@ -168,8 +169,4 @@ fn sigkill_at_twenty_moments_leaves_a_checkpoint_that_loads_and_resumes() {
         logged.len()
     );
     assert!(in_writes >= 3, "only {in_writes} kills landed in a checkpoint write");
-}
-
-fn common_gpu() -> dualmcmc::gpu::Gpu {
-    dualmcmc::gpu::Gpu::new(&dualmcmc::gpu::AdapterChoice::from_env()).expect("tests need a wgpu adapter")
 }

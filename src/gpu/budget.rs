@@ -34,21 +34,13 @@ pub enum ResourceError {
     Device { what: String, settings: String, message: String },
 }
 
-/// `n` bytes in words: `4,000,000,084 bytes (3.7 GiB)`.
+/// `n` bytes in words: `4000000084 bytes (3.7 GiB)`.
 fn bytes(n: u64) -> String {
-    let digits = n.to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
     let (mib, gib) = (n as f64 / f64::from(1u32 << 20), n as f64 / f64::from(1u32 << 30));
     match n {
-        _ if gib >= 1.0 => format!("{grouped} bytes ({gib:.1} GiB)"),
-        _ if mib >= 1.0 => format!("{grouped} bytes ({mib:.0} MiB)"),
-        _ => format!("{grouped} bytes"),
+        _ if gib >= 1.0 => format!("{n} bytes ({gib:.1} GiB)"),
+        _ if mib >= 1.0 => format!("{n} bytes ({mib:.0} MiB)"),
+        _ => format!("{n} bytes"),
     }
 }
 

@@ -103,18 +103,19 @@ impl Network {
     /// Inside [`Gpu::checked`], parameters that the device refuses are not drawn on the CPU.
     pub fn allocate(&mut self, gpu: &Gpu, max_batch: usize, seed: u64) {
         let n = self.layout.params_len;
-        let (params, state) = match gpu.fits(n) && gpu.fits(self.layout.state_len) {
-            true => self.layout.initial_values(seed),
-            false => (Vec::new(), Vec::new()),
+        let m = self.layout.state_len;
+        let (params, state) = if gpu.fits(n) && gpu.fits(m) {
+            let (params, state) = self.layout.initial_values(seed);
+            (gpu.upload(&params), gpu.upload(&state))
+        } else {
+            (gpu.zeros(n), gpu.zeros(m)) // refused: stand-ins, the check reports it
         };
-        let upload =
-            |values: &[f32], len| if values.len() == len { gpu.upload(values) } else { gpu.zeros(len) };
         self.bufs = Some(NetBuffers {
-            params: upload(&params, n),
+            params,
             grads: gpu.zeros(n),
             adam_m: gpu.zeros(n),
             adam_v: gpu.zeros(n),
-            state: upload(&state, self.layout.state_len),
+            state,
             max_batch,
             adam_t: 0,
             average: None,
