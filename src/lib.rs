@@ -21,8 +21,10 @@ macro_rules! put {
 }
 
 pub mod app;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod checkpoint;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -12,7 +12,7 @@ mod common;
 use dualmcmc::app::App;
 use dualmcmc::app::setup::{DataChoice, Setup};
 use dualmcmc::app::state::{AppState, Tab};
-use dualmcmc::app::worker::Command;
+use dualmcmc::app::worker::{Command, WorkerHandle};
 use eframe::egui;
 use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -54,7 +54,10 @@ fn images() -> Setup {
 }
 
 fn harness(setup: Setup) -> Harness<'static, App> {
-    let mut app = App::new(common::engine_arc, None, setup);
+    harness_of(App::new(common::engine_arc, None, setup))
+}
+
+fn harness_of(mut app: App) -> Harness<'static, App> {
     app.state.show_machine = false;
     let mut h = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
@@ -166,6 +169,48 @@ fn start_pause_and_step_change_the_training_state() {
     settle(&mut h);
     assert_eq!(h.state().state.iteration, 0, "reset starts over");
     assert!(h.state().state.history.is_empty());
+}
+
+/// Loss bits of every iteration so far.
+fn loss_bits(h: &Harness<'static, App>) -> Vec<[u64; 3]> {
+    h.state().state.history.iter().map(|r| [r.gen_loss, r.inf_loss, r.ebm_loss].map(f64::to_bits)).collect()
+}
+
+/// The browser's way of running the worker, on the desktop: no thread, each frame polls it.
+#[test]
+fn the_worker_driven_by_frames_trains_as_the_thread_does() {
+    let mut threaded = harness(toy());
+    train(&mut threaded, 3);
+    let expected = loss_bits(&threaded);
+    drop(threaded);
+
+    let mut framed = harness_of(App::with_worker(WorkerHandle::local(common::engine_arc), None, toy()));
+    assert!(framed.state().worker.is_local());
+    train(&mut framed, 3);
+    assert_eq!(loss_bits(&framed), expected, "the same iterations as the thread's worker, bit for bit");
+
+    // Running, a frame's poll records at most one iteration, and training goes on.
+    framed.state_mut().send(Command::Run(true));
+    let mut last = framed.state().state.iteration;
+    for _ in 0..12 {
+        framed.state_mut().drain();
+        let now = framed.state().state.iteration;
+        assert!(now <= last + 1, "one poll, at most one iteration ({last} → {now})");
+        last = now;
+    }
+    assert!(last >= 3 + 8, "training advances frame by frame: iteration {last}");
+    framed.state_mut().send(Command::Run(false));
+    settle(&mut framed);
+    assert!(!framed.state().state.running);
+
+    // Teaching steps move the chains.
+    show(&mut framed, Tab::Landscape);
+    let before = framed.state().state.teach.as_ref().expect("teaching chains").clone();
+    framed.get_by_label("One Langevin step").click();
+    settle(&mut framed);
+    let after = framed.state().state.teach.as_ref().expect("teaching chains");
+    assert_eq!(after.step, before.step + 1);
+    assert_ne!(after.path.last(), before.path.last(), "the chains moved");
 }
 
 #[test]

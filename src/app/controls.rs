@@ -1,12 +1,14 @@
 //! The controls panel: preset and data, the main hyperparameters, start / pause / step /
 //! reset, and checkpoints. File dialogs (rfd) that cannot open count as cancel; the path
-//! fields work without them.
+//! fields work without them. The page in the browser has no files: it offers the 2-D toys,
+//! and says that images and checkpoints need the desktop app.
 
 use super::App;
 use super::setup::{DataChoice, PRESETS, Setup};
 use super::worker::Command;
 use crate::data::toy2d::Toy2d;
 use eframe::egui;
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::PathBuf;
 
 pub fn show(app: &mut App, ui: &mut egui::Ui) {
@@ -17,7 +19,10 @@ pub fn show(app: &mut App, ui: &mut egui::Ui) {
     ui.separator();
     hyperparameters(app, ui);
     ui.separator();
+    #[cfg(not(target_arch = "wasm32"))]
     checkpoints(app, ui);
+    #[cfg(target_arch = "wasm32")]
+    ui.label(DESKTOP_ONLY);
     if let Some(info) = &app.state.session {
         ui.separator();
         ui.label(egui::RichText::new("Session").strong());
@@ -60,11 +65,26 @@ fn training(app: &mut App, ui: &mut egui::Ui) {
     );
 }
 
-fn apply(app: &mut App) {
+/// Builds a fresh session with the settings in the controls (the Reset button).
+pub(crate) fn apply(app: &mut App) {
     app.state.setup.hyper = Some(app.state.hyper);
     let setup = app.state.setup.clone();
     app.state.errors.clear();
     app.send(Command::Configure(setup));
+}
+
+/// What the page in the browser leaves to the desktop app.
+#[cfg(target_arch = "wasm32")]
+const DESKTOP_ONLY: &str = "Image data (Fashion-MNIST, your own files) and checkpoints need the \
+     desktop app: the page holds no files. Build it from the repository: `cargo run --release` \
+     (README, 'Quick start').";
+
+/// The presets this build offers: all of them on the desktop, the 2-D toys in the page.
+fn presets() -> &'static [&'static str] {
+    match cfg!(target_arch = "wasm32") {
+        true => &PRESETS[..1],
+        false => &PRESETS,
+    }
 }
 
 fn data(app: &mut App, ui: &mut egui::Ui) {
@@ -72,7 +92,7 @@ fn data(app: &mut App, ui: &mut egui::Ui) {
     let s = &mut app.state;
     let mut preset = s.setup.preset.clone();
     egui::ComboBox::from_label("preset").selected_text(&preset).show_ui(ui, |ui| {
-        for p in PRESETS {
+        for &p in presets() {
             ui.selectable_value(&mut preset, p.to_string(), p);
         }
     });
@@ -96,11 +116,29 @@ fn data(app: &mut App, ui: &mut egui::Ui) {
             }
         });
         if chosen != current {
-            s.setup.data = DataChoice::Toy(chosen);
-            apply(app);
+            choose_toy(app, &chosen);
         }
         return;
     }
+    files(app, ui);
+}
+
+/// Switches to the 2-D toy `name` (a fresh session).
+pub(crate) fn choose_toy(app: &mut App, name: &str) {
+    app.state.setup.data = DataChoice::Toy(name.to_string());
+    apply(app);
+}
+
+/// Data from files: a path field (and dialogs) and what the file holds.
+#[cfg(target_arch = "wasm32")]
+fn files(_: &mut App, ui: &mut egui::Ui) {
+    ui.label(DESKTOP_ONLY);
+}
+
+/// Data from files: a path field (and dialogs) and what the file holds.
+#[cfg(not(target_arch = "wasm32"))]
+fn files(app: &mut App, ui: &mut egui::Ui) {
+    let s = &mut app.state;
     ui.label(format!("Using {}", s.data_label()));
     path_field(ui, &mut s.data_path, "a data file or folder", |d| d.pick_file());
     if ui.small_button("choose a folder…").clicked()
@@ -134,6 +172,7 @@ fn data(app: &mut App, ui: &mut egui::Ui) {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// A path field with a "…" button that fills it from a file dialog; a dialog that cannot
 /// open (no desktop portal) or is cancelled leaves the field as it was.
 fn path_field(
@@ -152,6 +191,7 @@ fn path_field(
     });
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn typed_path(text: &str) -> Option<PathBuf> {
     let t = text.trim();
     (!t.is_empty()).then(|| PathBuf::from(t))
@@ -186,6 +226,7 @@ fn hyperparameters(app: &mut App, ui: &mut egui::Ui) {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn checkpoints(app: &mut App, ui: &mut egui::Ui) {
     ui.heading("Checkpoint");
     path_field(ui, &mut app.state.checkpoint_path, "a .safetensors file", |d| {

@@ -2,31 +2,37 @@
 //! on z step by step, latent interpolation and, for 2-D data, the energy landscape with
 //! Langevin chains moving on it.
 //!
-//! Threads: the UI thread draws and keeps [`AppState`]; a training thread
-//! ([`worker`]) owns the trainer and answers commands with events over channels. Both use
-//! one wgpu device: eframe's, created with the adapter's own limits ([`run`]).
+//! The UI draws and keeps [`AppState`]; the [`worker`] owns the trainer and answers commands
+//! with events over channels. On the desktop the worker has its own thread; in the browser
+//! (no threads) each frame polls it ([`worker::WorkerHandle::local`]). Both use one wgpu
+//! device: eframe's, created with the adapter's own limits ([`desktop::run`]) or with the
+//! limits the browser's adapter reports ([`web`]).
 //!
-//! One file per panel: [`controls`], [`curves`], [`revision_x`], [`revision_z`],
+//! [`desktop`] opens the window, [`web`] starts the page (the browser build). One file per
+//! panel: [`controls`], [`curves`], [`revision_x`], [`revision_z`],
 //! [`interpolation`], [`landscape`].
 
 pub mod controls;
 pub mod curves;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod desktop;
 pub mod interpolation;
 pub mod landscape;
 pub mod revision_x;
 pub mod revision_z;
 pub mod setup;
 pub mod state;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 pub mod worker;
 
-use crate::gpu::{AdapterChoice, Gpu};
-use crate::nn::Engine;
-use eframe::{egui, egui_wgpu};
+use crate::gpu::Gpu;
+use eframe::egui;
 use setup::Setup;
 use state::{AppState, Tab};
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use web_time::Instant;
 use worker::{Command, ViewRequest, WorkerHandle};
 
 /// How often views follow a running training, at most (and at most every three iterations).
@@ -49,12 +55,18 @@ pub struct App {
 
 impl App {
     /// Starts the training thread (it builds `engine`, then the session of `setup`).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(
-        engine: impl FnOnce() -> Arc<Engine> + Send + 'static,
+        engine: impl FnOnce() -> std::sync::Arc<crate::nn::Engine> + Send + 'static,
         adapter: Option<&Gpu>,
         setup: Setup,
     ) -> Self {
-        let mut worker = WorkerHandle::spawn(engine);
+        Self::with_worker(WorkerHandle::spawn(engine), adapter, setup)
+    }
+
+    /// The app on `worker` (a thread's, or one the frames drive: [`WorkerHandle::local`]),
+    /// which it asks for the session of `setup`.
+    pub fn with_worker(mut worker: WorkerHandle, adapter: Option<&Gpu>, setup: Setup) -> Self {
         worker.send(Command::Configure(setup.clone()));
         Self {
             state: AppState::new(setup),
@@ -76,6 +88,11 @@ impl App {
         ctx.set_fonts(fonts);
     }
 
+    /// The adapter in words.
+    pub fn adapter_name(&self) -> Option<&str> {
+        self.adapter.as_ref().map(|(name, _)| name.as_str())
+    }
+
     /// Sends a command to the training thread.
     pub fn send(&mut self, command: Command) {
         if matches!(command, Command::View(_) | Command::TeachStep(_) | Command::TeachReset { .. }) {
@@ -84,11 +101,18 @@ impl App {
         self.worker.send(command);
     }
 
-    /// Folds in every event the training thread has sent.
-    pub fn drain(&mut self) {
+    /// Lets a local worker run until it next waits (`ctx` is repainted when it can go on),
+    /// then folds in every event the worker has sent.
+    pub fn drain_with(&mut self, ctx: Option<&egui::Context>) {
+        self.worker.poll(ctx);
         while let Ok(event) = self.worker.rx.try_recv() {
             self.state.apply(event);
         }
+    }
+
+    /// Folds in every event the worker has sent (polling a local worker first).
+    pub fn drain(&mut self) {
+        self.drain_with(None);
     }
 
     /// Waits (at most `timeout`) until `done` holds, folding in events; whether it held.
@@ -101,6 +125,9 @@ impl App {
             }
             if Instant::now() >= end {
                 return false;
+            }
+            if self.worker.is_local() {
+                continue; // the next drain polls it on
             }
             match self.worker.rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(event) => self.state.apply(event),
@@ -121,7 +148,7 @@ impl App {
             self.worker.send(Command::Repaint(ui.ctx().clone()));
             self.repaint_sent = true;
         }
-        self.drain();
+        self.drain_with(Some(ui.ctx()));
         self.follow_views();
         egui::Panel::top("header").show(ui, |ui| self.header(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status(ui));
@@ -301,102 +328,4 @@ pub fn picture(ui: &mut egui::Ui, texture: &egui::TextureHandle, scale: f32) -> 
     let size = texture.size_vec2();
     let scale = scale.min(ui.available_width() / size.x).max(0.5);
     ui.image(egui::load::SizedTexture::new(texture.id(), size * scale))
-}
-
-/// Opens the desktop app on the adapter `choice` picks; returns when the window closes.
-///
-/// One device: eframe creates it with the adapter's own limits (wgpu's defaults are far
-/// smaller on lavapipe) or with WebGPU's defaults when `choice.limits` says so, and the
-/// compute runs on it through [`Gpu::from_device`].
-///
-/// Errors: no display (the message points to `--no-gui`), no adapter, or eframe's errors.
-pub fn run(choice: &AdapterChoice) -> anyhow::Result<()> {
-    if let Some(why) = missing_display() {
-        anyhow::bail!("{why}");
-    }
-    let backends = choice.backends()?;
-    let selector = choice.clone();
-    let mut setup = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
-    setup.instance_descriptor.backends = backends;
-    setup.native_adapter_selector = Some(Arc::new(move |adapters: &[wgpu::Adapter], _surface| {
-        selector
-            .ranked(adapters.iter().cloned())
-            .into_iter()
-            .next()
-            .ok_or_else(|| crate::gpu::no_adapter_message(&selector))
-    }));
-    let asked = choice.limits;
-    setup.device_descriptor = Arc::new(move |adapter: &wgpu::Adapter| {
-        // An adapter short of WebGPU's defaults gets its own limits (and the header says which).
-        let limits = asked.request(adapter).unwrap_or_else(|_| adapter.limits());
-        wgpu::DeviceDescriptor {
-            label: Some("dualmcmc (render and compute)"),
-            required_features: wgpu::Features::empty(),
-            required_limits: limits,
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }
-    });
-    let options = eframe::NativeOptions {
-        renderer: eframe::Renderer::Wgpu,
-        viewport: egui::ViewportBuilder::default()
-            .with_title("dualmcmc — Dual-MCMC teaching")
-            .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([900.0, 600.0]),
-        wgpu_options: egui_wgpu::WgpuConfiguration {
-            // No vsync: presenting a hidden (minimised) window with AutoVsync can block other
-            // threads' device calls (wgpu#8597), which would stall training. The UI repaints
-            // only on events, so this does not spin.
-            surface: egui_wgpu::SurfaceConfig {
-                present_mode: wgpu::PresentMode::AutoNoVsync,
-                desired_maximum_frame_latency: Some(2),
-            },
-            wgpu_setup: egui_wgpu::WgpuSetup::CreateNew(setup),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    eframe::run_native(
-        "dualmcmc",
-        options,
-        Box::new(|cc| {
-            App::setup_fonts(&cc.egui_ctx);
-            let rs = cc.wgpu_render_state.as_ref().ok_or("eframe did not start its wgpu renderer")?;
-            let gpu = Gpu::from_device(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info());
-            gpu.announce();
-            let compute = gpu.clone();
-            let app = App::new(move || Arc::new(Engine::new(&compute)), Some(&gpu), Setup::default());
-            Ok(Box::new(app))
-        }),
-    )
-    .map_err(|e| {
-        let text = e.to_string();
-        if text.contains("DISPLAY") || text.to_ascii_lowercase().contains("display") {
-            anyhow::anyhow!("{}", no_display_message(&text))
-        } else {
-            anyhow::anyhow!(
-                "the desktop app could not start: {text}. Without a usable display, run the \
-                 headless commands with --no-gui (see `dualmcmc --no-gui --help`)"
-            )
-        }
-    })
-}
-
-/// Why no window can open, when neither X11 nor Wayland is reachable (Linux and the BSDs).
-fn missing_display() -> Option<String> {
-    if !cfg!(all(unix, not(target_os = "macos"))) {
-        return None;
-    }
-    let set = |v: &str| std::env::var_os(v).is_some_and(|s| !s.is_empty());
-    (!set("DISPLAY") && !set("WAYLAND_DISPLAY"))
-        .then(|| no_display_message("neither DISPLAY nor WAYLAND_DISPLAY is set"))
-}
-
-fn no_display_message(why: &str) -> String {
-    format!(
-        "the desktop app needs a display ({why}). Run the headless commands with --no-gui, \
-         e.g. `dualmcmc --no-gui train --preset toy2d` (see `dualmcmc --no-gui --help`), \
-         or start a virtual display: `Xvfb :99 & DISPLAY=:99 dualmcmc`"
-    )
 }

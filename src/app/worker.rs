@@ -1,9 +1,15 @@
-//! The training thread: it owns the data, the trainer and the teaching chains, and answers
-//! the UI's [`Command`]s with [`Event`]s over `std::sync::mpsc` channels. The UI never
-//! waits on it (and so never on the GPU); the thread wakes the UI with `request_repaint`
-//! after every event it sends.
+//! The worker: it owns the data, the trainer and the teaching chains, and answers the UI's
+//! [`Command`]s with [`Event`]s over channels. The UI never waits on it (and so never on the
+//! GPU); the worker wakes the UI with `request_repaint` after every event it sends.
 //!
-//! While running, the thread does one training iteration at a time (one submission and one
+//! The worker is one future, [`Worker::run`], driven one of two ways:
+//! - on the desktop, by its own thread ([`WorkerHandle::spawn`]), which blocks on it;
+//! - in the browser, which has no threads, by the UI loop ([`WorkerHandle::local`]): every
+//!   frame polls it once. It runs until its next readback, which completes on a later turn
+//!   of the page's event loop, so one frame records at most one iteration (or one view's
+//!   next dispatch) and never waits for the GPU.
+//!
+//! While running, the worker does one training iteration at a time (one submission and one
 //! readback each, as the headless loop) and looks at its commands between iterations, so a
 //! pause or a request for a view is answered within one iteration.
 
@@ -17,9 +23,14 @@ use crate::sampler::{LangevinConfig, Parameterisation};
 use crate::session::Session;
 use crate::train::{IterMetrics, TrainError, Trainer};
 use eframe::egui;
+use futures::channel::mpsc::{TryRecvError, UnboundedReceiver, UnboundedSender, unbounded};
+use futures::{FutureExt, StreamExt};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender};
+use std::task::{Context, Poll, Wake, Waker};
 
 /// What the UI asks of the training thread.
 #[derive(Clone, Debug)]
@@ -194,40 +205,93 @@ pub struct TeachView {
     pub mean_energy: Vec<f32>,
 }
 
-/// The UI's end of the channels.
+/// The UI's end of the channels, and the worker itself when the UI loop drives it.
 pub struct WorkerHandle {
-    tx: Sender<Command>,
+    tx: UnboundedSender<Command>,
     pub rx: Receiver<Event>,
     /// Commands sent so far (compare with the `Handled` events received).
     pub sent: u64,
+    /// The worker, when no thread runs it ([`WorkerHandle::local`]).
+    local: Option<Pin<Box<dyn Future<Output = ()>>>>,
 }
 
 impl WorkerHandle {
-    /// Starts the thread; `engine` runs on it (compiling the kernels takes a moment).
+    /// Starts a thread that runs the worker; `engine` runs on it (compiling the kernels
+    /// takes a moment).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn spawn(engine: impl FnOnce() -> Arc<Engine> + Send + 'static) -> Self {
-        let (tx, commands) = std::sync::mpsc::channel();
+        let (tx, commands) = unbounded();
         let (events, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("dualmcmc training".into())
-            .spawn(move || {
-                Worker { engine: engine(), events, repaint: None, session: None, running: false }
-                    .run(commands)
-            })
+            .spawn(move || pollster::block_on(Worker::new(engine(), events).run(commands)))
             .expect("a thread can be started");
-        Self { tx, rx, sent: 0 }
+        Self { tx, rx, sent: 0, local: None }
     }
 
-    /// Sends a command. Dropping the handle closes the channel: the thread ends after its
-    /// current iteration (it is not joined, so closing the window never waits for the GPU).
+    /// The worker without a thread: [`WorkerHandle::poll`] drives it, once per frame (the
+    /// browser; the tests drive it this way on the desktop too). `engine` runs on the first
+    /// poll.
+    pub fn local(engine: impl FnOnce() -> Arc<Engine> + 'static) -> Self {
+        let (tx, commands) = unbounded();
+        let (events, rx) = std::sync::mpsc::channel();
+        let run = async move { Worker::new(engine(), events).run(commands).await };
+        Self { tx, rx, sent: 0, local: Some(Box::pin(run)) }
+    }
+
+    /// Lets a local worker run until it next waits (for a readback, a command or the next
+    /// frame); `ctx` is repainted when it can go on. Nothing to do for a thread's worker.
+    pub fn poll(&mut self, ctx: Option<&egui::Context>) {
+        let Some(run) = self.local.as_mut() else { return };
+        let waker = match ctx {
+            Some(ctx) => Waker::from(Arc::new(Repaint(ctx.clone()))),
+            None => Waker::noop().clone(),
+        };
+        if run.as_mut().poll(&mut Context::from_waker(&waker)).is_ready() {
+            self.local = None;
+        }
+    }
+
+    /// Whether the UI loop drives the worker ([`WorkerHandle::local`]).
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// Sends a command. Dropping the handle closes the channel: the worker ends after its
+    /// current iteration (a thread is not joined, so closing the window never waits for the
+    /// GPU).
     pub fn send(&mut self, command: Command) {
-        // A send fails only when the thread has ended: nothing to do then.
-        if self.tx.send(command).is_ok() {
+        // A send fails only when the worker has ended: nothing to do then.
+        if self.tx.unbounded_send(command).is_ok() {
             self.sent += 1;
         }
     }
 }
 
-/// The session the thread trains, and its teaching chains.
+/// Wakes a local worker by asking egui for a frame (whose update polls it).
+struct Repaint(egui::Context);
+
+impl Wake for Repaint {
+    fn wake(self: Arc<Self>) {
+        self.0.request_repaint();
+    }
+}
+
+/// Gives the loop that polls the worker its turn once (the UI's frame in the browser): a
+/// future that is pending once, waking itself.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// The session the worker trains, and its teaching chains.
 struct Held {
     session: Session,
     /// Teaching chains: positions per step so far.
@@ -244,28 +308,34 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, commands: Receiver<Command>) {
+    fn new(engine: Arc<Engine>, events: Sender<Event>) -> Self {
+        Self { engine, events, repaint: None, session: None, running: false }
+    }
+
+    async fn run(mut self, mut commands: UnboundedReceiver<Command>) {
         loop {
             // Every waiting command first, then one iteration when running.
             let command = if self.running {
                 match commands.try_recv() {
                     Ok(c) => Some(c),
                     Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Disconnected) => return,
+                    Err(TryRecvError::Closed) => return,
                 }
             } else {
-                match commands.recv() {
-                    Ok(c) => Some(c),
-                    Err(_) => return,
+                match commands.next().await {
+                    Some(c) => Some(c),
+                    None => return,
                 }
             };
-            // A panic (a bug) becomes an error in the window instead of a silent dead thread.
+            // A panic (a bug) becomes an error in the window instead of a silent dead worker.
             let handled = command.is_some();
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match command {
-                Some(c) => self.handle(c),
-                None => self.train_one(),
-            }));
-            if let Err(panic) = outcome {
+            let step = async {
+                match command {
+                    Some(c) => self.handle(c).await,
+                    None => self.train_one().await,
+                }
+            };
+            if let Err(panic) = std::panic::AssertUnwindSafe(step).catch_unwind().await {
                 let what = panic
                     .downcast_ref::<String>()
                     .cloned()
@@ -273,10 +343,14 @@ impl Worker {
                     .unwrap_or_default();
                 self.running = false;
                 self.send(Event::Running(false));
-                self.send(Event::Error(format!("internal error in the training thread: {what}")));
+                self.send(Event::Error(format!("internal error in the training worker: {what}")));
             }
             if handled {
                 self.send(Event::Handled);
+            } else {
+                // Between iterations the frame goes on (a local worker's readbacks may be
+                // ready at once, as on the desktop).
+                yield_now().await;
             }
         }
     }
@@ -295,7 +369,7 @@ impl Worker {
         }
     }
 
-    fn handle(&mut self, command: Command) {
+    async fn handle(&mut self, command: Command) {
         let result = match command {
             Command::Repaint(ctx) => {
                 self.repaint = Some(ctx);
@@ -315,7 +389,7 @@ impl Worker {
             }
             Command::Step => {
                 self.set_running(false);
-                self.train_one();
+                self.train_one().await;
                 Ok(())
             }
             Command::Save(path) => self.save(&path),
@@ -323,9 +397,9 @@ impl Worker {
                 self.set_running(false);
                 self.load(&path)
             }
-            Command::View(request) => self.view(request),
-            Command::TeachReset { chains, from_noise } => self.teach_reset(chains, from_noise),
-            Command::TeachStep(step) => self.teach_step(step),
+            Command::View(request) => self.view(request).await,
+            Command::TeachReset { chains, from_noise } => self.teach_reset(chains, from_noise).await,
+            Command::TeachStep(step) => self.teach_step(step).await,
         };
         if let Err(e) = result {
             self.send(Event::Error(format!("{e:#}")));
@@ -360,19 +434,22 @@ impl Worker {
         }
     }
 
-    fn train_one(&mut self) {
+    async fn train_one(&mut self) {
         let Some(held) = self.session.as_mut() else {
             self.set_running(false);
             return;
         };
         let s = &mut held.session;
-        let began = std::time::Instant::now();
-        match s.step() {
+        let began = web_time::Instant::now();
+        match s.step_async().await {
             Ok(metrics) => {
                 let seconds = began.elapsed().as_secs_f64();
                 let done = u64::from(s.trainer.iteration);
                 let every = s.cfg.schedule.eval_every;
-                let measured = (every > 0 && done % every == 0).then(|| progress(s));
+                let measured = match every > 0 && done % every == 0 {
+                    true => Some(progress(s).await),
+                    false => None,
+                };
                 let finished = done >= s.cfg.schedule.iterations;
                 if finished {
                     self.set_running(false);
@@ -419,45 +496,56 @@ impl Worker {
     }
 
     /// Computes a view with the networks on their moving averages when the run keeps them.
-    fn view(&mut self, request: ViewRequest) -> anyhow::Result<()> {
+    async fn view(&mut self, request: ViewRequest) -> anyhow::Result<()> {
         let held =
             self.session.as_mut().ok_or_else(|| anyhow::anyhow!("no session: fix the settings first"))?;
-        let event = held.session.with_averages(|s, _| view_of(s, request))?;
+        let event = held.session.with_averages_async(async |s, _| view_of(s, request).await).await?;
         self.send(event);
         Ok(())
     }
 
-    fn teach_reset(&mut self, chains: usize, from_noise: bool) -> anyhow::Result<()> {
+    async fn teach_reset(&mut self, chains: usize, from_noise: bool) -> anyhow::Result<()> {
         let h = self.session.as_mut().ok_or_else(|| anyhow::anyhow!("no session"))?;
         let toy = h.session.toy().ok_or_else(|| anyhow::anyhow!("teaching mode needs 2-D toy data"))?;
-        let (start, energy) = h.session.with_averages(|s, _| -> anyhow::Result<_> {
-            let t = &s.trainer;
-            let n = chains.clamp(1, t.cfg.batch_size);
-            let start: Vec<[f32; 2]> = if from_noise {
-                let (lo, hi) = toy.domain();
-                let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.cfg.seed);
-                (0..n).map(|_| [0, 1].map(|k| rand::Rng::random_range(&mut rng, lo[k]..hi[k]))).collect()
-            } else {
-                t.generate(&t.prior_draw(1))?.chunks(2).take(n).map(|c| [c[0], c[1]]).collect()
-            };
-            let flat: Vec<f32> = start.iter().flatten().copied().collect();
-            Ok((start, mean(&t.energy(&flat, false)?.0)))
-        })?;
+        let (start, energy) = h
+            .session
+            .with_averages_async(async |s, _| -> anyhow::Result<_> {
+                let t = &s.trainer;
+                let n = chains.clamp(1, t.cfg.batch_size);
+                let start: Vec<[f32; 2]> = if from_noise {
+                    let (lo, hi) = toy.domain();
+                    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(t.cfg.seed);
+                    (0..n).map(|_| [0, 1].map(|k| rand::Rng::random_range(&mut rng, lo[k]..hi[k]))).collect()
+                } else {
+                    t.generate_async(&t.prior_draw(1))
+                        .await?
+                        .chunks(2)
+                        .take(n)
+                        .map(|c| [c[0], c[1]])
+                        .collect()
+                };
+                let flat: Vec<f32> = start.iter().flatten().copied().collect();
+                Ok((start, mean(&t.energy_async(&flat, false).await?.0)))
+            })
+            .await?;
         h.teach = vec![start];
         h.teach_energy = vec![energy];
         self.send_teach();
         Ok(())
     }
 
-    fn teach_step(&mut self, step: TeachStep) -> anyhow::Result<()> {
+    async fn teach_step(&mut self, step: TeachStep) -> anyhow::Result<()> {
         let s = self.session.as_mut().ok_or_else(|| anyhow::anyhow!("no session"))?;
         let Some(now) = s.teach.last() else { anyhow::bail!("start the chains first") };
         let x: Vec<f32> = now.iter().flatten().copied().collect();
         // Key: the step number, far from the keys the other views use.
         let key = 1_000_000 + s.teach.len() as u32;
-        let chain = s.session.with_averages(|session, _| {
-            session.trainer.revise_x_as(&x, &step.langevin(), Parameterisation::Reference, key)
-        })?;
+        let chain = s
+            .session
+            .with_averages_async(async |session, _| {
+                session.trainer.revise_x_async(&x, &step.langevin(), Parameterisation::Reference, key).await
+            })
+            .await?;
         let next: Vec<[f32; 2]> = chain.states[1].chunks(2).map(|c| [c[0], c[1]]).collect();
         s.teach.push(next);
         s.teach_energy.push(chain.trace[1]);
@@ -482,20 +570,20 @@ fn mean(v: &[f32]) -> f32 {
 }
 
 /// The view `request` asks for, computed with `s`'s networks as they are.
-fn view_of(s: &Session, request: ViewRequest) -> anyhow::Result<Event> {
+async fn view_of(s: &Session, request: ViewRequest) -> anyhow::Result<Event> {
     let t = &s.trainer;
     let (shape, iteration, b) = (s.shape, t.iteration, t.cfg.batch_size);
     let d = shape.size();
     let event = match request {
         ViewRequest::RevisionX { chains } => {
             let x_cfg = t.cfg.x_langevin;
-            let x0 = t.generate(&t.prior_draw(0))?;
-            let chain = t.revise_x(&x0, &x_cfg, 0)?;
+            let x0 = t.generate_async(&t.prior_draw(0)).await?;
+            let chain = t.revise_x_async(&x0, &x_cfg, t.cfg.parameterisation, 0).await?;
             let n = if d == 2 { b } else { chains.clamp(1, b) };
             let states: Vec<Vec<f32>> = chain.states.iter().map(|x| x[..n * d].to_vec()).collect();
             let mut chain_energy = vec![Vec::with_capacity(states.len()); n];
             for x in &states {
-                for (k, e) in t.energy(x, false)?.0.into_iter().enumerate() {
+                for (k, e) in t.energy_async(x, false).await?.0.into_iter().enumerate() {
                     chain_energy[k].push(e);
                 }
             }
@@ -508,8 +596,8 @@ fn view_of(s: &Session, request: ViewRequest) -> anyhow::Result<Event> {
             let n = examples.clamp(1, b);
             let data = s.data()?.examples(n, t.cfg.seed);
             let z_cfg = t.cfg.z_langevin;
-            let chain = t.infer_z(&data, &z_cfg, 0, false)?;
-            let decoded = t.decode_states(&chain.states)?;
+            let chain = t.infer_z_async(&data, &z_cfg, 0, false).await?;
+            let decoded = t.decode_states_async(&chain.states).await?;
             Event::RevisionZ(ZChainView {
                 shape,
                 iteration,
@@ -524,19 +612,19 @@ fn view_of(s: &Session, request: ViewRequest) -> anyhow::Result<Event> {
             let context = t.prior_draw(0);
             let second = if b >= 2 { context[nz..2 * nz].to_vec() } else { t.prior_draw(1)[..nz].to_vec() };
             let zs = Trainer::lerp_latents(&context[..nz], &second, p);
-            let synthesis = t.decode_in_context(&zs, &context)?;
+            let synthesis = t.decode_in_context_async(&zs, &context).await?;
             let ends = s.data()?.examples(2, t.cfg.seed);
             let z_cfg = t.cfg.z_langevin;
-            let z = t.inferred_latents(&ends, &z_cfg)?;
+            let z = t.inferred_latents_async(&ends, &z_cfg).await?;
             let zs = Trainer::lerp_latents(&z[..nz], &z[nz..], p);
-            let reconstruction = t.decode_in_context(&zs, &context)?;
+            let reconstruction = t.decode_in_context_async(&zs, &context).await?;
             Event::Interpolation(InterpolationView { shape, iteration, synthesis, ends, reconstruction })
         }
         ViewRequest::Landscape { cells } => {
             let toy = s.toy().ok_or_else(|| anyhow::anyhow!("the landscape needs 2-D toy data"))?;
             let (lo, hi) = toy.domain();
             let grid = Grid::new(lo, hi, cells.clamp(8, 256));
-            let energies = t.energies(&grid.points())?;
+            let energies = t.energies_async(&grid.points()).await?;
             Event::Landscape(LandscapeView { iteration, grid, energies, data: toy.sample(500, 3) })
         }
     };
@@ -544,8 +632,8 @@ fn view_of(s: &Session, request: ViewRequest) -> anyhow::Result<Event> {
 }
 
 /// The session's held-out measurements now, if its data has any.
-fn progress(s: &mut Session) -> anyhow::Result<Option<ProgressPoint>> {
-    let measured = crate::eval::run_eval::measure_progress(s)?;
+async fn progress(s: &mut Session) -> anyhow::Result<Option<ProgressPoint>> {
+    let measured = crate::eval::run_eval::measure_progress_async(s).await?;
     let iteration = s.trainer.iteration;
     Ok((measured != Progress::default()).then_some(ProgressPoint { iteration, measured }))
 }

@@ -189,7 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 command.name()
             );
         }
-        return crate::app::run(&choice);
+        return crate::app::desktop::run(&choice);
     }
     let Some(command) = cli.command else {
         usage!("--no-gui needs a command; see `dualmcmc --no-gui --help`");

@@ -124,9 +124,9 @@ fn held_out(toy: Toy2d, n: usize) -> Vec<[f32; 2]> {
 }
 
 /// The average log-likelihood (nats) of `points` under the EBM normalised on the toy's grid.
-fn toy_log_likelihood(t: &Trainer, toy: Toy2d, points: &[[f32; 2]]) -> anyhow::Result<f64> {
+async fn toy_log_likelihood(t: &Trainer, toy: Toy2d, points: &[[f32; 2]]) -> anyhow::Result<f64> {
     let grid = Grid::for_toy(toy);
-    let energies = t.energies(&grid.points())?;
+    let energies = t.energies_async(&grid.points()).await?;
     Ok(average_log_likelihood(&grid, &energies, points))
 }
 
@@ -174,10 +174,21 @@ pub struct Progress {
 /// their x-Langevin revisions to training images, on [`PROGRESS_IMAGES`] of each, with the
 /// averaged weights when the run keeps them. Other data: none.
 pub fn measure_progress(s: &mut Session) -> anyhow::Result<Progress> {
+    crate::gpu::wait_for(measure_progress_async(s))
+}
+
+/// [`measure_progress`] as a future (the app's worker). The image measurements block (they
+/// are made on the desktop only).
+pub async fn measure_progress_async(s: &mut Session) -> anyhow::Result<Progress> {
     let Some(toy) = s.toy() else { return image_progress(s) };
     let points = held_out(toy, PROGRESS_HELD_OUT);
-    let trained = toy_log_likelihood(&s.trainer, toy, &points)?;
-    let averaged = s.with_averages(|s, on| on.then(|| toy_log_likelihood(&s.trainer, toy, &points)));
+    let trained = toy_log_likelihood(&s.trainer, toy, &points).await?;
+    let averaged = s
+        .with_averages_async(async |s, on| match on {
+            true => Some(toy_log_likelihood(&s.trainer, toy, &points).await),
+            false => None,
+        })
+        .await;
     Ok(Progress {
         log_likelihood: Some(trained),
         log_likelihood_ema: averaged.transpose()?,
@@ -219,7 +230,7 @@ fn image_progress(s: &mut Session) -> anyhow::Result<Progress> {
 
 fn toy_eval(t: &Trainer, toy: Toy2d, n: usize) -> anyhow::Result<Value> {
     let held_out = held_out(toy, n);
-    let ll = toy_log_likelihood(t, toy, &held_out)?;
+    let ll = crate::gpu::wait_for(toy_log_likelihood(t, toy, &held_out))?;
     let optimum = optimum_log_likelihood(toy, &held_out);
     let (_, revised) = revised_samples(t, n.min(8 * t.cfg.batch_size))?;
     let points: Vec<f32> = held_out.iter().flatten().copied().collect();

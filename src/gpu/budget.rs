@@ -80,16 +80,12 @@ impl Gpu {
         let available = self.is_cpu().then(system_memory_available).flatten().map(|m| (m, why));
         let ledger = Ledger { purpose: Purpose::default(), total: 0, available, refused: None };
         let outer = LEDGER.replace(Some((self.id(), ledger)));
-        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let invalid = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let out = f();
-        let invalid = pollster::block_on(invalid.pop());
-        let oom = pollster::block_on(oom.pop());
+        let (out, device_error) = self.scoped(f);
         let (_, ledger) = LEDGER.replace(outer).expect("the ledger stays while f runs");
         if let Some(refused) = ledger.refused {
             return Err(refused);
         }
-        match oom.or(invalid) {
+        match device_error {
             Some(e) => Err(ResourceError::Device {
                 what: ledger.purpose.what,
                 settings: ledger.purpose.settings,
@@ -97,6 +93,24 @@ impl Gpu {
             }),
             None => Ok(out),
         }
+    }
+
+    /// Runs `f` inside OutOfMemory and Validation error scopes and returns the first error
+    /// the device raised. In the browser a scope's result arrives on a later turn of the
+    /// event loop and nothing may wait for it: there the limit checks above are the check,
+    /// and the browser reports any device error in its console.
+    fn scoped<T>(&self, f: impl FnOnce() -> T) -> (T, Option<wgpu::Error>) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+            let invalid = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let out = f();
+            let invalid = pollster::block_on(invalid.pop());
+            let oom = pollster::block_on(oom.pop());
+            (out, oom.or(invalid))
+        }
+        #[cfg(target_arch = "wasm32")]
+        (f(), None)
     }
 
     /// Names the buffers that the next requests inside [`Gpu::checked`] are for, and the

@@ -15,7 +15,7 @@ mod profile;
 
 pub use adapter::{AdapterChoice, DeviceLimits, no_adapter_message};
 pub use budget::ResourceError;
-pub use buffer::{BufRef, GpuBuffer, ReadbackError, Staging};
+pub use buffer::{BufRef, GpuBuffer, ReadbackError, Staging, wait_for};
 pub use kernel::{Access, BindGroupScope, Kernel, WORKGROUP_1D, grid_1d};
 pub use profile::KernelTimes;
 

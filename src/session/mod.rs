@@ -100,6 +100,15 @@ impl Session {
         out
     }
 
+    /// [`Session::with_averages`] for an async `f` (the app's worker).
+    pub async fn with_averages_async<T>(&mut self, f: impl AsyncFnOnce(&Session, bool) -> T) -> T {
+        let before = self.averaged();
+        let on = self.trainer.use_averages(true);
+        let out = f(self, on).await;
+        self.trainer.use_averages(before);
+        out
+    }
+
     /// The weights forward passes use, in words (for reports).
     pub fn weights_in_use(&self) -> String {
         match self.averaged() {
@@ -162,12 +171,23 @@ impl Session {
     /// One training iteration on the next batch: the epoch's learning rates, the batch of
     /// this iteration (reproducible from the seed), one submission and one readback.
     pub fn step(&mut self) -> Result<IterMetrics, TrainError> {
+        let batch = self.next_batch()?;
+        self.trainer.iteration(&batch)
+    }
+
+    /// [`Session::step`] as a future (the app's worker, in the browser as on the desktop).
+    pub async fn step_async(&mut self) -> Result<IterMetrics, TrainError> {
+        let batch = self.next_batch()?;
+        self.trainer.iteration_async(&batch).await
+    }
+
+    /// Sets the epoch's learning rates and returns this iteration's batch.
+    fn next_batch(&mut self) -> Result<Vec<f32>, TrainError> {
         assert!(!self.averaged(), "Session::step on the averaged weights");
         let data = &self.data.as_ref().ok_or(TrainError::NoData)?.source;
         let it = u64::from(self.trainer.iteration);
         self.trainer.set_epoch((it / data.iterations_per_epoch()) as u32);
-        let batch = data.batch(it, self.cfg.train.batch_size, self.cfg.train.seed);
-        self.trainer.iteration(&batch)
+        Ok(data.batch(it, self.cfg.train.batch_size, self.cfg.train.seed))
     }
 
     /// Writes the checkpoint to `path` (atomically) with the run's configuration and example

@@ -44,6 +44,7 @@ pub fn train(engine: Arc<Engine>, spec: &RunSpec, quiet: bool, probe: Probe) -> 
     let [ebm, generator, inference] = session.num_params();
     crate::say!("networks: EBM {ebm} parameters, generator {generator}, inference model {inference}");
     crate::say!("run folder: {}", dir.display());
+    #[cfg(not(target_arch = "wasm32"))] // a page has no signals
     let _ = ctrlc::try_set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     INTERRUPTED.store(false, Ordering::SeqCst);
     run(&mut session, &folder, quiet, probe, &INTERRUPTED)?;

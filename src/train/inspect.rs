@@ -3,11 +3,13 @@
 //! the chain's states kept step by step for display (paper Fig. 2).
 //!
 //! Each call takes at most one training batch of examples (the networks are allocated for
-//! that many). The generator's batch norm uses the statistics of the batch given, as in the
+//! that many). Each comes in two forms: a future (`…_async`, what the app's worker awaits,
+//! since a readback in the browser cannot block) and the blocking form the command line
+//! and the tests call, which waits for it ([`wait_for`]). The generator's batch norm uses the statistics of the batch given, as in the
 //! reference code, so results depend on which examples are processed together.
 
 use super::{Trainer, XInit, ZInit, stream};
-use crate::gpu::{GpuBuffer, ReadbackError};
+use crate::gpu::{GpuBuffer, ReadbackError, wait_for};
 use crate::nn::Grad;
 use crate::ops::rng::RngDraw;
 use crate::sampler::{ChainNoise, LangevinConfig, Parameterisation, XLangevin, ZLangevin};
@@ -45,7 +47,7 @@ impl Trainer {
     /// Starting points `[batch, example]` of x-chains as training starts them (`x_init`):
     /// generator samples g(z) of [`Trainer::prior_draw`]`(key)`, or for a short-run EBM
     /// (`x_init = "noise"`) draws of N(0, x_noise_init_std²) from `key`.
-    pub fn x_chain_start(&self, key: u32) -> Result<Vec<f32>, crate::gpu::ReadbackError> {
+    pub fn x_chain_start(&self, key: u32) -> Result<Vec<f32>, ReadbackError> {
         match self.cfg.x_init {
             XInit::Generator => self.generate(&self.prior_draw(key)),
             XInit::Noise => {
@@ -57,20 +59,30 @@ impl Trainer {
     }
 
     /// g(z) for z `[n, nz]`, n ≤ batch size.
-    pub fn generate(&self, z: &[f32]) -> Result<Vec<f32>, crate::gpu::ReadbackError> {
+    pub fn generate(&self, z: &[f32]) -> Result<Vec<f32>, ReadbackError> {
+        wait_for(self.generate_async(z))
+    }
+
+    /// [`Trainer::generate`] as a future.
+    pub async fn generate_async(&self, z: &[f32]) -> Result<Vec<f32>, ReadbackError> {
         let (e, g) = (&self.engine, &self.engine.gpu);
         let n = self.examples(z, self.cfg.nz);
         let (z, x) = (g.upload(z), g.zeros(n * self.data_size()));
         g.submit(|enc| self.models.generator.forward(e, enc, n, &z, &x));
-        g.read(&x)
+        g.read_async(&x).await
     }
 
     /// E(x) for x `[n, example]`, n ≤ batch size, and ∇ₓE(x) when `grad`.
-    pub fn energy(
+    pub fn energy(&self, x: &[f32], grad: bool) -> Result<(Vec<f32>, Option<Vec<f32>>), ReadbackError> {
+        wait_for(self.energy_async(x, grad))
+    }
+
+    /// [`Trainer::energy`] as a future.
+    pub async fn energy_async(
         &self,
         x: &[f32],
         grad: bool,
-    ) -> Result<(Vec<f32>, Option<Vec<f32>>), crate::gpu::ReadbackError> {
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>), ReadbackError> {
         let (e, g) = (&self.engine, &self.engine.gpu);
         let d = self.data_size();
         let n = self.examples(x, d);
@@ -82,31 +94,26 @@ impl Trainer {
                 ebm.backward(e, enc, n, (&xb, &energy), Grad::input(&e.ones(n), &dx));
             }
         });
-        let energies = g.read(&energy)?;
-        let grads = if grad { Some(g.read(&dx)?) } else { None };
-        Ok((energies, grads))
+        let mut read = g.read_many_async(&[&energy, &dx][..1 + usize::from(grad)]).await?.into_iter();
+        let energies = read.next().expect("energies read back");
+        Ok((energies, read.next()))
     }
 
     /// x-Langevin from x₀ `[n, example]` under the EBM with the run's parameterisation,
     /// every state kept.
-    pub fn revise_x(
-        &self,
-        x0: &[f32],
-        cfg: &LangevinConfig,
-        key: u32,
-    ) -> Result<Chain, crate::gpu::ReadbackError> {
-        self.revise_x_as(x0, cfg, self.cfg.parameterisation, key)
+    pub fn revise_x(&self, x0: &[f32], cfg: &LangevinConfig, key: u32) -> Result<Chain, ReadbackError> {
+        wait_for(self.revise_x_async(x0, cfg, self.cfg.parameterisation, key))
     }
 
-    /// As [`Trainer::revise_x`], with the update written as `parameterisation` says (the
-    /// app's teaching steps use the reference form, whose noise is free).
-    pub fn revise_x_as(
+    /// [`Trainer::revise_x`] as a future, with the update written as `parameterisation` says
+    /// (the app's teaching steps use the reference form, whose noise is free).
+    pub async fn revise_x_async(
         &self,
         x0: &[f32],
         cfg: &LangevinConfig,
         parameterisation: Parameterisation,
         key: u32,
-    ) -> Result<Chain, crate::gpu::ReadbackError> {
+    ) -> Result<Chain, ReadbackError> {
         let (e, g) = (&self.engine, &self.engine.gpu);
         let d = self.data_size();
         let n = self.examples(x0, d);
@@ -116,8 +123,8 @@ impl Trainer {
         let keep_refs: Vec<Option<&GpuBuffer>> = keep.iter().map(Some).collect();
         let noise = ChainNoise { seed: self.cfg.seed, stream: stream::INSPECT, iteration: key };
         g.submit(|enc| sampler.run(e, enc, &self.models.ebm, n, &x, cfg, noise, &keep_refs));
-        let states = keep.iter().map(|k| g.read(k)).collect::<Result<Vec<_>, _>>()?;
-        let trace = g.read::<f32>(&sampler.trace)?[..=cfg.steps].to_vec();
+        let (states, trace) = read_with(g, &keep, &sampler.trace).await?;
+        let trace = trace[..=cfg.steps].to_vec();
         Ok(Chain { states, trace, log_posterior: Vec::new() })
     }
 
@@ -131,7 +138,18 @@ impl Trainer {
         cfg: &LangevinConfig,
         key: u32,
         from_mean: bool,
-    ) -> Result<Chain, crate::gpu::ReadbackError> {
+    ) -> Result<Chain, ReadbackError> {
+        wait_for(self.infer_z_async(x, cfg, key, from_mean))
+    }
+
+    /// [`Trainer::infer_z`] as a future.
+    pub async fn infer_z_async(
+        &self,
+        x: &[f32],
+        cfg: &LangevinConfig,
+        key: u32,
+        from_mean: bool,
+    ) -> Result<Chain, ReadbackError> {
         let (e, g) = (&self.engine, &self.engine.gpu);
         let (d, nz) = (self.data_size(), self.cfg.nz);
         let n = self.examples(x, d);
@@ -158,8 +176,7 @@ impl Trainer {
             }
             sampler.run(e, enc, &self.models.generator, n, &z, &xb, cfg, noise, &keep_refs);
         });
-        let states = keep.iter().map(|k| g.read(k)).collect::<Result<Vec<_>, _>>()?;
-        let raw = g.read::<f32>(&sampler.trace)?;
+        let (states, raw) = read_with(g, &keep, &sampler.trace).await?;
         let pairs: Vec<(f32, f32)> = raw.chunks(2).take(cfg.steps + 1).map(|p| (p[0], p[1])).collect();
         Ok(Chain {
             states,
@@ -170,8 +187,17 @@ impl Trainer {
 
     /// g(z_t) for every state of a z-chain (`states[t]` `[n, nz]`): the reconstructions
     /// step by step (paper Fig. 2, right).
-    pub fn decode_states(&self, states: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, crate::gpu::ReadbackError> {
-        states.iter().map(|z| self.generate(z)).collect()
+    pub fn decode_states(&self, states: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, ReadbackError> {
+        wait_for(self.decode_states_async(states))
+    }
+
+    /// [`Trainer::decode_states`] as a future.
+    pub async fn decode_states_async(&self, states: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, ReadbackError> {
+        let mut out = Vec::with_capacity(states.len());
+        for z in states {
+            out.push(self.generate_async(z).await?);
+        }
+        Ok(out)
     }
 
     /// z_i = (1 − s_i)·z_a + s_i·z_b, s_i = i/(p − 1), for p ≥ 2 points: `[p, nz]`, ends exact.
@@ -187,22 +213,45 @@ impl Trainer {
     /// E at many points `[m, example]` (any m, e.g. every cell of a 2-D grid), a batch at a
     /// time (the EBM has no batch statistics, so chunking changes nothing).
     pub fn energies(&self, points: &[f32]) -> Result<Vec<f32>, ReadbackError> {
-        let mut out = Vec::with_capacity(points.len() / self.data_size());
-        for chunk in points.chunks(self.cfg.batch_size * self.data_size()) {
-            out.extend(self.energy(chunk, false)?.0);
-        }
-        Ok(out)
+        wait_for(self.energies_async(points))
+    }
+
+    /// [`Trainer::energies`] as a future.
+    pub async fn energies_async(&self, points: &[f32]) -> Result<Vec<f32>, ReadbackError> {
+        let (e, g) = (&self.engine, &self.engine.gpu);
+        let d = self.data_size();
+        // One submission and one readback for all chunks.
+        let chunks: Vec<(usize, GpuBuffer, GpuBuffer)> = points
+            .chunks(self.cfg.batch_size * d)
+            .map(|c| (c.len() / d, g.upload(c), g.zeros(c.len() / d)))
+            .collect();
+        g.submit(|enc| {
+            for (n, x, energy) in &chunks {
+                self.models.ebm.forward(e, enc, *n, x, energy);
+            }
+        });
+        let energies: Vec<&GpuBuffer> = chunks.iter().map(|c| &c.2).collect();
+        Ok(g.read_many_async(&energies).await?.concat())
     }
 
     /// The latents of `x` (`[n, example]`, any n) for interpolation: z₀ = μ(x) from the inference
     /// model (no reparameterisation noise), revised by z-Langevin with `z_cfg`; `[n, nz]`. Done
     /// in near-equal chunks of at most a batch, chunk k with key k.
     pub fn inferred_latents(&self, x: &[f32], z_cfg: &LangevinConfig) -> Result<Vec<f32>, ReadbackError> {
+        wait_for(self.inferred_latents_async(x, z_cfg))
+    }
+
+    /// [`Trainer::inferred_latents`] as a future.
+    pub async fn inferred_latents_async(
+        &self,
+        x: &[f32],
+        z_cfg: &LangevinConfig,
+    ) -> Result<Vec<f32>, ReadbackError> {
         let d = self.data_size();
         let n = x.len() / d;
         let mut z = Vec::with_capacity(n * self.cfg.nz);
         for (k, r) in balanced_chunks(n, self.cfg.batch_size).into_iter().enumerate() {
-            let chain = self.infer_z(&x[r.start * d..r.end * d], z_cfg, k as u32, true)?;
+            let chain = self.infer_z_async(&x[r.start * d..r.end * d], z_cfg, k as u32, true).await?;
             z.extend_from_slice(chain.states.last().expect("a chain has states"));
         }
         Ok(z)
@@ -212,14 +261,35 @@ impl Trainer {
     /// batch whose other rows are the rows of `context` (`[B, nz]`, prior draws) that follow it,
     /// so that the generator's batch statistics are those of (mostly) prior draws.
     pub fn decode_in_context(&self, z: &[f32], context: &[f32]) -> Result<Vec<f32>, ReadbackError> {
+        wait_for(self.decode_in_context_async(z, context))
+    }
+
+    /// [`Trainer::decode_in_context`] as a future.
+    pub async fn decode_in_context_async(
+        &self,
+        z: &[f32],
+        context: &[f32],
+    ) -> Result<Vec<f32>, ReadbackError> {
         let (nz, d) = (self.cfg.nz, self.data_size());
         let mut x = Vec::with_capacity(z.len() / nz * d);
         for chunk in z.chunks(self.cfg.batch_size * nz) {
             let batch = [chunk, &context[chunk.len()..]].concat();
-            x.extend_from_slice(&self.generate(&batch)?[..chunk.len() / nz * d]);
+            x.extend_from_slice(&self.generate_async(&batch).await?[..chunk.len() / nz * d]);
         }
         Ok(x)
     }
+}
+
+/// Every buffer of `bufs`, and `last`, in one readback.
+async fn read_with(
+    g: &crate::gpu::Gpu,
+    bufs: &[GpuBuffer],
+    last: &GpuBuffer,
+) -> Result<(Vec<Vec<f32>>, Vec<f32>), ReadbackError> {
+    let srcs: Vec<&GpuBuffer> = bufs.iter().chain([last]).collect();
+    let mut read = g.read_many_async(&srcs).await?;
+    let last = read.pop().expect("the last buffer read back");
+    Ok((read, last))
 }
 
 /// `n` split into near-equal consecutive ranges of at most `most`.

@@ -177,11 +177,27 @@ impl Trainer {
         Ok((m, times))
     }
 
+    /// [`Trainer::iteration`] as a future (what the app's worker awaits: in the browser the
+    /// readback completes on a later turn of the page's event loop).
+    pub async fn iteration_async(&mut self, batch: &[f32]) -> Result<IterMetrics, TrainError> {
+        self.submit_iteration(batch, None);
+        let raw: Vec<f32> = self.engine.gpu.map_read_async(&self.staging).await?;
+        self.finish_iteration(&raw)
+    }
+
     fn run_iteration(
         &mut self,
         batch: &[f32],
-        mut times: Option<&mut Vec<(Phase, f64)>>,
+        times: Option<&mut Vec<(Phase, f64)>>,
     ) -> Result<IterMetrics, TrainError> {
+        self.submit_iteration(batch, times);
+        let raw: Vec<f32> = self.engine.gpu.map_read(&self.staging)?;
+        self.finish_iteration(&raw)
+    }
+
+    /// Records the whole iteration and submits it, ending with the copy of its metrics into
+    /// the staging buffer.
+    fn submit_iteration(&mut self, batch: &[f32], mut times: Option<&mut Vec<(Phase, f64)>>) {
         assert_eq!(batch.len(), self.cfg.batch_size * self.data_size(), "data batch of the wrong size");
         let e = Arc::clone(&self.engine);
         let g = &e.gpu;
@@ -189,7 +205,7 @@ impl Trainer {
         let mut enc = g.encoder();
         self.backups.save(&mut enc, [&self.models.ebm, &self.models.generator, &self.models.inference]);
         for phase in Phase::ALL {
-            let start = std::time::Instant::now();
+            let start = web_time::Instant::now();
             self.record(phase, &e, &mut enc);
             if let Some(times) = times.as_deref_mut() {
                 g.submit_encoder(std::mem::replace(&mut enc, g.encoder()));
@@ -198,11 +214,15 @@ impl Trainer {
             }
         }
         g.submit_encoder(enc);
-        let raw: Vec<f32> = g.map_read(&self.staging)?;
-        let metrics = IterMetrics::read(&raw, &self.cfg, self.iteration);
+    }
+
+    /// The iteration's metrics from its readback `raw`; on divergence the state from before
+    /// the iteration is restored and the error returned.
+    fn finish_iteration(&mut self, raw: &[f32]) -> Result<IterMetrics, TrainError> {
+        let metrics = IterMetrics::read(raw, &self.cfg, self.iteration);
         if let Some(div) = Divergence::check(&metrics, self.iteration, self.cfg.energy_gap_bound) {
             let m = &mut self.models;
-            self.backups.restore(g, [&mut m.ebm, &mut m.generator, &mut m.inference]);
+            self.backups.restore(&self.engine.gpu, [&mut m.ebm, &mut m.generator, &mut m.inference]);
             return Err(div.into());
         }
         self.iteration += 1;

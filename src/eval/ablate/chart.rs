@@ -10,7 +10,9 @@ use std::path::Path;
 fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // The font is compiled in; it parses, or the build's fonts are broken.
+        // The font is compiled in; it parses, or the build's fonts are broken. (Charts are
+        // drawn on the desktop only; plotters registers no fonts in the browser build.)
+        #[cfg(not(target_arch = "wasm32"))]
         let _ = plotters::style::register_font(
             "sans-serif",
             FontStyle::Normal,
