@@ -17,6 +17,7 @@ import functools
 import http.server
 import json
 import math
+import subprocess
 import sys
 import threading
 import time
@@ -87,6 +88,9 @@ def main():
     ap.add_argument("--dist", default="web/dist", help="the built page (web/build.sh)")
     ap.add_argument("--iterations", type=int, default=30, help="training iterations to run")
     ap.add_argument("--screenshot", default="docs/web_landscape.png", help="where to save the trained landscape")
+    ap.add_argument("--native", metavar="DUALMCMC",
+                    help="also run DUALMCMC --no-gui bench app (e.g. target/release/dualmcmc) right after, "
+                         "for the desktop app's speed on this machine in the same run")
     ap.add_argument("--chromium", default="/usr/lib/chromium/chromium")
     ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     args = ap.parse_args()
@@ -149,6 +153,10 @@ def main():
         print(json.dumps({"passed": True, "iterations_per_second": rate, "adapter": s.get("adapter")}))
     finally:
         driver.quit()
+    if args.native:
+        print(f"the desktop app on this machine ({args.native} --no-gui bench app --iterations {args.iterations}):",
+              flush=True)
+        subprocess.run([args.native, "--no-gui", "bench", "app", "--iterations", str(args.iterations)], check=True)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 //! Benchmarks behind `dualmcmc --no-gui bench ...`. Figures are printed together with a
 //! reference measured in the same run, since these machines are shared and noisy.
 
+mod app;
 mod compare;
 mod kernels;
 mod layers;
 mod train;
 
+pub use app::app;
 pub use compare::compare;
 pub use kernels::{cpu_matmul_loop, kernels};
 pub use layers::layers;

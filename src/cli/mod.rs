@@ -111,6 +111,13 @@ pub enum BenchWhat {
         #[arg(long)]
         preset: Option<String>,
     },
+    /// The app's training speed (8 gaussians) with its worker on a thread (the desktop) and
+    /// polled by the frames (the page in the browser), headless frames at 60 Hz.
+    App {
+        /// Iterations timed per variant.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        iterations: u32,
+    },
     /// Our iteration against the same iteration in PyTorch (bench/torch_reference.py),
     /// alternating A B A B in one session; skipped with a hint when PyTorch is missing.
     Compare {
@@ -218,6 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             crate::bench::layers(&gpu);
             Ok(())
         }
+        Command::Bench { what: BenchWhat::App { iterations } } => crate::bench::app(&engine(), iterations),
         Command::Bench { what: BenchWhat::Compare { preset, rounds, threads } } => {
             crate::bench::compare(&engine(), &preset, rounds, threads)
         }

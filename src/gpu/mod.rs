@@ -115,7 +115,13 @@ impl Gpu {
     /// `, WebGPU's default limits` when the device was created with them.
     pub fn describe(&self) -> String {
         let limits = if self.limits == wgpu::Limits::defaults() { ", WebGPU's default limits" } else { "" };
-        format!("{} ({:?}, {:?}{limits})", self.info.name, self.info.backend, self.info.device_type)
+        // Browsers keep the adapter's name to themselves.
+        let name = match (self.info.name.as_str(), self.info.backend) {
+            ("", wgpu::Backend::BrowserWebGpu) => "the browser's WebGPU adapter",
+            ("", _) => "an unnamed adapter",
+            (name, _) => name,
+        };
+        format!("{name} ({:?}, {:?}{limits})", self.info.backend, self.info.device_type)
     }
 
     /// Prints the adapter to stderr, with a warning for CPU adapters.
