@@ -1,32 +1,38 @@
 //! Checkpoints: the whole training state of a [`Trainer`] in one safetensors file
 //! (docs/algorithm.md §8), written atomically, read back with clear errors (§8).
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! One [safetensors](https://github.com/huggingface/safetensors) file; every tensor is F32,
 //! little-endian, row-major, with the shape the network's [`ParamLayout`] gives it (PyTorch's
-//! conventions: conv weight `[out, in, kh, kw]`, linear weight `[out, in]`).
+//! conventions: conv weight `[out, in, kh, kw]`, linear weight `[out, in]`), except batch
+//! norm's `num_batches_tracked`, an I64 scalar as in PyTorch.
 //!
 //! Tensors, for each network `{net}` ∈ {`ebm`, `generator`, `inference`}:
 //!
 //! | name | what |
 //! | --- | --- |
-//! | `{net}.{name}` | every parameter and every state tensor (batch-norm running statistics, spectral-norm `weight_u`/`weight_v`/…), named as the layout names it, e.g. `ebm.blocks.0.c1.weight_orig` |
+//! | `{net}.{name}` | exactly the `state_dict` of the PyTorch module of the same architecture: every parameter, batch norm's `running_mean`/`running_var`/`num_batches_tracked`, spectral norm's `weight_u`/`weight_v`, named as the layout names them, e.g. `ebm.blocks.0.c1.weight_orig` |
+//! | `dualmcmc.{net}.{name}` | our own bookkeeping, which PyTorch does not have: the spectral-norm σ and scratch vector (`weight_sigma`, `weight_sn_scratch`); optional on reading (working values that every forward overwrites) |
 //! | `optim.{net}.{name}.exp_avg` | Adam's first moment m of parameter `{name}` (PyTorch's name for it) |
 //! | `optim.{net}.{name}.exp_avg_sq` | Adam's second moment v |
 //! | `ema.{net}.{name}` | the moving average of parameter `{name}`, when the run keeps one (`train.ema_decay` > 0); optional |
 //!
-//! The optimiser moments sit under their own `optim.` prefix so that the tensors that start
-//! with `{net}.` are exactly that network's `state_dict`. Likewise the averages: the tensors
-//! that start with `ema.{net}.`, with the state tensors of `{net}.`, are the averaged
-//! network's `state_dict`.
+//! So the tensors that start with `{net}.`, the prefix stripped, are that network's
+//! `state_dict`, loadable with `load_state_dict(strict=True)`; likewise the tensors that
+//! start with `ema.{net}.`, with the buffers of `{net}.`, are the averaged network's.
+//! `num_batches_tracked` holds the network's optimiser steps (PyTorch reads the count only
+//! with `momentum=None`; ours is 0.1); we check that it is there and do not use it.
+//!
+//! **Version 1** (before 2026-12-03) kept σ and the scratch vector among `{net}.` and had no
+//! `num_batches_tracked`. It still loads, bit for bit; it is written no more.
 //!
 //! Metadata (the safetensors `__metadata__` map, string → string):
 //!
 //! | key | value |
 //! | --- | --- |
 //! | `format` | `dualmcmc-checkpoint` |
-//! | `format_version` | `1` |
+//! | `format_version` | `2` (1 is read too) |
 //! | `train_config` | the [`TrainConfig`] as JSON (it holds the seed) |
 //! | `iteration`, `epoch` | decimal: iterations done, and the epoch of the learning-rate schedule |
 //! | `{net}.adam_t` | decimal: Adam steps taken (bias corrections) |
@@ -40,21 +46,19 @@
 //!
 //! # Loading a network into PyTorch
 //!
-//! A PyTorch module of the same architecture takes the tensors with the network's prefix
-//! stripped:
+//! `python/dualmcmc_torch` builds the three networks from a run's `config.toml` and loads
+//! them; by hand, a module of the same architecture takes the tensors with the network's
+//! prefix stripped:
 //!
 //! ```python
 //! from safetensors.torch import load_file
 //! sd = load_file("run.safetensors")
 //! ebm_sd = {k[len("ebm."):]: v for k, v in sd.items() if k.startswith("ebm.")}
-//! missing, unexpected = ebm.load_state_dict(ebm_sd, strict=False)
+//! ebm.load_state_dict(ebm_sd, strict=True)
 //! ```
 //!
-//! `strict=False` because the two sides keep slightly different bookkeeping: we store the
-//! spectral-norm σ and a scratch vector (`weight_sigma`, `weight_sn_scratch`: unexpected
-//! for PyTorch) and do not keep batch norm's `num_batches_tracked` (missing for PyTorch).
-//! Everything PyTorch computes with (`weight_orig`, `weight_u`, `weight_v`, `weight`,
-//! `bias`, `running_mean`, `running_var`) is there under its PyTorch name.
+//! PyTorch writes checkpoints that we read by saving the same names, with the metadata
+//! above (`dualmcmc_torch.save_checkpoint`); the `dualmcmc.` tensors may be left out.
 //!
 //! # Writing
 //!
@@ -65,7 +69,7 @@
 use crate::gpu::ReadbackError;
 use crate::nn::ParamLayout;
 use crate::nn::network::{NetValues, Network};
-use crate::nn::params::{Kind, TensorSpec};
+use crate::nn::params::{Init, Kind, TensorSpec};
 use crate::train::{TrainConfig, Trainer};
 use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo};
 use std::collections::HashMap;
@@ -74,8 +78,10 @@ use std::path::{Path, PathBuf};
 
 /// The value of the `format` metadata key.
 pub const FORMAT: &str = "dualmcmc-checkpoint";
-/// The version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version this code writes. It also reads version 1 (see the module doc).
+pub const FORMAT_VERSION: u32 = 2;
+/// The prefix of our own bookkeeping tensors (version 2): `dualmcmc.{net}.{name}`.
+pub const OWN_PREFIX: &str = "dualmcmc";
 /// The networks in the order of [`CheckpointMeta`]'s arrays, as they prefix tensor names.
 pub const NETS: [&str; 3] = ["ebm", "generator", "inference"];
 
@@ -158,10 +164,11 @@ pub fn save(
     }
 
     // The file's tensors, each a slice of the values just read.
-    let mut tensors: Vec<(String, &[usize], &[f32])> = Vec::new();
+    let mut tensors: Vec<Tensor> = Vec::new();
     let mut meta: HashMap<String, String> = HashMap::new();
     for ((net_name, net), v) in NETS.into_iter().zip(networks(trainer)).zip(&values) {
         tensors.extend(net_tensors(net_name, net, v, true));
+        tensors.extend(batch_norm_counters(net_name, net, v.adam_t));
         tensors.extend(average_tensors(net_name, net, v));
         meta.insert(format!("{net_name}.adam_t"), v.adam_t.to_string());
         meta.insert(format!("{net_name}.architecture"), fingerprint(&net.layout));
@@ -176,32 +183,92 @@ pub fn save(
     write_tensors(path, &tensors, meta).map_err(|cause| CheckpointError::Write { path: path.into(), cause })
 }
 
-/// The file's tensors of network `net_name` with values `v` (name, shape, values), in layout
-/// order; with `optimiser`, each parameter is followed by its two Adam moments.
+/// One tensor of a file: name, shape, values.
+pub(crate) struct Tensor<'a> {
+    pub name: String,
+    pub shape: &'a [usize],
+    pub data: Data<'a>,
+}
+
+/// A tensor's values: F32 (every tensor of ours), or the I64 of batch norm's
+/// `num_batches_tracked` (PyTorch's type for it).
+pub(crate) enum Data<'a> {
+    F32(&'a [f32]),
+    I64(Vec<i64>),
+}
+
+impl Data<'_> {
+    fn dtype(&self) -> Dtype {
+        match self {
+            Data::F32(_) => Dtype::F32,
+            Data::I64(_) => Dtype::I64,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Data::F32(v) => 4 * v.len(),
+            Data::I64(v) => 8 * v.len(),
+        }
+    }
+}
+
+/// The file's tensors of network `net_name` with values `v`, in layout order, named as
+/// version [`FORMAT_VERSION`] names them; with `optimiser`, each parameter is followed by its
+/// two Adam moments.
 pub(crate) fn net_tensors<'a>(
     net_name: &str,
     net: &'a Network,
     v: &'a NetValues,
     optimiser: bool,
-) -> Vec<(String, &'a [usize], &'a [f32])> {
-    entries(net_name, &net.layout, optimiser)
+) -> Vec<Tensor<'a>> {
+    entries(net_name, &net.layout, optimiser, FORMAT_VERSION)
         .into_iter()
-        .map(|(name, t, buf)| (name, t.shape.as_slice(), &buf.of(v)[t.offset..t.offset + t.numel()]))
+        .map(|(name, t, buf)| Tensor {
+            name,
+            shape: t.shape.as_slice(),
+            data: Data::F32(&buf.of(v)[t.offset..t.offset + t.numel()]),
+        })
+        .collect()
+}
+
+/// The module paths (`ups.0.bn`, …) of a layout's batch norms: those with a `running_mean`.
+fn batch_norms(layout: &ParamLayout) -> Vec<&str> {
+    let paths = layout.tensors.iter().filter_map(|t| t.name.strip_suffix(".running_mean"));
+    // A batch norm at the top level (no module path) would be named `running_mean` alone.
+    let top = layout.tensors.iter().any(|t| t.name == "running_mean");
+    paths.chain(top.then_some("")).collect()
+}
+
+/// The name of the `num_batches_tracked` of the batch norm at `path` in network `net_name`.
+fn counter_name(net_name: &str, path: &str) -> String {
+    match path {
+        "" => format!("{net_name}.num_batches_tracked"),
+        p => format!("{net_name}.{p}.num_batches_tracked"),
+    }
+}
+
+/// `{net}.{bn}.num_batches_tracked` for every batch norm of the network: PyTorch's count of
+/// training-mode forwards, an I64 scalar. We write the network's optimiser steps: PyTorch
+/// reads the count only for `momentum=None` (a cumulative average), and ours is 0.1.
+fn batch_norm_counters<'a>(net_name: &str, net: &Network, steps: u64) -> Vec<Tensor<'a>> {
+    let steps = i64::try_from(steps).unwrap_or(i64::MAX);
+    batch_norms(&net.layout)
+        .into_iter()
+        .map(|p| Tensor { name: counter_name(net_name, p), shape: &[], data: Data::I64(vec![steps]) })
         .collect()
 }
 
 /// The file's tensors of the average of network `net_name`'s parameters (none if `v` has no
 /// average): `ema.{net}.{name}` for each parameter.
-fn average_tensors<'a>(
-    net_name: &str,
-    net: &'a Network,
-    v: &'a NetValues,
-) -> Vec<(String, &'a [usize], &'a [f32])> {
+fn average_tensors<'a>(net_name: &str, net: &'a Network, v: &'a NetValues) -> Vec<Tensor<'a>> {
     let Some(avg) = &v.average else { return Vec::new() };
     let params = net.layout.tensors.iter().filter(|t| t.kind == Kind::Param);
     params
-        .map(|t| {
-            (format!("ema.{net_name}.{}", t.name), t.shape.as_slice(), &avg[t.offset..t.offset + t.numel()])
+        .map(|t| Tensor {
+            name: format!("ema.{net_name}.{}", t.name),
+            shape: t.shape.as_slice(),
+            data: Data::F32(&avg[t.offset..t.offset + t.numel()]),
         })
         .collect()
 }
@@ -263,21 +330,21 @@ fn read_tensor(
     Ok(())
 }
 
-/// Writes F32 tensors (name, shape, values) and string metadata as one safetensors file,
-/// atomically (see the module doc).
+/// Writes tensors and string metadata as one safetensors file, atomically (see the module
+/// doc).
 pub(crate) fn write_tensors(
     path: &Path,
-    tensors: &[(String, &[usize], &[f32])],
+    tensors: &[Tensor],
     meta: HashMap<String, String>,
 ) -> std::io::Result<()> {
     let mut infos: Vec<(String, TensorInfo)> = Vec::new();
     let mut end = 0;
-    for (name, shape, values) in tensors {
+    for t in tensors {
         let start = end;
-        end += 4 * values.len();
+        end += t.data.bytes();
         infos.push((
-            name.clone(),
-            TensorInfo { dtype: Dtype::F32, shape: shape.to_vec(), data_offsets: (start, end) },
+            t.name.clone(),
+            TensorInfo { dtype: t.data.dtype(), shape: t.shape.to_vec(), data_offsets: (start, end) },
         ));
     }
     let header = Metadata::new(Some(meta), infos).expect("tensors laid out back to back");
@@ -291,8 +358,11 @@ pub(crate) fn write_tensors(
     write_atomically(path, |w| {
         w.write_all(&(header.len() as u64).to_le_bytes())?;
         w.write_all(&header)?;
-        for x in tensors.iter().flat_map(|t| t.2.iter()) {
-            w.write_all(&x.to_le_bytes())?;
+        for t in tensors {
+            match &t.data {
+                Data::F32(v) => v.iter().try_for_each(|x| w.write_all(&x.to_le_bytes()))?,
+                Data::I64(v) => v.iter().try_for_each(|x| w.write_all(&x.to_le_bytes()))?,
+            }
         }
         Ok(())
     })
@@ -326,7 +396,7 @@ pub fn load(path: impl AsRef<Path>, trainer: &mut Trainer) -> Result<(), Checkpo
     let meta = meta_of(path, &header)?;
     let mut values = Vec::with_capacity(3);
     for (i, (net_name, net)) in NETS.into_iter().zip(networks(trainer)).enumerate() {
-        let mut v = values_of(path, &st, net_name, net, true)?;
+        let mut v = values_of(path, &st, net_name, net, true, meta.format_version)?;
         // Tensor by tensor the file matches; the fingerprint also covers what names and
         // shapes do not show (which tensors are trained, which are state).
         let here = fingerprint(&net.layout);
@@ -389,14 +459,20 @@ impl Buffer {
 
 /// The file's tensors of network `net_name`, in layout order: (name in the file, the layout's
 /// tensor, the buffer it lies in). A parameter comes with its two Adam moments if `optimiser`.
+/// Format `version` 2 keeps our bookkeeping tensors (not [`TensorSpec::torch`]) under
+/// `dualmcmc.{net}.`; version 1 had them among the network's.
 fn entries<'a>(
     net_name: &str,
     layout: &'a ParamLayout,
     optimiser: bool,
+    version: u32,
 ) -> Vec<(String, &'a TensorSpec, Buffer)> {
     let mut out = Vec::new();
     for t in &layout.tensors {
-        let name = format!("{net_name}.{}", t.name);
+        let name = match t.torch || version < 2 {
+            true => format!("{net_name}.{}", t.name),
+            false => format!("{OWN_PREFIX}.{net_name}.{}", t.name),
+        };
         match t.kind {
             Kind::Param => {
                 // The parameter first: an architecture error then names it, not a moment.
@@ -478,9 +554,9 @@ fn meta_of(path: &Path, header: &Metadata) -> Result<CheckpointMeta, CheckpointE
         return Err(bad(format!("its `format` is {:?}, not {FORMAT:?}", get("format")?)));
     }
     let format_version: u32 = number("format_version", get("format_version")?).map_err(bad)?;
-    if format_version != FORMAT_VERSION {
+    if !(1..=FORMAT_VERSION).contains(&format_version) {
         return Err(bad(format!(
-            "it has format version {format_version}; this program reads version {FORMAT_VERSION}"
+            "it has format version {format_version}; this program reads versions 1 to {FORMAT_VERSION}"
         )));
     }
     let config: TrainConfig = serde_json::from_str(get("train_config")?)
@@ -499,15 +575,19 @@ fn meta_of(path: &Path, header: &Metadata) -> Result<CheckpointMeta, CheckpointE
     Ok(CheckpointMeta { format_version, config, iteration, epoch, adam_t, architecture, extra })
 }
 
-/// The values of network `net_name` from the file, in flat buffers laid out as `net` lays
-/// them out (padding between tensors zero). Checks that the file has exactly `net`'s tensors,
-/// with its shapes, in F32.
+/// The values of network `net_name` from a file of format `version`, in flat buffers laid
+/// out as `net` lays them out (padding between tensors zero). Checks that the file has
+/// exactly `net`'s tensors, with its shapes, in F32; in version 2 our bookkeeping tensors
+/// (`dualmcmc.{net}.…`) may be absent (a file written by PyTorch: they take their initial
+/// values, which the next forward overwrites), and every batch norm has its I64
+/// `num_batches_tracked` (read and not used).
 pub(crate) fn values_of(
     path: &Path,
     st: &SafeTensors,
     net_name: &str,
     net: &Network,
     optimiser: bool,
+    version: u32,
 ) -> Result<NetValues, CheckpointError> {
     let arch = |reason: String| CheckpointError::Architecture { path: path.into(), reason };
     let layout = &net.layout;
@@ -520,11 +600,35 @@ pub(crate) fn values_of(
         average: None,
     };
     let mut expected = std::collections::HashSet::new();
-    for (name, t, buf) in entries(net_name, layout, optimiser) {
-        read_tensor(path, st, &name, t, &mut buf.of_mut(&mut v)[t.offset..t.offset + t.numel()])?;
+    let names: std::collections::HashSet<String> = st.names().into_iter().map(String::from).collect();
+    for (name, t, buf) in entries(net_name, layout, optimiser, version) {
+        let dst = &mut buf.of_mut(&mut v)[t.offset..t.offset + t.numel()];
+        if version >= 2 && !t.torch && !names.contains(&name) {
+            // Ours alone (σ, scratch): constants at initialisation, working values later.
+            if let Init::Constant(c) = t.init {
+                dst.fill(c);
+            }
+        } else {
+            read_tensor(path, st, &name, t, dst)?;
+        }
         expected.insert(name);
     }
-    let own = [format!("{net_name}."), format!("optim.{net_name}.")];
+    if version >= 2 {
+        for bn in batch_norms(layout) {
+            let name = counter_name(net_name, bn);
+            let view =
+                st.tensor(&name).map_err(|_| arch(format!("tensor `{name}` is missing from the file")))?;
+            if view.dtype() != Dtype::I64 || view.shape().iter().product::<usize>() != 1 {
+                return Err(arch(format!(
+                    "tensor `{name}` is {:?} of shape {:?}; batch norm's count is one I64",
+                    view.dtype(),
+                    view.shape()
+                )));
+            }
+            expected.insert(name);
+        }
+    }
+    let own = [format!("{net_name}."), format!("optim.{net_name}."), format!("{OWN_PREFIX}.{net_name}.")];
     let mut extra: Vec<&str> = st
         .names()
         .into_iter()

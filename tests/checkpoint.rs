@@ -174,12 +174,26 @@ fn tensors_carry_pytorch_names_and_shapes_under_the_network_prefix() {
     assert_eq!(shape("ema.ebm.blocks.0.c1.weight_orig"), [3, 1, 3, 3]);
     assert!(st.tensor("ema.ebm.blocks.0.c1.weight_u").is_err(), "state is not averaged");
 
-    // Exactly the layouts' tensors, every one F32, and nothing else.
+    // Version 2: our bookkeeping under its own prefix, PyTorch's batch-norm counter as I64.
+    assert_eq!(shape("dualmcmc.ebm.blocks.0.c1.weight_sigma"), [1]);
+    assert_eq!(shape("dualmcmc.ebm.blocks.0.c1.weight_sn_scratch"), [3 + 9]);
+    assert!(st.tensor("ebm.blocks.0.c1.weight_sigma").is_err(), "σ is not PyTorch's");
+    let count = st.tensor("generator.blocks.0.b1.num_batches_tracked").unwrap();
+    assert_eq!((count.dtype(), count.shape()), (Dtype::I64, &[][..]));
+    assert_eq!(count.data(), 0i64.to_le_bytes(), "a fresh trainer has taken no steps");
+
+    // Exactly the layouts' tensors, every one F32 but the counters, and nothing else.
     let m = &t.models;
     let mut want: Vec<String> = Vec::new();
     for (net, n) in [("ebm", &m.ebm), ("generator", &m.generator), ("inference", &m.inference)] {
         for spec in &n.layout.tensors {
-            want.push(format!("{net}.{}", spec.name));
+            match spec.torch {
+                true => want.push(format!("{net}.{}", spec.name)),
+                false => want.push(format!("dualmcmc.{net}.{}", spec.name)),
+            }
+            if let Some(bn) = spec.name.strip_suffix(".running_mean") {
+                want.push(format!("{net}.{bn}.num_batches_tracked"));
+            }
             if spec.kind == dualmcmc::nn::Kind::Param {
                 want.push(format!("optim.{net}.{}.exp_avg", spec.name));
                 want.push(format!("optim.{net}.{}.exp_avg_sq", spec.name));
@@ -191,7 +205,81 @@ fn tensors_carry_pytorch_names_and_shapes_under_the_network_prefix() {
     let mut got: Vec<String> = st.names().into_iter().map(String::from).collect();
     got.sort();
     assert_eq!(got, want);
-    assert!(st.tensors().iter().all(|(_, v)| v.dtype() == Dtype::F32));
+    for (name, v) in st.tensors() {
+        let want = if name.ends_with("num_batches_tracked") { Dtype::I64 } else { Dtype::F32 };
+        assert_eq!(v.dtype(), want, "{name}");
+    }
+}
+
+/// `path` rewritten as format version 1 wrote it: our bookkeeping among the network's
+/// tensors, no `num_batches_tracked`.
+fn as_version_1(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<(String, TensorView)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with("num_batches_tracked"))
+        .map(|(n, v)| (n.strip_prefix("dualmcmc.").map(String::from).unwrap_or(n), v))
+        .collect();
+    let mut meta = header.metadata().clone().unwrap();
+    meta.insert("format_version".into(), "1".into());
+    std::fs::write(path, safetensors::serialize(tensors, Some(meta)).unwrap()).unwrap();
+}
+
+#[test]
+fn a_version_1_checkpoint_still_loads_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.safetensors");
+    let mut t = conv_trainer();
+    train(&mut t, conv_batch, 2);
+    checkpoint::save(&path, &t, &serde_json::Value::Null).unwrap();
+    as_version_1(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    assert!(st.tensor("ebm.blocks.0.c1.weight_sigma").is_ok(), "the rewrite made a version 1 file");
+    assert_eq!(checkpoint::read_metadata(&path).unwrap().format_version, 1);
+    let mut fresh = conv_trainer();
+    checkpoint::load(&path, &mut fresh).unwrap();
+    assert_eq!(snapshot(&fresh), snapshot(&t));
+}
+
+#[test]
+fn a_version_2_checkpoint_without_our_bookkeeping_loads_and_resumes_exactly() {
+    // What a writer that knows only PyTorch's state_dicts produces (python/dualmcmc_torch).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torch.safetensors");
+    let (mut straight, mut first) = (conv_trainer(), conv_trainer());
+    train(&mut straight, conv_batch, 4);
+    train(&mut first, conv_batch, 2);
+    checkpoint::save(&path, &first, &serde_json::Value::Null).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    rewrite(&path, &bytes, |name, v| match name.starts_with("dualmcmc.") {
+        true => vec![],
+        false => vec![(name.into(), v)],
+    });
+    let mut resumed = conv_trainer();
+    checkpoint::load(&path, &mut resumed).unwrap();
+    train(&mut resumed, conv_batch, 2);
+    assert_eq!(snapshot(&resumed), snapshot(&straight), "σ and scratch are working values only");
+}
+
+#[test]
+fn a_version_2_checkpoint_without_a_batch_norm_counter_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nocount.safetensors");
+    checkpoint::save(&path, &conv_trainer(), &serde_json::Value::Null).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    rewrite(&path, &bytes, |name, v| match name == "generator.b_out.num_batches_tracked" {
+        true => vec![],
+        false => vec![(name.into(), v)],
+    });
+    let err = checkpoint::load(&path, &mut conv_trainer()).unwrap_err().to_string();
+    assert!(
+        err.contains("nocount.safetensors") && err.contains("`generator.b_out.num_batches_tracked`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -367,14 +455,14 @@ fn missing_truncated_and_foreign_files_are_clear_errors() {
 #[test]
 fn a_checkpoint_of_another_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v2.safetensors");
+    let path = dir.path().join("v3.safetensors");
     checkpoint::save(&path, &mlp_trainer(6), &serde_json::Value::Null).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let mut meta = header.metadata().clone().unwrap();
-    meta.insert("format_version".into(), "2".into());
+    meta.insert("format_version".into(), "3".into());
     std::fs::write(&path, safetensors::serialize(st.tensors(), Some(meta)).unwrap()).unwrap();
     let err = checkpoint::read_metadata(&path).unwrap_err().to_string();
-    assert!(err.contains("v2.safetensors") && err.contains("format version 2"), "{err}");
+    assert!(err.contains("v3.safetensors") && err.contains("format version 3"), "{err}");
 }

@@ -18,7 +18,9 @@
 //! Any network of this architecture (any input shape with sides a multiple of 4, any number
 //! of classes) can serve as the feature network of `eval --features FILE`.
 
-use crate::checkpoint::{CheckpointError, fingerprint, net_tensors, parse, values_of, write_tensors};
+use crate::checkpoint::{
+    CheckpointError, FORMAT_VERSION, fingerprint, net_tensors, parse, values_of, write_tensors,
+};
 use crate::data::{EpochOrder, ImageSet};
 use crate::gpu::{GpuBuffer, ReadbackError};
 use crate::models::classifier;
@@ -167,8 +169,8 @@ impl FeatureNet {
             .and_then(|s| serde_json::from_str(s).map_err(|e| format(format!("bad `spec`: {e}"))))?;
         let mut net =
             Self::new(engine, spec, max_batch, 0).map_err(|e| format(format!("bad `spec`: {e}")))?;
-        let trunk = values_of(path, &st, "features", &net.trunk, false)?;
-        let head = values_of(path, &st, "head", &net.head, false)?;
+        let trunk = values_of(path, &st, "features", &net.trunk, false, FORMAT_VERSION)?;
+        let head = values_of(path, &st, "head", &net.head, false, FORMAT_VERSION)?;
         let gpu = net.engine.gpu.clone();
         net.trunk.upload_values(&gpu, &trunk);
         net.head.upload_values(&gpu, &head);

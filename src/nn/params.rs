@@ -44,6 +44,10 @@ pub struct TensorSpec {
     /// Element offset in the parameter buffer (Param) or the state buffer (State).
     pub offset: usize,
     pub init: Init,
+    /// Whether PyTorch's module of the same layer has this tensor in its `state_dict`
+    /// (false for our own bookkeeping, such as the spectral-norm σ and scratch vector,
+    /// which checkpoints keep under a separate prefix: docs/algorithm.md §8).
+    pub torch: bool,
 }
 
 impl TensorSpec {
@@ -85,21 +89,22 @@ impl ParamLayout {
         let numel: usize = shape.iter().product();
         *len = offset + numel;
         let full = self.full_name(name);
-        self.tensors.push(TensorSpec { name: full, shape: shape.to_vec(), kind, offset, init });
+        self.tensors.push(TensorSpec { name: full, shape: shape.to_vec(), kind, offset, init, torch: true });
         offset
     }
 
     /// Registers several tensors back to back, with no padding between them (ops that take
-    /// one contiguous block, such as the spectral-norm state [u | v | σ | scratch]). Returns
-    /// the offset of the first.
-    pub fn add_packed(&mut self, parts: &[(&str, &[usize], Init)], kind: Kind) -> usize {
+    /// one contiguous block, such as the spectral-norm state [u | v | σ | scratch]). Each
+    /// part says whether PyTorch has it ([`TensorSpec::torch`]). Returns the offset of the
+    /// first.
+    pub fn add_packed(&mut self, parts: &[(&str, &[usize], Init, bool)], kind: Kind) -> usize {
         let len = match kind {
             Kind::Param => &mut self.params_len,
             Kind::State => &mut self.state_len,
         };
         let start = len.next_multiple_of(ALIGN);
         *len = start;
-        for (name, shape, init) in parts {
+        for (name, shape, init, torch) in parts {
             let len = match kind {
                 Kind::Param => &mut self.params_len,
                 Kind::State => &mut self.state_len,
@@ -107,7 +112,8 @@ impl ParamLayout {
             let offset = *len;
             *len += shape.iter().product::<usize>();
             let full = self.full_name(name);
-            self.tensors.push(TensorSpec { name: full, shape: shape.to_vec(), kind, offset, init: *init });
+            let (shape, init, torch) = (shape.to_vec(), *init, *torch);
+            self.tensors.push(TensorSpec { name: full, shape, kind, offset, init, torch });
         }
         start
     }

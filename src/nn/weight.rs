@@ -39,10 +39,11 @@ impl Weight {
         let scratch = s.state_len() - s.rows - s.cols - 1;
         let state = layout.add_packed(
             &[
-                ("weight_u", &[s.rows], Init::UnitNormal),
-                ("weight_v", &[s.cols], Init::UnitNormal),
-                ("weight_sigma", &[1], Init::Constant(1.0)),
-                ("weight_sn_scratch", &[scratch], Init::Constant(0.0)),
+                // u and v are PyTorch's buffers; σ and the scratch vector are ours.
+                ("weight_u", &[s.rows], Init::UnitNormal, true),
+                ("weight_v", &[s.cols], Init::UnitNormal, true),
+                ("weight_sigma", &[1], Init::Constant(1.0), false),
+                ("weight_sn_scratch", &[scratch], Init::Constant(0.0), false),
             ],
             Kind::State,
         );
