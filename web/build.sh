@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the page (the app on WebGPU) into web/dist, a static folder any file server serves:
 #   ./web/build.sh && python3 -m http.server -d web/dist 8000   # then open http://localhost:8000
-# Needs rustup (for the wasm32 target) and, once, about 8 minutes to build wasm-bindgen's CLI
-# at the version Cargo.lock pins (kept in web/.tools; WASM_BINDGEN=/path/to/it skips that).
+# Needs rustup (for the wasm32 target; a distribution's cargo without rustup cannot add it)
+# and, once, network access to crates.io and about 8 minutes to build wasm-bindgen's CLI at
+# the version Cargo.lock pins (kept in web/.tools; WASM_BINDGEN=/path/to/it skips that).
+# Honours CARGO_TARGET_DIR. The old web/dist stays until the new build has succeeded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +26,13 @@ fi
 # The library alone, as a cdylib (native builds never make one). The getrandom backend
 # for the browser is set in .cargo/config.toml.
 cargo rustc --lib --release --target "$target" --crate-type cdylib
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+staging=$(mktemp -d web/.dist.XXXXXX)
+trap 'rm -rf "$staging"' EXIT
+"$bindgen" --target web --no-typescript --out-dir "$staging" "$target_dir/$target/release/dualmcmc.wasm"
+cp web/index.html "$staging/"
 rm -rf web/dist
-"$bindgen" --target web --no-typescript --out-dir web/dist "target/$target/release/dualmcmc.wasm"
-cp web/index.html web/dist/
+mv "$staging" web/dist
+chmod 755 web/dist
 du -sh web/dist
 echo "built web/dist; serve it with: python3 -m http.server -d web/dist 8000"

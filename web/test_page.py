@@ -5,7 +5,9 @@ Serves web/dist, loads the page, and through the page's own functions (window.du
 status() and command(), the same commands its buttons send) checks that
   1. training on 8 gaussians advances the iterations, with finite losses,
   2. the energy landscape changes as the EBM learns,
-  3. one teaching step (one Langevin step of the chains on the landscape) moves the chains.
+  3. one teaching step (one Langevin step of the chains on the landscape) moves the chains,
+  4. the x- and z-revision, interpolation and curve panels show the trained networks,
+  5. Step, Reset and switching the toy work.
 It saves a screenshot of the trained landscape and prints the page's iterations per second.
 
 Run it with web/test_page.sh (it builds the page and installs Selenium first).
@@ -17,13 +19,12 @@ import functools
 import http.server
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
 # WebGPU on SwiftShader, with a canvas eframe can draw to (docs/web.md).
 CHROMIUM_FLAGS = [
@@ -37,10 +38,14 @@ CHROMIUM_FLAGS = [
 ]
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 def serve(folder):
     """A static file server for `folder` on a free port, in a thread; returns the port."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=folder)
-    handler.log_message = lambda *a: None
+    handler = functools.partial(QuietHandler, directory=folder)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server.server_address[1]
@@ -51,6 +56,7 @@ class Page:
         self.driver = driver
 
     def status(self):
+        # status() returns a JSON string.
         text = self.driver.execute_script("return window.dualmcmc ? window.dualmcmc.status() : null")
         return json.loads(text) if text else {"ready": False}
 
@@ -84,16 +90,24 @@ def finite_losses(s):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--dist", default="web/dist", help="the built page (web/build.sh)")
     ap.add_argument("--iterations", type=int, default=30, help="training iterations to run")
-    ap.add_argument("--screenshot", default="docs/web_landscape.png", help="where to save the trained landscape")
+    ap.add_argument("--screenshot", default="web/test_landscape.png",
+                    help="where to save the trained landscape (README's picture: docs/web_landscape.png)")
     ap.add_argument("--native", metavar="DUALMCMC",
                     help="also run DUALMCMC --no-gui bench app (e.g. target/release/dualmcmc) right after, "
                          "for the desktop app's speed on this machine in the same run")
-    ap.add_argument("--chromium", default="/usr/lib/chromium/chromium")
-    ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    ap.add_argument("--chromium", default="/usr/lib/chromium/chromium", help="the Chromium binary")
+    ap.add_argument("--chromedriver", default="/usr/bin/chromedriver", help="its WebDriver")
     args = ap.parse_args()
+    from selenium import webdriver  # after parsing, so that --help works without Selenium
+    from selenium.webdriver.chrome.service import Service
+    for path, what in [(args.chromium, "Chromium"), (args.chromedriver, "chromedriver")]:
+        if not os.path.exists(path):
+            fail(f"{what} is not at {path}: install it (Debian: sudo apt-get install -y chromium "
+                 f"chromium-driver) or pass --{what.lower()} PATH")
 
     port = serve(args.dist)
     options = webdriver.ChromeOptions()
@@ -150,6 +164,29 @@ def main():
         time.sleep(1.0)  # let the frame with the last view be drawn
         driver.save_screenshot(args.screenshot)
         print(f"screenshot: {args.screenshot}")
+
+        # 4. The other 2-D panels show views of the trained networks.
+        for tab, view in [("x", "x"), ("z", "z"), ("interpolation", "interpolation")]:
+            page.command(f"tab:{tab}")
+            v = page.wait(f"the {tab} view", lambda s: ((s.get("views") or {}).get(view) or {}).get("iteration") == done,
+                          120)["views"][view]
+            print(f"{tab} view at iteration {v['iteration']}: {v}", flush=True)
+        page.command("tab:curves")
+        c = page.wait("the curves", lambda s: s.get("tab") == "Curves", 60)
+        if c["curve_points"] != done:
+            fail(f"the curves hold {c['curve_points']} points after {done} iterations")
+
+        # 5. Step, Reset and switching the toy.
+        page.command("step")
+        page.wait("one step", lambda s: s.get("iteration") == done + 1 and not s.get("running"), 120)
+        page.command("reset")
+        page.wait("a reset", lambda s: s.get("iteration") == 0 and s.get("ready"), 120)
+        page.command("toy:checkerboard")
+        s = page.wait("the checkerboard", lambda s: "checkerboard" in (s.get("data") or "") and s.get("ready"), 120)
+        page.command("tab:landscape")
+        page.wait("its landscape", lambda s: (s.get("landscape") or {}).get("iteration") == 0
+                  and abs(s["landscape"]["energy_sum"] - after["energy_sum"]) > 1e-6, 120)
+        print(f"step, reset and toy switch: {s['data']}", flush=True)
         print(json.dumps({"passed": True, "iterations_per_second": rate, "adapter": s.get("adapter")}))
     finally:
         driver.quit()

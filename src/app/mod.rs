@@ -35,6 +35,17 @@ use std::time::Duration;
 use web_time::Instant;
 use worker::{Command, ViewRequest, WorkerHandle};
 
+/// The header's warning on a CPU adapter.
+const CPU_WARNING: &str = match cfg!(target_arch = "wasm32") {
+    true => {
+        "Warning: the browser gave a software (CPU) adapter: it works, but far slower than a GPU; \
+             a browser with hardware acceleration on a GPU is much faster"
+    }
+    false => {
+        "Warning: a software (CPU) adapter: it works, but far slower than a GPU; install a GPU driver for speed"
+    }
+};
+
 /// How often views follow a running training, at most (and at most every three iterations).
 const VIEW_REFRESH: Duration = Duration::from_millis(1500);
 
@@ -186,10 +197,7 @@ impl App {
             ui.horizontal(|ui| {
                 ui.label(format!("Adapter: {name}"));
                 if *cpu {
-                    ui.colored_label(
-                        ui.visuals().warn_fg_color,
-                        "Warning: a software (CPU) adapter: it works, but far slower than a GPU; install a GPU driver for speed",
-                    );
+                    ui.colored_label(ui.visuals().warn_fg_color, CPU_WARNING);
                 }
             });
         }

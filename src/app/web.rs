@@ -31,6 +31,8 @@ thread_local! {
     static STATUS: RefCell<String> = RefCell::new(r#"{"ready":false}"#.into());
     /// The app's context, to ask for the frame that takes a command.
     static CONTEXT: RefCell<Option<egui::Context>> = const { RefCell::new(None) };
+    /// eframe's runner: it knows whether the app panicked (a panic stops the page's app).
+    static RUNNER: RefCell<Option<eframe::WebRunner>> = const { RefCell::new(None) };
 }
 
 /// Starts the app in the page's canvas (called once the module is loaded).
@@ -44,14 +46,23 @@ pub fn start() {
     });
 }
 
-/// What the app shows now, as JSON: whether a session is ready, the adapter, the iteration,
+/// What the app shows now, as JSON: whether a session is ready, the tab, the points of the
+/// training curves, the revision and interpolation views (their iteration and steps), the
+/// adapter, the iteration,
 /// whether training runs, seconds per iteration, the last losses, the landscape (its
 /// iteration and the sum of its energies) and the teaching chains (step and mean position),
 /// the errors shown, and the frames drawn with the CPU time of one (a moving average, in
 /// seconds; the worker's recording runs inside frames).
 #[wasm_bindgen]
 pub fn status() -> String {
-    STATUS.with(|s| s.borrow().clone())
+    let panic = RUNNER.with(|r| r.borrow().as_ref().and_then(eframe::WebRunner::panic_summary));
+    match panic {
+        Some(p) => {
+            serde_json::json!({ "ready": false, "failure": format!("the app panicked: {}", p.message()) })
+                .to_string()
+        }
+        None => STATUS.with(|s| s.borrow().clone()),
+    }
 }
 
 /// Does what a button does: `start`, `pause`, `step`, `reset`, `teach_step`, `teach_reset`,
@@ -83,7 +94,9 @@ async fn run() -> Result<(), JsValue> {
         },
         ..Default::default()
     };
-    eframe::WebRunner::new()
+    let runner = eframe::WebRunner::new();
+    RUNNER.with(|r| *r.borrow_mut() = Some(runner.clone()));
+    runner
         .start(
             canvas,
             options,
@@ -185,8 +198,16 @@ fn status_of(s: &AppState, adapter: Option<&str>) -> serde_json::Value {
         let mean = [0, 1].map(|k| now.iter().map(|p| f64::from(p[k])).sum::<f64>() / n);
         serde_json::json!({ "step": t.step, "chains": now.len(), "mean_position": mean })
     });
+    let views = serde_json::json!({
+        "x": s.x_view.as_ref().map(|v| serde_json::json!({ "iteration": v.iteration, "states": v.states.len() })),
+        "z": s.z_view.as_ref().map(|v| serde_json::json!({ "iteration": v.iteration, "states": v.decoded.len() })),
+        "interpolation": s.interpolation.as_ref().map(|v| serde_json::json!({ "iteration": v.iteration })),
+    });
     serde_json::json!({
         "ready": s.session.is_some(),
+        "tab": format!("{:?}", s.tab),
+        "curve_points": s.history.len(),
+        "views": views,
         "adapter": adapter,
         "data": s.session.as_ref().map(|i| i.data.clone()),
         "iteration": s.iteration,

@@ -581,9 +581,11 @@ async fn view_of(s: &Session, request: ViewRequest) -> anyhow::Result<Event> {
             let chain = t.revise_x_async(&x0, &x_cfg, t.cfg.parameterisation, 0).await?;
             let n = if d == 2 { b } else { chains.clamp(1, b) };
             let states: Vec<Vec<f32>> = chain.states.iter().map(|x| x[..n * d].to_vec()).collect();
+            // Every state's energies in one readback (the EBM has no batch statistics).
+            let energies = t.energies_async(&states.concat()).await?;
             let mut chain_energy = vec![Vec::with_capacity(states.len()); n];
-            for x in &states {
-                for (k, e) in t.energy_async(x, false).await?.0.into_iter().enumerate() {
+            for x in energies.chunks(n) {
+                for (k, &e) in x.iter().enumerate() {
                     chain_energy[k].push(e);
                 }
             }

@@ -192,12 +192,24 @@ impl Trainer {
     }
 
     /// [`Trainer::decode_states`] as a future.
+    /// Each state is decoded as its own batch (the generator's batch norm sees that batch
+    /// alone), all in one submission and one readback.
     pub async fn decode_states_async(&self, states: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, ReadbackError> {
-        let mut out = Vec::with_capacity(states.len());
-        for z in states {
-            out.push(self.generate_async(z).await?);
-        }
-        Ok(out)
+        let (e, g) = (&self.engine, &self.engine.gpu);
+        let batches: Vec<(usize, GpuBuffer, GpuBuffer)> = states
+            .iter()
+            .map(|z| {
+                let n = self.examples(z, self.cfg.nz);
+                (n, g.upload(z), g.zeros(n * self.data_size()))
+            })
+            .collect();
+        g.submit(|enc| {
+            for (n, z, x) in &batches {
+                self.models.generator.forward(e, enc, *n, z, x);
+            }
+        });
+        let outputs: Vec<&GpuBuffer> = batches.iter().map(|b| &b.2).collect();
+        g.read_many_async(&outputs).await
     }
 
     /// z_i = (1 − s_i)·z_a + s_i·z_b, s_i = i/(p − 1), for p ≥ 2 points: `[p, nz]`, ends exact.
