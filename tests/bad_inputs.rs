@@ -166,6 +166,7 @@ fn fixtures(root: &Path) {
     write("in/empty.npy", &npy_bytes::<f32>(&[0, 2], &[], false));
     write("in/short.npy", &good[..good.len() - 3]);
     write("in/empty-file.npy", b"");
+    write("in/images-255.npy", &npy_bytes(&[2, 1, 28, 28], &[255.0f32; 2 * 784], false));
     std::fs::create_dir_all(root.join("in/a-folder.npy")).unwrap();
 
     write("cfg/syntax.toml", b"[train]\nbatch_size = = 3\n");
@@ -517,6 +518,31 @@ fn corpus() -> Vec<Case> {
             &["in/one.npy"],
         ),
     ];
+    // eval --samples: samples from another tool.
+    // The file's errors name the file; the configuration's name the setting.
+    let samples = |source: &[&str], file: &str, code: i32, says: &[&str]| {
+        let mut args = vec!["--no-gui", "eval"];
+        args.extend_from_slice(source);
+        args.extend_from_slice(&["--samples", file]);
+        let mut says = says.to_vec();
+        if code == RUNTIME {
+            says.push(file);
+        }
+        a(&args, code, &says)
+    };
+    cases.extend([
+        samples(&["runs/toy"], "in/missing.npy", RUNTIME, &[]),
+        samples(&["runs/toy"], "in/three.npy", RUNTIME, &["[N, 2]"]),
+        samples(&["runs/toy"], "in/nan.npy", RUNTIME, &["NaN"]),
+        samples(&["runs/toy"], "in/one.npy", RUNTIME, &["at least 2"]),
+        samples(&["runs/toy"], "in/empty.npy", RUNTIME, &[]),
+        samples(&["--preset", "fmnist"], "in/good.npy", RUNTIME, &["[N, 1, 28, 28]"]),
+        samples(&["--preset", "fmnist"], "in/images-255.npy", RUNTIME, &["[−1, 1]"]),
+        samples(&["--preset", "toy2d", "--set", "data.toy=nine"], "in/good.npy", USAGE, &["nine"]),
+        samples(&["--preset", "no-such-preset"], "in/good.npy", USAGE, &["no-such-preset"]),
+        samples(&["runs/toy", "--features", "in/good.npy"], "in/good.npy", USAGE, &["--features"]),
+        a(&["--no-gui", "eval", "--preset", "toy2d"], USAGE, &["--samples"]),
+    ]);
     // The .npy cases name their input.
     for c in &mut cases {
         if c.args.get(1).is_some_and(|a| a == "energy") && c.says.is_empty() {

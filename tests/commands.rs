@@ -558,3 +558,110 @@ fn eval_measures_toy_and_image_runs_and_writes_json_and_markdown() {
     let err = dualmcmc::eval::run_eval::eval(engine_arc(), run, 12, Some(&other)).unwrap_err();
     assert!(format!("{err:#}").contains("other.safetensors"), "{err:#}");
 }
+
+#[test]
+fn forward_gives_what_the_trainer_computes_for_each_network() {
+    use dualmcmc::cli::{ForwardArgs, NetChoice};
+    let run = image_run();
+    let dir = tempfile::tempdir().unwrap();
+    let session = dualmcmc::session::Session::open(engine_arc(), run).unwrap();
+    let t = &session.trainer;
+    let x = &image_data()[..4 * SIDE * SIDE];
+    let z = common::random(9, 4 * t.cfg.nz, -1.5, 1.5);
+    let input = |name: &str, shape: &[usize], v: &[f32]| {
+        let p = dir.path().join(name);
+        write_npy(&p, shape, v).unwrap();
+        p
+    };
+    let xs = input("x.npy", &[4, 1, SIDE, SIDE], x);
+    let zs = input("z.npy", &[4, t.cfg.nz], &z);
+    let go = |net, input: &Path, name: &str| {
+        let out = dir.path().join(name);
+        commands::forward(
+            engine_arc(),
+            &ForwardArgs { run: run.into(), net, input: input.into(), out: out.clone() },
+        )
+        .unwrap();
+        read_npy(&out).unwrap()
+    };
+    let g = go(NetChoice::Generator, &zs, "g.npy");
+    assert_eq!(g.shape, [4, 1, SIDE, SIDE]);
+    assert_eq!(g.values, t.generate(&z).unwrap(), "g(z) differs from the trainer's");
+    let e = go(NetChoice::Ebm, &xs, "e.npy");
+    assert_eq!(e.shape, [4]);
+    assert_eq!(e.values, t.energy(x, false).unwrap().0, "E(x) differs from the trainer's");
+    let q = go(NetChoice::Inference, &xs, "q.npy");
+    assert_eq!(q.shape, [4, 2 * t.cfg.nz]);
+    // μ is z₀ of a chain started from the mean with no steps.
+    let z_cfg = dualmcmc::sampler::LangevinConfig { steps: 0, ..t.cfg.z_langevin };
+    let mu = t.infer_z(x, &z_cfg, 0, true).unwrap().states[0].clone();
+    let nz = t.cfg.nz;
+    let q_mu: Vec<f32> = q.values.chunks(2 * nz).flat_map(|r| r[..nz].to_vec()).collect();
+    assert_eq!(q_mu, mu, "μ of q(x) differs from the trainer's");
+    // The generator takes latents only.
+    let err = commands::forward(
+        engine_arc(),
+        &ForwardArgs {
+            run: run.into(),
+            net: NetChoice::Generator,
+            input: xs.clone(),
+            out: dir.path().join("n.npy"),
+        },
+    )
+    .unwrap_err();
+    assert!(error_naming(err, &xs).contains(&format!("[N, {nz}]")));
+}
+
+#[test]
+fn eval_samples_scores_data_near_its_floor_and_a_collapsed_sampler_far_from_it() {
+    use dualmcmc::data::toy2d::Toy2d;
+    use dualmcmc::eval::samples::eval_samples;
+    let cfg = dualmcmc::config::RunConfig::resolve(
+        dualmcmc::config::RunConfig::preset("toy2d").unwrap(),
+        &[],
+        "preset toy2d",
+    )
+    .unwrap();
+    let path = Path::new("samples.npy");
+    let measure = |points: Vec<[f32; 2]>| {
+        let v: Vec<f32> = points.iter().flatten().copied().collect();
+        eval_samples(engine_arc(), &cfg, path, &[points.len(), 2], &v, 2000, None).unwrap()
+    };
+    let good = measure(Toy2d::EightGaussians.sample(2000, 77));
+    let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or_else(|| panic!("no {k} in {r}"));
+    assert_eq!(good["modes_reached"], 8);
+    assert!(f(&good, "samples_near_a_mode") > 0.97, "{good}");
+    let floor = f(&good, "histogram_total_variation_held_out_data");
+    assert!(f(&good, "histogram_total_variation") < 1.5 * floor + 0.02, "{good}");
+    assert!(f(&good, "frechet_distance_points") < 0.05, "{good}");
+    // Every sample on one mode.
+    let one = Toy2d::EightGaussians.modes().unwrap().centres[0];
+    let collapsed = measure(vec![one; 2000]);
+    assert_eq!(collapsed["modes_reached"], 1);
+    assert!(f(&collapsed, "histogram_total_variation") > 0.8, "{collapsed}");
+    assert!(f(&collapsed, "frechet_distance_points") > 1.0, "{collapsed}");
+}
+
+#[test]
+fn eval_samples_of_real_images_is_near_the_floor_and_of_noise_far_above() {
+    use dualmcmc::eval::samples::eval_samples;
+    let cfg = dualmcmc::config::RunConfig::resolve(
+        dualmcmc::config::RunConfig::preset("fmnist").unwrap(),
+        &[],
+        "preset fmnist",
+    )
+    .unwrap();
+    let (set, _) = dualmcmc::data::fashion_mnist(false).unwrap();
+    let n = 300;
+    // Test images other than the floor's (eval takes the first n of the test set).
+    let real = set.batch(&(n..2 * n).collect::<Vec<_>>());
+    let path = Path::new("samples.npy");
+    let shape = [n, 1, 28, 28];
+    let r = eval_samples(engine_arc(), &cfg, path, &shape, &real, n, None).unwrap();
+    let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or_else(|| panic!("no {k} in {r}"));
+    let floor = f(&r, "frechet_distance_held_out_data");
+    assert!(f(&r, "frechet_distance_samples") < 2.0 * floor, "{r}");
+    let noise = common::random(3, n * 784, -1.0, 1.0);
+    let r = eval_samples(engine_arc(), &cfg, path, &shape, &noise, n, None).unwrap();
+    assert!(f(&r, "frechet_distance_samples") > 20.0 * floor, "{r}");
+}

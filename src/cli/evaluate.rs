@@ -5,11 +5,12 @@ use crate::nn::Engine;
 use clap::Args;
 use std::sync::Arc;
 
-/// `eval`: `RUN_FOLDER [--n N] [--features FILE]`.
+/// `eval`: `RUN_FOLDER [--n N] [--features FILE]`, or `--samples FILE.npy` with a run
+/// folder or `--preset` for the data.
 #[derive(Args, Debug, Clone)]
 pub struct EvalArgs {
     /// The run folder.
-    #[arg(value_name = "RUN_FOLDER", required_unless_present = "run_flag")]
+    #[arg(value_name = "RUN_FOLDER", required_unless_present_any = ["run_flag", "preset"])]
     pub run: Option<std::path::PathBuf>,
     /// The run folder (same as the positional argument).
     #[arg(long = "run", value_name = "RUN_FOLDER", conflicts_with = "run")]
@@ -22,12 +23,50 @@ pub struct EvalArgs {
     /// default: the shipped Fashion-MNIST one, for 1×28×28 runs.
     #[arg(long, value_name = "FILE")]
     pub features: Option<std::path::PathBuf>,
+    /// Measure these samples instead of the run's model: `[N, C, H, W]` images in [−1, 1]
+    /// (`[N, 2]` for 2-D data), float32 or float64, from any tool. The Fréchet distance (and
+    /// for 2-D data the histogram and mode measures) against the reference statistics `eval`
+    /// uses for the run's data; the run's checkpoint is not used. Prints JSON, writes nothing.
+    #[arg(long, value_name = "FILE.npy")]
+    pub samples: Option<std::path::PathBuf>,
+    /// With --samples and no run folder: the preset whose data (and seed) gives the reference
+    /// statistics (fmnist, toy2d, …).
+    #[arg(long, requires = "samples", conflicts_with_all = ["run", "run_flag"])]
+    pub preset: Option<String>,
+    /// With --preset: a setting of the preset, KEY=VALUE (repeatable), e.g. data.toy=rings.
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "preset")]
+    pub set: Vec<String>,
 }
 
 impl EvalArgs {
-    pub fn run_folder(&self) -> &std::path::Path {
-        self.run.as_deref().or(self.run_flag.as_deref()).expect("clap requires one of them")
+    /// The run folder; `None` only with `--preset`.
+    pub fn run_folder(&self) -> Option<&std::path::Path> {
+        self.run.as_deref().or(self.run_flag.as_deref())
     }
+}
+
+/// `eval --samples`: the configuration from the run folder or the preset, then the samples.
+fn eval_samples(engine: Arc<Engine>, args: &EvalArgs, path: &std::path::Path) -> anyhow::Result<()> {
+    use crate::config::RunConfig;
+    let cfg = match (args.run_folder(), &args.preset) {
+        (Some(dir), _) => crate::session::RunFolder::open(dir)?.config(&[])?,
+        (None, Some(name)) => {
+            RunConfig::resolve(RunConfig::preset(name)?, &args.set, &format!("preset {name}"))?
+        }
+        (None, None) => usage!("--samples needs a run folder or --preset for the reference data"),
+    };
+    let a = super::npy::read_npy(path)?;
+    let report = crate::eval::samples::eval_samples(
+        engine,
+        &cfg,
+        path,
+        &a.shape,
+        &a.values,
+        args.n,
+        args.features.as_deref(),
+    )?;
+    crate::put!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 /// `ablate`: see `eval::ablate`.
@@ -73,7 +112,10 @@ fn check_n(n: usize) -> anyhow::Result<()> {
 
 pub fn eval(engine: Arc<Engine>, args: &EvalArgs) -> anyhow::Result<()> {
     check_n(args.n)?;
-    let run = args.run_folder();
+    if let Some(samples) = &args.samples {
+        return eval_samples(engine, args, samples);
+    }
+    let run = args.run_folder().expect("clap requires a run folder without --preset");
     let report = crate::eval::run_eval::eval(engine, run, args.n, args.features.as_deref())?;
     crate::put!("{}", serde_json::to_string_pretty(&report["metrics"])?);
     crate::say!("written: {}, {}", run.join("eval.json").display(), run.join("eval.md").display());

@@ -1,4 +1,4 @@
-//! The inspection commands (`dualmcmc --no-gui sample | reconstruct | interpolate | energy`):
+//! The inspection commands (`dualmcmc --no-gui sample | reconstruct | interpolate | energy | forward`):
 //! a trained run folder in, `.npy` arrays (see [`super::npy`]) and PNG pictures out. One
 //! plain function per command; the dispatcher prints what they return.
 //!
@@ -110,6 +110,35 @@ pub struct EnergyArgs {
     /// Where to write ∇ₓE(x), the shape of the input (float32).
     #[arg(long)]
     pub grad: Option<PathBuf>,
+}
+
+/// Which network `forward` runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetChoice {
+    /// The EBM: E(x) `[N]`.
+    Ebm,
+    /// The generator: g(z) `[N, …example]` for z `[N, nz]`.
+    Generator,
+    /// The inference model: q(x) = [μ | logvar] `[N, 2·nz]`.
+    Inference,
+}
+
+/// `forward`: `--run DIR --net ebm|generator|inference --input IN.npy --out OUT.npy`.
+#[derive(Args, Debug, Clone)]
+pub struct ForwardArgs {
+    /// The run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The network.
+    #[arg(long, value_enum)]
+    pub net: NetChoice,
+    /// Its input: examples `[N, C, H, W]` (`[N, 2]` for 2-D runs) for the EBM and the
+    /// inference model, latents `[N, nz]` for the generator; float32 or float64, C order.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write the output (float32).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `reconstruct`'s outcome and its reconstruction errors: mean over all values of
@@ -313,6 +342,57 @@ pub fn energy(engine: Arc<Engine>, args: &EnergyArgs) -> anyhow::Result<Outcome>
     out.lines.push(format!(
         "energy E = −f over {n} examples: mean {mean:.4}, min {lo:.4}, max {hi:.4} (lower is more probable)"
     ));
+    Ok(out)
+}
+
+/// `forward`: one network's output for the inputs given, in chunks of at most a training
+/// batch (near-equal, as `reconstruct` makes them). The generator's batch norm uses each
+/// chunk's statistics (training mode, as everywhere: see the module doc), so give it at most
+/// B latents for outputs that a PyTorch module in training mode reproduces on the same batch.
+/// Each forward of a spectrally normalised EBM advances its power iteration, as PyTorch's
+/// does in training mode.
+pub fn forward(engine: Arc<Engine>, args: &ForwardArgs) -> anyhow::Result<Outcome> {
+    let input = npy::read_npy(&args.input)?;
+    let session = open(engine, &args.run, None)?;
+    let (t, shape) = (&session.trainer, session.shape);
+    let nz = t.cfg.nz;
+    let (n, d_in, out_dims): (usize, usize, Vec<usize>) = match args.net {
+        NetChoice::Generator => {
+            if input.shape.len() != 2 || input.shape[1] != nz || input.shape[0] == 0 {
+                bail!(
+                    "{} holds an array of shape {:?}; the generator takes latents [N, {nz}], N ≥ 1",
+                    args.input.display(),
+                    input.shape
+                );
+            }
+            (input.shape[0], nz, array_shape(1, shape)[1..].to_vec())
+        }
+        NetChoice::Ebm => (examples_in(&input, shape, &args.input)?, shape.size(), vec![]),
+        NetChoice::Inference => (examples_in(&input, shape, &args.input)?, shape.size(), vec![2 * nz]),
+    };
+    refuse_to_overwrite(&args.input, std::slice::from_ref(&args.out))?;
+    check_parent(&args.out)?;
+    create_parent(&args.out)?;
+    let (e, g) = (&t.engine, &t.engine.gpu);
+    let d_out: usize = out_dims.iter().product();
+    let net = match args.net {
+        NetChoice::Ebm => &t.models.ebm,
+        NetChoice::Generator => &t.models.generator,
+        NetChoice::Inference => &t.models.inference,
+    };
+    let mut values = Vec::with_capacity(n * d_out);
+    for r in balanced_chunks(n, t.cfg.batch_size) {
+        let m = r.len();
+        let (x, y) = (g.upload(&input.values[r.start * d_in..r.end * d_in]), g.zeros(m * d_out));
+        g.submit(|enc| net.forward(e, enc, m, &x, &y));
+        values.extend(g.read::<f32>(&y)?);
+    }
+    let mut out = Outcome::default();
+    if args.net != NetChoice::Generator {
+        out.lines.extend(scale_note(&input, shape, &args.input));
+    }
+    let dims: Vec<usize> = std::iter::once(n).chain(out_dims).collect();
+    out.write_npy(args.out.clone(), &dims, &values)?;
     Ok(out)
 }
 

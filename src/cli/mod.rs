@@ -11,8 +11,8 @@ mod train;
 pub use classifier::{TrainClassifierArgs, train_classifier};
 pub use evaluate::{AblateCliArgs, EvalArgs};
 pub use inspect::{
-    ChainArgs, EnergyArgs, InterpolateArgs, ReconstructArgs, Reconstruction, SampleArgs, energy, interpolate,
-    reconstruct, sample,
+    ChainArgs, EnergyArgs, ForwardArgs, InterpolateArgs, NetChoice, ReconstructArgs, Reconstruction,
+    SampleArgs, energy, forward, interpolate, reconstruct, sample,
 };
 pub use train::TrainArgs;
 
@@ -77,9 +77,18 @@ pub enum Command {
     /// ∝ exp(−E(x)) and lower energy is more probable. Writes E `[N]` to --out and ∇ₓE (the
     /// input's shape) to --grad.
     Energy(EnergyArgs),
+    /// One network's output for given inputs (.npy): E(x), g(z) or q(x) = [μ | logvar].
+    ///
+    /// For comparing with other implementations (python/dualmcmc_torch's parity tests):
+    /// the EBM writes E `[N]`, the generator g(z) `[N, …]` for z `[N, nz]`, the inference
+    /// model q `[N, 2·nz]`. Inputs in chunks of at most a training batch.
+    Forward(ForwardArgs),
     /// Measure a run: Fréchet distances of generator and revised samples, reconstruction
     /// MSE, PSNR and SSIM, mean energies (images); exact log-likelihood, mode coverage and
     /// reconstruction error (2-D); writes eval.json and eval.md into the run folder.
+    ///
+    /// With --samples FILE.npy: samples from any tool measured against the same reference
+    /// statistics (Fréchet distance; for 2-D data histogram and mode measures); prints JSON.
     Eval(EvalArgs),
     /// Train the Fréchet distance's feature network: a small classifier, by default on the
     /// 60,000 Fashion-MNIST training images of Debian's `dataset-fashion-mnist`, tested on the
@@ -214,6 +223,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reconstruct(args) => report(&reconstruct(engine(), &args)?.outcome),
         Command::Interpolate(args) => report(&interpolate(engine(), &args)?),
         Command::Energy(args) => report(&energy(engine(), &args)?),
+        Command::Forward(args) => report(&forward(engine(), &args)?),
         Command::TrainClassifier(args) => report(&train_classifier(engine(), &args)?),
         Command::Ablate(args) => evaluate::ablate(engine(), args),
         Command::Eval(args) => evaluate::eval(engine(), &args),
@@ -252,6 +262,7 @@ impl Command {
             Command::Reconstruct(_) => "reconstruct",
             Command::Interpolate(_) => "interpolate",
             Command::Energy(_) => "energy",
+            Command::Forward(_) => "forward",
             Command::Eval(_) => "eval",
             Command::TrainClassifier(_) => "train-classifier",
             Command::Ablate(_) => "ablate",

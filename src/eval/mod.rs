@@ -5,4 +5,5 @@ pub mod feature_net;
 pub mod frechet;
 pub mod grid;
 pub mod run_eval;
+pub mod samples;
 pub mod ssim;

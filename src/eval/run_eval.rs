@@ -119,7 +119,7 @@ fn mean_energy(t: &Trainer, x: &[f32]) -> anyhow::Result<f64> {
 }
 
 /// Held-out points of a toy: the same set for `eval` and for the measurements during training.
-fn held_out(toy: Toy2d, n: usize) -> Vec<[f32; 2]> {
+pub(crate) fn held_out(toy: Toy2d, n: usize) -> Vec<[f32; 2]> {
     toy.sample(n, 0x5EED_0E7A)
 }
 
@@ -182,7 +182,10 @@ pub fn measure_progress(s: &mut Session) -> anyhow::Result<Progress> {
 pub async fn measure_progress_async(s: &mut Session) -> anyhow::Result<Progress> {
     let Some(toy) = s.toy() else { return image_progress(s) };
     let points = held_out(toy, PROGRESS_HELD_OUT);
-    let trained = toy_log_likelihood(&s.trainer, toy, &points).await?;
+    s.trainer.keep_state(true);
+    let trained = toy_log_likelihood(&s.trainer, toy, &points).await;
+    s.trainer.keep_state(false);
+    let trained = trained?;
     let averaged = s
         .with_averages_async(async |s, on| match on {
             true => Some(toy_log_likelihood(&s.trainer, toy, &points).await),
