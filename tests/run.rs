@@ -231,3 +231,39 @@ fn a_divergence_stops_training_by_default_and_rolls_back_with_lower_learning_rat
     assert_eq!(its, (1..=60).collect::<Vec<u64>>());
     assert_eq!(Session::open(engine_arc(), &dir).unwrap().iteration(), 60);
 }
+
+/// Looking at the model between iterations (what the app's views and the held-out
+/// measurements do) leaves the training as it would have been: every forward pass advances
+/// spectral norm's power iteration, and `Session::with_averages` puts that state back.
+#[test]
+fn looking_at_the_model_does_not_change_the_training() {
+    let set: Vec<String> =
+        ["data.prefer_full=false", "model.width=4", "train.batch_size=8", "schedule.grid=2"]
+            .map(String::from)
+            .to_vec();
+    let cfg = dualmcmc::config::RunConfig::resolve(
+        dualmcmc::config::RunConfig::preset("fmnist").unwrap(),
+        &set,
+        "test",
+    )
+    .unwrap();
+    assert!(cfg.to_toml().contains("spectral_norm = true"), "the EBM has spectral norm");
+    let run = |look: bool| {
+        let mut s = Session::new(engine_arc(), cfg.clone()).unwrap();
+        let mut losses = Vec::new();
+        for _ in 0..3 {
+            let m = s.step().unwrap();
+            losses.push([m.ebm_loss, m.gen_loss, m.inf_loss, m.energy_samples].map(f32::to_bits));
+            if look {
+                s.with_averages(|s, _| {
+                    let t = &s.trainer;
+                    let x = t.generate(&t.prior_draw(0)).unwrap();
+                    t.energies(&x).unwrap();
+                    t.revise_x(&x, &t.cfg.x_langevin, 0).unwrap();
+                });
+            }
+        }
+        losses
+    };
+    assert_eq!(run(true), run(false), "the same iterations, bit for bit, whether or not we looked");
+}

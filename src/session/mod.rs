@@ -90,12 +90,15 @@ impl Session {
     }
 
     /// Runs `f` with the networks on their moving averages when the run keeps them (the
-    /// second argument says whether it does), then puts the weights back as they were: what
-    /// pictures and views during training are made with.
+    /// second argument says whether it does), then puts the weights and the networks' state
+    /// back as they were ([`Trainer::keep_state`]): what pictures and views during training
+    /// are made with, so that looking never changes the training.
     pub fn with_averages<T>(&mut self, f: impl FnOnce(&Session, bool) -> T) -> T {
         let before = self.averaged();
         let on = self.trainer.use_averages(true);
+        self.trainer.keep_state(true);
         let out = f(self, on);
+        self.trainer.keep_state(false);
         self.trainer.use_averages(before);
         out
     }
@@ -104,7 +107,9 @@ impl Session {
     pub async fn with_averages_async<T>(&mut self, f: impl AsyncFnOnce(&Session, bool) -> T) -> T {
         let before = self.averaged();
         let on = self.trainer.use_averages(true);
+        self.trainer.keep_state(true);
         let out = f(self, on).await;
+        self.trainer.keep_state(false);
         self.trainer.use_averages(before);
         out
     }

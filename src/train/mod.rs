@@ -81,6 +81,9 @@ pub struct Trainer {
     /// Where the metrics and traces come back to the CPU, once per iteration.
     staging: Staging,
     backups: Backups,
+    /// The networks' state kept aside while the trained model is looked at
+    /// ([`Trainer::keep_state`]).
+    kept_state: [GpuBuffer; 3],
     /// Iterations done so far.
     pub iteration: u32,
     pub epoch: u32,
@@ -106,7 +109,7 @@ impl Trainer {
         let g = &engine.gpu.clone();
         let (b, d) = (cfg.batch_size, models.ebm.in_shape().size());
         let (x_steps, z_steps, nz) = (cfg.x_langevin.steps, cfg.z_langevin.steps, cfg.nz);
-        let (bufs, backups, x_sampler, z_sampler, staging) = g.checked(|| {
+        let (bufs, backups, kept_state, x_sampler, z_sampler, staging) = g.checked(|| {
             let sized_by = "model.*, train.nz or train.batch_size";
             let nets = [
                 (&mut models.ebm, "EBM", 0),
@@ -128,13 +131,28 @@ impl Trainer {
             let staging = g.staging(bufs.metrics.len);
             g.allocating("the backups of the networks' parameters", "model.*");
             let backups = Backups::new(g, [&models.ebm, &models.generator, &models.inference]);
+            let kept_state =
+                [&models.ebm, &models.generator, &models.inference].map(|n| g.zeros(n.bufs().state.len));
             g.allocating("the x-Langevin sampler", "train.batch_size or train.x_langevin.steps");
             let x_sampler = XLangevin::new(g, models.ebm.in_shape(), b, x_steps, cfg.parameterisation);
             g.allocating("the z-Langevin sampler", "train.batch_size, train.nz or train.z_langevin.steps");
             let z_sampler = ZLangevin::new(g, &models.generator, b, z_steps, cfg.sigma, cfg.parameterisation);
-            (bufs, backups, x_sampler, z_sampler, staging)
+            (bufs, backups, kept_state, x_sampler, z_sampler, staging)
         })?;
-        Ok(Self { engine, cfg, models, x_sampler, z_sampler, bufs, staging, backups, iteration: 0, epoch: 0 })
+        let (x, z) = (x_sampler, z_sampler);
+        Ok(Self {
+            engine,
+            cfg,
+            models,
+            x_sampler: x,
+            z_sampler: z,
+            bufs,
+            staging,
+            backups,
+            kept_state,
+            iteration: 0,
+            epoch: 0,
+        })
     }
 
     /// The iteration's buffers (valid after [`Trainer::iteration`]).
@@ -251,6 +269,22 @@ impl Trainer {
     /// Whether the networks compute with their moving averages now ([`Trainer::use_averages`]).
     pub fn averages_in_use(&self) -> bool {
         self.models.ebm.average_in_use()
+    }
+
+    /// Keeps the networks' state (spectral-norm vectors, batch-norm running statistics) aside
+    /// (`true`) or puts it back (`false`). Every forward pass advances spectral norm's power
+    /// iteration, so without this, looking at the model (views, held-out measurements) would
+    /// change what the next training iteration computes; with it, a run is the same whether
+    /// or not anyone looked. GPU copies only, no readback.
+    pub fn keep_state(&self, keep: bool) {
+        let nets = [&self.models.ebm, &self.models.generator, &self.models.inference];
+        self.engine.gpu.submit(|enc| {
+            for (net, kept) in nets.into_iter().zip(&self.kept_state) {
+                let state = &net.bufs().state;
+                let (src, dst) = if keep { (state, kept) } else { (kept, state) };
+                enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, (src.len * 4) as u64);
+            }
+        });
     }
 
     /// Sets the epoch for the learning-rate schedule.
