@@ -188,7 +188,8 @@ def main(argv=None) -> None:
         if trainer.averages is not None:
             for net in ckpt.NETS:
                 for k in trainer.averages[net]:
-                    trainer.averages[net][k] = ck.tensors.get(f"ema.{net}.{k}", trainer.averages[net][k]).clone()
+                    kept = ck.tensors.get(f"ema.{net}.{k}", trainer.averages[net][k])
+                    trainer.averages[net][k] = kept.to(device, copy=True)
     if rank == 0:
         (folder / "images").mkdir(parents=True, exist_ok=True)  # our run folder's layout
         if not args.resume:

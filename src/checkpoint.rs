@@ -58,7 +58,7 @@
 //! ```
 //!
 //! PyTorch writes checkpoints that we read by saving the same names, with the metadata
-//! above (`dualmcmc_torch.save_checkpoint`); the `dualmcmc.` tensors may be left out.
+//! above (`dualmcmc_torch.save`); the `dualmcmc.` tensors may be left out.
 //!
 //! # Writing
 //!

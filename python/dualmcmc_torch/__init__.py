@@ -48,7 +48,8 @@ class Run:
 def open_run(folder: str | Path, ema: bool = False) -> Run:
     """The three networks of a run folder, built from its ``config.toml`` and loaded from its
     ``checkpoint.safetensors`` with ``load_state_dict(strict=True)`` (with ``ema``, the
-    weight averages), in training mode (as our program computes)."""
+    weight averages: what our ``sample``, ``energy``, ``forward`` and ``eval`` compute with
+    when the run keeps them), in training mode (as our program computes)."""
     folder = Path(folder)
     cfg = load_config(folder / "config.toml")
     ck_path = folder / "checkpoint.safetensors"

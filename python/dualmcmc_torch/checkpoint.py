@@ -135,8 +135,8 @@ def load_models(path: str | Path, models: dict[str, nn.Module] | tuple, ema: boo
                     n = names[id(p)]
                     opt.state[p] = {
                         "step": torch.tensor(float(ck.adam_t[net])),
-                        "exp_avg": ck.tensors[f"optim.{net}.{n}.exp_avg"].clone(),
-                        "exp_avg_sq": ck.tensors[f"optim.{net}.{n}.exp_avg_sq"].clone(),
+                        "exp_avg": ck.tensors[f"optim.{net}.{n}.exp_avg"].to(p.device, copy=True),
+                        "exp_avg_sq": ck.tensors[f"optim.{net}.{n}.exp_avg_sq"].to(p.device, copy=True),
                     }
     return ck
 

@@ -11,6 +11,7 @@ import os
 import re
 import struct
 import subprocess
+import sys
 import tempfile
 import zlib
 from pathlib import Path
@@ -21,6 +22,8 @@ import pytest
 pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[2]
+# The package without installing it (`pip install -e python` works too).
+sys.path.insert(0, str(ROOT / "python"))
 
 
 def binary() -> Path:

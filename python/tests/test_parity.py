@@ -79,6 +79,27 @@ def test_energy_gradient_generator_and_inference_match_ours(runs, arch, tmp_path
     assert max(errs.values()) < TOL, errs
 
 
+def test_a_version_1_checkpoint_loads_strictly(runs, tmp_path):
+    # Our format 1: sigma and scratch among the network's tensors, no num_batches_tracked.
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    src = runs("small") / "checkpoint.safetensors"
+    with safe_open(str(src), framework="pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k.removeprefix("dualmcmc."): f.get_tensor(k) for k in f.keys() if not k.endswith("num_batches_tracked")}
+    meta["format_version"] = "1"
+    old = tmp_path / "v1.safetensors"
+    save_file(tensors, str(old), metadata=meta)
+    cfg = dm.load_config(runs("small") / "config.toml")
+    ck = ckpt.read(old)
+    models = dm.build_models(cfg["model"], ckpt.example_shape(cfg, ck), cfg["train"]["nz"])
+    ckpt.load_models(old, models)
+    now = dm.open_run(runs("small"))
+    for a, b in zip(models, now.models()):
+        for (k, v), (k2, w) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert k == k2 and torch.equal(v, w), k
+
+
 def test_our_noise_is_reproduced_bit_for_bit(runs, tmp_path):
     # interpolate's two ends are the first two prior draws of seed 0: stream INSPECT + 2.
     folder = runs("mlp")
@@ -138,15 +159,16 @@ def test_one_training_iteration_matches_ours(workdir, kind):
 
     second = ckpt.read(out / "second.safetensors")
     assert second.iteration == trainer.iteration
-    # Parameters and Adam's moments: what the iteration computes. Not the state tensors
-    # (spectral-norm u, v, batch-norm running statistics): our checkpoints hold them after
-    # the pictures `train` draws at its end (see the README's note), so they do not compare.
+    # Every tensor of the state_dicts (parameters, spectral-norm u and v, batch-norm running
+    # statistics) and Adam's moments.
     errs, moments = {}, {}
     for net, m in zip(ckpt.NETS, models):
         st = trainer.opts[net].state
         ours, theirs = [], []
+        for k, v in m.state_dict().items():
+            if not k.endswith("num_batches_tracked"):
+                errs[f"{net}.{k}"] = rel(v, second.tensors[f"{net}.{k}"])
         for n, p in m.named_parameters():
-            errs[f"{net}.{n}"] = rel(p.detach(), second.tensors[f"{net}.{n}"])
             for moment in ("exp_avg", "exp_avg_sq"):
                 theirs.append(st[p][moment].reshape(-1))
                 ours.append(second.tensors[f"optim.{net}.{n}.{moment}"].reshape(-1))
@@ -155,9 +177,9 @@ def test_one_training_iteration_matches_ours(workdir, kind):
         moments[net] = rel(torch.cat(theirs), torch.cat(ours))
     worst = sorted(errs.items(), key=lambda kv: -kv[1])[:3]
     params = {net: max(v for k, v in errs.items() if k.startswith(net + ".")) for net in ckpt.NETS}
-    report(f"iteration {kind}, parameters (worst tensor)", **params)
+    report(f"iteration {kind}, parameters and state (worst tensor)", **params)
     report(f"iteration {kind}, Adam moments (per network)", **moments)
-    # Stated tolerance: relative 1e-3 for every parameter tensor and for each network's Adam
+    # Stated tolerance: relative 1e-3 for every tensor of the state_dicts and for each network's Adam
     # moments after one iteration (chains, four losses and three Adam steps in float32, summed
     # in another order).
     assert all(v < 1e-3 for v in errs.values()), worst
