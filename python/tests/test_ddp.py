@@ -57,3 +57,23 @@ def test_two_gloo_processes_train_as_one_and_write_a_run_we_read(tmp_path):
     assert np.isfinite(np.load(tmp_path / "s.npy")).all()
     run_bin("train", "--resume", str(tmp_path / "two"), "--set", "schedule.iterations=4", "--quiet")
     assert ckpt.read(tmp_path / "two/checkpoint.safetensors").iteration == 4
+
+
+def test_two_gloo_processes_train_the_small_convnets_on_fashion_mnist(tmp_path):
+    # Spectral norm, batch norm (per-process statistics) and DDP's no_sync on the
+    # accumulated losses; our program then samples from the folder and resumes it.
+    text = (ROOT / "assets/presets/fmnist.toml").read_text()
+    for k, v in {"width = 16": "width = 4", "batch_size = 32": "batch_size = 8", "steps = 20": "steps = 2",
+                 "steps = 5": "steps = 1", "iterations = 2000": "iterations = 2", "prefer_full = true": "prefer_full = false",
+                 "grid = 5": "grid = 2"}.items():
+        assert k in text, f"the fmnist preset changed ({k}); update this test"
+        text = text.replace(k, v)
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(text)
+    torchrun(2, "--config", str(cfg), "--out", str(tmp_path / "two"))
+    ck = ckpt.read(tmp_path / "two/checkpoint.safetensors")
+    assert ck.iteration == 2 and all(t.isfinite().all() for k, t in ck.tensors.items() if t.is_floating_point())
+    run_bin("sample", "--run", str(tmp_path / "two"), "--n", "8", "--steps", "1", "--out", str(tmp_path / "s"))
+    assert np.load(tmp_path / "s.npy").shape == (8, 1, 28, 28)
+    run_bin("train", "--resume", str(tmp_path / "two"), "--set", "schedule.iterations=3", "--quiet")
+    assert ckpt.read(tmp_path / "two/checkpoint.safetensors").iteration == 3
