@@ -80,6 +80,20 @@ fn resuming_a_run_folder_equals_training_straight_through() {
     assert_eq!(logged, 4, "the resumed run appends to metrics.jsonl");
 }
 
+/// A run folder written by another tool may lack `images/` (python/train_ddp.py makes one,
+/// a hand-made folder may not): resuming makes it.
+#[test]
+fn resuming_a_folder_without_images_makes_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    train(engine_arc(), &tiny(&a, 2)).unwrap();
+    std::fs::remove_dir_all(a.join("images")).unwrap();
+    let resume =
+        RunSpec { resume: Some(a.clone()), set: vec!["schedule.iterations=4".into()], ..RunSpec::default() };
+    train(engine_arc(), &resume).unwrap();
+    assert!(std::fs::read_dir(a.join("images")).unwrap().next().is_some(), "pictures written again");
+}
+
 #[test]
 fn an_existing_run_folder_is_never_overwritten() {
     let tmp = tempfile::tempdir().unwrap();

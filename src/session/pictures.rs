@@ -10,6 +10,8 @@ use anyhow::Context;
 pub fn write(session: &Session, folder: &RunFolder, it: u64) -> anyhow::Result<()> {
     let (t, shape) = (&session.trainer, session.shape);
     let images = folder.images();
+    // A run folder written by another tool (python/train_ddp.py, by hand) may lack it.
+    std::fs::create_dir_all(&images).with_context(|| format!("cannot create {}", images.display()))?;
     let save = |name: &str, img: image::RgbImage| -> anyhow::Result<()> {
         let path = images.join(format!("{name}_{it:06}.png"));
         img.save(&path).with_context(|| format!("cannot write {}", path.display()))
