@@ -23,13 +23,14 @@ if ! "$bindgen" --version 2>/dev/null | grep -q " $version\$"; then
   bindgen=web/.tools/bin/wasm-bindgen
 fi
 
-# The library alone, as a cdylib (native builds never make one). The getrandom backend
-# for the browser is set in .cargo/config.toml.
-cargo rustc --lib --release --target "$target" --crate-type cdylib
+# The library alone, as a cdylib (native builds never make one), with the `web` profile
+# (Cargo.toml: release, optimised for size, LTO). The getrandom backend for the browser is
+# set in .cargo/config.toml.
+cargo rustc --lib --profile web --target "$target" --crate-type cdylib
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 staging=$(mktemp -d web/.dist.XXXXXX)
 trap 'rm -rf "$staging"' EXIT
-"$bindgen" --target web --no-typescript --out-dir "$staging" "$target_dir/$target/release/dualmcmc.wasm"
+"$bindgen" --target web --no-typescript --out-dir "$staging" "$target_dir/$target/web/dualmcmc.wasm"
 cp web/index.html "$staging/"
 rm -rf web/dist
 mv "$staging" web/dist

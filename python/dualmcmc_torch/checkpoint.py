@@ -148,8 +148,17 @@ def save(path: str | Path, models: dict[str, nn.Module] | tuple, *, iteration: i
     """Writes a checkpoint our program loads (``sample``, ``eval``, the app, ``train --resume``):
     the networks' state_dicts, Adam's moments (zeros without ``optimizers``), optional weight
     averages (parameter name -> tensor, per net), and the metadata. Written to a temporary
-    file beside ``path`` and renamed over it."""
+    file beside ``path`` and renamed over it. When the folder has no ``config.toml`` yet,
+    ``run_config_toml`` is written there too, so that the folder is a run folder our commands
+    open (``sample --run FOLDER``)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = path.with_name("config.toml")
+    if not config.exists():
+        tmp_config = path.with_name(".config.toml.tmp")
+        tmp_config.write_text(run_config_toml)
+        tmp_config.chmod(0o644)
+        tmp_config.replace(config)
     models = dict(zip(NETS, models)) if not isinstance(models, dict) else models
     tensors: dict[str, torch.Tensor] = {}
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "iteration": str(iteration),
@@ -175,6 +184,7 @@ def save(path: str | Path, models: dict[str, nn.Module] | tuple, *, iteration: i
     tensors = {k: v.contiguous().cpu() for k, v in tensors.items()}
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(tmp), metadata=meta)
+    tmp.chmod(0o644)  # as our program writes them (readable on a shared file system)
     tmp.replace(path)
 
 
