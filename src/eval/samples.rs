@@ -4,8 +4,9 @@
 //!
 //! - Images: the squared Fréchet distance between Gaussians fitted to the feature network's
 //!   features of the samples and of `n` training images (the same images, drawn with the same
-//!   seed, as `eval` of a run with this configuration), and the floor at this n (real against
-//!   held-out real images), as `eval` reports it.
+//!   seed, as `eval` of a run with this configuration), and the floor: the distance of as
+//!   many held-out real images as there are samples (the distance is biased upwards at small
+//!   numbers, so the floor is taken at the samples' number).
 //! - 2-D data, the measures that need no energy: the modes the samples reach and the
 //!   fraction near a mode (mixtures, as `eval` counts them for revised samples); the total
 //!   variation distance between the histograms of the samples and of `n` held-out points on a
@@ -163,13 +164,16 @@ fn image_measures(
     };
     // The reference images of `eval` (run_eval::image_eval): the same draw from the same seed.
     let real = stats(&train.examples(n, cfg.train.seed ^ 0xFEA7))?;
+    // The floor: as many held-out real images as there are samples (a distance measured
+    // with fewer images is biased upwards, so the floor must be at the samples' number).
     let held_out = match data {
         DataConfig::FashionMnist { .. } => {
             let (set, _) = crate::data::fashion_mnist(false)?;
-            set.batch(&(0..n.min(set.len())).collect::<Vec<_>>())
+            set.batch(&(0..count.min(set.len())).collect::<Vec<_>>())
         }
-        _ => train.examples(n, cfg.train.seed),
+        _ => train.examples(count, cfg.train.seed),
     };
+    let held_out_examples = held_out.len() / img.iter().product::<usize>();
     let mut out = json!({
         "samples": count,
         "frechet_examples": real.n,
@@ -177,6 +181,7 @@ fn image_measures(
         "feature_network_test_accuracy": info.test_accuracy,
         "frechet_distance_samples": frechet_distance(&real, &stats(values)?),
         "frechet_distance_held_out_data": frechet_distance(&real, &stats(&held_out)?),
+        "held_out_examples": held_out_examples,
     });
     if count.min(real.n) < 2 * net.spec.features {
         out["frechet_note"] = json!(format!(
