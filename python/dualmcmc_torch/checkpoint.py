@@ -114,6 +114,21 @@ def state_dict_of(ck: Checkpoint, net: str, ema: bool = False) -> dict[str, torc
     return sd
 
 
+def first_difference(ck: Checkpoint, net: str, m: nn.Module) -> str:
+    """The first tensor whose name or shape differs between the file and the module, in words."""
+    pre = f"{net}."
+    ours = {k[len(pre):]: tuple(v.shape) for k, v in ck.tensors.items() if k.startswith(pre)}
+    theirs = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    for k in sorted(set(ours) | set(theirs)):
+        if k not in ours:
+            return f"{pre}{k} {list(theirs[k])} is not in the file"
+        if k not in theirs:
+            return f"{pre}{k} {list(ours[k])} in the file is not in the module"
+        if ours[k] != theirs[k]:
+            return f"{pre}{k} is {list(ours[k])} in the file, {list(theirs[k])} here"
+    return "same tensor names and shapes; the layer order or a setting differs"
+
+
 def load_models(path: str | Path, models: dict[str, nn.Module] | tuple, ema: bool = False,
                 optimizers: dict[str, torch.optim.Optimizer] | None = None) -> Checkpoint:
     """Loads a checkpoint into (ebm, generator, inference) with ``load_state_dict(strict=True)``,
@@ -125,7 +140,7 @@ def load_models(path: str | Path, models: dict[str, nn.Module] | tuple, ema: boo
         here = fingerprint(m)
         if here != ck.architecture[net]:
             raise ValueError(f"{path}: `{net}` has fingerprint {ck.architecture[net]} in the file, "
-                             f"{here} here: another architecture")
+                             f"{here} here: another architecture ({first_difference(ck, net, m)})")
         m.load_state_dict(state_dict_of(ck, net, ema), strict=True)
         if optimizers is not None:
             opt = optimizers[net]
