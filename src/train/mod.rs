@@ -139,13 +139,12 @@ impl Trainer {
             let z_sampler = ZLangevin::new(g, &models.generator, b, z_steps, cfg.sigma, cfg.parameterisation);
             (bufs, backups, kept_state, x_sampler, z_sampler, staging)
         })?;
-        let (x, z) = (x_sampler, z_sampler);
         Ok(Self {
             engine,
             cfg,
             models,
-            x_sampler: x,
-            z_sampler: z,
+            x_sampler,
+            z_sampler,
             bufs,
             staging,
             backups,
