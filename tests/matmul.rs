@@ -90,7 +90,9 @@ fn awkward_sizes_all_transposes_match_cpu() {
 fn vec4_path_all_transposes_match_cpu() {
     // Multiples of 4 (vec4 loads) with edges that are not tile multiples.
     let mm = default_matmul();
-    for (case, &(m, n, k)) in [(4, 4, 4), (68, 36, 20), (132, 260, 64), (20, 300, 8)].iter().enumerate() {
+    for (case, &(m, n, k)) in
+        [(4, 4, 4), (68, 36, 20), (132, 260, 64), (20, 300, 8), (260, 4, 128)].iter().enumerate()
+    {
         for t in 0..4 {
             let (ta, tb) = (t & 2 != 0, t & 1 != 0);
             let s = MatmulShape::new(m, n, k, ta, tb);
@@ -164,10 +166,11 @@ fn beta_zero_overwrites_nan_and_results_are_bit_identical() {
 #[test]
 fn other_tile_sizes_match_cpu() {
     // The GPU tiles in every variant, and a lopsided tile (3×2 blocks, 4×2 workgroups) on
-    // one variant per loader; sizes leave partial tiles in every direction.
+    // one variant per loader; sizes leave partial tiles in every direction, and n ≤ 4 runs
+    // the narrow form of each.
     let g = gpu();
     let lopsided = MatmulTiles { row_blocks: 3, col_blocks: 2, workgroup: [4, 2] };
-    let cases = [(65, 33, 7), (36, 68, 16)];
+    let cases = [(65, 33, 7), (36, 68, 16), (300, 1, 36), (70, 3, 9)];
     for (tiles, transposes) in [(MatmulTiles::GPU, 0..4), (lopsided, 3..4)] {
         let mm = Matmul::with_tiles(g, tiles);
         for (t, &(m, n, k)) in cases.iter().enumerate() {

@@ -157,14 +157,14 @@ struct Params {
     kw: u32,
     stride: u32,
     pad: u32,
-    has_bias: u32,
+    _pad3: u32,
     x_off: u32,
     w_off: u32,
     b_off: u32,
     y_off: u32,
     chunk_rows: u32,
     chunks: u32,
-    accumulate: u32,
+    _pad4: u32,
     phase: u32,
     blk0: u32,
     tap_lo: u32,
@@ -200,7 +200,6 @@ impl Params {
         self.tap_hi = sl.tap_hi as u32;
         self.red_lo = sl.red_lo as u32;
         self.red_hi = sl.red_hi as u32;
-        self.accumulate = u32::from(sl.accumulates());
     }
 }
 
@@ -266,8 +265,10 @@ fn slices(blocks: usize, taps: usize, red: usize) -> Vec<Slice> {
 /// The convolution kernels, compiled once, and their scratch buffers.
 pub struct Conv2d {
     gpu: Gpu,
-    forward: Kernel,
-    backward_input: Kernel,
+    /// Indexed by `accumulate * 2 + has_bias` (a slice that accumulates ignores the bias).
+    forward: [Kernel; 4],
+    /// Indexed by `accumulate`.
+    backward_input: [Kernel; 2],
     pack_forward: Kernel,
     pack_input: Kernel,
     /// Workgroups of 64 and of 8 invocations (for layers with few weight positions).
@@ -302,6 +303,11 @@ impl Conv2d {
         use Access::{Read, ReadWrite, Uniform};
         let source = composed_source(storage_weights);
         let k = |entry, bufs: &[Access]| Kernel::new(gpu, &source, entry, bufs, &[]);
+        let flag = |b: bool| f64::from(u8::from(b));
+        let store = |entry, bufs: &[Access], accumulate: bool, bias: bool| {
+            let constants = [("ACCUMULATE", flag(accumulate)), ("HAS_BIAS", flag(bias))];
+            Kernel::new(gpu, &source, entry, bufs, &constants)
+        };
         let weights = if storage_weights { Read } else { Uniform };
         let uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("conv2d weights slice"),
@@ -311,8 +317,10 @@ impl Conv2d {
         });
         Self {
             gpu: gpu.clone(),
-            forward: k("forward", &[weights, Read, Read, ReadWrite]),
-            backward_input: k("backward_input", &[weights, Read, ReadWrite]),
+            forward: [0, 1, 2, 3]
+                .map(|i| store("forward", &[weights, Read, Read, ReadWrite], i >= 2, i % 2 == 1)),
+            backward_input: [false, true]
+                .map(|acc| store("backward_input", &[weights, Read, ReadWrite], acc, false)),
             pack_forward: k("pack_forward", &[Read, ReadWrite]),
             pack_input: k("pack_input", &[Read, ReadWrite]),
             backward_weight: [64.0, 8.0].map(|wg| {
@@ -375,7 +383,6 @@ impl Conv2d {
         p.y_off = y.offset as u32;
         // Without a bias the binding still needs a buffer; the shader does not read it.
         let b = bias.unwrap_or(x);
-        p.has_bias = u32::from(bias.is_some());
         p.b_off = b.offset as u32;
 
         let taps = s.kh * s.kw;
@@ -388,7 +395,8 @@ impl Conv2d {
         self.weight_dispatches(enc, &scratch, &packed, (blocks, taps, s.c_in), |enc, sl, weights| {
             p.set_slice(sl);
             let groups = [pixel_groups, sl.blocks as u32, 1];
-            self.forward.encode(&self.gpu, enc, &p, &[weights, x.buf, b.buf, y.buf], groups);
+            let kernel = &self.forward[usize::from(sl.accumulates()) * 2 + usize::from(bias.is_some())];
+            kernel.encode(&self.gpu, enc, &p, &[weights, x.buf, b.buf, y.buf], groups);
         });
     }
 
@@ -435,7 +443,7 @@ impl Conv2d {
                     scratch.uniform.clone()
                 };
                 let groups = [groups_of(pixels), blocks as u32, 1];
-                self.backward_input.encode(&self.gpu, enc, &p, &[&unread, dy.buf, dx.buf], groups);
+                self.backward_input[0].encode(&self.gpu, enc, &p, &[&unread, dy.buf, dx.buf], groups);
                 continue;
             }
             let len = blocks * s.c_out * taps * BLOCK;
@@ -444,7 +452,8 @@ impl Conv2d {
             self.weight_dispatches(enc, &scratch, &packed, (blocks, taps, s.c_out), |enc, sl, weights| {
                 p.set_slice(sl);
                 let groups = [groups_of(pixels), sl.blocks as u32, 1];
-                self.backward_input.encode(&self.gpu, enc, &p, &[weights, dy.buf, dx.buf], groups);
+                let kernel = &self.backward_input[usize::from(sl.accumulates())];
+                kernel.encode(&self.gpu, enc, &p, &[weights, dy.buf, dx.buf], groups);
             });
         }
     }

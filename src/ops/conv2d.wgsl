@@ -29,17 +29,24 @@
 
 const WG: u32 = 64u;      // invocations per workgroup
 
+// forward / backward_input: whether this pipeline adds to the output (a later uniform
+// slice) or writes it, and whether forward starts its sums from the bias. As override
+// constants the unused code folds away: lavapipe runs a branch on a uniform value as masked
+// code on every lane, so a run-time flag cost a load per output even when off.
+override ACCUMULATE: bool = false;
+override HAS_BIAS: bool = false;
+
 struct Params {
     batch: u32, c_in: u32, h_in: u32, w_in: u32,
     c_out: u32, h_out: u32, w_out: u32, kh: u32,
-    kw: u32, stride: u32, pad: u32, has_bias: u32,
+    kw: u32, stride: u32, pad: u32, _pad3: u32,
     x_off: u32, w_off: u32, b_off: u32, y_off: u32,
     // backward_weight: rows (b, oy) per chunk and number of chunks (partial sums).
     chunk_rows: u32, chunks: u32,
     // forward / backward_input: this dispatch covers channel blocks blk0 + wid.y, taps
     // [tap_lo, tap_hi) and reduction channels [red_lo, red_hi) (input channels for forward,
-    // output channels for backward_input); it adds to the output when `accumulate` is 1.
-    accumulate: u32, phase: u32,
+    // output channels for backward_input); it adds to the output when ACCUMULATE.
+    _pad4: u32, phase: u32,
     blk0: u32, tap_lo: u32, tap_hi: u32, red_lo: u32,
     red_hi: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
@@ -111,7 +118,7 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
     // The sums start from the bias (first slice only), loaded once for the four pixels.
     let co0 = (p.blk0 + wid.y) * 16u;
     var b = mat4x4<f32>();
-    if (p.has_bias != 0u && p.accumulate == 0u) {
+    if (HAS_BIAS && !ACCUMULATE) {
         for (var i = 0u; i < 16u; i++) {
             b[i / 4u][i % 4u] = bias[p.b_off + min(co0 + i, p.c_out - 1u)];
         }
@@ -148,15 +155,26 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
 }
 
 /// y[pixel, co0 + i] = (the earlier slices' sum, if any) + acc[i / 4][i % 4], i < 16.
+/// Written out, not looped: a loop indexing the matrix at run time keeps it in memory.
 fn store_y(o: OutputPixel, co0: u32, hw_out: u32, acc: mat4x4<f32>) {
     if (!o.live) { return; }
-    for (var i = 0u; i < 16u; i++) {
-        let co = co0 + i;
-        if (co >= p.c_out) { return; }
-        let yi = o.yb + co * hw_out;
-        var base = 0.0;
-        if (p.accumulate != 0u) { base = y[yi]; }
-        y[yi] = base + acc[i / 4u][i % 4u];
+    let yi = o.yb + co0 * hw_out;
+    store_y4(yi, co0, hw_out, acc[0]);
+    store_y4(yi + 4u * hw_out, co0 + 4u, hw_out, acc[1]);
+    store_y4(yi + 8u * hw_out, co0 + 8u, hw_out, acc[2]);
+    store_y4(yi + 12u * hw_out, co0 + 12u, hw_out, acc[3]);
+}
+
+fn store_y4(yi: u32, co: u32, hw_out: u32, v: vec4<f32>) {
+    store_y1(yi, co, v.x);
+    store_y1(yi + hw_out, co + 1u, v.y);
+    store_y1(yi + 2u * hw_out, co + 2u, v.z);
+    store_y1(yi + 3u * hw_out, co + 3u, v.w);
+}
+
+fn store_y1(yi: u32, co: u32, v: f32) {
+    if (co < p.c_out) {
+        if (ACCUMULATE) { y[yi] = y[yi] + v; } else { y[yi] = v; }
     }
 }
 
@@ -263,16 +281,27 @@ fn backward_input(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
     store_dx(q3, ci0, hw_in, acc3);
 }
 
-/// dx[pixel, ci0 + i] = (0 or the earlier slices' sum) + acc[i / 4][i % 4], i < 16.
+/// dx[pixel, ci0 + i] = (0 or the earlier slices' sum) + acc[i / 4][i % 4], i < 16,
+/// written out as `store_y` is.
 fn store_dx(q: InputPixel, ci0: u32, hw_in: u32, acc: mat4x4<f32>) {
     if (!q.live) { return; }
-    for (var i = 0u; i < 16u; i++) {
-        let ci = ci0 + i;
-        if (ci >= p.c_in) { return; }
-        let xi = q.dxb + ci * hw_in;
-        var base = 0.0;
-        if (p.accumulate != 0u) { base = bi_dx[xi]; }
-        bi_dx[xi] = base + acc[i / 4u][i % 4u];
+    let xi = q.dxb + ci0 * hw_in;
+    store_dx4(xi, ci0, hw_in, acc[0]);
+    store_dx4(xi + 4u * hw_in, ci0 + 4u, hw_in, acc[1]);
+    store_dx4(xi + 8u * hw_in, ci0 + 8u, hw_in, acc[2]);
+    store_dx4(xi + 12u * hw_in, ci0 + 12u, hw_in, acc[3]);
+}
+
+fn store_dx4(xi: u32, ci: u32, hw_in: u32, v: vec4<f32>) {
+    store_dx1(xi, ci, v.x);
+    store_dx1(xi + hw_in, ci + 1u, v.y);
+    store_dx1(xi + 2u * hw_in, ci + 2u, v.z);
+    store_dx1(xi + 3u * hw_in, ci + 3u, v.w);
+}
+
+fn store_dx1(xi: u32, ci: u32, v: f32) {
+    if (ci < p.c_in) {
+        if (ACCUMULATE) { bi_dx[xi] = bi_dx[xi] + v; } else { bi_dx[xi] = v; }
     }
 }
 

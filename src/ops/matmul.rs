@@ -18,7 +18,8 @@
 
 use super::activation::Activation;
 use crate::gpu::{Access, Gpu, Kernel};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The kernel body; `a_block`/`b_block` come from one of the two loaders below.
 pub const SOURCE: &str = include_str!("matmul.wgsl");
@@ -74,6 +75,16 @@ impl MatmulTiles {
     pub fn cols_per_group(&self) -> usize {
         4 * self.col_blocks as usize * self.workgroup[0] as usize
     }
+
+    /// The tiles for products whose C has at most 4 columns (a one-output layer's forward,
+    /// the input gradient of a layer on 2-D points): one column block per invocation and
+    /// every invocation of the workgroup along m. With the wide tiles, 15 of the 16 columns
+    /// an invocation computes and 7 of a CPU workgroup's 8 lanes would be idle, so such a
+    /// product cost as much as a 128-column one (`bench train`, toy2d).
+    pub fn narrow(&self, max_y: u32) -> Self {
+        let lanes = (self.workgroup[0] * self.workgroup[1]).min(max_y);
+        Self { row_blocks: self.row_blocks, col_blocks: 1, workgroup: [1, lanes] }
+    }
 }
 
 /// Sizes and layout of one (batched) product. op(A) is `[m, k]`, op(B) is `[k, n]`, C is
@@ -121,13 +132,12 @@ struct Params {
     beta: f32,
     _pad2: [u32; 2],
     bias_off: u32,
-    has_bias: u32,
+    _pad3: u32,
     gate_off: u32,
     _pad4: u32,
-    act: u32,
     act_slope: f32,
-    gate_act: u32,
     gate_slope: f32,
+    _pad5: [u32; 2],
 }
 
 /// What a matmul does to each output of C = op(A)·op(B) on its way to memory, in this
@@ -152,13 +162,28 @@ fn act_code(act: Option<Activation>) -> (u32, f32) {
     }
 }
 
-/// The matmul pipelines: transposes × loaders, each specialised by override constants and
-/// created on first use.
+/// What one matmul pipeline is specialised for (its WGSL override constants besides the
+/// tile sizes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Variant {
+    narrow: bool,
+    vec4: bool,
+    trans_a: bool,
+    trans_b: bool,
+    has_beta: bool,
+    has_bias: bool,
+    act: u32,
+    gate_act: u32,
+}
+
+/// The matmul pipelines: tiles × loaders × transposes × epilogues, each specialised by
+/// override constants and created on first use (a training run uses a dozen or so).
 pub struct Matmul {
     gpu: Gpu,
     tiles: MatmulTiles,
-    /// Indexed by `vec4 * 4 + trans_a * 2 + trans_b`.
-    kernels: [OnceLock<Kernel>; 8],
+    /// [`MatmulTiles::narrow`] of `tiles`, for C with at most 4 columns.
+    narrow: MatmulTiles,
+    kernels: Mutex<HashMap<Variant, Arc<Kernel>>>,
     /// Bound where an epilogue has no bias or gate.
     unused: crate::gpu::GpuBuffer,
 }
@@ -184,33 +209,44 @@ impl Matmul {
             "matmul: workgroup {:?} is empty or exceeds the adapter's limits",
             tiles.workgroup
         );
-        Self { gpu: gpu.clone(), tiles, kernels: Default::default(), unused: gpu.zeros(4) }
+        let narrow =
+            tiles.narrow(l.max_compute_workgroup_size_y.min(l.max_compute_invocations_per_workgroup));
+        Self { gpu: gpu.clone(), tiles, narrow, kernels: Mutex::default(), unused: gpu.zeros(4) }
     }
 
     pub fn tiles(&self) -> MatmulTiles {
         self.tiles
     }
 
-    fn kernel(&self, vec4: bool, trans_a: bool, trans_b: bool) -> &Kernel {
-        let index = usize::from(vec4) * 4 + usize::from(trans_a) * 2 + usize::from(trans_b);
-        self.kernels[index].get_or_init(|| {
-            let t = self.tiles;
+    fn kernel(&self, v: Variant) -> Arc<Kernel> {
+        // A poisoned lock is taken as it is: the map only ever holds finished kernels.
+        let mut kernels = self.kernels.lock().unwrap_or_else(PoisonError::into_inner);
+        let kernel = kernels.entry(v).or_insert_with(|| {
+            let t = if v.narrow { self.narrow } else { self.tiles };
+            let flag = |b: bool| f64::from(u8::from(b));
             let constants = [
-                ("TRANS_A", f64::from(u8::from(trans_a))),
-                ("TRANS_B", f64::from(u8::from(trans_b))),
+                ("TRANS_A", flag(v.trans_a)),
+                ("TRANS_B", flag(v.trans_b)),
                 ("MB", f64::from(t.row_blocks)),
                 ("NB", f64::from(t.col_blocks)),
                 ("WG_X", f64::from(t.workgroup[0])),
                 ("WG_Y", f64::from(t.workgroup[1])),
+                ("HAS_BETA", flag(v.has_beta)),
+                ("HAS_BIAS", flag(v.has_bias)),
+                ("ACT", f64::from(v.act)),
+                ("GATE_ACT", f64::from(v.gate_act)),
             ];
             let bufs = [Access::Read, Access::Read, Access::ReadWrite, Access::Read, Access::Read];
-            let mut kernel = Kernel::new(&self.gpu, &composed_source(vec4), "matmul", &bufs, &constants);
-            // Named by variant for profiles, e.g. `matmul vec4 A·Bᵀ`.
+            let mut kernel = Kernel::new(&self.gpu, &composed_source(v.vec4), "matmul", &bufs, &constants);
+            // Named by loads and transposes for profiles, e.g. `matmul vec4 A·Bᵀ`; the
+            // epilogue does not split the name.
             let op = |t: bool, m: &str| if t { format!("{m}ᵀ") } else { m.to_string() };
-            let loads = if vec4 { "vec4" } else { "scalar" };
-            kernel.name = format!("matmul {loads} {}·{}", op(trans_a, "A"), op(trans_b, "B"));
-            kernel
-        })
+            let loads = if v.vec4 { "vec4" } else { "scalar" };
+            let thin = if v.narrow { " (n ≤ 4)" } else { "" };
+            kernel.name = format!("matmul {loads} {}·{}{thin}", op(v.trans_a, "A"), op(v.trans_b, "B"));
+            Arc::new(kernel)
+        });
+        Arc::clone(kernel)
     }
 
     /// Records C = α·op(A)·op(B) + β·C. With β = 0, C is not read (it may hold NaN).
@@ -289,17 +325,18 @@ impl Matmul {
             beta,
             _pad2: [0; 2],
             bias_off: bias.offset as u32,
-            has_bias: u32::from(epi.bias.is_some()),
+            _pad3: 0,
             gate_off: gate.offset as u32,
             _pad4: 0,
-            act,
             act_slope,
-            gate_act,
             gate_slope,
+            _pad5: [0; 2],
         };
+        let narrow = s.n <= 4 && self.narrow != self.tiles;
+        let tiles = if narrow { self.narrow } else { self.tiles };
         let groups = [
-            s.n.div_ceil(self.tiles.cols_per_group()) as u32,
-            s.m.div_ceil(self.tiles.rows_per_group()) as u32,
+            s.n.div_ceil(tiles.cols_per_group()) as u32,
+            s.m.div_ceil(tiles.rows_per_group()) as u32,
             s.batch as u32,
         ];
         if groups.contains(&0) {
@@ -310,7 +347,16 @@ impl Matmul {
             groups.iter().all(|&g| g <= max),
             "matmul: {groups:?} workgroups for {s:?}, the adapter allows {max} per dimension"
         );
-        let kernel = self.kernel(vec4_aligned(&s, &a, &b), s.trans_a, s.trans_b);
+        let kernel = self.kernel(Variant {
+            narrow,
+            vec4: vec4_aligned(&s, &a, &b),
+            trans_a: s.trans_a,
+            trans_b: s.trans_b,
+            has_beta: beta != 0.0,
+            has_bias: epi.bias.is_some(),
+            act,
+            gate_act,
+        });
         kernel.encode(&self.gpu, enc, &p, &[a.buf, b.buf, c.buf, bias.buf, gate.buf], groups);
     }
 }
