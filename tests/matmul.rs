@@ -202,15 +202,21 @@ fn empty_sum_scales_c() {
 #[test]
 fn fused_epilogues_match_cpu() {
     // Bias, activation and gate (the derivative of an activation read from its output), on
-    // both loaders, with offsets, every activation, and the gate at an offset of its own.
+    // both loaders and both store files (C, bias and gate aligned to 4 or not), with
+    // offsets, every activation, and the gate at an offset of its own.
     use dualmcmc::ops::activation::Activation;
     use dualmcmc::ops::matmul::Epilogue;
     let g = gpu();
     let mm = default_matmul();
     let acts = [Activation::Relu, Activation::LeakyRelu(0.2), Activation::Tanh];
     for (case, &(m, n, k, off)) in
-        [(7, 65, 33, 3), (64, 36, 20, 0), (1, 5, 128, 1), (33, 1, 2, 0)].iter().enumerate()
+        [(7, 65, 33, 3), (64, 36, 20, 0), (1, 5, 128, 1), (33, 1, 2, 0), (37, 20, 2, 8), (9, 4, 12, 4)]
+            .iter()
+            .enumerate()
     {
+        // The gate 2 elements past C's offset (unaligned), or 4 where C's offset is aligned,
+        // so the vec4 stores see an aligned gate too.
+        let gate_off = if off % 4 == 0 && n % 4 == 0 { off + 4 } else { off + 2 };
         for (t, &act) in acts.iter().enumerate() {
             let seed = 300 + case as u64 * 10 + t as u64;
             let s = MatmulShape::new(m, n, k, t == 1, t == 2);
@@ -218,7 +224,7 @@ fn fused_epilogues_match_cpu() {
             let b = random(seed + 1, k * n, -1.0, 1.0);
             let bias = random(seed + 2, off + n, -1.0, 1.0);
             // The gate holds outputs of `act` (negative values for LeakyReLU, 0 for ReLU).
-            let gate: Vec<f32> = random(seed + 3, off + 2 + m * n, -1.0, 1.0)
+            let gate: Vec<f32> = random(seed + 3, gate_off + m * n, -1.0, 1.0)
                 .into_iter()
                 .map(|u| dualmcmc::ops::activation::cpu::forward(act, u))
                 .collect();
@@ -229,7 +235,7 @@ fn fused_epilogues_match_cpu() {
             g.submit(|enc| {
                 let fwd = Epilogue { bias: Some(at(&gbias, off)), act: Some(act), gate: None };
                 mm.encode_fused(enc, s, at(&ga, 0), at(&gb, 0), at(&forward, off), fwd);
-                let bwd = Epilogue { bias: None, act: None, gate: Some((act, at(&ggate, off + 2))) };
+                let bwd = Epilogue { bias: None, act: None, gate: Some((act, at(&ggate, gate_off))) };
                 mm.encode_fused(enc, s, at(&ga, 0), at(&gb, 0), at(&backward, off), bwd);
             });
             let plain = matmul::cpu::matmul(s, &a, &b, &[], 1.0, 0.0);
@@ -237,7 +243,7 @@ fn fused_epilogues_match_cpu() {
                 .map(|i| matmul::cpu::epilogue(plain[i], Some(bias[off + i % n]), Some(act), None))
                 .collect();
             let want_bwd: Vec<f64> = (0..m * n)
-                .map(|i| matmul::cpu::epilogue(plain[i], None, None, Some((act, gate[off + 2 + i]))))
+                .map(|i| matmul::cpu::epilogue(plain[i], None, None, Some((act, gate[gate_off + i]))))
                 .collect();
             let (atol, rtol) = tol(k);
             let what = format!("{act:?} m={m} n={n} k={k} off={off}");

@@ -3,8 +3,9 @@
 //!
 //! The kernel is register-blocked: each invocation computes a tile of (4·`row_blocks`) ×
 //! (4·`col_blocks`) outputs of C straight from storage, with no workgroup memory. Loads are
-//! four-wide (vec4) when every operand is aligned to 4 elements (see [`Matmul::encode`]),
-//! element by element otherwise.
+//! four-wide (vec4) when A and B are aligned to 4 elements (see [`Matmul::encode`]),
+//! element by element otherwise; stores (with the epilogue's reads) likewise, decided by
+//! C's own alignment.
 //!
 //! Measured on lavapipe (llvmpipe 15, 256-bit, 2 shared cores) at 1024³ in GFLOP/s per
 //! busy core (CPU time, since the machine was shared): one output per invocation 0.4;
@@ -21,18 +22,28 @@ use crate::gpu::{Access, Gpu, Kernel};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The kernel body; `a_block`/`b_block` come from one of the two loaders below.
+/// The kernel body; `a_block`/`b_block` come from one of the two loaders below, and
+/// `store_row` from one of the two store files.
 pub const SOURCE: &str = include_str!("matmul.wgsl");
 /// Loader for aligned layouts: vec4 loads.
 pub const SOURCE_VEC4: &str = include_str!("matmul_vec4.wgsl");
 /// Loader for any layout: element-by-element loads.
 pub const SOURCE_SCALAR: &str = include_str!("matmul_scalar.wgsl");
+/// Stores for an aligned C (and bias and gate): a vec4 per row of a block.
+pub const SOURCE_STORE_VEC4: &str = include_str!("matmul_store_vec4.wgsl");
+/// Stores for any layout: element by element.
+pub const SOURCE_STORE_SCALAR: &str = include_str!("matmul_store_scalar.wgsl");
 
-/// The WGSL handed to the GPU: a loader followed by the kernel body.
-pub fn composed_source(vec4: bool) -> String {
+/// The WGSL handed to the GPU: a loader, a store file, then the kernel body.
+pub fn composed_source(vec4_loads: bool, vec4_stores: bool) -> String {
     let (name, loader) =
-        if vec4 { ("matmul_vec4.wgsl", SOURCE_VEC4) } else { ("matmul_scalar.wgsl", SOURCE_SCALAR) };
-    format!("// file: {name}\n{loader}\n// file: matmul.wgsl\n{SOURCE}")
+        if vec4_loads { ("matmul_vec4.wgsl", SOURCE_VEC4) } else { ("matmul_scalar.wgsl", SOURCE_SCALAR) };
+    let (store_name, store) = if vec4_stores {
+        ("matmul_store_vec4.wgsl", SOURCE_STORE_VEC4)
+    } else {
+        ("matmul_store_scalar.wgsl", SOURCE_STORE_SCALAR)
+    };
+    format!("// file: {name}\n{loader}\n// file: {store_name}\n{store}\n// file: matmul.wgsl\n{SOURCE}")
 }
 
 /// Tile sizes of the matmul kernel (WGSL override constants). Each invocation computes
@@ -168,6 +179,7 @@ fn act_code(act: Option<Activation>) -> (u32, f32) {
 struct Variant {
     narrow: bool,
     vec4: bool,
+    vec4_stores: bool,
     trans_a: bool,
     trans_b: bool,
     has_beta: bool,
@@ -237,13 +249,16 @@ impl Matmul {
                 ("GATE_ACT", f64::from(v.gate_act)),
             ];
             let bufs = [Access::Read, Access::Read, Access::ReadWrite, Access::Read, Access::Read];
-            let mut kernel = Kernel::new(&self.gpu, &composed_source(v.vec4), "matmul", &bufs, &constants);
-            // Named by loads and transposes for profiles, e.g. `matmul vec4 A·Bᵀ`; the
-            // epilogue does not split the name.
+            let source = composed_source(v.vec4, v.vec4_stores);
+            let mut kernel = Kernel::new(&self.gpu, &source, "matmul", &bufs, &constants);
+            // Named by loads/stores and transposes for profiles, e.g. `matmul vec4/scalar
+            // A·Bᵀ`; the epilogue does not split the name.
             let op = |t: bool, m: &str| if t { format!("{m}ᵀ") } else { m.to_string() };
-            let loads = if v.vec4 { "vec4" } else { "scalar" };
+            let width = |w: bool| if w { "vec4" } else { "scalar" };
+            let (loads, stores) = (width(v.vec4), width(v.vec4_stores));
             let thin = if v.narrow { " (n ≤ 4)" } else { "" };
-            kernel.name = format!("matmul {loads} {}·{}{thin}", op(v.trans_a, "A"), op(v.trans_b, "B"));
+            let (a, b) = (op(v.trans_a, "A"), op(v.trans_b, "B"));
+            kernel.name = format!("matmul {loads}/{stores} {a}·{b}{thin}");
             Arc::new(kernel)
         });
         Arc::clone(kernel)
@@ -350,6 +365,7 @@ impl Matmul {
         let kernel = self.kernel(Variant {
             narrow,
             vec4: vec4_aligned(&s, &a, &b),
+            vec4_stores: vec4_stores(&s, &c, &epi),
             trans_a: s.trans_a,
             trans_b: s.trans_b,
             has_beta: beta != 0.0,
@@ -373,6 +389,17 @@ fn vec4_aligned(s: &MatmulShape, a: &MatRef, b: &MatRef) -> bool {
         && (s.batch <= 1 || (four(s.a_stride) && four(s.b_stride)))
         && (!s.trans_a || four(s.m))
         && (s.trans_b || four(s.n))
+}
+
+/// True when `matmul_store_vec4.wgsl` may write C: each row's columns come in aligned
+/// fours (N, C's offset and batch stride multiples of 4), and so do the bias and the gate.
+fn vec4_stores(s: &MatmulShape, c: &MatRef, epi: &Epilogue) -> bool {
+    let four = |x: usize| x.is_multiple_of(4);
+    four(s.n)
+        && four(c.offset)
+        && (s.batch <= 1 || four(s.c_stride))
+        && epi.bias.is_none_or(|b| four(b.offset))
+        && epi.gate.is_none_or(|(_, g)| four(g.offset))
 }
 
 /// CPU reference in f64: returns α·op(A)·op(B) + β·C for every batch entry.

@@ -9,8 +9,11 @@
 // Register-blocked: each invocation computes a (4*MB) x (4*NB) tile of C, held as MB x NB
 // blocks of 4x4 (a mat4x4 whose column q is column q of the block), and reads op(A) and
 // op(B) straight from storage, 4 k-steps per loop iteration. How a 4x4 block of op(A) or
-// op(B) is read is left to `a_block`/`b_block`, defined by the file composed in front of
-// this one: matmul_vec4.wgsl (aligned layouts, vec4 loads) or matmul_scalar.wgsl (any).
+// op(B) is read is left to `a_block`/`b_block`, defined by the loader composed in front of
+// this file: matmul_vec4.wgsl (aligned layouts, vec4 loads) or matmul_scalar.wgsl (any).
+// How a row of 4 outputs reaches C is left to `store_row`, defined by the store file
+// composed in front too: matmul_store_vec4.wgsl (C, bias and gate aligned to 4 elements:
+// one vec4 store per row) or matmul_store_scalar.wgsl (any layout).
 //
 // Why this shape (measured on lavapipe, see src/ops/matmul.rs): a CPU driver runs 8
 // invocations as one SIMD vector and gathers every storage load lane by lane, so the cost
@@ -51,60 +54,48 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-// A vector over the n columns of C (unused unless HAS_BIAS; then any read-only buffer).
-@group(0) @binding(4) var<storage, read> epi_bias: array<f32>;
-// A layer's activation output f(u), laid out as C (unused unless GATE_ACT != 0).
-@group(0) @binding(5) var<storage, read> epi_gate: array<f32>;
 
-fn activate(code: u32, slope: f32, v: f32) -> f32 {
+fn activate(code: u32, slope: f32, v: vec4<f32>) -> vec4<f32> {
     switch (code) {
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return select(slope * v, v, v > 0.0); }
+        case 1u: { return max(v, vec4(0.0)); }
+        case 2u: { return select(slope * v, v, v > vec4(0.0)); }
         // tanh() of large |x| can give NaN on some drivers (exp overflow); clamp first.
-        case 3u: { return tanh(clamp(v, -15.0, 15.0)); }
+        case 3u: { return tanh(clamp(v, vec4(-15.0), vec4(15.0))); }
         default: { return v; }
     }
 }
 
 // dy * f'(u) from the output y = f(u): ReLU and LeakyReLU (slope >= 0) have y > 0 exactly
 // where u > 0; tanh' = 1 - y^2.
-fn gated(code: u32, slope: f32, y: f32, dy: f32) -> f32 {
+fn gated(code: u32, slope: f32, y: vec4<f32>, dy: vec4<f32>) -> vec4<f32> {
     switch (code) {
-        case 1u: { return select(0.0, dy, y > 0.0); }
-        case 2u: { return select(slope * dy, dy, y > 0.0); }
+        case 1u: { return select(vec4(0.0), dy, y > vec4(0.0)); }
+        case 2u: { return select(slope * dy, dy, y > vec4(0.0)); }
         case 3u: { return dy * (1.0 - y * y); }
         default: { return dy; }
     }
 }
 
-// Writes the epilogue of alpha * blk + beta * C to the 4x4 block of C at row i, column j,
-// skipping elements outside C. Without HAS_BETA, C is not read (it may hold NaN).
+// The epilogue of four outputs v of one row: old C, the bias and the gate at the same
+// places (each read only where its override says so).
+fn epilogue(v: vec4<f32>, old: vec4<f32>, bias: vec4<f32>, gate: vec4<f32>) -> vec4<f32> {
+    var out = p.alpha * v;
+    if (HAS_BETA) { out += p.beta * old; }
+    if (HAS_BIAS) { out += bias; }
+    if (ACT != 0u) { out = activate(ACT, p.act_slope, out); }
+    if (GATE_ACT != 0u) { out = gated(GATE_ACT, p.gate_slope, gate, out); }
+    return out;
+}
+
+// Writes the epilogue of alpha * blk + beta * C to the 4x4 block of C at row i, column j
+// (`base` is where C starts), skipping elements outside C. Without HAS_BETA, C is not read
+// (it may hold NaN).
 fn store_block(base: u32, i: u32, j: u32, blk: mat4x4<f32>) {
-    store_col(base, i, j, blk[0]);
-    store_col(base, i, j + 1u, blk[1]);
-    store_col(base, i, j + 2u, blk[2]);
-    store_col(base, i, j + 3u, blk[3]);
-}
-
-fn store_col(base: u32, i: u32, j: u32, v: vec4<f32>) {
-    store_at(base, i, j, v.x);
-    store_at(base, i + 1u, j, v.y);
-    store_at(base, i + 2u, j, v.z);
-    store_at(base, i + 3u, j, v.w);
-}
-
-fn store_at(base: u32, i: u32, j: u32, v: f32) {
-    if (i < p.m && j < p.n) {
-        let at = i * p.n + j;
-        let ci = base + at;
-        var out = p.alpha * v;
-        if (HAS_BETA) { out += p.beta * c[ci]; }
-        if (HAS_BIAS) { out += epi_bias[p.bias_off + j]; }
-        if (ACT != 0u) { out = activate(ACT, p.act_slope, out); }
-        if (GATE_ACT != 0u) { out = gated(GATE_ACT, p.gate_slope, epi_gate[base - p.c_off + p.gate_off + at], out); }
-        c[ci] = out;
-    }
+    let rows = transpose(blk);
+    store_row(base, i, j, rows[0]);
+    store_row(base, i + 1u, j, rows[1]);
+    store_row(base, i + 2u, j, rows[2]);
+    store_row(base, i + 3u, j, rows[3]);
 }
 
 @compute @workgroup_size(WG_X, WG_Y)
