@@ -400,3 +400,69 @@ fn repeat_runs_are_bit_identical() {
         assert!(a == b, "{name} differs between two identical runs");
     }
 }
+
+/// The activation after the layer and the derivative of the one before it, applied as the
+/// convolution stores (`forward_activated`, `backward_input_gated`): against the CPU
+/// convolution followed by the CPU activation, on awkward shapes and on layers split into
+/// several uniform slices (only the last applies them), both weight readers.
+#[test]
+fn fused_activation_and_gate_match_cpu() {
+    use dualmcmc::ops::activation::{Activation, cpu as act};
+    use dualmcmc::ops::matmul::cpu::epilogue;
+    let g = gpu();
+    let acts = [Activation::Relu, Activation::LeakyRelu(0.2), Activation::Tanh];
+    let shapes = [
+        shape(2, 3, (9, 9), 5, (3, 3, 1, 1)),
+        shape(3, 7, (5, 7), 17, (4, 4, 2, 1)),
+        shape(1, 1, (6, 5), 1, (3, 3, 1, 1)),
+        // Several slices: runs of taps (forward), runs of taps (input gradient).
+        shape(2, 70, (5, 6), 40, (4, 4, 1, 1)),
+        shape(2, 20, (5, 5), 120, (3, 3, 1, 1)),
+    ];
+    for (i, s) in shapes.into_iter().enumerate() {
+        let a = acts[i % acts.len()];
+        let xs = random(seed(&s, 61), s.x_len(), -1.0, 1.0);
+        let ws = random(seed(&s, 62), s.w_len(), -1.0, 1.0);
+        let bs = random(seed(&s, 63), s.c_out, -1.0, 1.0);
+        let dys = random(seed(&s, 64), s.y_len(), -1.0, 1.0);
+        // The gate holds outputs of the activation (negative for LeakyReLU, 0 for ReLU).
+        let gate: Vec<f32> =
+            random(seed(&s, 65), s.x_len(), -1.0, 1.0).into_iter().map(|u| act::forward(a, u)).collect();
+        for c in both_weight_readers() {
+            let what = format!("{a:?} {s:?}");
+            let (x, w, b, y) =
+                (g.upload(&xs), g.upload(&ws), g.upload(&bs), g.upload(&vec![f32::NAN; s.y_len()]));
+            g.submit(|enc| {
+                c.forward_activated(
+                    enc,
+                    &s,
+                    (&x).into(),
+                    (&w).into(),
+                    Some((&b).into()),
+                    (&y).into(),
+                    Some(a),
+                )
+            });
+            let want: Vec<f64> = cpu::forward(&s, &xs, &ws, Some(&bs))
+                .into_iter()
+                .map(|v| epilogue(v, None, Some(a), None))
+                .collect();
+            assert_close(&format!("forward {what}"), &g.read(&y).unwrap(), &want, 1e-4, RTOL);
+
+            // The gate 3 elements into its buffer, dx 2 into its own.
+            let gate_buf = padded(g, &gate, 3, 1, 0.0);
+            let (dy, dx) = (g.upload(&dys), padded(g, &vec![f32::NAN; s.x_len()], 2, 1, 5.0));
+            g.submit(|enc| {
+                let gate = Some((a, BufRef::new(&gate_buf, 3)));
+                c.backward_input_gated(enc, &s, (&dy).into(), (&w).into(), BufRef::new(&dx, 2), gate)
+            });
+            let want: Vec<f64> = cpu::backward_input(&s, &dys, &ws)
+                .into_iter()
+                .zip(&gate)
+                .map(|(v, &y)| epilogue(v, None, None, Some((a, y))))
+                .collect();
+            let got = read_region(g, &dx, 2, s.x_len(), 5.0, &what);
+            assert_close(&format!("gated dx {what}"), &got, &want, 1e-4, RTOL);
+        }
+    }
+}

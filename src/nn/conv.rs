@@ -5,6 +5,7 @@ use super::params::{Init, Kind, ParamLayout};
 use super::weight::Weight;
 use super::{Backward, CpuWeights, Layer, Pass, Shape};
 use crate::gpu::{BufRef, Gpu, GpuBuffer};
+use crate::ops::activation::Activation;
 use crate::ops::conv2d::{self, Conv2dShape};
 
 /// How the convolution's weight is initialised.
@@ -103,6 +104,39 @@ impl Conv2d {
     }
 }
 
+impl Conv2d {
+    /// y = act(conv(x) + bias), the activation applied as the convolution stores.
+    fn forward_with(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, act: Option<Activation>) {
+        let wt = self.weight.forward(p);
+        let bias = self.bias.map(|b| BufRef::new(p.w.params, b));
+        p.e.conv2d.forward_activated(p.enc, &self.shape(p.batch), x.into(), wt, bias, y.into(), act);
+    }
+
+    /// dx = conv backward of dy, times act′ of `gate` when given (the activation in front of
+    /// this layer); dW and db added when asked.
+    fn backward_with(
+        &self,
+        p: &mut Pass,
+        x: &GpuBuffer,
+        _y: &GpuBuffer,
+        b: Backward,
+        gate: Option<(Activation, &GpuBuffer)>,
+    ) {
+        let s = self.shape(p.batch);
+        if let Some(dx) = b.dx {
+            let w = self.weight.used(p.w);
+            let gate = gate.map(|(a, g)| (a, g.into()));
+            p.e.conv2d.backward_input_gated(p.enc, &s, b.dy.into(), w, dx.into(), gate);
+        }
+        if let Some(grads) = b.grads {
+            let dw = self.weight.grad_target(p, grads);
+            let db = self.bias.map(|o| BufRef::new(grads, o));
+            p.e.conv2d.backward_weight(p.enc, &s, x.into(), b.dy.into(), dw, db);
+            self.weight.finish_grad(p, grads);
+        }
+    }
+}
+
 impl Layer for Conv2d {
     fn out_shape(&self) -> Shape {
         let s = self.shape(1);
@@ -113,24 +147,7 @@ impl Layer for Conv2d {
         self.weight.allocate(gpu);
     }
 
-    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
-        let wt = self.weight.forward(p);
-        let bias = self.bias.map(|b| BufRef::new(p.w.params, b));
-        p.e.conv2d.forward(p.enc, &self.shape(p.batch), x.into(), wt, bias, y.into());
-    }
-
-    fn backward(&self, p: &mut Pass, x: &GpuBuffer, _y: &GpuBuffer, b: Backward) {
-        let s = self.shape(p.batch);
-        if let Some(dx) = b.dx {
-            p.e.conv2d.backward_input(p.enc, &s, b.dy.into(), self.weight.used(p.w), dx.into());
-        }
-        if let Some(grads) = b.grads {
-            let dw = self.weight.grad_target(p, grads);
-            let db = self.bias.map(|o| BufRef::new(grads, o));
-            p.e.conv2d.backward_weight(p.enc, &s, x.into(), b.dy.into(), dw, db);
-            self.weight.finish_grad(p, grads);
-        }
-    }
+    fused_activation_methods!();
 
     fn cpu_forward(&self, w: CpuWeights, batch: usize, x: &[f64]) -> Vec<f64> {
         let wt = self.weight.cpu(w);

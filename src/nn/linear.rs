@@ -99,32 +99,7 @@ impl Layer for Linear {
         self.weight.allocate(gpu);
     }
 
-    fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
-        self.forward_with(p, x, y, None);
-    }
-
-    fn backward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, b: Backward) {
-        self.backward_with(p, x, y, b, None);
-    }
-
-    fn fuses_activations(&self) -> bool {
-        true
-    }
-
-    fn forward_activated(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, act: Activation) {
-        self.forward_with(p, x, y, Some(act));
-    }
-
-    fn backward_gated(
-        &self,
-        p: &mut Pass,
-        x: &GpuBuffer,
-        y: &GpuBuffer,
-        b: Backward,
-        gate: (Activation, &GpuBuffer),
-    ) {
-        self.backward_with(p, x, y, b, Some(gate));
-    }
+    fused_activation_methods!();
 
     fn cpu_forward(&self, w: CpuWeights, batch: usize, x: &[f64]) -> Vec<f64> {
         let (n_in, n_out) = (self.in_features, self.out_features);

@@ -2,6 +2,41 @@
 //! whose parameters live in one flat buffer. No autograd tape: each layer's backward writes
 //! the gradient with respect to its input and, when asked, adds its parameter gradients.
 
+/// The [`Layer`] methods of a layer that fuses activations ([`Layer::fuses_activations`]),
+/// written in terms of its own `forward_with(p, x, y, act)` and
+/// `backward_with(p, x, y, b, gate)` (the activation or gate `None` for the plain passes).
+/// Used inside `impl Layer for …` of [`linear::Linear`] and [`conv::Conv2d`].
+macro_rules! fused_activation_methods {
+    () => {
+        fn forward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer) {
+            self.forward_with(p, x, y, None);
+        }
+
+        fn backward(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, b: Backward) {
+            self.backward_with(p, x, y, b, None);
+        }
+
+        fn fuses_activations(&self) -> bool {
+            true
+        }
+
+        fn forward_activated(&self, p: &mut Pass, x: &GpuBuffer, y: &GpuBuffer, act: Activation) {
+            self.forward_with(p, x, y, Some(act));
+        }
+
+        fn backward_gated(
+            &self,
+            p: &mut Pass,
+            x: &GpuBuffer,
+            y: &GpuBuffer,
+            b: Backward,
+            gate: (Activation, &GpuBuffer),
+        ) {
+            self.backward_with(p, x, y, b, Some(gate));
+        }
+    };
+}
+
 pub mod activation;
 pub mod batchnorm;
 pub mod conv;

@@ -103,6 +103,19 @@ impl Activation {
     }
 }
 
+/// `epilogue.wgsl`, the activations a matmul or convolution applies as it stores.
+pub const EPILOGUE_SOURCE: &str = include_str!("epilogue.wgsl");
+
+/// The code and slope `epilogue.wgsl` takes for an activation (code 0 = none).
+pub fn epilogue_code(act: Option<Activation>) -> (u32, f32) {
+    match act {
+        None => (0, 0.0),
+        Some(Activation::Relu) => (1, 0.0),
+        Some(Activation::LeakyRelu(s)) => (2, s),
+        Some(Activation::Tanh) => (3, 0.0),
+    }
+}
+
 /// CPU references.
 pub mod cpu {
     use super::Activation;

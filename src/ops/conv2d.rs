@@ -57,8 +57,10 @@
 //! matmul was still being written, so that comparison is an estimate, not a measurement.
 //! `dualmcmc --no-gui bench layers` prints the figures at the networks' shapes.
 
+use super::activation::{Activation, EPILOGUE_SOURCE, epilogue_code};
 use crate::gpu::{Access, BufRef, Gpu, GpuBuffer, Kernel, grid_1d};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub const SOURCE: &str = include_str!("conv2d.wgsl");
 /// Where forward and backward_input read weights on CPU adapters: 64 KiB uniform slices.
@@ -66,17 +68,16 @@ pub const SOURCE_UNIFORM_WEIGHTS: &str = include_str!("conv2d_weights_uniform.wg
 /// … and on GPUs: the packed tensor in storage.
 pub const SOURCE_STORAGE_WEIGHTS: &str = include_str!("conv2d_weights_storage.wgsl");
 
-/// The WGSL handed to the GPU: a weights reader followed by the kernels.
+/// The WGSL handed to the GPU: a weights reader, `epilogue.wgsl`, then the kernels.
 pub fn composed_source(storage_weights: bool) -> String {
-    if storage_weights {
-        format!(
-            "// file: conv2d_weights_storage.wgsl\n{SOURCE_STORAGE_WEIGHTS}\n// file: conv2d.wgsl\n{SOURCE}"
-        )
+    let (name, weights) = if storage_weights {
+        ("conv2d_weights_storage.wgsl", SOURCE_STORAGE_WEIGHTS)
     } else {
-        format!(
-            "// file: conv2d_weights_uniform.wgsl\n{SOURCE_UNIFORM_WEIGHTS}\n// file: conv2d.wgsl\n{SOURCE}"
-        )
-    }
+        ("conv2d_weights_uniform.wgsl", SOURCE_UNIFORM_WEIGHTS)
+    };
+    format!(
+        "// file: {name}\n{weights}\n// file: epilogue.wgsl\n{EPILOGUE_SOURCE}\n// file: conv2d.wgsl\n{SOURCE}"
+    )
 }
 
 /// Invocations per workgroup; must match `WG` in the WGSL.
@@ -157,21 +158,22 @@ struct Params {
     kw: u32,
     stride: u32,
     pad: u32,
-    _pad3: u32,
+    act_slope: f32,
     x_off: u32,
     w_off: u32,
     b_off: u32,
     y_off: u32,
     chunk_rows: u32,
     chunks: u32,
-    _pad4: u32,
+    gate_slope: f32,
     phase: u32,
     blk0: u32,
     tap_lo: u32,
     tap_hi: u32,
     red_lo: u32,
     red_hi: u32,
-    _pad: [u32; 3],
+    gate_off: u32,
+    _pad: [u32; 2],
 }
 
 impl Params {
@@ -228,6 +230,11 @@ impl Slice {
     fn accumulates(&self) -> bool {
         self.tap_lo > 0 || self.red_lo > 0
     }
+    /// The last slice of its blocks, out of `taps` × `red` per block: the sums are then
+    /// complete, and the epilogue's activation may be applied.
+    fn is_last(&self, taps: usize, red: usize) -> bool {
+        self.tap_hi == taps && self.red_hi == red
+    }
 }
 
 /// Cuts `[blocks][taps][red]` into uniform-buffer slices of at most [`UBO_MATS`]: several
@@ -265,10 +272,10 @@ fn slices(blocks: usize, taps: usize, red: usize) -> Vec<Slice> {
 /// The convolution kernels, compiled once, and their scratch buffers.
 pub struct Conv2d {
     gpu: Gpu,
-    /// Indexed by `accumulate * 2 + has_bias` (a slice that accumulates ignores the bias).
-    forward: [Kernel; 4],
-    /// Indexed by `accumulate`.
-    backward_input: [Kernel; 2],
+    /// The composed WGSL, for the forward and input-gradient pipelines made on first use.
+    source: String,
+    /// Those pipelines, by what they are specialised for.
+    stores: Mutex<HashMap<StoreVariant, Arc<Kernel>>>,
     pack_forward: Kernel,
     pack_input: Kernel,
     /// Workgroups of 64 and of 8 invocations (for layers with few weight positions).
@@ -278,6 +285,27 @@ pub struct Conv2d {
     /// Weights from storage in one dispatch per pass (GPUs), not from uniform slices.
     storage_weights: bool,
     scratch: Mutex<Scratch>,
+}
+
+/// What a forward or input-gradient pipeline is specialised for (override constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct StoreVariant {
+    /// `forward` or `backward_input`.
+    input_gradient: bool,
+    /// Adds to the output (a later slice) instead of writing it.
+    accumulate: bool,
+    /// Starts from the bias (forward, first slice).
+    has_bias: bool,
+    /// epilogue.wgsl's code of the activation after the layer (forward, last slice).
+    act: u32,
+    /// … of the activation before it, whose derivative gates dx (input gradient, last slice).
+    gate_act: u32,
+}
+
+impl StoreVariant {
+    fn input_gradient(accumulate: bool, gate_act: u32) -> Self {
+        Self { input_gradient: true, accumulate, has_bias: false, act: 0, gate_act }
+    }
 }
 
 /// Buffers reused by every call. Passes within a submission run in order (wgpu inserts the
@@ -300,15 +328,9 @@ impl Conv2d {
 
     /// The kernels with the weights read as `storage_weights` says (tests run both).
     pub fn with_storage_weights(gpu: &Gpu, storage_weights: bool) -> Self {
-        use Access::{Read, ReadWrite, Uniform};
+        use Access::{Read, ReadWrite};
         let source = composed_source(storage_weights);
         let k = |entry, bufs: &[Access]| Kernel::new(gpu, &source, entry, bufs, &[]);
-        let flag = |b: bool| f64::from(u8::from(b));
-        let store = |entry, bufs: &[Access], accumulate: bool, bias: bool| {
-            let constants = [("ACCUMULATE", flag(accumulate)), ("HAS_BIAS", flag(bias))];
-            Kernel::new(gpu, &source, entry, bufs, &constants)
-        };
-        let weights = if storage_weights { Read } else { Uniform };
         let uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("conv2d weights slice"),
             size: (UBO_MATS * 64) as u64,
@@ -317,10 +339,7 @@ impl Conv2d {
         });
         Self {
             gpu: gpu.clone(),
-            forward: [0, 1, 2, 3]
-                .map(|i| store("forward", &[weights, Read, Read, ReadWrite], i >= 2, i % 2 == 1)),
-            backward_input: [false, true]
-                .map(|acc| store("backward_input", &[weights, Read, ReadWrite], acc, false)),
+            stores: Mutex::default(),
             pack_forward: k("pack_forward", &[Read, ReadWrite]),
             pack_input: k("pack_input", &[Read, ReadWrite]),
             backward_weight: [64.0, 8.0].map(|wg| {
@@ -329,6 +348,7 @@ impl Conv2d {
             }),
             reduce_chunks: k("reduce_chunks", &[Read, ReadWrite]),
             bias_grad: k("bias_grad", &[Read, ReadWrite]),
+            source,
             storage_weights,
             scratch: Mutex::new(Scratch {
                 packed: None,
@@ -336,6 +356,29 @@ impl Conv2d {
                 partial: None,
             }),
         }
+    }
+
+    /// The forward or input-gradient pipeline for `v`, made on first use.
+    fn store_kernel(&self, v: StoreVariant) -> Arc<Kernel> {
+        // A poisoned lock is taken as it is: the map only ever holds finished kernels.
+        let mut stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
+        let kernel = stores.entry(v).or_insert_with(|| {
+            let weights = if self.storage_weights { Access::Read } else { Access::Uniform };
+            let (entry, bufs) = if v.input_gradient {
+                ("backward_input", vec![weights, Access::Read, Access::ReadWrite, Access::Read])
+            } else {
+                ("forward", vec![weights, Access::Read, Access::Read, Access::ReadWrite])
+            };
+            let flag = |b: bool| f64::from(u8::from(b));
+            let constants = [
+                ("ACCUMULATE", flag(v.accumulate)),
+                ("HAS_BIAS", flag(v.has_bias)),
+                ("ACT", f64::from(v.act)),
+                ("GATE_ACT", f64::from(v.gate_act)),
+            ];
+            Arc::new(Kernel::new(&self.gpu, &self.source, entry, &bufs, &constants))
+        });
+        Arc::clone(kernel)
     }
 
     /// The dispatches of a pass over packed weights `[blocks][taps][red]`, each with the
@@ -370,6 +413,22 @@ impl Conv2d {
         bias: Option<BufRef>,
         y: BufRef,
     ) {
+        self.forward_activated(enc, s, x, w, bias, y, None);
+    }
+
+    /// Records y = act(conv(x, w) + bias): the activation after the layer applied as its
+    /// last slice stores (one pass fewer than a separate activation).
+    #[allow(clippy::too_many_arguments)] // forward's arguments and the activation
+    pub fn forward_activated(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        s: &Conv2dShape,
+        x: BufRef,
+        w: BufRef,
+        bias: Option<BufRef>,
+        y: BufRef,
+        act: Option<Activation>,
+    ) {
         self.check(s);
         fits("x", x, s.x_len());
         fits("weight", w, s.w_len());
@@ -384,6 +443,8 @@ impl Conv2d {
         // Without a bias the binding still needs a buffer; the shader does not read it.
         let b = bias.unwrap_or(x);
         p.b_off = b.offset as u32;
+        let (act_code, act_slope) = epilogue_code(act);
+        p.act_slope = act_slope;
 
         let taps = s.kh * s.kw;
         let blocks = s.c_out.div_ceil(BLOCK);
@@ -395,7 +456,13 @@ impl Conv2d {
         self.weight_dispatches(enc, &scratch, &packed, (blocks, taps, s.c_in), |enc, sl, weights| {
             p.set_slice(sl);
             let groups = [pixel_groups, sl.blocks as u32, 1];
-            let kernel = &self.forward[usize::from(sl.accumulates()) * 2 + usize::from(bias.is_some())];
+            let kernel = self.store_kernel(StoreVariant {
+                input_gradient: false,
+                accumulate: sl.accumulates(),
+                has_bias: bias.is_some() && !sl.accumulates(),
+                act: if sl.is_last(taps, s.c_in) { act_code } else { 0 },
+                gate_act: 0,
+            });
             kernel.encode(&self.gpu, enc, &p, &[weights, x.buf, b.buf, y.buf], groups);
         });
     }
@@ -410,6 +477,22 @@ impl Conv2d {
         w: BufRef,
         dx: BufRef,
     ) {
+        self.backward_input_gated(enc, s, dy, w, dx, None);
+    }
+
+    /// Records dx = ∂L/∂x ⊙ act′, with act′ read from `gate`: the output of the activation
+    /// `act` in front of the layer (laid out as dx), whose backward this then is, applied
+    /// as the last slice stores. Panics for an activation whose derivative is not a
+    /// function of its output (LeakyReLU of negative slope).
+    pub fn backward_input_gated(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        s: &Conv2dShape,
+        dy: BufRef,
+        w: BufRef,
+        dx: BufRef,
+        gate: Option<(Activation, BufRef)>,
+    ) {
         self.check(s);
         fits("dy", dy, s.y_len());
         fits("weight", w, s.w_len());
@@ -418,6 +501,15 @@ impl Conv2d {
         p.y_off = dy.offset as u32;
         p.w_off = w.offset as u32;
         p.x_off = dx.offset as u32;
+        if let Some((act, g)) = gate {
+            fits("gate", g, s.x_len());
+            assert!(act.backward_from_output(), "conv2d: {act:?} cannot gate from its output");
+        }
+        let (gate_code, gate_slope) = epilogue_code(gate.map(|(act, _)| act));
+        p.gate_slope = gate_slope;
+        // Without a gate the binding still needs a buffer; the shader does not read it.
+        let gate_buf = gate.map_or(dy, |(_, g)| g);
+        p.gate_off = gate_buf.offset as u32;
 
         let st = s.stride;
         let blocks = s.c_in.div_ceil(BLOCK);
@@ -443,7 +535,9 @@ impl Conv2d {
                     scratch.uniform.clone()
                 };
                 let groups = [groups_of(pixels), blocks as u32, 1];
-                self.backward_input[0].encode(&self.gpu, enc, &p, &[&unread, dy.buf, dx.buf], groups);
+                // dx = 0 here, and so is 0 · act′: no gate needed.
+                let kernel = self.store_kernel(StoreVariant::input_gradient(false, 0));
+                kernel.encode(&self.gpu, enc, &p, &[&unread, dy.buf, dx.buf, gate_buf.buf], groups);
                 continue;
             }
             let len = blocks * s.c_out * taps * BLOCK;
@@ -452,8 +546,9 @@ impl Conv2d {
             self.weight_dispatches(enc, &scratch, &packed, (blocks, taps, s.c_out), |enc, sl, weights| {
                 p.set_slice(sl);
                 let groups = [groups_of(pixels), sl.blocks as u32, 1];
-                let kernel = &self.backward_input[usize::from(sl.accumulates())];
-                kernel.encode(&self.gpu, enc, &p, &[weights, dy.buf, dx.buf], groups);
+                let gate_act = if sl.is_last(taps, s.c_out) { gate_code } else { 0 };
+                let kernel = self.store_kernel(StoreVariant::input_gradient(sl.accumulates(), gate_act));
+                kernel.encode(&self.gpu, enc, &p, &[weights, dy.buf, dx.buf, gate_buf.buf], groups);
             });
         }
     }

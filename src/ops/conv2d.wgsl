@@ -35,20 +35,26 @@ const WG: u32 = 64u;      // invocations per workgroup
 // code on every lane, so a run-time flag cost a load per output even when off.
 override ACCUMULATE: bool = false;
 override HAS_BIAS: bool = false;
+// The activation after the layer (forward) and the derivative of the activation before it
+// (backward_input, read from that activation's output `bi_gate`), applied as the last
+// slice stores (epilogue.wgsl's codes; 0 none). Each saves a dispatch and a pass.
+override ACT: u32 = 0u;
+override GATE_ACT: u32 = 0u;
 
 struct Params {
     batch: u32, c_in: u32, h_in: u32, w_in: u32,
     c_out: u32, h_out: u32, w_out: u32, kh: u32,
-    kw: u32, stride: u32, pad: u32, _pad3: u32,
+    kw: u32, stride: u32, pad: u32, act_slope: f32,
     x_off: u32, w_off: u32, b_off: u32, y_off: u32,
     // backward_weight: rows (b, oy) per chunk and number of chunks (partial sums).
     chunk_rows: u32, chunks: u32,
     // forward / backward_input: this dispatch covers channel blocks blk0 + wid.y, taps
     // [tap_lo, tap_hi) and reduction channels [red_lo, red_hi) (input channels for forward,
     // output channels for backward_input); it adds to the output when ACCUMULATE.
-    _pad4: u32, phase: u32,
+    gate_slope: f32, phase: u32,
     blk0: u32, tap_lo: u32, tap_hi: u32, red_lo: u32,
-    red_hi: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    // backward_input: where the gate (laid out as dx) starts.
+    red_hi: u32, gate_off: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -174,12 +180,15 @@ fn store_y4(yi: u32, co: u32, hw_out: u32, v: vec4<f32>) {
 
 fn store_y1(yi: u32, co: u32, v: f32) {
     if (co < p.c_out) {
-        if (ACCUMULATE) { y[yi] = y[yi] + v; } else { y[yi] = v; }
+        var out = v;
+        if (ACCUMULATE) { out = y[yi] + v; }
+        if (ACT != 0u) { out = activate(ACT, p.act_slope, vec4(out)).x; }
+        y[yi] = out;
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// backward_input: bindings wu (uniform), dy, dx. A transposed convolution. Input pixels are
+// backward_input: bindings wu (uniform), dy, dx, gate. A transposed convolution. Input pixels are
 // split into stride² phase classes (iy mod s, ix mod s), one class per dispatch: inside a
 // class only the taps ky ≡ iy + p (mod s) reach an output row, so the tap loop is uniform
 // and skips the (s² − 1)/s² taps that would miss, and oy = iy/s + (py + p − ky)/s is a
@@ -190,6 +199,9 @@ fn store_y1(yi: u32, co: u32, v: f32) {
 
 @group(0) @binding(2) var<storage, read> bi_dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> bi_dx: array<f32>;
+// The output of the activation in front of the layer, laid out as dx (unused unless
+// GATE_ACT != 0; then any read-only buffer).
+@group(0) @binding(4) var<storage, read> bi_gate: array<f32>;
 
 /// An input pixel of the phase class: whether it exists, its (qy, qx) on the class grid,
 /// the dy index of (b, channel 0), and the dx index of (b, channel 0, pixel).
@@ -301,7 +313,13 @@ fn store_dx4(xi: u32, ci: u32, hw_in: u32, v: vec4<f32>) {
 
 fn store_dx1(xi: u32, ci: u32, v: f32) {
     if (ci < p.c_in) {
-        if (ACCUMULATE) { bi_dx[xi] = bi_dx[xi] + v; } else { bi_dx[xi] = v; }
+        var out = v;
+        if (ACCUMULATE) { out = bi_dx[xi] + v; }
+        if (GATE_ACT != 0u) {
+            let y = bi_gate[xi - p.x_off + p.gate_off];
+            out = gated(GATE_ACT, p.gate_slope, vec4(y), vec4(out)).x;
+        }
+        bi_dx[xi] = out;
     }
 }
 

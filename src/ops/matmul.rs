@@ -17,7 +17,7 @@
 //! rows of A); 8×8 tiles 7.1, 4×4 tiles 4.2. lavapipe compiles a pipeline at its first
 //! dispatch in about 0.6 s (4.5 s when the 256 stores were written out), then caches it.
 
-use super::activation::Activation;
+use super::activation::{Activation, EPILOGUE_SOURCE, epilogue_code};
 use crate::gpu::{Access, Gpu, Kernel};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -34,7 +34,7 @@ pub const SOURCE_STORE_VEC4: &str = include_str!("matmul_store_vec4.wgsl");
 /// Stores for any layout: element by element.
 pub const SOURCE_STORE_SCALAR: &str = include_str!("matmul_store_scalar.wgsl");
 
-/// The WGSL handed to the GPU: a loader, a store file, then the kernel body.
+/// The WGSL handed to the GPU: a loader, a store file, `epilogue.wgsl`, then the kernel body.
 pub fn composed_source(vec4_loads: bool, vec4_stores: bool) -> String {
     let (name, loader) =
         if vec4_loads { ("matmul_vec4.wgsl", SOURCE_VEC4) } else { ("matmul_scalar.wgsl", SOURCE_SCALAR) };
@@ -43,7 +43,10 @@ pub fn composed_source(vec4_loads: bool, vec4_stores: bool) -> String {
     } else {
         ("matmul_store_scalar.wgsl", SOURCE_STORE_SCALAR)
     };
-    format!("// file: {name}\n{loader}\n// file: {store_name}\n{store}\n// file: matmul.wgsl\n{SOURCE}")
+    format!(
+        "// file: {name}\n{loader}\n// file: {store_name}\n{store}\n// file: epilogue.wgsl\n{EPILOGUE_SOURCE}\n\
+         // file: matmul.wgsl\n{SOURCE}"
+    )
 }
 
 /// Tile sizes of the matmul kernel (WGSL override constants). Each invocation computes
@@ -161,16 +164,6 @@ pub struct Epilogue<'a> {
     pub bias: Option<MatRef<'a>>,
     pub act: Option<Activation>,
     pub gate: Option<(Activation, MatRef<'a>)>,
-}
-
-/// The shader's code for an activation and its slope (0 = none).
-fn act_code(act: Option<Activation>) -> (u32, f32) {
-    match act {
-        None => (0, 0.0),
-        Some(Activation::Relu) => (1, 0.0),
-        Some(Activation::LeakyRelu(s)) => (2, s),
-        Some(Activation::Tanh) => (3, 0.0),
-    }
 }
 
 /// What one matmul pipeline is specialised for (its WGSL override constants besides the
@@ -317,8 +310,8 @@ impl Matmul {
             assert!(last(gate.offset, s.c_stride, s.m * s.n) <= gate.buf.len, "matmul: gate out of bounds");
             assert!(act.backward_from_output(), "matmul: {act:?} cannot gate from its output");
         }
-        let (act, act_slope) = act_code(epi.act);
-        let (gate_act, gate_slope) = act_code(epi.gate.map(|(act, _)| act));
+        let (act, act_slope) = epilogue_code(epi.act);
+        let (gate_act, gate_slope) = epilogue_code(epi.gate.map(|(act, _)| act));
         // Unused epilogue bindings get a buffer of their own, never read.
         let unused = MatRef { buf: &self.unused, offset: 0 };
         let bias = epi.bias.unwrap_or(unused);
