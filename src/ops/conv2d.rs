@@ -278,7 +278,7 @@ pub struct Conv2d {
     stores: Mutex<HashMap<StoreVariant, Arc<Kernel>>>,
     pack_forward: Kernel,
     pack_input: Kernel,
-    /// Workgroups of 64 and of 8 invocations (for layers with few weight positions).
+    /// The tiles of [`weight_grad_tile`]: 8 invocations × 4 positions, 16 × 16.
     backward_weight: [Kernel; 2],
     reduce_chunks: Kernel,
     bias_grad: Kernel,
@@ -342,9 +342,10 @@ impl Conv2d {
             stores: Mutex::default(),
             pack_forward: k("pack_forward", &[Read, ReadWrite]),
             pack_input: k("pack_input", &[Read, ReadWrite]),
-            backward_weight: [64.0, 8.0].map(|wg| {
+            backward_weight: [WEIGHT_GRAD_SMALL, WEIGHT_GRAD_LARGE].map(|(wg, pos)| {
                 let bufs = [Read, Read, ReadWrite];
-                Kernel::new(gpu, &source, "backward_weight", &bufs, &[("WG_DW", wg)])
+                let constants = [("WG_DW", wg as f64), ("POS", pos as f64)];
+                Kernel::new(gpu, &source, "backward_weight", &bufs, &constants)
             }),
             reduce_chunks: k("reduce_chunks", &[Read, ReadWrite]),
             bias_grad: k("bias_grad", &[Read, ReadWrite]),
@@ -574,12 +575,12 @@ impl Conv2d {
         p.w_off = dw.offset as u32;
 
         let k_len = s.c_in * s.kh * s.kw;
-        let wg = weight_grad_workgroup(s);
-        let kernel = &self.backward_weight[usize::from(wg == 8)];
+        let (wg, pos) = weight_grad_tile(s);
+        let kernel = &self.backward_weight[usize::from((wg, pos) == WEIGHT_GRAD_LARGE)];
         let (chunk_rows, chunks) = self.chunking(s);
         p.chunk_rows = chunk_rows as u32;
         p.chunks = chunks as u32;
-        let groups = [k_len.div_ceil(wg * PIXELS) as u32, s.c_out.div_ceil(BLOCK) as u32, chunks as u32];
+        let groups = [k_len.div_ceil(wg * pos) as u32, s.c_out.div_ceil(BLOCK) as u32, chunks as u32];
         if chunks == 1 {
             kernel.encode(&self.gpu, enc, &p, &[x.buf, dy.buf, dw.buf], groups);
         } else {
@@ -624,7 +625,8 @@ impl Conv2d {
 
     /// (rows per chunk, chunks) for the weight gradient; rows are (b, oy) pairs.
     fn chunking(&self, s: &Conv2dShape) -> (usize, usize) {
-        let base_groups = (s.c_in * s.kh * s.kw).div_ceil(WG as usize * PIXELS) * s.c_out.div_ceil(BLOCK);
+        let (wg, pos) = weight_grad_tile(s);
+        let base_groups = (s.c_in * s.kh * s.kw).div_ceil(wg * pos) * s.c_out.div_ceil(BLOCK);
         let rows = s.batch * s.h_out();
         let by_memory = (self.max_binding() / s.w_len()).max(1);
         // llvmpipe stops an invocation's loops after 65,535 iterations in all
@@ -666,11 +668,16 @@ impl Scratch {
     }
 }
 
-/// Workgroup size of the weight gradient: 64, or 8 when there are at most 128 weight
-/// positions per output channel (conv3×3 on one input channel has 9: a 64-wide workgroup
-/// covering 256 positions ran 8× more idle SIMD vectors than needed).
-fn weight_grad_workgroup(s: &Conv2dShape) -> usize {
-    if s.c_in * s.kh * s.kw <= 128 { 8 } else { 64 }
+/// (invocations per workgroup, weight positions per invocation) of the weight gradient.
+const WEIGHT_GRAD_SMALL: (usize, usize) = (8, 4);
+const WEIGHT_GRAD_LARGE: (usize, usize) = (16, 16);
+
+/// The weight gradient's tile: 8 × 4 positions per workgroup when there are at most 128
+/// weight positions per output channel (conv3×3 on one input channel has 9, and larger
+/// workgroups would run idle SIMD vectors), else 16 × 16 (fewer loads per multiply-add:
+/// dy's 16 values per pixel serve 16 positions instead of 4).
+fn weight_grad_tile(s: &Conv2dShape) -> (usize, usize) {
+    if s.c_in * s.kh * s.kw <= 128 { WEIGHT_GRAD_SMALL } else { WEIGHT_GRAD_LARGE }
 }
 
 /// Taps (ky, kx) that reach the input pixels of stride phase class `phase` = py·s + px:

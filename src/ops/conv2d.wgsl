@@ -375,9 +375,9 @@ fn pack_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 // backward_weight: bindings x, dy, out. A sum over the rows (b, oy) of dy; workgroup z sums
 // rows [z·chunk_rows, (z+1)·chunk_rows). With one chunk it adds straight into dw at
 // out[w_off + ...]; with several it writes partial sums out[(z·c_out + co)·k_len + k]
-// that `reduce_chunks` adds up in chunk order. Workgroup (x: 4·WG_DW weight positions
+// that `reduce_chunks` adds up in chunk order. Workgroup (x: POS·WG_DW weight positions
 // k = (ci, ky, kx), y: block of 16 output channels, z: chunk). Each invocation keeps 16
-// channels × 4 positions; dy's 16 values per pixel are the same across the workgroup
+// channels × POS positions; dy's 16 values per pixel are the same across the workgroup
 // (but on llvmpipe still cost a load each, which is why this pass is the slowest).
 
 @group(0) @binding(1) var<storage, read> bw_x: array<f32>;
@@ -414,9 +414,13 @@ fn bw_x_at(t: Tap, xrow: u32, iy0: i32, ix0: i32) -> f32 {
     return select(0.0, bw_x[select(0u, t.xc + xrow + u32(iy) * p.w_in + u32(ix), inside)], inside);
 }
 
-// Invocations per workgroup of backward_weight: 64, or 8 (one llvmpipe SIMD vector) for
-// layers with few weight positions, where most of a 64-wide workgroup would idle.
-override WG_DW: u32 = 64u;
+// Invocations per workgroup of backward_weight, and weight positions per invocation (4 or
+// 16): 8 x 4 for layers with few weight positions (conv3x3 on one channel has 9), 16 x 16
+// for the others. A position costs one gathered load of x per pixel, and dy's 16 values
+// per pixel cost 16 loads whatever the number of positions, so 16 positions make 32 loads
+// per 256 multiply-adds where 4 made 20 per 64.
+override WG_DW: u32 = 8u;
+override POS: u32 = 4u;
 
 @compute @workgroup_size(WG_DW)
 fn backward_weight(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -426,21 +430,23 @@ fn backward_weight(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
     let rows = p.batch * p.h_out;
     let row_lo = wid.z * p.chunk_rows;
     let row_hi = min(row_lo + p.chunk_rows, rows);
-    let k0 = wid.x * 4u * WG_DW + lid.x;
-    let q0 = tap_of(k0);
-    let q1 = tap_of(k0 + WG_DW);
-    let q2 = tap_of(k0 + 2u * WG_DW);
-    let q3 = tap_of(k0 + 3u * WG_DW);
+    // Positions k0 + i * WG_DW, i < POS (consecutive lanes hold consecutive positions).
+    let k0 = wid.x * POS * WG_DW + lid.x;
+    // (Those past POS are computed but unused: integer work once per invocation.)
+    let q0 = tap_of(k0); let q1 = tap_of(k0 + WG_DW); let q2 = tap_of(k0 + 2u * WG_DW); let q3 = tap_of(k0 + 3u * WG_DW);
+    let q4 = tap_of(k0 + 4u * WG_DW); let q5 = tap_of(k0 + 5u * WG_DW); let q6 = tap_of(k0 + 6u * WG_DW); let q7 = tap_of(k0 + 7u * WG_DW);
+    let q8 = tap_of(k0 + 8u * WG_DW); let q9 = tap_of(k0 + 9u * WG_DW); let q10 = tap_of(k0 + 10u * WG_DW); let q11 = tap_of(k0 + 11u * WG_DW);
+    let q12 = tap_of(k0 + 12u * WG_DW); let q13 = tap_of(k0 + 13u * WG_DW); let q14 = tap_of(k0 + 14u * WG_DW); let q15 = tap_of(k0 + 15u * WG_DW);
     // dy's channel planes for the 16 channels (clamped; extra channels are not stored).
     let last = p.c_out - 1u;
     var dyc: array<u32, 16>;
     for (var i = 0u; i < 16u; i++) {
         dyc[i] = p.y_off + min(co0 + i, last) * hw_out;
     }
-    var acc0 = mat4x4<f32>();
-    var acc1 = mat4x4<f32>();
-    var acc2 = mat4x4<f32>();
-    var acc3 = mat4x4<f32>();
+    var acc0 = mat4x4<f32>(); var acc1 = mat4x4<f32>(); var acc2 = mat4x4<f32>(); var acc3 = mat4x4<f32>();
+    var acc4 = mat4x4<f32>(); var acc5 = mat4x4<f32>(); var acc6 = mat4x4<f32>(); var acc7 = mat4x4<f32>();
+    var acc8 = mat4x4<f32>(); var acc9 = mat4x4<f32>(); var acc10 = mat4x4<f32>(); var acc11 = mat4x4<f32>();
+    var acc12 = mat4x4<f32>(); var acc13 = mat4x4<f32>(); var acc14 = mat4x4<f32>(); var acc15 = mat4x4<f32>();
     for (var row = row_lo; row < row_hi; row++) {
         let b = row / p.h_out;
         let oy = row % p.h_out;
@@ -456,16 +462,46 @@ fn backward_weight(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
                 bw_dy[dyc[8] + d], bw_dy[dyc[9] + d], bw_dy[dyc[10] + d], bw_dy[dyc[11] + d],
                 bw_dy[dyc[12] + d], bw_dy[dyc[13] + d], bw_dy[dyc[14] + d], bw_dy[dyc[15] + d],
             );
+            // Written out: the sums must stay in registers (see matmul.wgsl); the `if`s on
+            // POS fold away when the pipeline is made.
             acc0 += dm * bw_x_at(q0, xrow, iy0, ix0);
             acc1 += dm * bw_x_at(q1, xrow, iy0, ix0);
             acc2 += dm * bw_x_at(q2, xrow, iy0, ix0);
             acc3 += dm * bw_x_at(q3, xrow, iy0, ix0);
+            if (POS > 4u) {
+                acc4 += dm * bw_x_at(q4, xrow, iy0, ix0);
+                acc5 += dm * bw_x_at(q5, xrow, iy0, ix0);
+                acc6 += dm * bw_x_at(q6, xrow, iy0, ix0);
+                acc7 += dm * bw_x_at(q7, xrow, iy0, ix0);
+                acc8 += dm * bw_x_at(q8, xrow, iy0, ix0);
+                acc9 += dm * bw_x_at(q9, xrow, iy0, ix0);
+                acc10 += dm * bw_x_at(q10, xrow, iy0, ix0);
+                acc11 += dm * bw_x_at(q11, xrow, iy0, ix0);
+                acc12 += dm * bw_x_at(q12, xrow, iy0, ix0);
+                acc13 += dm * bw_x_at(q13, xrow, iy0, ix0);
+                acc14 += dm * bw_x_at(q14, xrow, iy0, ix0);
+                acc15 += dm * bw_x_at(q15, xrow, iy0, ix0);
+            }
         }
     }
     store_dw(q0, co0, wid.z, acc0);
     store_dw(q1, co0, wid.z, acc1);
     store_dw(q2, co0, wid.z, acc2);
     store_dw(q3, co0, wid.z, acc3);
+    if (POS > 4u) {
+        store_dw(q4, co0, wid.z, acc4);
+        store_dw(q5, co0, wid.z, acc5);
+        store_dw(q6, co0, wid.z, acc6);
+        store_dw(q7, co0, wid.z, acc7);
+        store_dw(q8, co0, wid.z, acc8);
+        store_dw(q9, co0, wid.z, acc9);
+        store_dw(q10, co0, wid.z, acc10);
+        store_dw(q11, co0, wid.z, acc11);
+        store_dw(q12, co0, wid.z, acc12);
+        store_dw(q13, co0, wid.z, acc13);
+        store_dw(q14, co0, wid.z, acc14);
+        store_dw(q15, co0, wid.z, acc15);
+    }
 }
 
 /// Adds (one chunk) or writes (partial sums of chunk z) the 16 channels of tap t.
