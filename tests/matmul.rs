@@ -88,11 +88,13 @@ fn awkward_sizes_all_transposes_match_cpu() {
 
 #[test]
 fn vec4_path_all_transposes_match_cpu() {
-    // Multiples of 4 (vec4 loads) with edges that are not tile multiples.
+    // Multiples of 4 (vec4 loads) with edges that are not tile multiples; N = 6 (M = 6)
+    // leaves B (A) to the element loader in some transposes while the other operand is
+    // read as vec4s.
     let mm = default_matmul();
-    for (case, &(m, n, k)) in
-        [(4, 4, 4), (68, 36, 20), (132, 260, 64), (20, 300, 8), (260, 4, 128)].iter().enumerate()
-    {
+    let cases =
+        [(4, 4, 4), (68, 36, 20), (132, 260, 64), (20, 300, 8), (260, 4, 128), (68, 6, 20), (6, 36, 20)];
+    for (case, &(m, n, k)) in cases.iter().enumerate() {
         for t in 0..4 {
             let (ta, tb) = (t & 2 != 0, t & 1 != 0);
             let s = MatmulShape::new(m, n, k, ta, tb);

@@ -1,5 +1,6 @@
 //! Batched matrix multiply C = α·op(A)·op(B) + β·C with either operand transposed
-//! (`matmul.wgsl`, composed with `matmul_vec4.wgsl` or `matmul_scalar.wgsl`).
+//! (`matmul.wgsl`, composed with a loader per operand, `matmul_{a,b}_{vec4,scalar}.wgsl`, a
+//! store file, `matmul_store_{vec4,scalar}.wgsl`, and `epilogue.wgsl`).
 //!
 //! The kernel is register-blocked: each invocation computes a tile of (4·`row_blocks`) ×
 //! (4·`col_blocks`) outputs of C straight from storage, with no workgroup memory. Loads are
@@ -22,31 +23,51 @@ use crate::gpu::{Access, Gpu, Kernel};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The kernel body; `a_block`/`b_block` come from one of the two loaders below, and
-/// `store_row` from one of the two store files.
+/// The kernel body; `a_block` and `b_block` come from the loaders below, one per operand,
+/// and `store_row` from one of the two store files.
 pub const SOURCE: &str = include_str!("matmul.wgsl");
-/// Loader for aligned layouts: vec4 loads.
-pub const SOURCE_VEC4: &str = include_str!("matmul_vec4.wgsl");
-/// Loader for any layout: element-by-element loads.
-pub const SOURCE_SCALAR: &str = include_str!("matmul_scalar.wgsl");
+/// Loaders of op(A) and op(B): vec4 loads for an aligned operand, element by element for any.
+pub const SOURCE_A_VEC4: &str = include_str!("matmul_a_vec4.wgsl");
+pub const SOURCE_A_SCALAR: &str = include_str!("matmul_a_scalar.wgsl");
+pub const SOURCE_B_VEC4: &str = include_str!("matmul_b_vec4.wgsl");
+pub const SOURCE_B_SCALAR: &str = include_str!("matmul_b_scalar.wgsl");
 /// Stores for an aligned C (and bias and gate): a vec4 per row of a block.
 pub const SOURCE_STORE_VEC4: &str = include_str!("matmul_store_vec4.wgsl");
 /// Stores for any layout: element by element.
 pub const SOURCE_STORE_SCALAR: &str = include_str!("matmul_store_scalar.wgsl");
 
-/// The WGSL handed to the GPU: a loader, a store file, `epilogue.wgsl`, then the kernel body.
-pub fn composed_source(vec4_loads: bool, vec4_stores: bool) -> String {
-    let (name, loader) =
-        if vec4_loads { ("matmul_vec4.wgsl", SOURCE_VEC4) } else { ("matmul_scalar.wgsl", SOURCE_SCALAR) };
-    let (store_name, store) = if vec4_stores {
-        ("matmul_store_vec4.wgsl", SOURCE_STORE_VEC4)
-    } else {
-        ("matmul_store_scalar.wgsl", SOURCE_STORE_SCALAR)
-    };
-    format!(
-        "// file: {name}\n{loader}\n// file: {store_name}\n{store}\n// file: epilogue.wgsl\n{EPILOGUE_SOURCE}\n\
-         // file: matmul.wgsl\n{SOURCE}"
-    )
+/// How each of A, B and C is accessed: four elements at a time (aligned) or one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Widths {
+    pub a_vec4: bool,
+    pub b_vec4: bool,
+    pub c_vec4: bool,
+}
+
+impl Widths {
+    pub const ALL_SCALAR: Self = Self { a_vec4: false, b_vec4: false, c_vec4: false };
+    pub const ALL_VEC4: Self = Self { a_vec4: true, b_vec4: true, c_vec4: true };
+}
+
+/// The WGSL handed to the GPU: the A and B loaders, a store file, `epilogue.wgsl`, then the
+/// kernel body.
+pub fn composed_source(w: Widths) -> String {
+    let pick =
+        |vec4: bool, (n4, s4): (&'static str, &'static str), (n1, s1): (&'static str, &'static str)| {
+            if vec4 { (n4, s4) } else { (n1, s1) }
+        };
+    let parts = [
+        pick(w.a_vec4, ("matmul_a_vec4.wgsl", SOURCE_A_VEC4), ("matmul_a_scalar.wgsl", SOURCE_A_SCALAR)),
+        pick(w.b_vec4, ("matmul_b_vec4.wgsl", SOURCE_B_VEC4), ("matmul_b_scalar.wgsl", SOURCE_B_SCALAR)),
+        pick(
+            w.c_vec4,
+            ("matmul_store_vec4.wgsl", SOURCE_STORE_VEC4),
+            ("matmul_store_scalar.wgsl", SOURCE_STORE_SCALAR),
+        ),
+        ("epilogue.wgsl", EPILOGUE_SOURCE),
+        ("matmul.wgsl", SOURCE),
+    ];
+    parts.iter().map(|(name, src)| format!("// file: {name}\n{src}\n")).collect()
 }
 
 /// Tile sizes of the matmul kernel (WGSL override constants). Each invocation computes
@@ -171,8 +192,7 @@ pub struct Epilogue<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Variant {
     narrow: bool,
-    vec4: bool,
-    vec4_stores: bool,
+    widths: Widths,
     trans_a: bool,
     trans_b: bool,
     has_beta: bool,
@@ -242,13 +262,19 @@ impl Matmul {
                 ("GATE_ACT", f64::from(v.gate_act)),
             ];
             let bufs = [Access::Read, Access::Read, Access::ReadWrite, Access::Read, Access::Read];
-            let source = composed_source(v.vec4, v.vec4_stores);
+            let source = composed_source(v.widths);
             let mut kernel = Kernel::new(&self.gpu, &source, "matmul", &bufs, &constants);
             // Named by loads/stores and transposes for profiles, e.g. `matmul vec4/scalar
             // A·Bᵀ`; the epilogue does not split the name.
             let op = |t: bool, m: &str| if t { format!("{m}ᵀ") } else { m.to_string() };
             let width = |w: bool| if w { "vec4" } else { "scalar" };
-            let (loads, stores) = (width(v.vec4), width(v.vec4_stores));
+            let w = v.widths;
+            let loads = if w.a_vec4 == w.b_vec4 {
+                width(w.a_vec4).to_string()
+            } else {
+                format!("{}+{}", width(w.a_vec4), width(w.b_vec4))
+            };
+            let stores = width(w.c_vec4);
             let thin = if v.narrow { " (n ≤ 4)" } else { "" };
             let (a, b) = (op(v.trans_a, "A"), op(v.trans_b, "B"));
             kernel.name = format!("matmul {loads}/{stores} {a}·{b}{thin}");
@@ -259,8 +285,10 @@ impl Matmul {
 
     /// Records C = α·op(A)·op(B) + β·C. With β = 0, C is not read (it may hold NaN).
     ///
-    /// Uses vec4 loads when both offsets and batch strides, K, and the contiguous dimension
-    /// of each operand (M if `trans_a`, N unless `trans_b`) are multiples of 4.
+    /// Reads an operand with vec4 loads when its offset and batch stride, K, and its
+    /// contiguous dimension (M if `trans_a`, N unless `trans_b`) are multiples of 4; writes
+    /// C with vec4 stores when N, C's offset and batch stride (and any bias and gate
+    /// offsets) are.
     #[allow(clippy::too_many_arguments)] // the layers' API: shape, three matrices, α, β
     pub fn encode(
         &self,
@@ -357,8 +385,11 @@ impl Matmul {
         );
         let kernel = self.kernel(Variant {
             narrow,
-            vec4: vec4_aligned(&s, &a, &b),
-            vec4_stores: vec4_stores(&s, &c, &epi),
+            widths: Widths {
+                a_vec4: a_vec4_aligned(&s, &a),
+                b_vec4: b_vec4_aligned(&s, &b),
+                c_vec4: vec4_stores(&s, &c, &epi),
+            },
             trans_a: s.trans_a,
             trans_b: s.trans_b,
             has_beta: beta != 0.0,
@@ -370,18 +401,19 @@ impl Matmul {
     }
 }
 
-/// True when `matmul_vec4.wgsl` may read A and B: every vec4 it loads then starts at a
-/// multiple of 4 elements and lies inside its matrix (K > 0 also keeps the bindings at
-/// least one vec4 long).
-fn vec4_aligned(s: &MatmulShape, a: &MatRef, b: &MatRef) -> bool {
+/// True when `matmul_a_vec4.wgsl` may read A: every vec4 it loads then starts at a multiple
+/// of 4 elements and lies inside the matrix (K > 0 also keeps the binding at least one vec4
+/// long). K a multiple of 4 is needed by both vec4 loaders: the element loaders zero the
+/// k-steps past K of both operands.
+fn a_vec4_aligned(s: &MatmulShape, a: &MatRef) -> bool {
     let four = |x: usize| x.is_multiple_of(4);
-    s.k > 0
-        && four(s.k)
-        && four(a.offset)
-        && four(b.offset)
-        && (s.batch <= 1 || (four(s.a_stride) && four(s.b_stride)))
-        && (!s.trans_a || four(s.m))
-        && (s.trans_b || four(s.n))
+    s.k > 0 && four(s.k) && four(a.offset) && (s.batch <= 1 || four(s.a_stride)) && (!s.trans_a || four(s.m))
+}
+
+/// True when `matmul_b_vec4.wgsl` may read B (as [`a_vec4_aligned`] for A).
+fn b_vec4_aligned(s: &MatmulShape, b: &MatRef) -> bool {
+    let four = |x: usize| x.is_multiple_of(4);
+    s.k > 0 && four(s.k) && four(b.offset) && (s.batch <= 1 || four(s.b_stride)) && (s.trans_b || four(s.n))
 }
 
 /// True when `matmul_store_vec4.wgsl` may write C: each row's columns come in aligned

@@ -9,8 +9,9 @@
 // Register-blocked: each invocation computes a (4*MB) x (4*NB) tile of C, held as MB x NB
 // blocks of 4x4 (a mat4x4 whose column q is column q of the block), and reads op(A) and
 // op(B) straight from storage, 4 k-steps per loop iteration. How a 4x4 block of op(A) or
-// op(B) is read is left to `a_block`/`b_block`, defined by the loader composed in front of
-// this file: matmul_vec4.wgsl (aligned layouts, vec4 loads) or matmul_scalar.wgsl (any).
+// op(B) is read is left to `a_block`/`b_block`, defined by the loaders composed in front of
+// this file, one per operand: matmul_a_vec4.wgsl (aligned, vec4 loads) or
+// matmul_a_scalar.wgsl (any layout), and likewise for B.
 // How a row of 4 outputs reaches C is left to `store_row`, defined by the store file
 // composed in front too: matmul_store_vec4.wgsl (C, bias and gate aligned to 4 elements:
 // one vec4 store per row) or matmul_store_scalar.wgsl (any layout).

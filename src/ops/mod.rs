@@ -37,12 +37,10 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("langevin.wgsl", langevin::Langevin::source()),
         // Composed: philox.wgsl + loss.wgsl.
         ("loss.wgsl", loss::Loss::source()),
-        // Composed: a loader (matmul_scalar.wgsl or matmul_vec4.wgsl), a store file
-        // (matmul_store_scalar.wgsl or matmul_store_vec4.wgsl) + matmul.wgsl.
-        ("matmul_scalar.wgsl", matmul::composed_source(false, false)),
-        ("matmul_vec4.wgsl", matmul::composed_source(true, true)),
-        ("matmul_store_scalar.wgsl", matmul::composed_source(true, false)),
-        ("matmul_store_vec4.wgsl", matmul::composed_source(false, true)),
+        // Composed: A and B loaders (matmul_{a,b}_{vec4,scalar}.wgsl), a store file
+        // (matmul_store_{vec4,scalar}.wgsl), epilogue.wgsl + matmul.wgsl; every file once.
+        ("matmul.wgsl (element loads and stores)", matmul::composed_source(matmul::Widths::ALL_SCALAR)),
+        ("matmul.wgsl (vec4 loads and stores)", matmul::composed_source(matmul::Widths::ALL_VEC4)),
         ("pool.wgsl", pool::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
         // Composed: philox.wgsl (a library, listed by its `// file:` line) + rng.wgsl.
