@@ -86,6 +86,10 @@ const WG: u32 = 64;
 const BLOCK: usize = 16;
 /// Pixels per invocation.
 const PIXELS: usize = 4;
+/// Channels up to which the `_thin` kernels run (4 channels × [`THIN_PIXELS`] pixels per
+/// invocation): a 16-channel block would compute 12 or more channels for nothing.
+const THIN: usize = 4;
+const THIN_PIXELS: usize = 16;
 /// `mat4x4`s (16 weights each) per uniform slice: 64 KiB, lavapipe's uniform binding limit.
 const UBO_MATS: usize = 1024;
 /// Output pixels one weight-gradient invocation loops over at most (see `chunking`).
@@ -292,6 +296,9 @@ pub struct Conv2d {
 struct StoreVariant {
     /// `forward` or `backward_input`.
     input_gradient: bool,
+    /// The `_thin` entry point: at most [`THIN`] channels in the block (4 × 16 pixels per
+    /// invocation instead of 16 × 4).
+    thin: bool,
     /// Adds to the output (a later slice) instead of writing it.
     accumulate: bool,
     /// Starts from the bias (forward, first slice).
@@ -303,8 +310,8 @@ struct StoreVariant {
 }
 
 impl StoreVariant {
-    fn input_gradient(accumulate: bool, gate_act: u32) -> Self {
-        Self { input_gradient: true, accumulate, has_bias: false, act: 0, gate_act }
+    fn input_gradient(thin: bool, accumulate: bool, gate_act: u32) -> Self {
+        Self { input_gradient: true, thin, accumulate, has_bias: false, act: 0, gate_act }
     }
 }
 
@@ -365,10 +372,17 @@ impl Conv2d {
         let mut stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
         let kernel = stores.entry(v).or_insert_with(|| {
             let weights = if self.storage_weights { Access::Read } else { Access::Uniform };
-            let (entry, bufs) = if v.input_gradient {
-                ("backward_input", vec![weights, Access::Read, Access::ReadWrite, Access::Read])
-            } else {
-                ("forward", vec![weights, Access::Read, Access::Read, Access::ReadWrite])
+            let (entry, bufs) = match (v.input_gradient, v.thin) {
+                (true, false) => {
+                    ("backward_input", vec![weights, Access::Read, Access::ReadWrite, Access::Read])
+                }
+                (true, true) => {
+                    ("backward_input_thin", vec![weights, Access::Read, Access::ReadWrite, Access::Read])
+                }
+                (false, false) => ("forward", vec![weights, Access::Read, Access::Read, Access::ReadWrite]),
+                (false, true) => {
+                    ("forward_thin", vec![weights, Access::Read, Access::Read, Access::ReadWrite])
+                }
             };
             let flag = |b: bool| f64::from(u8::from(b));
             let constants = [
@@ -453,12 +467,14 @@ impl Conv2d {
         let packed = scratch.packed(&self.gpu, blocks * s.c_in * taps * BLOCK);
         let grid = grid_1d(blocks * s.c_in * taps * BLOCK, WG);
         self.pack_forward.encode(&self.gpu, enc, &p, &[w.buf, &packed], grid);
-        let pixel_groups = groups_of(s.batch * s.h_out() * s.w_out());
+        let thin = s.c_out <= THIN;
+        let pixel_groups = groups_of(s.batch * s.h_out() * s.w_out(), thin);
         self.weight_dispatches(enc, &scratch, &packed, (blocks, taps, s.c_in), |enc, sl, weights| {
             p.set_slice(sl);
             let groups = [pixel_groups, sl.blocks as u32, 1];
             let kernel = self.store_kernel(StoreVariant {
                 input_gradient: false,
+                thin,
                 accumulate: sl.accumulates(),
                 has_bias: bias.is_some() && !sl.accumulates(),
                 act: if sl.is_last(taps, s.c_in) { act_code } else { 0 },
@@ -514,6 +530,7 @@ impl Conv2d {
 
         let st = s.stride;
         let blocks = s.c_in.div_ceil(BLOCK);
+        let thin = s.c_in <= THIN;
         let mut scratch = self.scratch.lock().unwrap();
         for phase in 0..st * st {
             let (py, px) = (phase / st, phase % st);
@@ -535,9 +552,9 @@ impl Conv2d {
                 } else {
                     scratch.uniform.clone()
                 };
-                let groups = [groups_of(pixels), blocks as u32, 1];
+                let groups = [groups_of(pixels, thin), blocks as u32, 1];
                 // dx = 0 here, and so is 0 · act′: no gate needed.
-                let kernel = self.store_kernel(StoreVariant::input_gradient(false, 0));
+                let kernel = self.store_kernel(StoreVariant::input_gradient(thin, false, 0));
                 kernel.encode(&self.gpu, enc, &p, &[&unread, dy.buf, dx.buf, gate_buf.buf], groups);
                 continue;
             }
@@ -546,9 +563,10 @@ impl Conv2d {
             self.pack_input.encode(&self.gpu, enc, &p, &[w.buf, &packed], grid_1d(len, WG));
             self.weight_dispatches(enc, &scratch, &packed, (blocks, taps, s.c_out), |enc, sl, weights| {
                 p.set_slice(sl);
-                let groups = [groups_of(pixels), sl.blocks as u32, 1];
+                let groups = [groups_of(pixels, thin), sl.blocks as u32, 1];
                 let gate_act = if sl.is_last(taps, s.c_out) { gate_code } else { 0 };
-                let kernel = self.store_kernel(StoreVariant::input_gradient(sl.accumulates(), gate_act));
+                let kernel =
+                    self.store_kernel(StoreVariant::input_gradient(thin, sl.accumulates(), gate_act));
                 kernel.encode(&self.gpu, enc, &p, &[weights, dy.buf, dx.buf, gate_buf.buf], groups);
             });
         }
@@ -706,9 +724,10 @@ fn copy_mats(
     );
 }
 
-/// Workgroups along x for `n` pixels (or weight positions) at [`PIXELS`] per invocation.
-fn groups_of(n: usize) -> u32 {
-    let groups = n.div_ceil(WG as usize * PIXELS);
+/// Workgroups along x for `n` pixels at [`PIXELS`] per invocation ([`THIN_PIXELS`] for the
+/// thin kernels).
+fn groups_of(n: usize, thin: bool) -> u32 {
+    let groups = n.div_ceil(WG as usize * if thin { THIN_PIXELS } else { PIXELS });
     assert!(
         groups <= 65_535,
         "conv2d: {n} pixels need {groups} workgroups along x (max 65,535); split the batch"

@@ -160,6 +160,89 @@ fn forward(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
     store_y(o3, co0, hw_out, acc3);
 }
 
+// forward_thin: the same for layers with at most 4 output channels (an image's last layer),
+// where 12 of the 16 channels of a block would be computed for nothing: each invocation
+// keeps 4 channels × 16 pixels (pixels n0 + i·WG), the 4 channels' weights being column 0
+// of the block's packed mat4x4s. Sums in `quad`s of 4 pixels: column c of the mat4x4 is
+// pixel c's 4 channels. One dispatch covers the single block (wid.y = 0).
+
+/// Four pixels' operands at one tap.
+struct Quad {
+    ok: vec4<bool>,
+    base: vec4<u32>,
+}
+
+fn quad(a0: Operand, a1: Operand, a2: Operand, a3: Operand) -> Quad {
+    return Quad(vec4(a0.ok, a1.ok, a2.ok, a3.ok), vec4(a0.base, a1.base, a2.base, a3.base));
+}
+
+fn x_quad(q: Quad, c: u32) -> vec4<f32> {
+    return select(vec4(0.0), vec4(x[q.base.x + c], x[q.base.y + c], x[q.base.z + c], x[q.base.w + c]), q.ok);
+}
+
+/// The 4 × 4 sums of 4 channels (weights w) times 4 pixels' values v: column c is w · v[c].
+fn outer(w: vec4<f32>, v: vec4<f32>) -> mat4x4<f32> {
+    return mat4x4(w * v.x, w * v.y, w * v.z, w * v.w);
+}
+
+@compute @workgroup_size(WG)
+fn forward_thin(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let hw_in = p.h_in * p.w_in;
+    let n0 = wid.x * 16u * WG + lid.x;
+    let o0 = output_pixel(n0); let o1 = output_pixel(n0 + WG);
+    let o2 = output_pixel(n0 + 2u * WG); let o3 = output_pixel(n0 + 3u * WG);
+    let o4 = output_pixel(n0 + 4u * WG); let o5 = output_pixel(n0 + 5u * WG);
+    let o6 = output_pixel(n0 + 6u * WG); let o7 = output_pixel(n0 + 7u * WG);
+    let o8 = output_pixel(n0 + 8u * WG); let o9 = output_pixel(n0 + 9u * WG);
+    let o10 = output_pixel(n0 + 10u * WG); let o11 = output_pixel(n0 + 11u * WG);
+    let o12 = output_pixel(n0 + 12u * WG); let o13 = output_pixel(n0 + 13u * WG);
+    let o14 = output_pixel(n0 + 14u * WG); let o15 = output_pixel(n0 + 15u * WG);
+    var b = vec4(0.0);
+    if (HAS_BIAS && !ACCUMULATE) {
+        let last = p.c_out - 1u;
+        b = vec4(bias[p.b_off], bias[p.b_off + min(1u, last)], bias[p.b_off + min(2u, last)],
+                 bias[p.b_off + min(3u, last)]);
+    }
+    var acc0 = mat4x4(b, b, b, b);
+    var acc1 = acc0;
+    var acc2 = acc0;
+    var acc3 = acc0;
+
+    var u = 0u;
+    for (var t = p.tap_lo; t < p.tap_hi; t++) {
+        let ky = t / p.kw;
+        let kx = t % p.kw;
+        let q0 = quad(x_operand(o0, ky, kx), x_operand(o1, ky, kx), x_operand(o2, ky, kx), x_operand(o3, ky, kx));
+        let q1 = quad(x_operand(o4, ky, kx), x_operand(o5, ky, kx), x_operand(o6, ky, kx), x_operand(o7, ky, kx));
+        let q2 = quad(x_operand(o8, ky, kx), x_operand(o9, ky, kx), x_operand(o10, ky, kx), x_operand(o11, ky, kx));
+        let q3 = quad(x_operand(o12, ky, kx), x_operand(o13, ky, kx), x_operand(o14, ky, kx), x_operand(o15, ky, kx));
+        for (var ci = p.red_lo; ci < p.red_hi; ci++) {
+            let w = w_mat(u)[0];
+            let c = ci * hw_in;
+            acc0 += outer(w, x_quad(q0, c));
+            acc1 += outer(w, x_quad(q1, c));
+            acc2 += outer(w, x_quad(q2, c));
+            acc3 += outer(w, x_quad(q3, c));
+            u++;
+        }
+    }
+
+    let hw_out = p.h_out * p.w_out;
+    store_y_thin(o0, hw_out, acc0[0]); store_y_thin(o1, hw_out, acc0[1]);
+    store_y_thin(o2, hw_out, acc0[2]); store_y_thin(o3, hw_out, acc0[3]);
+    store_y_thin(o4, hw_out, acc1[0]); store_y_thin(o5, hw_out, acc1[1]);
+    store_y_thin(o6, hw_out, acc1[2]); store_y_thin(o7, hw_out, acc1[3]);
+    store_y_thin(o8, hw_out, acc2[0]); store_y_thin(o9, hw_out, acc2[1]);
+    store_y_thin(o10, hw_out, acc2[2]); store_y_thin(o11, hw_out, acc2[3]);
+    store_y_thin(o12, hw_out, acc3[0]); store_y_thin(o13, hw_out, acc3[1]);
+    store_y_thin(o14, hw_out, acc3[2]); store_y_thin(o15, hw_out, acc3[3]);
+}
+
+/// y[pixel, 0 .. 3] (those below c_out) = (the earlier slices' sum, if any) + v.
+fn store_y_thin(o: OutputPixel, hw_out: u32, v: vec4<f32>) {
+    if (o.live) { store_y4(o.yb, 0u, hw_out, v); }
+}
+
 /// y[pixel, co0 + i] = (the earlier slices' sum, if any) + acc[i / 4][i % 4], i < 16.
 /// Written out, not looped: a loop indexing the matrix at run time keeps it in memory.
 fn store_y(o: OutputPixel, co0: u32, hw_out: u32, acc: mat4x4<f32>) {
@@ -291,6 +374,76 @@ fn backward_input(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
     store_dx(q1, ci0, hw_in, acc1);
     store_dx(q2, ci0, hw_in, acc2);
     store_dx(q3, ci0, hw_in, acc3);
+}
+
+// backward_input_thin: the same for layers with at most 4 input channels (an image's first
+// layer), 4 channels × 16 pixels per invocation as forward_thin does.
+
+fn dy_quad(q: Quad, c: u32) -> vec4<f32> {
+    let v = vec4(bi_dy[q.base.x + c], bi_dy[q.base.y + c], bi_dy[q.base.z + c], bi_dy[q.base.w + c]);
+    return select(vec4(0.0), v, q.ok);
+}
+
+@compute @workgroup_size(WG)
+fn backward_input_thin(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let s = p.stride;
+    let py = p.phase / s;
+    let px = p.phase % s;
+    let nqy = select(0u, (p.h_in - py + s - 1u) / s, py < p.h_in);
+    let nqx = select(0u, (p.w_in - px + s - 1u) / s, px < p.w_in);
+    let hw_out = p.h_out * p.w_out;
+    let n0 = wid.x * 16u * WG + lid.x;
+    let i0 = input_pixel(n0, py, px, nqy, nqx); let i1 = input_pixel(n0 + WG, py, px, nqy, nqx);
+    let i2 = input_pixel(n0 + 2u * WG, py, px, nqy, nqx); let i3 = input_pixel(n0 + 3u * WG, py, px, nqy, nqx);
+    let i4 = input_pixel(n0 + 4u * WG, py, px, nqy, nqx); let i5 = input_pixel(n0 + 5u * WG, py, px, nqy, nqx);
+    let i6 = input_pixel(n0 + 6u * WG, py, px, nqy, nqx); let i7 = input_pixel(n0 + 7u * WG, py, px, nqy, nqx);
+    let i8 = input_pixel(n0 + 8u * WG, py, px, nqy, nqx); let i9 = input_pixel(n0 + 9u * WG, py, px, nqy, nqx);
+    let i10 = input_pixel(n0 + 10u * WG, py, px, nqy, nqx); let i11 = input_pixel(n0 + 11u * WG, py, px, nqy, nqx);
+    let i12 = input_pixel(n0 + 12u * WG, py, px, nqy, nqx); let i13 = input_pixel(n0 + 13u * WG, py, px, nqy, nqx);
+    let i14 = input_pixel(n0 + 14u * WG, py, px, nqy, nqx); let i15 = input_pixel(n0 + 15u * WG, py, px, nqy, nqx);
+    var acc0 = mat4x4<f32>();
+    var acc1 = mat4x4<f32>();
+    var acc2 = mat4x4<f32>();
+    var acc3 = mat4x4<f32>();
+
+    let ky0 = (py + p.pad) % s;
+    let kx0 = (px + p.pad) % s;
+    let nkx = (p.kw + s - 1u - kx0) / s;
+    var u = 0u;
+    for (var t = p.tap_lo; t < p.tap_hi; t++) {
+        let ky = ky0 + (t / nkx) * s;
+        let kx = kx0 + (t % nkx) * s;
+        let r = (i32(py + p.pad) - i32(ky)) / i32(s);
+        let c = (i32(px + p.pad) - i32(kx)) / i32(s);
+        let q0 = quad(dy_operand(i0, r, c), dy_operand(i1, r, c), dy_operand(i2, r, c), dy_operand(i3, r, c));
+        let q1 = quad(dy_operand(i4, r, c), dy_operand(i5, r, c), dy_operand(i6, r, c), dy_operand(i7, r, c));
+        let q2 = quad(dy_operand(i8, r, c), dy_operand(i9, r, c), dy_operand(i10, r, c), dy_operand(i11, r, c));
+        let q3 = quad(dy_operand(i12, r, c), dy_operand(i13, r, c), dy_operand(i14, r, c), dy_operand(i15, r, c));
+        for (var co = p.red_lo; co < p.red_hi; co++) {
+            let w = w_mat(u)[0];
+            let off = co * hw_out;
+            acc0 += outer(w, dy_quad(q0, off));
+            acc1 += outer(w, dy_quad(q1, off));
+            acc2 += outer(w, dy_quad(q2, off));
+            acc3 += outer(w, dy_quad(q3, off));
+            u++;
+        }
+    }
+
+    let hw_in = p.h_in * p.w_in;
+    store_dx_thin(i0, hw_in, acc0[0]); store_dx_thin(i1, hw_in, acc0[1]);
+    store_dx_thin(i2, hw_in, acc0[2]); store_dx_thin(i3, hw_in, acc0[3]);
+    store_dx_thin(i4, hw_in, acc1[0]); store_dx_thin(i5, hw_in, acc1[1]);
+    store_dx_thin(i6, hw_in, acc1[2]); store_dx_thin(i7, hw_in, acc1[3]);
+    store_dx_thin(i8, hw_in, acc2[0]); store_dx_thin(i9, hw_in, acc2[1]);
+    store_dx_thin(i10, hw_in, acc2[2]); store_dx_thin(i11, hw_in, acc2[3]);
+    store_dx_thin(i12, hw_in, acc3[0]); store_dx_thin(i13, hw_in, acc3[1]);
+    store_dx_thin(i14, hw_in, acc3[2]); store_dx_thin(i15, hw_in, acc3[3]);
+}
+
+/// dx[pixel, 0 .. 3] (those below c_in) = (0 or the earlier slices' sum) + v.
+fn store_dx_thin(q: InputPixel, hw_in: u32, v: vec4<f32>) {
+    if (q.live) { store_dx4(q.dxb, 0u, hw_in, v); }
 }
 
 /// dx[pixel, ci0 + i] = (0 or the earlier slices' sum) + acc[i / 4][i % 4], i < 16,
