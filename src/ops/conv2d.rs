@@ -21,6 +21,18 @@
 //! chunks whose partial sums are added in a fixed order. Nothing uses atomics: results are
 //! bit-identical across runs.
 //!
+//! Later additions (2026-12-03), each measured with `bench train` A B pairs on `fmnist`:
+//! what a pipeline does on its way to memory (add to the earlier slice, start from the
+//! bias, the activation after the layer, the derivative of the one before it, read from
+//! that activation's output: `epilogue.wgsl`) is fixed by override constants, since lavapipe
+//! runs uniform branches as masked code on every path (docs/platform.md); with the
+//! activations in the convolutions' stores (as the linear layers have them) an iteration
+//! has 2,652 dispatches instead of 2,900 (0.965 of the time). The weight gradient keeps 16
+//! positions per invocation where a layer has more than 128 (0.936). Layers with at most 4
+//! channels on the block side (an image's first layer's input gradient, its last layer's
+//! forward) run `_thin` kernels, 4 channels × 16 pixels per invocation, reading column 0 of
+//! the same packed blocks (0.93).
+//!
 //! Why: on lavapipe (llvmpipe, LLVM 15.0.6, 256-bit, Mesa 22.3.6) each load instruction
 //! costs ~30–40 cycles per 8-lane SIMD op, whatever it reads — storage (gathered lane by
 //! lane even at a workgroup-uniform address), workgroup memory, or a uniform buffer — while
