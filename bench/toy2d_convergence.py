@@ -66,6 +66,30 @@ COMBINED: dict[str, list[str]] = {
     # noise sqrt(2 * 0.05) = 0.32; a step of 1e-4 gives noise 0.014.
     "lr_3e-4+x_step_1e-4": all_nets("lr", 3e-4) + ["train.x_langevin.step_size=1e-4"],
 }
+# Checkerboard / 25 gaussians study (docs/convergence/checkerboard_runs.md): changes against the
+# toy2d preset as it now stands (lr 3e-4, lr_decay 0.9, x-step 0.02, 30 x-steps).
+COMBINED.update({
+    "cb_xs0.01_k60": ["train.x_langevin.step_size=0.01", "train.x_langevin.steps=60"],
+    "cb_xs0.005_k120": ["train.x_langevin.step_size=0.005", "train.x_langevin.steps=120"],
+    "cb_xs0.005_k60": ["train.x_langevin.step_size=0.005", "train.x_langevin.steps=60"],
+    "cb_hidden256": ["model.hidden=256"],
+    "cb_layers3": ["model.layers=3"],
+    "cb_batch512": ["train.batch_size=512"],
+    "cb_nodecay": ["train.lr_decay=1.0"],
+    "cb_layers4": ["model.layers=4"],
+    "cb_h256_l3": ["model.hidden=256", "model.layers=3"],
+    "cb_l3_xs0.01_k60": ["model.layers=3", "train.x_langevin.step_size=0.01", "train.x_langevin.steps=60"],
+    "cb_l4_xs0.01_k60": ["model.layers=4", "train.x_langevin.step_size=0.01", "train.x_langevin.steps=60"],
+    "cb_l3_xs0.005_k60": ["model.layers=3", "train.x_langevin.step_size=0.005", "train.x_langevin.steps=60"],
+    "cb_l3_b512": ["model.layers=3", "train.batch_size=512"],
+    "cb_l4_ebmlr1.5e-4": ["model.layers=4", "train.ebm_optim.lr=1.5e-4"],
+    # 25 gaussians (mode std 0.0177): an x-step of 1e-4 (per-step noise 0.014, s / 2 std^2 =
+    # 0.16) with many steps, a deeper EBM, optionally a sharper generator likelihood.
+    "g25_xs1e-4_k100_l3": ["train.x_langevin.step_size=1e-4", "train.x_langevin.steps=100", "model.layers=3"],
+    "g25_xs1e-4_k100_l3_sig0.1": ["train.x_langevin.step_size=1e-4", "train.x_langevin.steps=100",
+                                  "model.layers=3", "train.sigma=0.1", "train.z_langevin.step_size=0.002"],
+    "cb_l4_xs0.005_k60": ["model.layers=4", "train.x_langevin.step_size=0.005", "train.x_langevin.steps=60"],
+})
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
 
