@@ -66,6 +66,31 @@ pub struct Kernel {
     bind_groups: Arc<Mutex<BindGroups>>,
 }
 
+/// The pipelines of one kernel family, made on first use and keyed by what each is
+/// specialised for (override constants, composed source): the matmul's and the
+/// convolutions' variants. A poisoned lock is taken as it is: the map only ever holds
+/// finished kernels.
+pub struct Kernels<K>(Mutex<HashMap<K, Arc<Kernel>>>);
+
+impl<K> Default for Kernels<K> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
+
+impl<K: Eq + std::hash::Hash> Kernels<K> {
+    /// The kernel for `key`, made by `make` the first time it is asked for.
+    pub fn get(&self, key: K, make: impl FnOnce() -> Kernel) -> Arc<Kernel> {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(map.entry(key).or_insert_with(|| Arc::new(make())))
+    }
+}
+
+/// A WGSL `override` bool as the value [`Kernel::new`] takes.
+pub fn flag(b: bool) -> f64 {
+    f64::from(u8::from(b))
+}
+
 /// The bind groups (each with its uniform params block) made for a kernel inside a
 /// [`BindGroupScope`], keyed by the params' bytes and the buffers bound: a training
 /// iteration repeats the same dispatches, so after the first it creates almost no buffers

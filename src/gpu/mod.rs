@@ -16,7 +16,7 @@ mod profile;
 pub use adapter::{AdapterChoice, DeviceLimits, no_adapter_message};
 pub use budget::ResourceError;
 pub use buffer::{BufRef, GpuBuffer, ReadbackError, Staging, wait_for};
-pub use kernel::{Access, BindGroupScope, Kernel, WORKGROUP_1D, grid_1d};
+pub use kernel::{Access, BindGroupScope, Kernel, Kernels, WORKGROUP_1D, flag, grid_1d};
 pub use profile::KernelTimes;
 
 /// A device, its queue, and what the adapter is.

@@ -70,9 +70,8 @@
 //! `dualmcmc --no-gui bench layers` prints the figures at the networks' shapes.
 
 use super::activation::{Activation, EPILOGUE_SOURCE, epilogue_code};
-use crate::gpu::{Access, BufRef, Gpu, GpuBuffer, Kernel, grid_1d};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use crate::gpu::{Access, BufRef, Gpu, GpuBuffer, Kernel, Kernels, flag, grid_1d};
+use std::sync::{Arc, Mutex};
 
 pub const SOURCE: &str = include_str!("conv2d.wgsl");
 /// Where forward and backward_input read weights on CPU adapters: 64 KiB uniform slices.
@@ -291,7 +290,7 @@ pub struct Conv2d {
     /// The composed WGSL, for the forward and input-gradient pipelines made on first use.
     source: String,
     /// Those pipelines, by what they are specialised for.
-    stores: Mutex<HashMap<StoreVariant, Arc<Kernel>>>,
+    stores: Kernels<StoreVariant>,
     pack_forward: Kernel,
     pack_input: Kernel,
     /// The tiles of [`weight_grad_tile`]: 8 invocations × 4 positions, 16 × 16.
@@ -358,7 +357,7 @@ impl Conv2d {
         });
         Self {
             gpu: gpu.clone(),
-            stores: Mutex::default(),
+            stores: Kernels::default(),
             pack_forward: k("pack_forward", &[Read, ReadWrite]),
             pack_input: k("pack_input", &[Read, ReadWrite]),
             backward_weight: [WEIGHT_GRAD_SMALL, WEIGHT_GRAD_LARGE].map(|(wg, pos)| {
@@ -380,32 +379,28 @@ impl Conv2d {
 
     /// The forward or input-gradient pipeline for `v`, made on first use.
     fn store_kernel(&self, v: StoreVariant) -> Arc<Kernel> {
-        // A poisoned lock is taken as it is: the map only ever holds finished kernels.
-        let mut stores = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
-        let kernel = stores.entry(v).or_insert_with(|| {
+        self.stores.get(v, || {
             let weights = if self.storage_weights { Access::Read } else { Access::Uniform };
-            let (entry, bufs) = match (v.input_gradient, v.thin) {
-                (true, false) => {
-                    ("backward_input", vec![weights, Access::Read, Access::ReadWrite, Access::Read])
-                }
-                (true, true) => {
-                    ("backward_input_thin", vec![weights, Access::Read, Access::ReadWrite, Access::Read])
-                }
-                (false, false) => ("forward", vec![weights, Access::Read, Access::Read, Access::ReadWrite]),
-                (false, true) => {
-                    ("forward_thin", vec![weights, Access::Read, Access::Read, Access::ReadWrite])
-                }
+            let entry = match (v.input_gradient, v.thin) {
+                (true, false) => "backward_input",
+                (true, true) => "backward_input_thin",
+                (false, false) => "forward",
+                (false, true) => "forward_thin",
             };
-            let flag = |b: bool| f64::from(u8::from(b));
+            // backward_input: weights, dy, dx, gate; forward: weights, x, bias, y.
+            let bufs = if v.input_gradient {
+                [weights, Access::Read, Access::ReadWrite, Access::Read]
+            } else {
+                [weights, Access::Read, Access::Read, Access::ReadWrite]
+            };
             let constants = [
                 ("ACCUMULATE", flag(v.accumulate)),
                 ("HAS_BIAS", flag(v.has_bias)),
                 ("ACT", f64::from(v.act)),
                 ("GATE_ACT", f64::from(v.gate_act)),
             ];
-            Arc::new(Kernel::new(&self.gpu, &self.source, entry, &bufs, &constants))
-        });
-        Arc::clone(kernel)
+            Kernel::new(&self.gpu, &self.source, entry, &bufs, &constants)
+        })
     }
 
     /// The dispatches of a pass over packed weights `[blocks][taps][red]`, each with the

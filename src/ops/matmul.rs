@@ -26,9 +26,8 @@
 //! A as vec4s (0.94).
 
 use super::activation::{Activation, EPILOGUE_SOURCE, epilogue_code};
-use crate::gpu::{Access, Gpu, Kernel};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use crate::gpu::{Access, Gpu, Kernel, Kernels, flag};
+use std::sync::Arc;
 
 /// The kernel body; `a_block` and `b_block` come from the loaders below, one per operand,
 /// and `store_row` from one of the two store files.
@@ -80,7 +79,7 @@ pub fn composed_source(w: Widths) -> String {
 /// Tile sizes of the matmul kernel (WGSL override constants). Each invocation computes
 /// (4·`row_blocks`) × (4·`col_blocks`) outputs; a workgroup is `workgroup[0]` invocations
 /// along n times `workgroup[1]` along m.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MatmulTiles {
     /// 4×4 blocks per invocation along m, 1..=4.
     pub row_blocks: u32,
@@ -198,7 +197,7 @@ pub struct Epilogue<'a> {
 /// tile sizes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Variant {
-    narrow: bool,
+    tiles: MatmulTiles,
     widths: Widths,
     trans_a: bool,
     trans_b: bool,
@@ -215,7 +214,7 @@ pub struct Matmul {
     tiles: MatmulTiles,
     /// [`MatmulTiles::narrow`] of `tiles`, for C with at most 4 columns.
     narrow: MatmulTiles,
-    kernels: Mutex<HashMap<Variant, Arc<Kernel>>>,
+    kernels: Kernels<Variant>,
     /// Bound where an epilogue has no bias or gate.
     unused: crate::gpu::GpuBuffer,
 }
@@ -243,7 +242,7 @@ impl Matmul {
         );
         let narrow =
             tiles.narrow(l.max_compute_workgroup_size_y.min(l.max_compute_invocations_per_workgroup));
-        Self { gpu: gpu.clone(), tiles, narrow, kernels: Mutex::default(), unused: gpu.zeros(4) }
+        Self { gpu: gpu.clone(), tiles, narrow, kernels: Kernels::default(), unused: gpu.zeros(4) }
     }
 
     pub fn tiles(&self) -> MatmulTiles {
@@ -251,11 +250,8 @@ impl Matmul {
     }
 
     fn kernel(&self, v: Variant) -> Arc<Kernel> {
-        // A poisoned lock is taken as it is: the map only ever holds finished kernels.
-        let mut kernels = self.kernels.lock().unwrap_or_else(PoisonError::into_inner);
-        let kernel = kernels.entry(v).or_insert_with(|| {
-            let t = if v.narrow { self.narrow } else { self.tiles };
-            let flag = |b: bool| f64::from(u8::from(b));
+        self.kernels.get(v, || {
+            let t = v.tiles;
             let constants = [
                 ("TRANS_A", flag(v.trans_a)),
                 ("TRANS_B", flag(v.trans_b)),
@@ -282,12 +278,11 @@ impl Matmul {
                 format!("{}+{}", width(w.a_vec4), width(w.b_vec4))
             };
             let stores = width(w.c_vec4);
-            let thin = if v.narrow { " (n ≤ 4)" } else { "" };
+            let thin = if t != self.tiles { " (n ≤ 4)" } else { "" };
             let (a, b) = (op(v.trans_a, "A"), op(v.trans_b, "B"));
             kernel.name = format!("matmul {loads}/{stores} {a}·{b}{thin}");
-            Arc::new(kernel)
-        });
-        Arc::clone(kernel)
+            kernel
+        })
     }
 
     /// Records C = α·op(A)·op(B) + β·C. With β = 0, C is not read (it may hold NaN).
@@ -375,8 +370,7 @@ impl Matmul {
             gate_slope,
             _pad5: [0; 2],
         };
-        let narrow = s.n <= 4 && self.narrow != self.tiles;
-        let tiles = if narrow { self.narrow } else { self.tiles };
+        let tiles = if s.n <= 4 { self.narrow } else { self.tiles };
         let groups = [
             s.n.div_ceil(tiles.cols_per_group()) as u32,
             s.m.div_ceil(tiles.rows_per_group()) as u32,
@@ -391,7 +385,7 @@ impl Matmul {
             "matmul: {groups:?} workgroups for {s:?}, the adapter allows {max} per dimension"
         );
         let kernel = self.kernel(Variant {
-            narrow,
+            tiles,
             widths: Widths {
                 a_vec4: a_vec4_aligned(&s, &a),
                 b_vec4: b_vec4_aligned(&s, &b),
