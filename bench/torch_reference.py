@@ -57,6 +57,8 @@ Usage:
   torch_reference.py time  --preset fmnist
   torch_reference.py train --preset toy2d --set data.toy=checkerboard --iterations 3000 \
       --eval-every 500 --out run.jsonl [--ema 0.999] [--heldout 10000]
+  torch_reference.py train --preset fmnist --set model.width=8 --iterations 1300 \
+      --eval-every 250 --heldout 500 --out run.jsonl --images runs/screen/w8
   torch_reference.py check --preset toy2d
   (--config PATH reads a run folder's config.toml or any TOML instead of a preset.)
 """
@@ -65,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gzip
 import json
 import math
 import statistics
@@ -80,7 +83,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR_EPS = 1e-6
-OPTIONAL_KEYS = {"labels", "crop", "resize"}
+OPTIONAL_KEYS = {"labels", "crop", "resize", "inference_prior_weight"}
 
 
 # --------------------------------------------------------------------------------------
@@ -500,6 +503,11 @@ class Trainer:
             mu, lv = q[:, :nz], q[:, nz:]
             nll = (0.5 * lv + 0.5 * (z - mu) ** 2 / (torch.exp(lv) + VAR_EPS)).sum() / b
             losses[name] = nll.item()
+            if xx is x and t.get("inference_prior_weight", 0.0) != 0.0:
+                # KL(q(z|x) || N(0, I)) per example, summed over z (the option's term).
+                kl = 0.5 * (mu ** 2 + torch.exp(lv) - 1.0 - lv).sum() / b
+                losses["inf_prior_loss"] = kl.item()
+                nll = nll + t["inference_prior_weight"] * kl
             (w * nll).backward()
         self._step(2, "inference_optim")
         # 5. x~' from the updated generator (same z_p), then the EBM step (eq. 7) / T.
@@ -532,6 +540,93 @@ class Trainer:
         net = self.ebm_ema if ema else self.ebm
         pts = torch.from_numpy(points)
         return torch.cat([net(pts[i:i + chunk]).reshape(-1) for i in range(0, len(pts), chunk)]).numpy()
+
+
+# --------------------------------------------------------------------------------------
+# Fashion-MNIST and the Fréchet distance (src/data/fashion_mnist.rs, src/eval/feature_net.rs,
+# src/eval/frechet.rs)
+# --------------------------------------------------------------------------------------
+
+FULL_SET = Path("/usr/share/datasets/fashion-mnist")
+
+
+def read_idx_images(path: Path) -> np.ndarray:
+    """An IDX image file (gzipped) as float32 [N, 1, H, W] in [-1, 1]: x / 127.5 - 1."""
+    raw = gzip.decompress(path.read_bytes())
+    n, h, w = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
+    pixels = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, 1, h, w)
+    return pixels.astype(np.float32) / 127.5 - 1.0
+
+
+def fashion_mnist(cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(training images, held-out images): the full set when installed and preferred (as the
+    Rust loader chooses), else the shipped 10,000 test images serve as both."""
+    shipped = read_idx_images(ROOT / "assets" / "fashion-mnist" / "t10k-images-idx3-ubyte.gz")
+    if cfg["data"].get("prefer_full", True) and (FULL_SET / "train-images-idx3-ubyte.gz").exists():
+        return read_idx_images(FULL_SET / "train-images-idx3-ubyte.gz"), shipped
+    return shipped, shipped
+
+
+def image_batches(images: np.ndarray, b: int, seed: int):
+    """Batches without replacement, a fresh permutation per epoch (the last partial batch is
+    dropped)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(images))
+        for i in range(0, len(order) - b + 1, b):
+            yield torch.from_numpy(images[order[i:i + b]])
+
+
+class FeatureNet(nn.Module):
+    """The shipped feature network's trunk (assets/feature-net): [conv3x3 -> ReLU -> 2x2
+    average pool] x 2, Linear -> ReLU; its 128 outputs are the Fréchet distance's features."""
+
+    def __init__(self, path: Path = ROOT / "assets" / "feature-net" / "fashion-mnist.safetensors"):
+        super().__init__()
+        from safetensors.torch import load_file
+        t = load_file(str(path))
+        self.c0 = nn.Conv2d(1, t["features.convs.0.weight"].shape[0], 3, padding=1)
+        self.c1 = nn.Conv2d(self.c0.out_channels, t["features.convs.1.weight"].shape[0], 3, padding=1)
+        self.fc = nn.Linear(t["features.fc.weight"].shape[1], t["features.fc.weight"].shape[0])
+        self.head = nn.Linear(t["head.fc.weight"].shape[1], t["head.fc.weight"].shape[0])
+        for mod, key in ((self.c0, "features.convs.0"), (self.c1, "features.convs.1"),
+                         (self.fc, "features.fc"), (self.head, "head.fc")):
+            mod.weight.data.copy_(t[f"{key}.weight"])
+            mod.bias.data.copy_(t[f"{key}.bias"])
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> np.ndarray:
+        x = F.avg_pool2d(F.relu(self.c0(x)), 2)
+        x = F.avg_pool2d(F.relu(self.c1(x)), 2)
+        return F.relu(self.fc(x.flatten(1))).double().numpy()
+
+
+def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return features.mean(0), np.cov(features, rowvar=False)  # n - 1, as Gaussian::fit
+
+
+def frechet(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """|mu_a - mu_b|^2 + tr(A + B - 2 (A^1/2 B A^1/2)^1/2), the square roots through
+    eigendecompositions of symmetric matrices (src/eval/frechet.rs)."""
+    def sqrt_psd(m):
+        w, v = np.linalg.eigh((m + m.T) / 2)
+        return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    ra = sqrt_psd(a[1])
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(ra @ b[1] @ ra), 0, None)).sum()
+    return float(((a[0] - b[0]) ** 2).sum() + np.trace(a[1]) + np.trace(b[1]) - 2 * cross)
+
+
+def image_grid(images: np.ndarray, path: Path, columns: int = 10) -> None:
+    """A PNG of the first rows x columns images ([-1, 1] -> 0..255), 1-pixel gaps."""
+    from PIL import Image
+    n = (len(images) // columns) * columns
+    _, _, h, w = images.shape
+    grid = np.full(((h + 1) * (n // columns) + 1, (w + 1) * columns + 1), 255, np.uint8)
+    for k in range(n):
+        r, c = divmod(k, columns)
+        px = np.clip((images[k, 0] + 1) * 127.5, 0, 255).astype(np.uint8)
+        grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = px
+    Image.fromarray(grid).save(path)
 
 
 # --------------------------------------------------------------------------------------
@@ -606,18 +701,9 @@ def cmd_check(args, cfg):
     assert err < 1e-5, err
 
 
-def cmd_train(args, cfg):
-    if cfg["data"]["kind"] != "toy2d":
-        raise SystemExit("train mode is for 2-D toys (data.kind = toy2d)")
-    shape, per_epoch = data_shape(cfg)
-    toy = cfg["data"]["toy"]
-    grid = Grid(toy)
-    held_out = sample_toy(toy, args.heldout, np.random.default_rng(0x5EED0E7A))
-    opt = optimum(toy, held_out)
-    support = support_mask(toy, grid.points)
-    reg = regions(toy, grid.points)
-    tr = Trainer(cfg, shape, per_epoch, ema=args.ema)
-    batches = toy_batches(cfg)
+def recorder(args):
+    """(record, file): record(row) writes a JSON line to --out (flushed) and, unless --quiet,
+    to stderr; the file (or None) is the caller's to close."""
     out = open(args.out, "w") if args.out else None
 
     def record(row):
@@ -627,6 +713,83 @@ def cmd_train(args, cfg):
             out.flush()
         if not args.quiet:
             print(line, file=sys.stderr)
+    return record, out
+
+
+def samples(tr: Trainer, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n generator samples g(z), z ~ N(0, I), and their x-Langevin revisions, in batches of
+    the run's batch size (batch norm sees batches of the training size, as in eval)."""
+    b, gen, rev = tr.t["batch_size"], [], []
+    for _ in range(-(-n // b)):
+        with torch.no_grad():
+            x0 = tr.gen(torch.randn(b, tr.t["nz"]))
+        gen.append(x0.numpy())
+        rev.append(tr.x_langevin(x0).numpy())
+    return np.concatenate(gen)[:n], np.concatenate(rev)[:n]
+
+
+def cmd_train_images(args, cfg):
+    """Trains on Fashion-MNIST; every --eval-every iterations the Fréchet distances of
+    --heldout generator samples and of their revisions to as many training images (the
+    shipped feature network), with the floor of as many held-out real images."""
+    shape, per_epoch = data_shape(cfg)
+    train, held = fashion_mnist(cfg)
+    net = FeatureNet()
+    rng = np.random.default_rng(7)
+    n = args.heldout
+    reference = gaussian(net.features(torch.from_numpy(train[rng.choice(len(train), n, replace=False)])))
+    floor = frechet(gaussian(net.features(torch.from_numpy(held[rng.choice(len(held), n, replace=False)]))),
+                    reference)
+    tr = Trainer(cfg, shape, per_epoch)
+    batches = image_batches(train, cfg["train"]["batch_size"], cfg["train"]["seed"])
+    record, out = recorder(args)
+
+    record({"config": cfg, "n": n, "frechet_floor": round(floor, 3)})
+    began, trained = time.perf_counter(), 0.0
+    status = "ok"
+    for it in range(1, args.iterations + 1):
+        t0 = time.perf_counter()
+        try:
+            m = tr.step(next(batches))
+        except Divergence as e:
+            status = str(e)
+            record({"iteration": it, "diverged": status})
+            break
+        trained += time.perf_counter() - t0
+        if it % args.eval_every == 0 or it == args.iterations:
+            g, r = samples(tr, n)
+            row = {"iteration": it,
+                   "frechet_generator": round(frechet(gaussian(net.features(torch.from_numpy(g))), reference), 3),
+                   "frechet_revised": round(frechet(gaussian(net.features(torch.from_numpy(r))), reference), 3),
+                   "gen_data_loss": round(m["gen_data_loss"], 3), "gen_sample_loss": round(m["gen_sample_loss"], 3),
+                   "training_seconds": round(trained, 1)}
+            record(row)
+            if args.images:
+                stem = Path(args.images)
+                image_grid(r[:100], stem.with_name(f"{stem.name}_{it:05d}_revised.png"))
+                image_grid(g[:100], stem.with_name(f"{stem.name}_{it:05d}_generator.png"))
+                np.save(stem.with_name(f"{stem.name}_{it:05d}_revised.npy"), r)
+    if out:
+        out.close()
+    print(json.dumps({"status": status, "iterations": tr.iteration, "threads": torch.get_num_threads(),
+                      "seconds": round(time.perf_counter() - began, 1)}))
+
+
+def cmd_train(args, cfg):
+    if cfg["data"]["kind"] == "fashion-mnist":
+        return cmd_train_images(args, cfg)
+    if cfg["data"]["kind"] != "toy2d":
+        raise SystemExit("train mode is for 2-D toys and Fashion-MNIST")
+    shape, per_epoch = data_shape(cfg)
+    toy = cfg["data"]["toy"]
+    grid = Grid(toy)
+    held_out = sample_toy(toy, args.heldout, np.random.default_rng(0x5EED0E7A))
+    opt = optimum(toy, held_out)
+    support = support_mask(toy, grid.points)
+    reg = regions(toy, grid.points)
+    tr = Trainer(cfg, shape, per_epoch, ema=args.ema)
+    batches = toy_batches(cfg)
+    record, out = recorder(args)
 
     record({"config": cfg, "toy": toy, "optimum": opt, "heldout": args.heldout, "ema": args.ema})
     began = time.perf_counter()
@@ -671,6 +834,8 @@ def main(argv=None):
     ap.add_argument("--heldout", type=int, default=1000, help="held-out points (eval's --n default: 1000)")
     ap.add_argument("--ema", type=float, default=0.0, help="also evaluate an EMA of the EBM weights")
     ap.add_argument("--out", help="JSONL of (iteration, loglik) (train mode)")
+    ap.add_argument("--images", metavar="STEM", help="image runs: write STEM_<iteration>_{revised,generator}.png "
+                    "and STEM_<iteration>_revised.npy (for `dualmcmc --no-gui eval --samples`) at each evaluation")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)

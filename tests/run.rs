@@ -62,6 +62,9 @@ fn train_writes_a_run_folder() {
     assert!(
         dir.join("images/density_000003.png").is_file() && dir.join("images/density_000006.png").is_file()
     );
+    // The measurements' chart over training time, drawn at the measurement.
+    let chart = image::open(dir.join("progress.png")).expect("progress.png after a measurement");
+    assert_eq!((chart.width(), chart.height()), (900, 520));
     let s = Session::open(engine_arc(), &dir).unwrap();
     assert_eq!((s.trainer.iteration, s.cfg.train.batch_size), (6, 16));
 }
@@ -76,8 +79,11 @@ fn resuming_a_run_folder_equals_training_straight_through() {
     train(engine_arc(), &resume).unwrap();
     train(engine_arc(), &tiny(&b, 8)).unwrap();
     assert_eq!(params(&a), params(&b), "4 + 4 iterations with a resume differ from 8 straight");
-    let logged = std::fs::read_to_string(a.join(METRICS_FILE)).unwrap().lines().count();
-    assert_eq!(logged, 4, "the resumed run appends to metrics.jsonl");
+    let lines = dualmcmc::session::RunFolder::open(&a).unwrap().read_metrics().unwrap();
+    assert_eq!(lines.len(), 4, "the resumed run appends to metrics.jsonl");
+    // The wall-clock time goes on counting from the first part's last line.
+    let elapsed: Vec<f64> = lines.iter().map(|l| l["elapsed"].as_f64().unwrap()).collect();
+    assert!(elapsed.windows(2).all(|w| w[0] < w[1]), "elapsed restarted on resume: {elapsed:?}");
 }
 
 /// A run folder written by another tool may lack `images/` (python/train_ddp.py makes one,
@@ -195,6 +201,7 @@ fn image_runs_log_frechet_distances_every_eval_every_iterations() {
         assert!(fd.is_finite() && fd > 0.0, "{key} = {fd}");
     }
     assert_eq!(lines[1]["frechet_examples"], 500);
+    assert!(dir.join("progress.png").is_file(), "the Fréchet distances' chart");
     assert_eq!(lines[1]["frechet_weights"], "trained");
 }
 

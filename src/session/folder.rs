@@ -129,6 +129,11 @@ impl RunFolder {
         self.dir.join("images")
     }
 
+    /// The chart of the held-out measurements over training time ([`crate::viz::progress_chart`]).
+    pub fn progress_chart(&self) -> PathBuf {
+        self.dir.join("progress.png")
+    }
+
     /// The lines of `metrics.jsonl` as JSON objects (none if there is no file yet). A last
     /// line cut short (the process was killed while writing it) is left out.
     ///

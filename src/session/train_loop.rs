@@ -82,6 +82,9 @@ fn run(
     if !folder.checkpoint().is_file() {
         s.save(&folder.checkpoint())?;
     }
+    // `elapsed` counts the run's training time across resumes: it goes on from the last line.
+    let elapsed_before =
+        folder.read_metrics()?.last().and_then(|m| m.get("elapsed")?.as_f64()).unwrap_or(0.0);
     let began = std::time::Instant::now();
     let mut rollbacks = 0;
     while s.iteration() < schedule.iterations {
@@ -121,7 +124,8 @@ fn run(
         let last = done == schedule.iterations;
         let measure = schedule.eval_every > 0 && (done.is_multiple_of(schedule.eval_every) || last);
         if done.is_multiple_of(schedule.log_every) || last || measure {
-            let mut line = metrics_line(&m, s.trainer.epoch, seconds, began.elapsed().as_secs_f64());
+            let elapsed = elapsed_before + began.elapsed().as_secs_f64();
+            let mut line = metrics_line(&m, s.trainer.epoch, seconds, elapsed);
             if measure {
                 line.extend(probe(s)?);
             }
@@ -130,6 +134,10 @@ fn run(
             metrics_file
                 .write_all(text.as_bytes())
                 .with_context(|| format!("cannot write {}", metrics_path.display()))?;
+            if measure {
+                let title = format!("{}: held-out measurements", folder.dir.display());
+                crate::viz::progress_chart(&folder.read_metrics()?, &title, &folder.progress_chart())?;
+            }
         }
         bar.set_message(format!(
             "gen {:.3} inf {:.3} gap {:+.3} mse {:.4}",

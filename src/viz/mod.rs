@@ -1,6 +1,10 @@
 //! Pictures of what the model does: image grids, revision strips (paper Fig. 2), and 2-D
 //! density maps with samples. Pixels only; PNG encoding is the `image` crate's.
 
+mod progress;
+
+pub use progress::progress_chart;
+
 use crate::nn::Shape;
 use image::{Rgb, RgbImage};
 
@@ -112,4 +116,21 @@ pub fn density_map(
     data.iter().for_each(|&p| dot(p, Rgb([255, 255, 255])));
     samples.iter().for_each(|&p| dot(p, Rgb([255, 60, 60])));
     img
+}
+
+/// Makes plotters' "sans-serif" the Hack font that egui ships (`epaint_default_fonts`), so
+/// that charts need no system font (monospaced: plotters' ab_glyph text drew a proportional
+/// font with uneven letter spacing). Once per process; charts call it before drawing.
+pub fn register_chart_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The font is compiled in; it parses, or the build's fonts are broken. (Charts are
+        // drawn on the desktop only; plotters registers no fonts in the browser build.)
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            plotters::style::FontStyle::Normal,
+            epaint_default_fonts::HACK_REGULAR,
+        );
+    });
 }

@@ -1,25 +1,11 @@
-//! Charts drawn with plotters into an RGB buffer, saved with `image`. Text uses the Hack font
-//! that egui ships (`epaint_default_fonts`), so no system font is needed (monospaced: plotters'
-//! ab_glyph text drew a proportional font with uneven letter spacing).
+//! The ablation chart, drawn with plotters into an RGB buffer, saved with `image` (fonts:
+//! [`register_chart_font`]).
 
 use super::report::{GROUPS, group_rows, was_run, x_steps};
+use crate::viz::register_chart_font;
 use plotters::prelude::*;
 use serde_json::Value;
 use std::path::Path;
-
-fn register_font() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // The font is compiled in; it parses, or the build's fonts are broken. (Charts are
-        // drawn on the desktop only; plotters registers no fonts in the browser build.)
-        #[cfg(not(target_arch = "wasm32"))]
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            epaint_default_fonts::HACK_REGULAR,
-        );
-    });
-}
 
 /// The score the chart shows: the Fréchet distance of revised samples for image runs,
 /// the grid log-likelihood for 2-D runs.
@@ -37,7 +23,7 @@ fn main_metric(report: &Value) -> (&'static str, &'static str) {
 /// One column per comparison, one bar per variant, of the report [`crate::eval::ablate`]
 /// writes: the main score on top, the reconstruction error below; saved as a PNG at `path`.
 pub fn ablation_chart(report: &Value, path: &Path) -> anyhow::Result<()> {
-    register_font();
+    register_chart_font();
     let (key, desc) = main_metric(report);
     let metrics =
         [(key, desc), ("reconstruction_mse_after_z_langevin", "reconstruction MSE (lower is better)")];
