@@ -83,7 +83,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR_EPS = 1e-6
-OPTIONAL_KEYS = {"labels", "crop", "resize", "inference_prior_weight"}
+OPTIONAL_KEYS = {"labels", "crop", "resize"}
 
 
 # --------------------------------------------------------------------------------------
@@ -503,11 +503,6 @@ class Trainer:
             mu, lv = q[:, :nz], q[:, nz:]
             nll = (0.5 * lv + 0.5 * (z - mu) ** 2 / (torch.exp(lv) + VAR_EPS)).sum() / b
             losses[name] = nll.item()
-            if xx is x and t.get("inference_prior_weight", 0.0) != 0.0:
-                # KL(q(z|x) || N(0, I)) per example, summed over z (the option's term).
-                kl = 0.5 * (mu ** 2 + torch.exp(lv) - 1.0 - lv).sum() / b
-                losses["inf_prior_loss"] = kl.item()
-                nll = nll + t["inference_prior_weight"] * kl
             (w * nll).backward()
         self._step(2, "inference_optim")
         # 5. x~' from the updated generator (same z_p), then the EBM step (eq. 7) / T.
