@@ -31,15 +31,14 @@ fn every_shader_parses_and_validates() {
 #[test]
 fn missing_adapter_message_names_the_fix() {
     use dualmcmc::gpu::{AdapterChoice, no_adapter_message};
-    let plain = no_adapter_message(&AdapterChoice::default());
+    let plain = no_adapter_message(&AdapterChoice::default(), &[]);
     assert!(plain.contains("no GPU adapter was found"), "{plain}");
     assert!(plain.contains("mesa-vulkan-drivers"), "{plain}");
     assert!(plain.contains("GPU driver"), "{plain}");
-    let narrowed = no_adapter_message(&AdapterChoice {
-        backend: Some("metal".into()),
-        name: Some("nvidia".into()),
-        ..Default::default()
-    });
+    let narrowed = no_adapter_message(
+        &AdapterChoice { backend: Some("metal".into()), name: Some("nvidia".into()), ..Default::default() },
+        &[],
+    );
     assert!(narrowed.contains("backend 'metal'") && narrowed.contains("'nvidia'"), "{narrowed}");
     assert!(narrowed.contains("DUALMCMC_ADAPTER"), "{narrowed}");
 }
@@ -50,6 +49,9 @@ fn a_choice_no_adapter_matches_is_an_error_not_a_panic() {
         dualmcmc::gpu::AdapterChoice { name: Some("no-such-adapter-xyz".into()), ..Default::default() };
     let err = pollster::block_on(choice.pick()).unwrap_err().to_string();
     assert!(err.contains("no GPU adapter matches name containing 'no-such-adapter-xyz'"), "{err}");
+    // The adapters that are there are named, so that the user sees what --adapter may say.
+    let here = pollster::block_on(dualmcmc::gpu::AdapterChoice::default().pick()).unwrap().get_info();
+    assert!(err.contains(&format!("'{}'", here.name)) && err.contains("Adapters on this machine"), "{err}");
     let bad = dualmcmc::gpu::AdapterChoice { backend: Some("glide".into()), ..Default::default() };
     assert!(pollster::block_on(bad.pick()).unwrap_err().to_string().contains("unknown backend 'glide'"));
 }

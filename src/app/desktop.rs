@@ -23,11 +23,10 @@ pub fn run(choice: &AdapterChoice) -> anyhow::Result<()> {
     let mut setup = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
     setup.instance_descriptor.backends = backends;
     setup.native_adapter_selector = Some(Arc::new(move |adapters: &[wgpu::Adapter], _surface| {
-        selector
-            .ranked(adapters.iter().cloned())
-            .into_iter()
-            .next()
-            .ok_or_else(|| crate::gpu::no_adapter_message(&selector))
+        selector.ranked(adapters.iter().cloned()).into_iter().next().ok_or_else(|| {
+            let found: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+            crate::gpu::no_adapter_message(&selector, &found)
+        })
     }));
     let asked = choice.limits;
     setup.device_descriptor = Arc::new(move |adapter: &wgpu::Adapter| {

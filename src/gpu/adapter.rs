@@ -121,12 +121,14 @@ impl AdapterChoice {
         adapters
     }
 
-    /// The best matching adapter, or an error that names the fix.
+    /// The best matching adapter, or an error that names the fix and the adapters there are.
     pub async fn pick(&self) -> anyhow::Result<wgpu::Adapter> {
-        match self.candidates().await?.into_iter().next() {
-            Some(adapter) => Ok(adapter),
-            None => bail!("{}", no_adapter_message(self)),
+        if let Some(adapter) = self.candidates().await?.into_iter().next() {
+            return Ok(adapter);
         }
+        let everything = AdapterChoice::default().candidates().await?;
+        let found: Vec<wgpu::AdapterInfo> = everything.iter().map(|a| a.get_info()).collect();
+        bail!("{}", no_adapter_message(self, &found))
     }
 }
 
@@ -142,8 +144,10 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
     (kind, backend)
 }
 
-/// The error shown when no adapter matches: what was asked for and how to fix it.
-pub fn no_adapter_message(choice: &AdapterChoice) -> String {
+/// The error shown when no adapter matches: what was asked for, the adapters `found` on
+/// this machine under any backend and name (so a user sees what `--adapter` may name), and
+/// how to fix it.
+pub fn no_adapter_message(choice: &AdapterChoice, found: &[wgpu::AdapterInfo]) -> String {
     let mut asked = Vec::new();
     if let Some(b) = &choice.backend {
         asked.push(format!("backend '{b}'"));
@@ -156,9 +160,22 @@ pub fn no_adapter_message(choice: &AdapterChoice) -> String {
     } else {
         format!("no GPU adapter matches {}", asked.join(" and "))
     };
+    if !found.is_empty() {
+        let names: Vec<String> = found.iter().map(describe).collect();
+        return format!(
+            "{asked}. Adapters on this machine: {}. Name one with --adapter (a part of its name) \
+             and/or --backend, or unset DUALMCMC_ADAPTER/DUALMCMC_BACKEND.",
+            names.join("; ")
+        );
+    }
     format!(
         "{asked}. Install a GPU driver (Vulkan, Metal or DX12), or the software Vulkan driver: \
          on Debian/Ubuntu `sudo apt-get install mesa-vulkan-drivers libvulkan1`. \
          To widen the choice, unset DUALMCMC_ADAPTER/DUALMCMC_BACKEND or drop --adapter/--backend."
     )
+}
+
+/// `name (Backend, DeviceType)`, as the `adapter:` line prints it.
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("'{}' ({:?}, {:?})", info.name, info.backend, info.device_type)
 }
