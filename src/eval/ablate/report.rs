@@ -102,6 +102,8 @@ pub fn was_run(report: &Value, group: &str) -> bool {
     report["comparisons"].as_array().is_some_and(|g| g.iter().any(|x| x == group))
 }
 
+/// A table cell: values of 10 and more (Fréchet distances) to 0.1, smaller ones (errors,
+/// log-likelihoods, seconds) to 4 decimals.
 fn cell(result: &Value, key: &str) -> String {
     if result.get("error").is_some() {
         return "failed".into();
@@ -109,7 +111,7 @@ fn cell(result: &Value, key: &str) -> String {
     match &result[key] {
         Value::Number(x) if x.is_f64() => {
             let f = x.as_f64().unwrap_or(f64::NAN);
-            if f.abs() >= 100.0 { format!("{f:.1}") } else { format!("{f:.4}") }
+            if f.abs() >= 10.0 { format!("{f:.1}") } else { format!("{f:.4}") }
         }
         Value::Null => "–".into(),
         v => v.to_string(),
