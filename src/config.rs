@@ -70,8 +70,12 @@ pub enum ConfigError {
     Invalid { origin: String, message: String },
     #[error("override '{0}': expected KEY=VALUE, e.g. train.x_langevin.steps=20")]
     OverrideSyntax(String),
-    #[error("override '{key}': there is no key '{key}' in the configuration (known at that level: {known})")]
-    UnknownKey { key: String, known: String },
+    #[error(
+        "override '{key}': there is no key '{key}' in the configuration (known at that level: {known}){elsewhere}"
+    )]
+    UnknownKey { key: String, known: String, elsewhere: String },
+    #[error("override '{key}={raw}': {key} takes {wanted} (the configuration has {old})")]
+    OverrideType { key: String, raw: String, wanted: &'static str, old: String },
 }
 
 impl RunConfig {
@@ -197,6 +201,7 @@ fn apply_override(table: &mut toml::Table, text: &str) -> Result<(), ConfigError
     let unknown = |t: &toml::Table| ConfigError::UnknownKey {
         key: key.into(),
         known: t.keys().cloned().collect::<Vec<_>>().join(", "),
+        elsewhere: presets_with(&path),
     };
     let mut node = table;
     for part in &path[..path.len() - 1] {
@@ -217,8 +222,54 @@ fn apply_override(table: &mut toml::Table, text: &str) -> Result<(), ConfigError
     if let (Some(toml::Value::Float(_)), toml::Value::Integer(i)) = (&old, &value) {
         value = toml::Value::Float(*i as f64);
     }
+    if let Some(old) = &old {
+        check_kind(key, raw.trim(), old, &value)?;
+    }
     node.insert(last.into(), value);
     Ok(())
+}
+
+/// The kind of value an override gives must be the kind the configuration holds (numbers
+/// of either sort count as one kind: serde checks integer against float and names the key).
+fn check_kind(key: &str, raw: &str, old: &toml::Value, new: &toml::Value) -> Result<(), ConfigError> {
+    let kind = |v: &toml::Value| match v {
+        toml::Value::Integer(_) | toml::Value::Float(_) => "a number",
+        toml::Value::String(_) => "a string",
+        toml::Value::Boolean(_) => "true or false",
+        toml::Value::Array(_) => "a list",
+        toml::Value::Table(_) => "a table",
+        toml::Value::Datetime(_) => "a date",
+    };
+    if kind(old) == kind(new) {
+        return Ok(());
+    }
+    Err(ConfigError::OverrideType {
+        key: key.into(),
+        raw: raw.into(),
+        wanted: kind(old),
+        old: old.to_string(),
+    })
+}
+
+/// `"; presets that have it: toy2d"` when other shipped presets hold the key `path`, else "".
+fn presets_with(path: &[&str]) -> String {
+    let has = |text: &str| {
+        let Ok(table) = text.parse::<toml::Table>() else { return false };
+        let mut node = &table;
+        for part in &path[..path.len() - 1] {
+            match node.get(*part).and_then(|v| v.as_table()) {
+                Some(t) => node = t,
+                None => return false,
+            }
+        }
+        node.contains_key(path[path.len() - 1])
+    };
+    let names: Vec<&str> = PRESETS.iter().filter(|(_, text)| has(text)).map(|(name, _)| *name).collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("; the presets that have it: {} (choose one with --preset)", names.join(", "))
+    }
 }
 
 fn parse_value(raw: &str) -> toml::Value {

@@ -265,7 +265,7 @@ fn corpus() -> Vec<Case> {
         a(
             &["--no-gui", "--adapter", "no-such-gpu", "sample", "--run", "runs/toy"],
             RUNTIME,
-            &["no-such-gpu"],
+            &["no-such-gpu", "Adapters on this machine"],
         ),
         a(&["--no-gui", "sample", "--run", "runs/toy", "--n", "0", "--out", "out/s"], USAGE, &["--n"]),
         a(&["--no-gui", "sample", "--run", "runs/toy", "--n", "-3"], USAGE, &["'-3'"]),
@@ -458,6 +458,11 @@ fn corpus() -> Vec<Case> {
         ),
         a(&["--no-gui", "train", "--resume", "runs/no-checkpoint"], RUNTIME, &["runs/no-checkpoint"]),
         a(&["--no-gui", "train", "--resume", "runs/nowhere"], RUNTIME, &["runs/nowhere"]),
+        a(
+            &["--no-gui", "train", "--resume", "runs/toy/config.toml"],
+            RUNTIME,
+            &["runs/toy/config.toml", "is a file", "the run folder (e.g. runs/toy)"],
+        ),
         a(
             &["--no-gui", "train", "--resume", "runs/short-checkpoint", "--quiet"],
             RUNTIME,

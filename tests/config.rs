@@ -62,6 +62,11 @@ fn an_unknown_key_is_an_error_that_names_it() {
     assert!(e.contains("nonsense.key"), "{e}");
     let e = resolve("toy2d", &["no_equals_sign"]).unwrap_err();
     assert!(e.contains("KEY=VALUE"), "{e}");
+    // A key of another preset says which presets have it.
+    let e = resolve("fmnist", &["data.toy=rings"]).unwrap_err();
+    assert!(e.contains("'data.toy'") && e.contains("presets that have it: toy2d"), "{e}");
+    let e = resolve("toy2d", &["train.x_langevin.stepz=7"]).unwrap_err();
+    assert!(!e.contains("presets that have it"), "{e}");
     let e = resolve("no-such-preset", &[]).unwrap_err();
     assert!(e.contains("no-such-preset") && e.contains("fmnist"), "{e}");
 }
@@ -76,6 +81,11 @@ fn an_out_of_range_or_mistyped_value_is_an_error_that_names_it() {
     assert!(e.contains("schedule.iterations"), "{e}");
     let e = resolve("toy2d", &["train.sigma=abc"]).unwrap_err();
     assert!(e.contains("sigma"), "{e}");
+    // A word where a number belongs names the whole key, not only its section.
+    let e = resolve("fmnist", &["model.width=abc"]).unwrap_err();
+    assert!(e.contains("model.width takes a number") && e.contains("has 8"), "{e}");
+    let e = resolve("toy2d", &["train.x_init=3"]).unwrap_err();
+    assert!(e.contains("train.x_init takes a string"), "{e}");
     let e = resolve("toy2d", &["train.x_init=sideways"]).unwrap_err();
     assert!(e.contains("sideways") || e.contains("x_init"), "{e}");
 }

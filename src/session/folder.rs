@@ -39,6 +39,14 @@ impl RunSpec {
     /// disk, so a bad setting is reported before the adapter is opened.
     pub fn resolve(&self) -> anyhow::Result<(RunConfig, PathBuf)> {
         if let Some(dir) = &self.resume {
+            if dir.is_file() {
+                let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                bail!(
+                    "cannot resume {}: it is a file; --resume takes the run folder (e.g. {})",
+                    dir.display(),
+                    parent.display()
+                );
+            }
             if !dir.join(CONFIG_FILE).is_file() {
                 bail!("cannot resume {}: it has no {CONFIG_FILE} (is it a run folder?)", dir.display());
             }

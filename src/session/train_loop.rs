@@ -139,6 +139,9 @@ fn run(
                 crate::viz::progress_chart(&folder.read_metrics()?, &title, &folder.progress_chart())?;
             }
         }
+        // The count first: each call redraws, and a redraw of the new losses beside the old
+        // count would show a rate and ETA that flip back and forth.
+        bar.inc(1);
         bar.set_message(format!(
             "gen {:.3} inf {:.3} gap {:+.3} mse {:.4}",
             m.gen_loss,
@@ -146,7 +149,6 @@ fn run(
             m.energy_data - m.energy_samples,
             m.recon_mse
         ));
-        bar.inc(1);
         let stop = interrupted.load(Ordering::SeqCst);
         if (schedule.images_every > 0 && done.is_multiple_of(schedule.images_every)) || last || stop {
             s.with_averages(|s, _| pictures::write(s, folder, done))?;
@@ -164,6 +166,13 @@ fn run(
         }
     }
     bar.finish();
+    if !quiet {
+        crate::say!(
+            "done: {} iterations in {dir}; measure it with `dualmcmc --no-gui eval {dir}`",
+            schedule.iterations,
+            dir = folder.dir.display()
+        );
+    }
     Ok(())
 }
 
