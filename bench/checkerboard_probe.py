@@ -7,6 +7,9 @@ so the same numbers), which also saves the grid energies of the raw and EMA EBM 
       + KL(uniform || w)       the 8 squares' relative masses w_k
       + within-square term     non-uniformity inside the squares (the rest)
 
+For 8 / 25 gaussians it splits the gap the same way (mass more than 3 standard deviations
+from every mode, the modes' relative masses, the rest: the shape of each mode).
+
   checkerboard_probe.py --iterations 10000 --out run.jsonl --npz run.npz --set model.layers=3 ...
 Run one at a time with one thread (it sets torch.set_num_threads(1)).
 """
@@ -36,6 +39,53 @@ def checkerboard_parts(energies, grid, held_out):
     return {"gap": gap, "off_support_mass": q, "off_support_term": -math.log(1 - q),
             "square_kl": kl_sq, "within_square_term": gap + math.log(1 - q) - kl_sq,
             "square_masses": [round(float(x), 4) for x in w]}
+
+
+def mixture_parts(energies, grid, held_out, toy):
+    """The same split for 8 / 25 gaussians: 'on' = within 3 standard deviations of a mode,
+    components = the modes (each on-cell by its nearest mode)."""
+    centres, std = R.mixture(toy)
+    pts = grid.points.astype(np.float64)
+    neg = -energies.astype(np.float64)
+    p = np.exp(neg - neg.max()); p /= p.sum()
+    d2 = ((pts[:, None, :] - centres[None]) ** 2).sum(-1)
+    near, on = d2.argmin(1), d2.min(1) < (3 * std) ** 2
+    q = float(p[~on].sum())
+    w = np.array([p[on & (near == k)].sum() for k in range(len(centres))])
+    w = w / w.sum()
+    kl = float(np.mean(np.log((1 / len(w)) / np.maximum(w, 1e-300))))
+    gap = R.optimum(toy, held_out) - grid.average_log_likelihood(energies, held_out)
+    return {"gap": gap, "off_support_mass": q, "off_support_term": -math.log(1 - q),
+            "mode_kl": kl, "within_mode_term": gap + math.log(1 - q) - kl}
+
+
+def sample_mode_masses(tr, toy, n=10000):
+    """For the mixtures and the checkerboard: where n generator samples g(z) and their x-chain revisions land:
+    the fraction within 3 standard deviations of a mode, and KL(uniform || w) of their
+    per-mode shares w (the modes' weights as the EBM's training samples see them)."""
+    out = {}
+    with torch.random.fork_rng():  # leaves the training run's random stream as it was
+        torch.manual_seed(12345)
+        drawn = R.samples(tr, n)
+    for key, x in zip(("generator", "revised"), drawn):
+        x = x.astype(np.float64)
+        if toy == "checkerboard":  # components: the 8 squares, in checkerboard_parts' order
+            col, row = np.floor(x[:, 0] / 2), np.floor(x[:, 1] / 2)
+            on = (np.abs(x) < 4).all(1) & ((col + row) % 2 == 0)
+            order = {k: i for i, k in enumerate([0, 2, 5, 7, 8, 10, 13, 15])}
+            near = np.array([order.get(int(k), 0) for k in (col + 2) * 4 + (row + 2)])
+            count = 8
+        else:
+            centres, std = R.mixture(toy)
+            d2 = ((x[:, None, :] - centres[None]) ** 2).sum(-1)
+            near, on = d2.argmin(1), d2.min(1) < (3 * std) ** 2
+            count = len(centres)
+        w = np.bincount(near[on], minlength=count) / max(on.sum(), 1)
+        if toy == "checkerboard":
+            out[f"{key}_square_masses"] = [round(float(v), 4) for v in w]
+        out[f"{key}_on_modes"] = round(float(on.mean()), 4)
+        out[f"{key}_mode_kl"] = round(float(np.mean(np.log((1 / len(w)) / np.maximum(w, 1e-6)))), 4)
+    return out
 
 
 def main():
@@ -71,12 +121,18 @@ def main():
                    "mass_off_support": R.mass_off(en, support), "component_kl": R.region_kl(en, reg),
                    "energy_gap_mean": round(float(np.mean(gaps)), 5), "gen_data_loss": round(m["gen_data_loss"], 5),
                    "seconds": round(time.perf_counter() - began, 1)}
+            if tr.x_accept is not None:
+                row["x_accept"] = round(tr.x_accept, 4)
             ene = tr.energies(grid.points, ema=True)
             row["loglik_ema"] = round(grid.average_log_likelihood(ene, held_out), 5)
             row["mass_off_support_ema"] = R.mass_off(ene, support)
             row["component_kl_ema"] = R.region_kl(ene, reg)
             if toy == "checkerboard":
                 row["parts_ema"] = checkerboard_parts(ene, grid, held_out)
+                row["samples"] = sample_mode_masses(tr, toy)
+            elif R.mixture(toy) is not None:
+                row["parts_ema"] = mixture_parts(ene, grid, held_out, toy)
+                row["samples"] = sample_mode_masses(tr, toy)
             gaps = []
             out.write(json.dumps(row) + "\n"); out.flush()
     out.close()

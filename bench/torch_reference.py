@@ -83,7 +83,10 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR_EPS = 1e-6
-OPTIONAL_KEYS = {"labels", "crop", "resize"}
+OPTIONAL_KEYS = {"labels", "crop", "resize",
+                 # Reference-only (not in the Rust trainer): train.x_langevin.metropolis = true
+                 # makes the x-chain Metropolis-adjusted (MALA), see Trainer.x_langevin.
+                 "metropolis"}
 
 
 # --------------------------------------------------------------------------------------
@@ -397,6 +400,22 @@ def mlp_input_grad(lins: list[nn.Linear], x: torch.Tensor, dy_of_y=None) -> torc
     return d
 
 
+@torch.no_grad()
+def mlp_energy_grad(lins: list[nn.Linear], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(E(x) [B], dE/dx) for a plain 1-output MLP, by hand (as mlp_input_grad, plus the last
+    layer's forward)."""
+    pre, h = [], x
+    for lin in lins[:-1]:
+        a = torch.addmm(lin.bias, h, lin.weight.t())
+        pre.append(a)
+        h = F.leaky_relu(a, 0.2)
+    e = torch.addmm(lins[-1].bias, h, lins[-1].weight.t()).reshape(-1)
+    d = lins[-1].weight.expand(x.shape[0], -1)
+    for i in range(len(lins) - 2, -1, -1):
+        d = _LRELU_BACKWARD(d, pre[i], 0.2, False) @ lins[i].weight
+    return e, d
+
+
 class Trainer:
     def __init__(self, cfg: dict, shape: tuple[int, ...], iterations_per_epoch: int, ema: float = 0.0,
                  fast: bool = True):
@@ -417,6 +436,7 @@ class Trainer:
         var = self.t["sigma"] ** 2
         self.z_lik = (1.0 if p == "paper" else 2.0) / var
         self.iteration = 0
+        self.x_accept = None  # mean acceptance of the last Metropolis-adjusted x-chain
         self.ema_decay = ema
         self.ebm_ema = copy.deepcopy(self.ebm) if ema > 0 else None
         # Plain MLPs take the hand-written input gradient in the samplers (same values).
@@ -435,7 +455,47 @@ class Trainer:
             g["lr"] = o["lr"] * self.t["lr_decay"] ** epoch
         self.opts[which].step()
 
+    def _energy_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(E(x) [B], dE/dx) of the EBM."""
+        if self.ebm_lins is not None:
+            return mlp_energy_grad(self.ebm_lins, x)
+        x = x.detach().requires_grad_(True)
+        e = self.ebm(x).reshape(-1)
+        (grad,) = torch.autograd.grad(e.sum(), x)
+        return e.detach(), grad
+
+    def x_mala(self, x: torch.Tensor) -> torch.Tensor:
+        """NEW, reference only (train.x_langevin.metropolis = true; the Rust trainer has no
+        such chain): the same proposal y = x - s grad E(x) + sqrt(2s) eps, accepted per
+        chain with probability min(1, exp(E(x) - E(y)) q(x|y) / q(y|x)), so that exp(-E)
+        is the chain's exact stationary law (no discretisation bias)."""
+        drift, noise = self.x_coef
+        if self.t["parameterisation"] != "paper":
+            raise SystemExit("x_langevin.metropolis: paper parameterisation only (T = 1)")
+        var = noise * noise
+        x = x.detach()
+        e, g = self._energy_grad(x)
+        accepted = 0.0
+        steps = self.t["x_langevin"]["steps"]
+        for _ in range(steps):
+            y = x - drift * g + noise * torch.randn_like(x)
+            ey, gy = self._energy_grad(y)
+            fwd = ((y - x + drift * g) ** 2).sum(1)
+            bwd = ((x - y + drift * gy) ** 2).sum(1)
+            log_a = e - ey + (fwd - bwd) / (2 * var)
+            acc = torch.log(torch.rand_like(log_a)) < log_a
+            accepted += float(acc.float().mean())
+            x = torch.where(acc[:, None], y, x)
+            e = torch.where(acc, ey, e)
+            g = torch.where(acc[:, None], gy, g)
+        self.x_accept = accepted / max(steps, 1)
+        with torch.no_grad():
+            self.ebm(x)
+        return x
+
     def x_langevin(self, x: torch.Tensor) -> torch.Tensor:
+        if self.t["x_langevin"].get("metropolis", False):
+            return self.x_mala(x)
         drift, noise = self.x_coef
         x = x.detach()
         for _ in range(self.t["x_langevin"]["steps"]):
@@ -804,6 +864,8 @@ def cmd_train(args, cfg):
                    "mass_off_support": mass_off(en, support), "component_kl": region_kl(en, reg),
                    "energy_gap_mean": round(float(np.mean(gaps)), 5), "gen_data_loss": round(m["gen_data_loss"], 5),
                    "seconds": round(time.perf_counter() - began, 1)}
+            if tr.x_accept is not None:
+                row["x_accept"] = round(tr.x_accept, 4)
             if tr.ebm_ema is not None:
                 en = tr.energies(grid.points, ema=True)
                 row["loglik_ema"] = round(grid.average_log_likelihood(en, held_out), 5)
