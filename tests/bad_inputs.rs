@@ -306,6 +306,7 @@ fn corpus() -> Vec<Case> {
             USAGE,
             &["--width"],
         ),
+        a(&["--no-gui", "eval", "in"], RUNTIME, &["eval needs a run folder", "in is not a run folder"]),
         a(&["--no-gui", "eval", "runs/toy", "--n", "0"], USAGE, &["--n"]),
         a(&["--no-gui", "eval", "runs/toy", "--n", "1000000000"], USAGE, &["--n"]),
         a(&["--no-gui", "eval", "runs/toy", "--features", "in/text.npy"], USAGE, &["--features"]),

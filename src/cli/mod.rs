@@ -21,6 +21,7 @@ pub use crate::config::UsageError;
 use crate::data::error::DataError;
 use crate::gpu::{AdapterChoice, DeviceLimits, Gpu};
 use crate::nn::Engine;
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -213,6 +214,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // Settings are checked before the adapter is opened (quicker, and no GPU noise first).
     if let Command::Train(args) = &command {
         args.spec().resolve()?;
+    }
+    if let Command::Eval(args) = &command
+        && let Some(dir) = args.run_folder()
+    {
+        crate::session::RunFolder::open(dir).context("eval needs a run folder (one that `train` wrote)")?;
     }
     let gpu = Gpu::new(&choice)?;
     gpu.announce();
