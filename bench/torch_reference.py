@@ -86,7 +86,10 @@ VAR_EPS = 1e-6
 OPTIONAL_KEYS = {"labels", "crop", "resize",
                  # Reference-only (not in the Rust trainer): train.x_langevin.metropolis = true
                  # makes the x-chain Metropolis-adjusted (MALA), see Trainer.x_langevin.
-                 "metropolis"}
+                 "metropolis",
+                 # Reference-only (not in the Rust trainer): train.x_noise_share = f starts the
+                 # first round(f * B) rows of both x-chains from noise, see Trainer.share_start.
+                 "x_noise_share"}
 
 
 # --------------------------------------------------------------------------------------
@@ -531,13 +534,32 @@ class Trainer:
         with torch.no_grad():
             return self.gen(z_p)
 
+    def share_start(self, m: int, like: torch.Tensor) -> torch.Tensor:
+        """NEW, reference only (train.x_noise_share; the Rust trainer has no such option): m
+        x-chain starts from noise. On 2-D toys uniform over the evaluation grid's box
+        [-D, D]^2 (TOY_DOMAIN), so a start lands in each component's basin in proportion to
+        its area, whatever the generator's or the EBM's weights, and some start off the
+        data; elsewhere N(0, x_noise_init_std^2)."""
+        if self.cfg["data"]["kind"] == "toy2d":
+            d = TOY_DOMAIN[self.cfg["data"]["toy"]]
+            return (torch.rand(m, *like.shape[1:]) * 2 - 1) * d
+        return torch.randn(m, *like.shape[1:]) * self.t["x_noise_init_std"]
+
     def step(self, x: torch.Tensor) -> dict:
         t, b = self.t, x.shape[0]
         nz = t["nz"]
-        # 1. x~ = x-Langevin(g(z_p)) under the current EBM.
+        # 1. x~ = x-Langevin(g(z_p)) under the current EBM; with x_noise_share the first m
+        # rows start from noise instead (share_start; the same starts again in step 5).
         z_p = torch.randn(b, nz)
         noise_start = torch.randn_like(x) * t["x_noise_init_std"] if t["x_init"] == "noise" else None
-        x_teach = self.x_langevin(self.chain_start(z_p, noise_start))
+        m = round(t.get("x_noise_share", 0.0) * b) if t["x_init"] != "noise" else 0
+        shared = self.share_start(m, x) if m > 0 else None
+
+        def start() -> torch.Tensor:
+            x0 = self.chain_start(z_p, noise_start)
+            return x0 if shared is None else torch.cat([shared, x0[m:]])
+
+        x_teach = self.x_langevin(start())
         # 2. z~ = z-Langevin(z0 | x), z0 = mu + exp(logvar/2) eps (or N(0, I)).
         with torch.no_grad():
             q = self.inf(x)
@@ -548,9 +570,11 @@ class Trainer:
         self.gen.zero_grad(set_to_none=False)
         data_w = t["generator_data_weight"] if t["generator_teaching"] == "dual" else 0.0
         losses = {}
+        # The noise-started rows (the first m) have no z: the sample terms of steps 3 and 4
+        # use only the rows started at g(z_p), averaged over those b - m rows.
         for z, target, w, name in ((z_post, x, data_w, "gen_data_loss"),
-                                   (z_p, x_teach, t["generator_sample_weight"], "gen_sample_loss")):
-            sq = ((self.gen(z) - target) ** 2).sum() / b
+                                   (z_p[m:], x_teach[m:], t["generator_sample_weight"], "gen_sample_loss")):
+            sq = ((self.gen(z) - target) ** 2).sum() / z.shape[0]
             losses[name] = sq.item()
             if w != 0.0:
                 (w * sq).backward()
@@ -558,15 +582,15 @@ class Trainer:
         # 4. Inference step (eq. 15).
         self.inf.zero_grad(set_to_none=False)
         for xx, z, w, name in ((x, z_post, 1.0, "inf_data_loss"),
-                               (x_teach, z_p, t["inference_sample_weight"], "inf_sample_loss")):
+                               (x_teach[m:], z_p[m:], t["inference_sample_weight"], "inf_sample_loss")):
             q = self.inf(xx)
             mu, lv = q[:, :nz], q[:, nz:]
-            nll = (0.5 * lv + 0.5 * (z - mu) ** 2 / (torch.exp(lv) + VAR_EPS)).sum() / b
+            nll = (0.5 * lv + 0.5 * (z - mu) ** 2 / (torch.exp(lv) + VAR_EPS)).sum() / z.shape[0]
             losses[name] = nll.item()
             (w * nll).backward()
         self._step(2, "inference_optim")
         # 5. x~' from the updated generator (same z_p), then the EBM step (eq. 7) / T.
-        x_ebm = self.x_langevin(self.chain_start(z_p, noise_start))
+        x_ebm = self.x_langevin(start())
         self.ebm.zero_grad(set_to_none=False)
         e_data = self.ebm(x).mean()
         (e_data / self.temperature).backward()

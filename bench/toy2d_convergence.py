@@ -120,6 +120,17 @@ COMBINED.update({
     "g25_sig0.1_mala": G25 + MALA,
     "g25_sig0.1_nodecay": G25 + ["train.lr_decay=1.0"],
 })
+# 2026-12-04, later: a share of both x-chains started from noise (uniform over the grid's
+# box) instead of g(z_p). `train.x_noise_share` is NEW and exists only in
+# bench/torch_reference.py (Trainer.share_start); the Rust trainer has no such option.
+CB_BEST = ["model.layers=3", "train.batch_size=512", "train.x_langevin.steps=60",
+           "train.lr_decay=0.8"] + all_nets("lr", 1e-3)
+COMBINED.update({
+    "cb_l3_b512_lr1e-3_k60_decay0.8_ns0.1": CB_BEST + ["train.x_noise_share=0.1"],
+    "cb_l3_b512_lr1e-3_k60_decay0.8_ns0.25": CB_BEST + ["train.x_noise_share=0.25"],
+    "cb_l3_b512_lr1e-3_k60_decay0.8_ns0.5": CB_BEST + ["train.x_noise_share=0.5"],
+    "g25_xs1e-4_k100_l3_sig0.1_ns0.25": G25 + ["train.x_noise_share=0.25"],
+})
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
 
