@@ -175,7 +175,16 @@ pub fn no_adapter_message(choice: &AdapterChoice, found: &[wgpu::AdapterInfo]) -
     )
 }
 
-/// `name (Backend, DeviceType)`, as the `adapter:` line prints it.
+/// `'name' (Backend, DeviceType)`, the `adapter:` line's words with the name quoted.
 fn describe(info: &wgpu::AdapterInfo) -> String {
-    format!("'{}' ({:?}, {:?})", info.name, info.backend, info.device_type)
+    format!("'{}' ({:?}, {:?})", name(info), info.backend, info.device_type)
+}
+
+/// The adapter's name, or what it is when the driver gives none (browsers keep it to themselves).
+pub(super) fn name(info: &wgpu::AdapterInfo) -> &str {
+    match (info.name.as_str(), info.backend) {
+        ("", wgpu::Backend::BrowserWebGpu) => "the browser's WebGPU adapter",
+        ("", _) => "an unnamed adapter",
+        (name, _) => name,
+    }
 }

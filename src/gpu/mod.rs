@@ -115,12 +115,7 @@ impl Gpu {
     /// `, WebGPU's default limits` when the device was created with them.
     pub fn describe(&self) -> String {
         let limits = if self.limits == wgpu::Limits::defaults() { ", WebGPU's default limits" } else { "" };
-        // Browsers keep the adapter's name to themselves.
-        let name = match (self.info.name.as_str(), self.info.backend) {
-            ("", wgpu::Backend::BrowserWebGpu) => "the browser's WebGPU adapter",
-            ("", _) => "an unnamed adapter",
-            (name, _) => name,
-        };
+        let name = adapter::name(&self.info);
         format!("{name} ({:?}, {:?}{limits})", self.info.backend, self.info.device_type)
     }
 
