@@ -215,10 +215,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Train(args) = &command {
         args.spec().resolve()?;
     }
-    if let Command::Eval(args) = &command
-        && let Some(dir) = args.run_folder()
-    {
-        crate::session::RunFolder::open(dir).context("eval needs a run folder (one that `train` wrote)")?;
+    if let Some((dir, checkpoint)) = command.run_folder() {
+        check_run_folder(dir, checkpoint)
+            .with_context(|| format!("{} needs a run folder (one that `train` wrote)", command.name()))?;
     }
     let gpu = Gpu::new(&choice)?;
     gpu.announce();
@@ -259,7 +258,35 @@ fn report(outcome: &Outcome) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a command that reads a run folder needs of it, read on the CPU: its configuration
+/// and, with `checkpoint`, its checkpoint's header. Sizes and architectures are checked
+/// again when the session opens; this only makes a wrong folder fail before the adapter is
+/// opened.
+fn check_run_folder(dir: &std::path::Path, checkpoint: bool) -> anyhow::Result<()> {
+    let folder = crate::session::RunFolder::open(dir)?;
+    folder.config(&[])?;
+    if checkpoint {
+        crate::checkpoint::read_metadata(folder.checkpoint())?;
+    }
+    Ok(())
+}
+
 impl Command {
+    /// The run folder the command reads, and whether it reads the checkpoint too:
+    /// `sample`, `reconstruct`, `interpolate`, `energy`, `forward` and `eval` do; `eval
+    /// --samples` reads only the configuration (for its reference data), or uses a preset.
+    fn run_folder(&self) -> Option<(&std::path::Path, bool)> {
+        match self {
+            Command::Sample(a) => Some((&a.chain.run, true)),
+            Command::Reconstruct(a) => Some((&a.chain.run, true)),
+            Command::Interpolate(a) => Some((&a.chain.run, true)),
+            Command::Energy(a) => Some((&a.run, true)),
+            Command::Forward(a) => Some((&a.run, true)),
+            Command::Eval(a) => a.run_folder().map(|dir| (dir, a.samples.is_none())),
+            _ => None,
+        }
+    }
+
     /// The subcommand's name, as typed.
     fn name(&self) -> &'static str {
         match self {
