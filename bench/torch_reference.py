@@ -89,7 +89,11 @@ OPTIONAL_KEYS = {"labels", "crop", "resize",
                  "metropolis",
                  # Reference-only (not in the Rust trainer): train.x_noise_share = f starts the
                  # first round(f * B) rows of both x-chains from noise, see Trainer.share_start.
-                 "x_noise_share"}
+                 "x_noise_share",
+                 # Reference-only (not in the Rust trainer): train.x_persistent_share = f starts
+                 # the first round(f * B) rows of both x-chains from a persistent buffer of
+                 # train.x_buffer_size revised samples, see Trainer.persistent_start.
+                 "x_persistent_share", "x_buffer_size"}
 
 
 # --------------------------------------------------------------------------------------
@@ -226,11 +230,21 @@ class Grid:
         return float((neg[self.cell_index(samples)] - log_z).mean())
 
 
+def checkerboard_squares(points: np.ndarray) -> np.ndarray:
+    """Each point's square of the checkerboard's 8 (an index 0..15), -1 off them. The data's
+    squares lie inside [-4, 4]^2; the grid's box reaches 4.5, and its margin is off the data
+    even where the colouring would continue the pattern."""
+    col, row = np.floor(points[:, 0] / 2), np.floor(points[:, 1] / 2)
+    inside = (np.abs(points) < 4.0).all(1)
+    idx = ((col + 2) * 4 + (row + 2)).astype(np.int64)
+    return np.where(inside & ((col + row) % 2 == 0), idx, -1)
+
+
 def support_mask(toy: str, points: np.ndarray) -> np.ndarray | None:
     """Cells that hold the data: within 3 standard deviations of a mode (mixtures), on a
     square (checkerboard); None for the other toys. For the diagnostic mass_off_support."""
     if toy == "checkerboard":
-        return (np.floor(points[:, 0] / 2) + np.floor(points[:, 1] / 2)) % 2 == 0
+        return checkerboard_squares(points) >= 0
     m = mixture(toy)
     if m is None:
         return None
@@ -252,9 +266,7 @@ def regions(toy: str, points: np.ndarray) -> np.ndarray | None:
     """Each cell's component of the data: its nearest mode (mixtures) or its square
     (checkerboard, -1 off the squares); None for the other toys."""
     if toy == "checkerboard":
-        col, row = np.floor(points[:, 0] / 2), np.floor(points[:, 1] / 2)
-        idx = ((col + 2) * 4 + (row + 2)).astype(np.int64)
-        return np.where((col + row) % 2 == 0, idx, -1)
+        return checkerboard_squares(points)
     m = mixture(toy)
     if m is None:
         return None
@@ -545,6 +557,19 @@ class Trainer:
             return (torch.rand(m, *like.shape[1:]) * 2 - 1) * d
         return torch.randn(m, *like.shape[1:]) * self.t["x_noise_init_std"]
 
+    def persistent_start(self, m: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """NEW, reference only (train.x_persistent_share; the Rust trainer has no such
+        option): m x-chain starts drawn (with replacement) from a buffer of
+        train.x_buffer_size points, first filled as share_start fills (uniform over the
+        grid's box on 2-D toys), to which step 5 writes the revised samples back. A buffered
+        chain keeps running across iterations (persistent contrastive divergence), so it
+        can carry mass between modes that no single short chain crosses."""
+        if getattr(self, "buffer", None) is None:
+            n = int(self.t.get("x_buffer_size", 10000))
+            self.buffer = self.share_start(n, like)
+        slots = torch.randint(0, self.buffer.shape[0], (m,))
+        return slots, self.buffer[slots].clone()
+
     def step(self, x: torch.Tensor) -> dict:
         t, b = self.t, x.shape[0]
         nz = t["nz"]
@@ -554,6 +579,10 @@ class Trainer:
         noise_start = torch.randn_like(x) * t["x_noise_init_std"] if t["x_init"] == "noise" else None
         m = round(t.get("x_noise_share", 0.0) * b) if t["x_init"] != "noise" else 0
         shared = self.share_start(m, x) if m > 0 else None
+        slots = None
+        if t.get("x_persistent_share", 0.0) > 0 and t["x_init"] != "noise":
+            m = round(t["x_persistent_share"] * b)
+            slots, shared = self.persistent_start(m, x)
 
         def start() -> torch.Tensor:
             x0 = self.chain_start(z_p, noise_start)
@@ -591,6 +620,8 @@ class Trainer:
         self._step(2, "inference_optim")
         # 5. x~' from the updated generator (same z_p), then the EBM step (eq. 7) / T.
         x_ebm = self.x_langevin(start())
+        if slots is not None:
+            self.buffer[slots] = x_ebm[:m].detach()
         self.ebm.zero_grad(set_to_none=False)
         e_data = self.ebm(x).mean()
         (e_data / self.temperature).backward()

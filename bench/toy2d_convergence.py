@@ -131,6 +131,17 @@ COMBINED.update({
     "cb_l3_b512_lr1e-3_k60_decay0.8_ns0.5": CB_BEST + ["train.x_noise_share=0.5"],
     "g25_xs1e-4_k100_l3_sig0.1_ns0.25": G25 + ["train.x_noise_share=0.25"],
 })
+# 2026-12-04, last: persistent chains. `train.x_persistent_share` (and `train.x_buffer_size`) are
+# NEW and exist only in bench/torch_reference.py (Trainer.persistent_start): a share of both
+# x-chains starts from a buffer of earlier revised samples and writes its result back.
+PCD = lambda f, n=10000: [f"train.x_persistent_share={f}", f"train.x_buffer_size={n}"]
+COMBINED.update({
+    "cb_best_ps0.5": CB_BEST + PCD(0.5),
+    "cb_best_ps0.9": CB_BEST + PCD(0.9),
+    "ps0.5": PCD(0.5),
+    "g25_ps0.5": G25 + PCD(0.5),
+    "g25_ps0.9": G25 + PCD(0.9),
+})
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
 
