@@ -44,6 +44,7 @@ fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
         traffic.submissions as f64 / per,
         traffic.readbacks as f64 / per
     );
+    fused_against_per_layer(engine, &mut s, preset, reps)?;
     let batch = s.data()?.batch(s.iteration(), s.cfg.train.batch_size, s.cfg.train.seed);
     let (_, phases) = s.trainer.iteration_profiled(&batch)?;
     let total: f64 = phases.iter().map(|p| p.1).sum();
@@ -60,6 +61,38 @@ fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
         crate::put!("    {label:<26} {t:.4} s  ({:.0}%)", 100.0 * t / total);
     }
     kernel_split(&mut s);
+    Ok(())
+}
+
+/// When the session's chains run as whole-chain kernels (an MLP preset on a CPU adapter),
+/// the same preset with every chain layer by layer, timed in A B pairs in this run.
+fn fused_against_per_layer(
+    engine: &Arc<Engine>,
+    s: &mut Session,
+    preset: &str,
+    reps: usize,
+) -> anyhow::Result<()> {
+    let m = &s.trainer.models;
+    if !engine.fused_chains || (m.ebm.mlp_layout().is_none() && m.generator.mlp_layout().is_none()) {
+        return Ok(());
+    }
+    let mut per_layer = Engine::new(&engine.gpu);
+    per_layer.fused_chains = false;
+    let mut other = session(&Arc::new(per_layer), preset, &[])?;
+    let (fused, layered) = super::median_seconds_pair(
+        reps,
+        || {
+            s.step().expect("benchmark iteration");
+        },
+        || {
+            other.step().expect("benchmark iteration");
+        },
+    );
+    crate::put!(
+        "  whole-chain kernels {fused:.4} s vs chains layer by layer {layered:.4} s per iteration \
+         ({reps} A B pairs, medians): {:.2}× faster",
+        layered / fused
+    );
     Ok(())
 }
 

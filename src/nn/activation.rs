@@ -71,15 +71,5 @@ impl Layer for Reshape {
 
 /// f64 activation for the reference forward.
 pub fn cpu_act(act: Activation, x: f64) -> f64 {
-    match act {
-        Activation::Relu => x.max(0.0),
-        Activation::LeakyRelu(s) => {
-            if x > 0.0 {
-                x
-            } else {
-                f64::from(s) * x
-            }
-        }
-        Activation::Tanh => x.tanh(),
-    }
+    crate::ops::activation::cpu::forward_f64(act, x)
 }

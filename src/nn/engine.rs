@@ -6,7 +6,7 @@ use crate::ops::{
 };
 use crate::ops::{
     batchnorm::BatchNorm, bias::Bias, conv2d::Conv2d, cross_entropy::CrossEntropy, langevin::Langevin,
-    loss::Loss, pool::Pool, rng::Rng, spectral_norm::SpectralNorm, upsample::Upsample,
+    loss::Loss, mlp_chain::MlpChain, pool::Pool, rng::Rng, spectral_norm::SpectralNorm, upsample::Upsample,
 };
 use std::sync::Mutex;
 
@@ -27,6 +27,12 @@ pub struct Engine {
     pub conv2d: Conv2d,
     pub spectral_norm: SpectralNorm,
     pub cross_entropy: CrossEntropy,
+    pub mlp_chain: MlpChain,
+    /// Whether the samplers run a chain under a plain MLP as one dispatch
+    /// ([`MlpChain`]) rather than layer by layer: on CPU adapters, where each dispatch costs
+    /// tens of microseconds (`bench train --preset toy2d`: docs/platform.md). GPUs keep the
+    /// per-layer path, whose matmuls spread one step over the whole device.
+    pub fused_chains: bool,
     ones: Mutex<GpuBuffer>,
 }
 
@@ -62,6 +68,8 @@ impl Engine {
             conv2d: Conv2d::with_storage_weights(gpu, gpu_variants),
             spectral_norm: SpectralNorm::new(gpu),
             cross_entropy: CrossEntropy::new(gpu),
+            mlp_chain: MlpChain::new(gpu),
+            fused_chains: !gpu_variants,
             ones: Mutex::new(gpu.upload(&[1.0f32; 1024])),
         }
     }

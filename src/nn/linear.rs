@@ -9,6 +9,7 @@ use super::{Backward, CpuWeights, Layer, Pass, Shape};
 use crate::gpu::{BufRef, Gpu, GpuBuffer};
 use crate::ops::activation::Activation;
 use crate::ops::matmul::{Epilogue, MatmulShape};
+use crate::ops::mlp_chain::Dense;
 
 pub struct Linear {
     pub in_features: usize,
@@ -118,5 +119,14 @@ impl Layer for Linear {
 
     fn macs(&self) -> usize {
         self.in_features * self.out_features
+    }
+
+    fn dense(&self) -> Option<Dense> {
+        self.weight.plain_offset().map(|weight| Dense {
+            in_features: self.in_features,
+            out_features: self.out_features,
+            weight,
+            bias: self.bias,
+        })
     }
 }

@@ -56,6 +56,7 @@ pub use sequential::Sequential;
 
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::ops::activation::Activation;
+use crate::ops::mlp_chain::Dense;
 
 /// Shape of one example: `[channels, height, width]`; flat features are `[features, 1, 1]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +143,13 @@ pub trait Layer: Send + Sync {
     /// Multiply-adds of one forward pass per example (for benchmarks).
     fn macs(&self) -> usize {
         0
+    }
+
+    /// Where a plain fully connected layer keeps its weight and bias in the flat parameter
+    /// buffer ([`linear::Linear`] without spectral norm), for kernels that run a whole MLP
+    /// (`ops::mlp_chain`); `None` for every other layer.
+    fn dense(&self) -> Option<Dense> {
+        None
     }
 
     /// The activation this layer applies, if it is an activation layer ([`activation::Act`]).

@@ -5,6 +5,7 @@ use super::params::ParamLayout;
 use super::{Backward, CpuWeights, Engine, Layer, Pass, Sequential, Shape, Weights};
 use crate::gpu::{Gpu, GpuBuffer, ReadbackError};
 use crate::ops::adam::AdamConfig;
+use crate::ops::mlp_chain::{MlpLayout, MlpPart};
 
 /// The GPU side of a network, made by [`Network::allocate`].
 pub struct NetBuffers {
@@ -164,6 +165,17 @@ impl Network {
         let grads = g.params.then(|| &self.bufs().grads);
         let b = Backward { dy: g.dy, dx: g.dx, grads };
         self.body.backward(&mut Pass { e, enc, w: self.weights(), batch }, x, y, b);
+    }
+
+    /// The network as the whole-chain kernel reads it (`ops::mlp_chain`), if it is a plain
+    /// MLP that kernel runs.
+    pub fn mlp_layout(&self) -> Option<MlpLayout> {
+        let parts = self.body.layers.iter().map(|l| match (l.dense(), l.activation()) {
+            (Some(d), _) => Some(MlpPart::Dense(d)),
+            (None, Some(a)) => Some(MlpPart::Act(a)),
+            (None, None) => None,
+        });
+        MlpLayout::new(&parts.collect::<Option<Vec<_>>>()?)
     }
 
     /// Reference forward on the CPU in f64 with the given parameter and state values.

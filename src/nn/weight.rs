@@ -81,6 +81,12 @@ impl Weight {
         }
     }
 
+    /// W's offset in the parameter buffer when the layer computes with W itself (no
+    /// spectral norm).
+    pub fn plain_offset(&self) -> Option<usize> {
+        self.sn.is_none().then_some(self.offset)
+    }
+
     /// The weight the last forward computed with (for the input gradient).
     pub fn used<'a>(&'a self, w: Weights<'a>) -> BufRef<'a> {
         match &self.sn {

@@ -120,18 +120,23 @@ pub fn epilogue_code(act: Option<Activation>) -> (u32, f32) {
 pub mod cpu {
     use super::Activation;
 
-    pub fn forward(act: Activation, x: f32) -> f32 {
+    /// The activation in f64, for the reference forward passes.
+    pub fn forward_f64(act: Activation, x: f64) -> f64 {
         match act {
             Activation::Relu => x.max(0.0),
             Activation::LeakyRelu(s) => {
                 if x > 0.0 {
                     x
                 } else {
-                    s * x
+                    f64::from(s) * x
                 }
             }
             Activation::Tanh => x.tanh(),
         }
+    }
+
+    pub fn forward(act: Activation, x: f32) -> f32 {
+        forward_f64(act, f64::from(x)) as f32
     }
 
     /// dx for one element; `saved` as in the GPU op.

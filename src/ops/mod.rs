@@ -11,6 +11,7 @@ pub mod elementwise;
 pub mod langevin;
 pub mod loss;
 pub mod matmul;
+pub mod mlp_chain;
 pub mod pool;
 pub mod reduce;
 pub mod rng;
@@ -41,6 +42,14 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         // (matmul_store_{vec4,scalar}.wgsl), epilogue.wgsl + matmul.wgsl; every file once.
         ("matmul.wgsl (element loads and stores)", matmul::composed_source(matmul::Widths::ALL_SCALAR)),
         ("matmul.wgsl (vec4 loads and stores)", matmul::composed_source(matmul::Widths::ALL_VEC4)),
+        // Composed: the MLP's sizes as constants, philox.wgsl + mlp_chain.wgsl (an x-chain
+        // and a z-chain of the toy2d networks).
+        (
+            "mlp_chain.wgsl (energy)",
+            mlp_chain::MlpChain::source(&mlp_chain::MlpLayout::example(2, 1), false, 8),
+        ),
+        ("mlp_chain.wgsl (fit)", mlp_chain::MlpChain::source(&mlp_chain::MlpLayout::example(2, 2), true, 64)),
+        ("mlp_chain_pack.wgsl", mlp_chain::MlpChain::pack_source(&mlp_chain::MlpLayout::example(2, 1))),
         ("pool.wgsl", pool::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),
         // Composed: philox.wgsl (a library, listed by its `// file:` line) + rng.wgsl.

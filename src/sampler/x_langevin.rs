@@ -2,12 +2,16 @@
 //!
 //! Each step: E(x) and ∇ₓE by one forward and one input-only backward, then
 //! x ← x − drift·∇ₓE(x) + noise·ε (see [`LangevinConfig::coefficients`]). The mean energy of
-//! every state x₀ … x_k goes into [`XLangevin::trace`].
+//! every state x₀ … x_k goes into [`XLangevin::trace`]. Under a plain MLP energy on a CPU
+//! adapter ([`Engine::fused_chains`]) the whole chain is one dispatch instead
+//! ([`crate::ops::mlp_chain`]), with the same noise.
 
 use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::nn::{Engine, Grad, Network, Shape};
+use crate::ops::mlp_chain::{ChainArgs, ChainBuffers, ChainTarget, MlpLayout};
 use crate::ops::rng::RngDraw;
+use std::sync::OnceLock;
 
 /// An energy function E(x), one value per example (the EBM network's output is the energy,
 /// as in the reference code; the paper's f_α is −E).
@@ -34,6 +38,11 @@ pub trait EnergyFn {
         energy: &GpuBuffer,
         grad: &GpuBuffer,
     );
+    /// The energy as a plain MLP and its parameter buffer, when it is one: the sampler then
+    /// runs the whole chain in one dispatch ([`crate::ops::mlp_chain`]).
+    fn mlp(&self) -> Option<(MlpLayout, &GpuBuffer)> {
+        None
+    }
 }
 
 impl EnergyFn for Network {
@@ -64,6 +73,10 @@ impl EnergyFn for Network {
         self.forward(e, enc, batch, x, energy);
         self.backward(e, enc, batch, (x, energy), Grad::input(&e.ones(batch), grad));
     }
+
+    fn mlp(&self) -> Option<(MlpLayout, &GpuBuffer)> {
+        Some((self.mlp_layout()?, &self.bufs().params))
+    }
 }
 
 /// Buffers for x-Langevin chains: up to `max_batch` chains of up to `max_steps` steps.
@@ -76,6 +89,8 @@ pub struct XLangevin {
     grad: GpuBuffer,
     /// Mean energy of x₀ … x_k, `[max_steps + 1]`; read it after the chain's submission.
     pub trace: GpuBuffer,
+    /// The whole-chain kernel's buffers, made at its first use.
+    fused: OnceLock<ChainBuffers>,
 }
 
 impl XLangevin {
@@ -89,6 +104,7 @@ impl XLangevin {
             energy: gpu.zeros(max_batch),
             grad: gpu.zeros(max_batch * d),
             trace: gpu.zeros(max_steps + 1),
+            fused: OnceLock::new(),
         }
     }
 
@@ -110,6 +126,22 @@ impl XLangevin {
         assert_eq!(model.example_shape().size(), self.example, "x-Langevin: example shape");
         let n = batch * self.example;
         let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
+        if let Some((mlp, params)) = model.mlp().filter(|_| e.fused_chains && keep.is_empty()) {
+            let args = ChainArgs {
+                batch,
+                steps: cfg.steps,
+                drift,
+                noise: noise_scale,
+                prior: 0.0,
+                seed: noise.seed,
+                stream: noise.stream,
+                iteration: noise.iteration,
+            };
+            let bufs = self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
+            assert_eq!(bufs.layout(), &mlp, "x-Langevin used with another network");
+            e.mlp_chain.run(enc, bufs, params, x, ChainTarget::Energy, &self.energy, &self.trace, &args);
+            return;
+        }
         let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| {
             if let Some(Some(dst)) = keep.get(t) {
                 enc.copy_buffer_to_buffer(&x.buffer, 0, &dst.buffer, 0, (n * 4) as u64);

@@ -6,12 +6,16 @@
 //! error is a plain sum divided by σ² (docs/reference.md: its likelihood force is twice the
 //! textbook one), under [`Parameterisation::Paper`] it is the textbook ‖·‖²/(2σ²).
 //! [`ZLangevin::trace`] holds, for z₀ … z_k, the mean squared error per value and the mean
-//! log posterior (textbook form, up to its constant) as pairs.
+//! log posterior (textbook form, up to its constant) as pairs. Under a plain MLP generator on
+//! a CPU adapter ([`Engine::fused_chains`]) the whole chain is one dispatch instead
+//! ([`crate::ops::mlp_chain`]), with the same noise.
 
 use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::nn::{Engine, Grad, Network};
+use crate::ops::mlp_chain::{ChainArgs, ChainBuffers, ChainTarget};
 use crate::ops::rng::RngDraw;
+use std::sync::OnceLock;
 
 /// Buffers for z-Langevin chains: up to `max_batch` chains of up to `max_steps` steps.
 pub struct ZLangevin {
@@ -28,6 +32,8 @@ pub struct ZLangevin {
     dz: GpuBuffer,
     /// (MSE, mean log posterior) for z₀ … z_k, `[2 (max_steps + 1)]`.
     pub trace: GpuBuffer,
+    /// The whole-chain kernel's buffers, made at its first use.
+    fused: OnceLock<ChainBuffers>,
 }
 
 impl ZLangevin {
@@ -52,6 +58,7 @@ impl ZLangevin {
             dg: gpu.zeros(max_batch * d),
             dz: gpu.zeros(max_batch * nz),
             trace: gpu.zeros(2 * (max_steps + 1)),
+            fused: OnceLock::new(),
         }
     }
 
@@ -78,6 +85,23 @@ impl ZLangevin {
             Parameterisation::Paper => 1.0 / var,
         };
         let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
+        if let Some(mlp) = generator.mlp_layout().filter(|_| e.fused_chains && keep.is_empty()) {
+            let args = ChainArgs {
+                batch,
+                steps: cfg.steps,
+                drift,
+                noise: noise_scale,
+                prior: 1.0,
+                seed: noise.seed,
+                stream: noise.stream,
+                iteration: noise.iteration,
+            };
+            let target = ChainTarget::Fit { target: x, coef, inv_two_var: 0.5 / var };
+            let bufs = self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
+            assert_eq!(bufs.layout(), &mlp, "z-Langevin used with another generator");
+            e.mlp_chain.run(enc, bufs, &generator.bufs().params, z, target, &self.g, &self.trace, &args);
+            return;
+        }
         let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| {
             if let Some(Some(dst)) = keep.get(t) {
                 enc.copy_buffer_to_buffer(&z.buffer, 0, &dst.buffer, 0, (nz * 4) as u64);

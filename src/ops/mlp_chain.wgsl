@@ -1,0 +1,199 @@
+// file: mlp_chain.wgsl
+// A whole Langevin chain under an MLP, one invocation per chain. mlp_chain.rs prepends the
+// network's sizes as constants, the uniform bindings of its hidden layers and their
+// forward_L / backward_L functions (made from mlp_chain_layer.wgsl), and philox.wgsl:
+//   const DIN: u32   values of the chain's state s, ≤ 4 (x for x-chains, z for z-chains)
+//   const DOUT: u32  outputs y of the network, ≤ 4
+//   const H: u32     hidden width, a multiple of 16, ≤ 128 (a weight matrix fills ≤ 64 KiB)
+//   const L: u32     hidden layers (L + 1 linear layers, an activation after each hidden one)
+//   const ACT: u32   0 = leaky ReLU (slope p.slope; ReLU is slope 0), 1 = tanh
+//   const TARGET: bool  false: U(s) = y (the energy; DOUT = 1); true: U(s) = coef/2 ‖y − target‖²
+//   const WG: u32    invocations per workgroup
+//   fn hidden_forward(base: u32), fn hidden_backward(base: u32): layers 1 … L − 1 in order
+//
+// chain: for t = 0 … steps: y = net(s_t); the row's statistics go to stats[t]; unless t is the
+//   last, s ← s − drift·(∇U(s) + prior·s) + noise·N(0, 1), the normal draw for value i of
+//   the batch being rng_normal_at(seed, stream, (t, iteration), i): the numbers langevin_step
+//   draws with RngDraw::iteration_step(iteration, t), so a chain is a pure function of its
+//   seed and counters whichever path runs it.
+//   stats[(t·batch + row)·2 + 0] = y (the energy) or ‖y − target‖²; [+ 1] = ‖s_t‖².
+//   Afterwards state holds s_steps and outputs holds y(s_steps).
+// chain_trace: one workgroup per t, a fixed-order sum over the rows (deterministic):
+//   energy chains: trace[t] = mean energy; target chains: trace[2t] = mean squared error per
+//   value, trace[2t + 1] = −(inv_two_var·Σ‖y − target‖² + ½Σ‖s‖²) / batch (the log posterior).
+//
+// Why this shape (lavapipe, docs/platform.md): a uniform load at an index that is the same
+// for every invocation is one load, while a storage load is gathered lane by lane. So the
+// weights come from uniform buffers (packed by mlp_chain_pack.wgsl), and each gathered
+// vec4 of a row's activations feeds 64 multiply-adds (16 outputs × 4 inputs). The
+// activations live in a storage scratch buffer, not in private arrays: lavapipe turns a
+// private array indexed by a loop counter into a ladder of branches over all its elements.
+
+// struct Params: mlp_chain_params.wgsl (prepended).
+
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> state: array<f32>;
+@group(0) @binding(2) var<storage, read> target_: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(4) var<storage, read_write> outputs: array<f32>;
+// Per row: the L hidden activations, then two slots for dU/d(pre-activation), H each.
+@group(0) @binding(5) var<storage, read_write> scratch: array<vec4<f32>>;
+// The input and output layers and every bias (layout below, packed by pack_small).
+@group(0) @binding(6) var<uniform> small: array<vec4<f32>, 4096>;
+
+const H4: u32 = H / 4u;
+const H16: u32 = H / 16u;
+const STRIDE4: u32 = (L + 2u) * H4;   // vec4s of scratch per row
+const SLOT_A: u32 = L * H4;
+const SLOT_B: u32 = (L + 1u) * H4;
+// small, in vec4s: W0ᵀ [DIN][H]; hidden biases [L][H]; W0 [H][4] (inputs padded to 4);
+// W_outᵀ [H][4] (outputs padded to 4); the output bias [4].
+const W0T: u32 = 0u;
+const BIAS: u32 = DIN * H4;
+const W0P: u32 = (DIN + L) * H4;
+const WOT: u32 = W0P + H;
+const BOUT: u32 = WOT + H;
+
+fn act(v: vec4<f32>) -> vec4<f32> {
+    if (ACT == 1u) { return tanh(v); }
+    return select(v * p.slope, v, v > vec4<f32>(0.0));
+}
+
+// act′ from the activation's output (ReLU, leaky ReLU with slope ≥ 0, tanh).
+fn act_grad(out: vec4<f32>) -> vec4<f32> {
+    if (ACT == 1u) { return 1.0 - out * out; }
+    return select(vec4<f32>(p.slope), vec4<f32>(1.0), out > vec4<f32>(0.0));
+}
+
+// Hidden layer 0 from the state s.
+fn input_forward(base: u32, s: vec4<f32>) {
+    for (var j16 = 0u; j16 < H16; j16++) {
+        let b = BIAS + 4u * j16;
+        var a0 = small[b];
+        var a1 = small[b + 1u];
+        var a2 = small[b + 2u];
+        var a3 = small[b + 3u];
+        for (var d = 0u; d < DIN; d++) {
+            let x = s[d];
+            let q = W0T + d * H4 + 4u * j16;
+            a0 += small[q] * x;
+            a1 += small[q + 1u] * x;
+            a2 += small[q + 2u] * x;
+            a3 += small[q + 3u] * x;
+        }
+        let o = base + 4u * j16;
+        scratch[o] = act(a0);
+        scratch[o + 1u] = act(a1);
+        scratch[o + 2u] = act(a2);
+        scratch[o + 3u] = act(a3);
+    }
+}
+
+// y (padded to 4 with zeros) from the last hidden layer.
+fn output_forward(base: u32) -> vec4<f32> {
+    var y = small[BOUT];
+    let src = base + (L - 1u) * H4;
+    for (var k4 = 0u; k4 < H4; k4++) {
+        let x = scratch[src + k4];
+        let q = WOT + 4u * k4;
+        y += small[q] * x.x + small[q + 1u] * x.y + small[q + 2u] * x.z + small[q + 3u] * x.w;
+    }
+    return y;
+}
+
+// dU/d(pre-activation) of the last hidden layer, into slot A.
+fn output_backward(base: u32, dy: vec4<f32>) {
+    let src = base + (L - 1u) * H4;
+    for (var k4 = 0u; k4 < H4; k4++) {
+        let q = WOT + 4u * k4;
+        let g = vec4<f32>(dot(small[q], dy), dot(small[q + 1u], dy), dot(small[q + 2u], dy), dot(small[q + 3u], dy));
+        scratch[base + SLOT_A + k4] = g * act_grad(scratch[src + k4]);
+    }
+}
+
+// ∇ₛU (padded) from dU/d(pre-activation) of hidden layer 0, in `slot`.
+fn input_backward(base: u32, slot: u32) -> vec4<f32> {
+    var g = vec4<f32>(0.0);
+    for (var j4 = 0u; j4 < H4; j4++) {
+        let d = scratch[base + slot + j4];
+        let q = W0P + 4u * j4;
+        g += small[q] * d.x + small[q + 1u] * d.y + small[q + 2u] * d.z + small[q + 3u] * d.w;
+    }
+    return g;
+}
+
+@compute @workgroup_size(WG)
+fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.x;
+    if (row >= p.batch) { return; }
+    let base = row * STRIDE4;
+    var s = vec4<f32>(0.0);
+    var tgt = vec4<f32>(0.0);
+    for (var d = 0u; d < DIN; d++) { s[d] = state[row * DIN + d]; }
+    if (TARGET) {
+        for (var o = 0u; o < DOUT; o++) { tgt[o] = target_[row * DOUT + o]; }
+    }
+    var y = vec4<f32>(0.0);
+    for (var t = 0u; t <= p.steps; t++) {
+        input_forward(base, s);
+        hidden_forward(base);
+        y = output_forward(base);
+        // Padded outputs are 0 in y and in tgt, padded state values 0 in s.
+        var first = y.x;
+        var dy = vec4<f32>(1.0, 0.0, 0.0, 0.0);
+        if (TARGET) {
+            let r = y - tgt;
+            first = dot(r, r);
+            dy = p.coef * r;
+        }
+        let at = (t * p.batch + row) * 2u;
+        stats[at] = first;
+        stats[at + 1u] = dot(s, s);
+        if (t == p.steps) { break; }
+        output_backward(base, dy);
+        hidden_backward(base);
+        let g = input_backward(base, select(SLOT_B, SLOT_A, (L - 1u) % 2u == 0u));
+        var e = vec4<f32>(0.0);
+        let counter = vec2<u32>(t, p.iteration);
+        for (var d = 0u; d < DIN; d++) { e[d] = rng_normal_at(p.seed, p.stream, counter, row * DIN + d); }
+        s = s - p.drift * (g + p.prior * s) + p.noise * e;
+    }
+    for (var d = 0u; d < DIN; d++) { state[row * DIN + d] = s[d]; }
+    for (var o = 0u; o < DOUT; o++) { outputs[row * DOUT + o] = y[o]; }
+}
+
+const TRACE_WG: u32 = 64u;
+var<workgroup> part0: array<f32, TRACE_WG>;
+var<workgroup> part1: array<f32, TRACE_WG>;
+
+// Bound as chain is, with the trace in state's place.
+@compute @workgroup_size(TRACE_WG)
+fn chain_trace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) i: u32) {
+    let t = wid.x;
+    var first = 0.0;
+    var ss = 0.0;
+    for (var row = i; row < p.batch; row += TRACE_WG) {
+        first += stats[(t * p.batch + row) * 2u];
+        ss += stats[(t * p.batch + row) * 2u + 1u];
+    }
+    part0[i] = first;
+    part1[i] = ss;
+    for (var stride = TRACE_WG / 2u; stride > 0u; stride /= 2u) {
+        workgroupBarrier();
+        if (i < stride) {
+            part0[i] += part0[i + stride];
+            part1[i] += part1[i + stride];
+        }
+    }
+    workgroupBarrier();
+    if (i == 0u) {
+        let b = f32(p.batch);
+        if (TARGET) {
+            state[2u * t] = part0[0] / (b * f32(DOUT));
+            state[2u * t + 1u] = -(p.inv_two_var * part0[0] + 0.5 * part1[0]) / b;
+        } else {
+            state[t] = part0[0] / b;
+        }
+    }
+}

@@ -1,0 +1,22 @@
+// file: mlp_chain_params.wgsl
+// The uniform block of mlp_chain.wgsl and mlp_chain_pack.wgsl (`Params` in mlp_chain.rs).
+
+struct Params {
+    batch: u32,
+    steps: u32,
+    stream: u32,
+    iteration: u32,
+    seed: vec2<u32>,
+    drift: f32,
+    noise: f32,
+    slope: f32,
+    coef: f32,          // TARGET: dU/dy = coef·(y − target)
+    prior: f32,         // 1 for z (the N(0, I) prior's gradient), 0 for x
+    inv_two_var: f32,   // chain_trace, TARGET: 1 / (2σ²)
+    w_off: array<vec4<u32>, 2>,   // mlp_chain_pack.wgsl: where linear layer i's weight starts
+    b_off: array<vec4<u32>, 2>,   // … and its bias
+    layer: u32,                   // pack_hidden: which hidden layer
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}

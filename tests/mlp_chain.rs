@@ -1,0 +1,243 @@
+//! The whole-chain kernel (`ops::mlp_chain`): against its f64 CPU reference on awkward sizes,
+//! against the per-layer samplers it replaces, against a posterior known in closed form,
+//! and run to run bit for bit.
+
+mod common;
+use common::{assert_close, engine, gpu, random};
+use dualmcmc::models::mlp::mlp;
+use dualmcmc::nn::activation::Act;
+use dualmcmc::nn::linear::Linear;
+use dualmcmc::nn::{Engine, Network, ParamLayout, Sequential, Shape};
+use dualmcmc::ops::activation::Activation;
+use dualmcmc::ops::mlp_chain::{ChainArgs, ChainTarget, MlpLayout, cpu};
+use dualmcmc::sampler::{ChainNoise, LangevinConfig, Parameterisation, XLangevin, ZLangevin};
+use std::sync::OnceLock;
+
+/// Kernels that run every chain layer by layer (the path GPUs take).
+fn per_layer_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut e = Engine::new(gpu());
+        e.fused_chains = false;
+        e
+    })
+}
+
+fn network(
+    input: usize,
+    hidden: &[usize],
+    output: usize,
+    act: Activation,
+    batch: usize,
+    seed: u64,
+) -> Network {
+    let mut net = mlp(input, hidden, output, act);
+    net.allocate(gpu(), batch, seed);
+    net
+}
+
+fn to64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// Runs the kernel directly and compares state, outputs and trace with `cpu::chain`.
+fn check_against_cpu(what: &str, net: &Network, batch: usize, steps: usize, fit: Option<f32>) {
+    let (g, e) = (gpu(), engine());
+    let mlp = net.mlp_layout().expect("a plain MLP");
+    let (din, dout) = (mlp.input, mlp.output);
+    let s0 = random(11, batch * din, -1.5, 1.5);
+    let xs = random(12, batch * dout, -1.0, 1.0);
+    let (state, target) = (g.upload(&s0), g.upload(&xs));
+    let bufs = e.mlp_chain.buffers(&mlp, batch, steps);
+    let (outputs, trace) = (g.zeros(batch * dout), g.zeros(2 * steps + 2));
+    let args = ChainArgs {
+        batch,
+        steps,
+        drift: 0.05,
+        noise: 0.3,
+        prior: if fit.is_some() { 1.0 } else { 0.0 },
+        seed: 7,
+        stream: 3,
+        iteration: 5,
+    };
+    let kind = match fit {
+        Some(coef) => ChainTarget::Fit { target: &target, coef, inv_two_var: 0.5 * coef },
+        None => ChainTarget::Energy,
+    };
+    let params = &net.bufs().params;
+    g.submit(|enc| e.mlp_chain.run(enc, &bufs, params, &state, kind, &outputs, &trace, &args));
+    let p: Vec<f32> = g.read(params).unwrap();
+    let want = cpu::chain(&mlp, &p, &s0, fit.map(|c| (&xs[..], f64::from(c))), &args);
+    let tol = 2e-4;
+    assert_close(&format!("{what}: final state"), &g.read(&state).unwrap(), &want.state, tol, tol);
+    assert_close(&format!("{what}: outputs"), &g.read(&outputs).unwrap(), &want.outputs, tol, tol);
+    assert_close(&format!("{what}: statistics"), &g.read(bufs.stats()).unwrap(), &want.stats, tol, tol);
+    // The trace: means over the rows of the statistics.
+    let b = batch as f64;
+    let tr: Vec<f32> = g.read(&trace).unwrap();
+    for t in 0..=steps {
+        let rows = &want.stats[2 * t * batch..2 * (t + 1) * batch];
+        let first: f64 = rows.iter().step_by(2).sum();
+        let ss: f64 = rows.iter().skip(1).step_by(2).sum();
+        match fit {
+            None => assert_close(&format!("{what}: trace[{t}]"), &tr[t..=t], &[first / b], tol, tol),
+            Some(coef) => {
+                let lp = -(0.5 * f64::from(coef) * first + 0.5 * ss) / b;
+                let got = &tr[2 * t..2 * t + 2];
+                assert_close(&format!("{what}: trace[{t}]"), got, &[first / (b * dout as f64), lp], tol, tol);
+            }
+        }
+    }
+}
+
+#[test]
+fn energy_chain_equals_the_cpu_reference_on_awkward_sizes() {
+    // 3 inputs, 3 hidden layers of 16, batch 13 (not a multiple of any workgroup), 6 steps.
+    let net = network(3, &[16, 16, 16], 1, Activation::LeakyRelu(0.2), 13, 4);
+    check_against_cpu("leaky 3→16×3→1", &net, 13, 6, None);
+    let net = network(2, &[32], 1, Activation::Tanh, 9, 5);
+    check_against_cpu("tanh 2→32→1", &net, 9, 4, None);
+    let net = network(4, &[48, 48, 48, 48], 1, Activation::LeakyRelu(0.1), 3, 7);
+    check_against_cpu("leaky 4→48×4→1", &net, 3, 2, None);
+}
+
+#[test]
+fn fit_chain_equals_the_cpu_reference_on_awkward_sizes() {
+    let net = network(3, &[32, 32], 4, Activation::LeakyRelu(0.2), 11, 6);
+    check_against_cpu("leaky 3→32×2→4", &net, 11, 5, Some(4.0));
+    let net = network(1, &[16, 16, 16], 3, Activation::Relu, 17, 8);
+    check_against_cpu("relu 1→16×3→3", &net, 17, 3, Some(2.0));
+}
+
+#[test]
+fn layouts_the_kernel_takes_and_refuses() {
+    let plain = mlp(2, &[128, 128], 1, Activation::LeakyRelu(0.2)).mlp_layout().expect("toy2d's EBM");
+    assert_eq!((plain.input, plain.hidden, plain.hidden_layers, plain.output), (2, 128, 2, 1));
+    assert_eq!(plain, MlpLayout::example(2, 1), "the shader-validation example is laid out as models::mlp");
+    // Widths that are not multiples of 16 or exceed 128, widths that differ, more than 4 hidden
+    // layers, more than 4 inputs, no hidden layer, a negative slope.
+    assert!(mlp(2, &[24, 24], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(2, &[256, 256], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(2, &[16, 32], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(2, &[16; 5], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(5, &[16], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(2, &[], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(2, &[16], 1, Activation::LeakyRelu(-0.5)).mlp_layout().is_none());
+    // A spectrally normalised layer keeps the per-layer path.
+    let mut layout = ParamLayout::new();
+    let mut body = Sequential::new(Shape::flat(2));
+    let sn = layout
+        .scoped("net.0", |l| Linear::with_spectral_norm(l, Shape::flat(2), Shape::flat(16), true, true));
+    body.push(sn);
+    body.push(Act::new(Activation::Relu, Shape::flat(16)));
+    body.push(layout.scoped("net.2", |l| Linear::new(l, Shape::flat(16), Shape::flat(1), true)));
+    assert!(Network::new(layout, body).mlp_layout().is_none());
+}
+
+/// The fused samplers against the per-layer samplers on the same network, noise and start.
+#[test]
+fn fused_samplers_equal_the_per_layer_samplers() {
+    let g = gpu();
+    let (batch, nz, d) = (37, 2, 3);
+    let ebm = network(d, &[16, 16], 1, Activation::LeakyRelu(0.2), batch, 21);
+    let gen_net = network(nz, &[16, 16], d, Activation::LeakyRelu(0.2), batch, 22);
+    let x_cfg = LangevinConfig { steps: 7, step_size: 0.02, noise_scale: 0.0 };
+    let z_cfg = LangevinConfig { steps: 5, step_size: 0.05, noise_scale: 0.0 };
+    let noise = ChainNoise { seed: 9, stream: 4, iteration: 3 };
+    let x0 = random(31, batch * d, -1.0, 1.0);
+    let z0 = random(32, batch * nz, -1.0, 1.0);
+    let run = |e: &Engine| {
+        let p = Parameterisation::Paper;
+        let xs = XLangevin::new(g, ebm.in_shape(), batch, x_cfg.steps, p);
+        let zs = ZLangevin::new(g, &gen_net, batch, z_cfg.steps, 0.3, p);
+        let (x, z, data) = (g.upload(&x0), g.upload(&z0), g.upload(&x0));
+        g.submit(|enc| {
+            xs.run(e, enc, &ebm, batch, &x, &x_cfg, noise, &[]);
+            zs.run(e, enc, &gen_net, batch, &z, &data, &z_cfg, noise, &[]);
+        });
+        let read = |b| g.read::<f32>(b).unwrap();
+        [read(&x), read(&xs.trace), read(&z), read(&zs.trace), read(&zs.g)]
+    };
+    let (fused, per_layer) = (run(engine()), run(per_layer_engine()));
+    assert!(engine().fused_chains, "the test engine runs the fused chains (a CPU adapter)");
+    let names = ["x", "x trace", "z", "z trace", "g(z)"];
+    for ((name, f), p) in names.iter().zip(&fused).zip(&per_layer) {
+        assert_close(&format!("fused vs per-layer: {name}"), f, &to64(p), 1e-4, 1e-4);
+    }
+}
+
+/// With slope-1 activations the MLP generator is linear, g(z) = Az + c, and the posterior
+/// of z given x is Gaussian in closed form: the fused z-chain must sample it.
+#[test]
+fn fused_z_chain_recovers_a_gaussian_posterior() {
+    let g = gpu();
+    let (nz, d, chains) = (2, 3, 2000);
+    let gen_net = network(nz, &[16], d, Activation::LeakyRelu(1.0), chains, 41);
+    let mlp = gen_net.mlp_layout().unwrap();
+    let params: Vec<f32> = g.read(&gen_net.bufs().params).unwrap();
+    let p64 = to64(&params);
+    // A = W2 W1 [d, nz], c = W2 b1 + b2.
+    let (w1, b1, w2, b2) = (mlp.weights[0], mlp.biases[0], mlp.weights[1], mlp.biases[1]);
+    let h = 16;
+    let a = |i: usize, j: usize| (0..h).map(|k| p64[w2 + i * h + k] * p64[w1 + k * nz + j]).sum::<f64>();
+    let c = |i: usize| p64[b2 + i] + (0..h).map(|k| p64[w2 + i * h + k] * p64[b1 + k]).sum::<f64>();
+    let x_one = [0.7f32, -0.4, 0.2];
+    let sigma = 0.5f32;
+    let s = 0.02f32;
+    let cfg = LangevinConfig { steps: 600, step_size: s, noise_scale: 0.0 };
+    let sampler = ZLangevin::new(g, &gen_net, chains, cfg.steps, sigma, Parameterisation::Paper);
+    let (z, x) = (g.zeros(chains * nz), g.upload(&x_one.repeat(chains)));
+    let noise = ChainNoise { seed: 3, stream: 2, iteration: 0 };
+    g.submit(|enc| sampler.run(engine(), enc, &gen_net, chains, &z, &x, &cfg, noise, &[]));
+    let zs: Vec<f32> = g.read(&z).unwrap();
+    // Λ = I + AᵀA/σ², μ = Λ⁻¹ Aᵀ(x − c)/σ²; the unadjusted chain's covariance (Λ(I − sΛ/2))⁻¹.
+    let var = f64::from(sigma * sigma);
+    let lam = |i: usize, j: usize| {
+        f64::from(u8::from(i == j)) + (0..d).map(|k| a(k, i) * a(k, j)).sum::<f64>() / var
+    };
+    let inv2 = |m: [[f64; 2]; 2]| {
+        let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+        [[m[1][1] / det, -m[0][1] / det], [-m[1][0] / det, m[0][0] / det]]
+    };
+    let l = [[lam(0, 0), lam(0, 1)], [lam(1, 0), lam(1, 1)]];
+    let post = inv2(l);
+    let rhs: Vec<f64> =
+        (0..2).map(|j| (0..d).map(|k| a(k, j) * (f64::from(x_one[k]) - c(k))).sum::<f64>() / var).collect();
+    let mu: Vec<f64> = (0..2).map(|i| (0..2).map(|j| post[i][j] * rhs[j]).sum()).collect();
+    let sf = f64::from(s);
+    let ll = |i: usize, j: usize| l[i][j] - 0.5 * sf * (0..2).map(|k| l[i][k] * l[k][j]).sum::<f64>();
+    let cov = inv2([[ll(0, 0), ll(0, 1)], [ll(1, 0), ll(1, 1)]]);
+    let n = chains as f64;
+    let mean = |i: usize| zs.iter().skip(i).step_by(nz).map(|&v| f64::from(v)).sum::<f64>() / n;
+    let m = [mean(0), mean(1)];
+    for i in 0..2 {
+        let se = (cov[i][i] / n).sqrt();
+        assert!((m[i] - mu[i]).abs() < 5.0 * se, "posterior mean[{i}]: {} vs {} (se {se})", m[i], mu[i]);
+        for j in 0..2 {
+            let cij =
+                zs.chunks(nz).map(|r| (f64::from(r[i]) - m[i]) * (f64::from(r[j]) - m[j])).sum::<f64>() / n;
+            let se = ((cov[i][i] * cov[j][j] + cov[i][j].powi(2)) / n).sqrt();
+            assert!((cij - cov[i][j]).abs() < 5.0 * se, "cov[{i}][{j}]: {cij} vs {}", cov[i][j]);
+        }
+    }
+}
+
+#[test]
+fn fused_chains_are_bit_identical_run_to_run() {
+    let g = gpu();
+    let batch = 29;
+    let ebm = network(2, &[16, 16], 1, Activation::LeakyRelu(0.2), batch, 51);
+    let cfg = LangevinConfig { steps: 9, step_size: 0.02, noise_scale: 0.0 };
+    let sampler = XLangevin::new(g, ebm.in_shape(), batch, cfg.steps, Parameterisation::Paper);
+    let x0 = random(52, batch * 2, -2.0, 2.0);
+    let run = || {
+        let x = g.upload(&x0);
+        let noise = ChainNoise { seed: 1, stream: 1, iteration: 17 };
+        g.submit(|enc| sampler.run(engine(), enc, &ebm, batch, &x, &cfg, noise, &[]));
+        (g.read::<f32>(&x).unwrap(), g.read::<f32>(&sampler.trace).unwrap())
+    };
+    let (a, b) = (run(), run());
+    assert!(a.0.iter().zip(&b.0).all(|(p, q)| p.to_bits() == q.to_bits()), "states differ run to run");
+    assert!(a.1.iter().zip(&b.1).all(|(p, q)| p.to_bits() == q.to_bits()), "traces differ run to run");
+    assert!(a.0 != x0, "the chain moved");
+}
