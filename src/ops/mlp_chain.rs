@@ -32,6 +32,8 @@ pub const MAX_HIDDEN_LAYERS: usize = 4;
 pub const MAX_HIDDEN: usize = 128;
 /// The most values of a chain's state or of the network's output (one vec4).
 pub const MAX_VALUES: usize = 4;
+/// Chains each invocation runs (`R` in `mlp_chain.wgsl`).
+const CHAINS_PER_INVOCATION: u32 = 4;
 /// Bytes of each uniform buffer (lavapipe's uniform binding limit).
 const UNIFORM_BYTES: u64 = 64 * 1024;
 
@@ -249,9 +251,9 @@ struct Key {
 /// The chain kernels, one set of pipelines per MLP shape, made on first use.
 pub struct MlpChain {
     gpu: Gpu,
-    /// Invocations (chains) per workgroup: 8 on CPU adapters (one 256-bit SIMD vector on
-    /// lavapipe, so a batch of 256 chains makes 32 workgroups for the threads to share), 64
-    /// on GPUs.
+    /// Invocations per workgroup (each runs 4 chains): 8 on CPU adapters (one 256-bit SIMD
+    /// vector on lavapipe, so a batch of 256 chains makes 8 workgroups for the threads to
+    /// share), 64 on GPUs.
     workgroup: u32,
     kernels: Kernels<Key>,
 }
@@ -320,6 +322,12 @@ impl MlpChain {
         })
     }
 
+    /// `batch` rounded up to whole workgroups of chains.
+    fn rounded(&self, batch: usize) -> usize {
+        let group = (CHAINS_PER_INVOCATION * self.workgroup) as usize;
+        batch.div_ceil(group) * group
+    }
+
     /// Buffers for up to `max_batch` chains of up to `max_steps` steps under `mlp`.
     pub fn buffers(&self, mlp: &MlpLayout, max_batch: usize, max_steps: usize) -> ChainBuffers {
         let uniform = || GpuBuffer {
@@ -337,7 +345,7 @@ impl MlpChain {
             max_steps,
             small: uniform(),
             hidden: (1..mlp.hidden_layers).map(|_| [uniform(), uniform()]).collect(),
-            scratch: self.gpu.zeros(max_batch * mlp.scratch_per_chain()),
+            scratch: self.gpu.zeros(self.rounded(max_batch) * mlp.scratch_per_chain()),
             stats: self.gpu.zeros(2 * max_batch * (max_steps + 1)),
             no_target: self.gpu.zeros(4),
         }
@@ -396,7 +404,7 @@ impl MlpChain {
         }
         let mut bound = vec![state, target_buf, &bufs.stats, outputs, &bufs.scratch, &bufs.small];
         bound.extend(bufs.hidden.iter().flatten());
-        let groups = (args.batch as u32).div_ceil(self.workgroup);
+        let groups = (args.batch as u32).div_ceil(CHAINS_PER_INVOCATION * self.workgroup);
         self.kernel(mlp, fit, Entry::Chain).encode(g, enc, &p, &bound, [groups, 1, 1]);
         bound[0] = trace;
         let steps = args.steps as u32 + 1;

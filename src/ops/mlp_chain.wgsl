@@ -1,5 +1,5 @@
 // file: mlp_chain.wgsl
-// A whole Langevin chain under an MLP, one invocation per chain. mlp_chain.rs prepends the
+// Whole Langevin chains under an MLP, R = 4 chains per invocation. mlp_chain.rs prepends the
 // network's sizes as constants, the uniform bindings of its hidden layers and their
 // forward_L / backward_L functions (made from mlp_chain_layer.wgsl), and philox.wgsl:
 //   const DIN: u32   values of the chain's state s, ≤ 4 (x for x-chains, z for z-chains)
@@ -22,12 +22,14 @@
 //   energy chains: trace[t] = mean energy; target chains: trace[2t] = mean squared error per
 //   value, trace[2t + 1] = −(inv_two_var·Σ‖y − target‖² + ½Σ‖s‖²) / batch (the log posterior).
 //
-// Why this shape (lavapipe, docs/platform.md): a uniform load at an index that is the same
-// for every invocation is one load, while a storage load is gathered lane by lane. So the
-// weights come from uniform buffers (packed by mlp_chain_pack.wgsl), and each gathered
-// vec4 of a row's activations feeds 64 multiply-adds (16 outputs × 4 inputs). The
-// activations live in a storage scratch buffer, not in private arrays: lavapipe turns a
-// private array indexed by a loop counter into a ladder of branches over all its elements.
+// Why this shape (lavapipe from Mesa 22.3, docs/platform.md): every load from memory, uniform
+// or storage, is gathered lane by lane, even at an index that is the same for every
+// invocation, while arithmetic is nearly free. So what counts is loads per multiply-add:
+// each invocation runs R = 4 chains, so that one weight loaded (from a uniform buffer packed
+// by mlp_chain_pack.wgsl) serves 4 multiply-adds, and one gathered vec4 of a chain's
+// activations serves 16 outputs (held as a mat4x4). The activations live in a storage
+// scratch buffer, not in private arrays: lavapipe turns a private array indexed by a loop
+// counter into a ladder of branches over all its elements.
 
 // struct Params: mlp_chain_params.wgsl (prepended).
 
@@ -37,11 +39,13 @@
 @group(0) @binding(2) var<storage, read> target_: array<f32>;
 @group(0) @binding(3) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(4) var<storage, read_write> outputs: array<f32>;
-// Per row: the L hidden activations, then two slots for dU/d(pre-activation), H each.
+// Per chain (of the batch rounded up to R·WG): the L hidden activations, then two slots for
+// dU/d(pre-activation), H each.
 @group(0) @binding(5) var<storage, read_write> scratch: array<vec4<f32>>;
 // The input and output layers and every bias (layout below, packed by pack_small).
 @group(0) @binding(6) var<uniform> small: array<vec4<f32>, 4096>;
 
+const R: u32 = 4u;                    // chains per invocation
 const H4: u32 = H / 4u;
 const H16: u32 = H / 16u;
 const STRIDE4: u32 = (L + 2u) * H4;   // vec4s of scratch per row
@@ -64,6 +68,22 @@ fn act(v: vec4<f32>) -> vec4<f32> {
 fn act_grad(out: vec4<f32>) -> vec4<f32> {
     if (ACT == 1u) { return 1.0 - out * out; }
     return select(vec4<f32>(p.slope), vec4<f32>(1.0), out > vec4<f32>(0.0));
+}
+
+// 16 pre-activations (a mat4x4) of one chain, activated, to scratch[o …].
+fn store_act(o: u32, a: mat4x4<f32>) {
+    scratch[o] = act(a[0]);
+    scratch[o + 1u] = act(a[1]);
+    scratch[o + 2u] = act(a[2]);
+    scratch[o + 3u] = act(a[3]);
+}
+
+// 16 gradients w.r.t. activations, times act′ of the activations at scratch[a …], to scratch[o …].
+fn store_gated(o: u32, a: u32, g: mat4x4<f32>) {
+    scratch[o] = g[0] * act_grad(scratch[a]);
+    scratch[o + 1u] = g[1] * act_grad(scratch[a + 1u]);
+    scratch[o + 2u] = g[2] * act_grad(scratch[a + 2u]);
+    scratch[o + 3u] = g[3] * act_grad(scratch[a + 3u]);
 }
 
 // Hidden layer 0 from the state s.
@@ -125,42 +145,58 @@ fn input_backward(base: u32, slot: u32) -> vec4<f32> {
 
 @compute @workgroup_size(WG)
 fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row = gid.x;
-    if (row >= p.batch) { return; }
-    let base = row * STRIDE4;
-    var s = vec4<f32>(0.0);
-    var tgt = vec4<f32>(0.0);
-    for (var d = 0u; d < DIN; d++) { s[d] = state[row * DIN + d]; }
-    if (TARGET) {
-        for (var o = 0u; o < DOUT; o++) { tgt[o] = target_[row * DOUT + o]; }
-    }
-    var y = vec4<f32>(0.0);
-    for (var t = 0u; t <= p.steps; t++) {
-        input_forward(base, s);
-        hidden_forward(base);
-        y = output_forward(base);
-        // Padded outputs are 0 in y and in tgt, padded state values 0 in s.
-        var first = y.x;
-        var dy = vec4<f32>(1.0, 0.0, 0.0, 0.0);
+    let base = gid.x * R * STRIDE4;
+    // Chains past the batch run a copy of the last one on scratch of their own and write nothing.
+    var s: array<vec4<f32>, R>;
+    var tgt: array<vec4<f32>, R>;
+    var y: array<vec4<f32>, R>;
+    for (var r = 0u; r < R; r++) {
+        let row = min(gid.x * R + r, p.batch - 1u);
+        for (var d = 0u; d < DIN; d++) { s[r][d] = state[row * DIN + d]; }
         if (TARGET) {
-            let r = y - tgt;
-            first = dot(r, r);
-            dy = p.coef * r;
+            for (var o = 0u; o < DOUT; o++) { tgt[r][o] = target_[row * DOUT + o]; }
         }
-        let at = (t * p.batch + row) * 2u;
-        stats[at] = first;
-        stats[at + 1u] = dot(s, s);
-        if (t == p.steps) { break; }
-        output_backward(base, dy);
-        hidden_backward(base);
-        let g = input_backward(base, select(SLOT_B, SLOT_A, (L - 1u) % 2u == 0u));
-        var e = vec4<f32>(0.0);
-        let counter = vec2<u32>(t, p.iteration);
-        for (var d = 0u; d < DIN; d++) { e[d] = rng_normal_at(p.seed, p.stream, counter, row * DIN + d); }
-        s = s - p.drift * (g + p.prior * s) + p.noise * e;
     }
-    for (var d = 0u; d < DIN; d++) { state[row * DIN + d] = s[d]; }
-    for (var o = 0u; o < DOUT; o++) { outputs[row * DOUT + o] = y[o]; }
+    let slot0 = select(SLOT_B, SLOT_A, (L - 1u) % 2u == 0u);
+    for (var t = 0u; t <= p.steps; t++) {
+        for (var r = 0u; r < R; r++) { input_forward(base + r * STRIDE4, s[r]); }
+        hidden_forward(base);
+        for (var r = 0u; r < R; r++) {
+            let at = base + r * STRIDE4;
+            y[r] = output_forward(at);
+            // Padded outputs are 0 in y and in tgt, padded state values 0 in s.
+            var first = y[r].x;
+            var dy = vec4<f32>(1.0, 0.0, 0.0, 0.0);
+            if (TARGET) {
+                let res = y[r] - tgt[r];
+                first = dot(res, res);
+                dy = p.coef * res;
+            }
+            let row = gid.x * R + r;
+            if (row < p.batch) {
+                stats[(t * p.batch + row) * 2u] = first;
+                stats[(t * p.batch + row) * 2u + 1u] = dot(s[r], s[r]);
+            }
+            output_backward(at, dy);
+        }
+        if (t == p.steps) { break; }
+        hidden_backward(base);
+        let counter = vec2<u32>(t, p.iteration);
+        for (var r = 0u; r < R; r++) {
+            let g = input_backward(base + r * STRIDE4, slot0);
+            let row = min(gid.x * R + r, p.batch - 1u);
+            var e = vec4<f32>(0.0);
+            for (var d = 0u; d < DIN; d++) { e[d] = rng_normal_at(p.seed, p.stream, counter, row * DIN + d); }
+            s[r] = s[r] - p.drift * (g + p.prior * s[r]) + p.noise * e;
+        }
+    }
+    for (var r = 0u; r < R; r++) {
+        let row = gid.x * R + r;
+        if (row < p.batch) {
+            for (var d = 0u; d < DIN; d++) { state[row * DIN + d] = s[r][d]; }
+            for (var o = 0u; o < DOUT; o++) { outputs[row * DOUT + o] = y[r][o]; }
+        }
+    }
 }
 
 const TRACE_WG: u32 = 64u;
