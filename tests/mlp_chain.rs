@@ -92,21 +92,21 @@ fn check_against_cpu(what: &str, net: &Network, batch: usize, steps: usize, fit:
 
 #[test]
 fn energy_chain_equals_the_cpu_reference_on_awkward_sizes() {
-    // 3 inputs, 3 hidden layers of 16, batch 13 (not a multiple of any workgroup), 6 steps.
-    let net = network(3, &[16, 16, 16], 1, Activation::LeakyRelu(0.2), 13, 4);
-    check_against_cpu("leaky 3→16×3→1", &net, 13, 6, None);
+    // 3 inputs, 3 hidden layers of 32, batch 13 (not a multiple of any workgroup), 6 steps.
+    let net = network(3, &[32, 32, 32], 1, Activation::LeakyRelu(0.2), 13, 4);
+    check_against_cpu("leaky 3→32×3→1", &net, 13, 6, None);
     let net = network(2, &[32], 1, Activation::Tanh, 9, 5);
     check_against_cpu("tanh 2→32→1", &net, 9, 4, None);
-    let net = network(4, &[48, 48, 48, 48], 1, Activation::LeakyRelu(0.1), 3, 7);
-    check_against_cpu("leaky 4→48×4→1", &net, 3, 2, None);
+    let net = network(4, &[64, 64, 64, 64], 1, Activation::LeakyRelu(0.1), 3, 7);
+    check_against_cpu("leaky 4→64×4→1", &net, 3, 2, None);
 }
 
 #[test]
 fn fit_chain_equals_the_cpu_reference_on_awkward_sizes() {
     let net = network(3, &[32, 32], 4, Activation::LeakyRelu(0.2), 11, 6);
     check_against_cpu("leaky 3→32×2→4", &net, 11, 5, Some(4.0));
-    let net = network(1, &[16, 16, 16], 3, Activation::Relu, 17, 8);
-    check_against_cpu("relu 1→16×3→3", &net, 17, 3, Some(2.0));
+    let net = network(1, &[32, 32, 32], 3, Activation::Relu, 17, 8);
+    check_against_cpu("relu 1→32×3→3", &net, 17, 3, Some(2.0));
 }
 
 #[test]
@@ -114,23 +114,24 @@ fn layouts_the_kernel_takes_and_refuses() {
     let plain = mlp(2, &[128, 128], 1, Activation::LeakyRelu(0.2)).mlp_layout().expect("toy2d's EBM");
     assert_eq!((plain.input, plain.hidden, plain.hidden_layers, plain.output), (2, 128, 2, 1));
     assert_eq!(plain, MlpLayout::example(2, 1), "the shader-validation example is laid out as models::mlp");
-    // Widths that are not multiples of 16 or exceed 128, widths that differ, more than 4 hidden
+    // Widths that are not multiples of 32 or exceed 128, widths that differ, more than 4 hidden
     // layers, more than 4 inputs, no hidden layer, a negative slope.
-    assert!(mlp(2, &[24, 24], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(2, &[16, 16], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(2, &[48, 48], 1, Activation::Relu).mlp_layout().is_none());
     assert!(mlp(2, &[256, 256], 1, Activation::Relu).mlp_layout().is_none());
-    assert!(mlp(2, &[16, 32], 1, Activation::Relu).mlp_layout().is_none());
-    assert!(mlp(2, &[16; 5], 1, Activation::Relu).mlp_layout().is_none());
-    assert!(mlp(5, &[16], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(2, &[32, 64], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(2, &[32; 5], 1, Activation::Relu).mlp_layout().is_none());
+    assert!(mlp(5, &[32], 1, Activation::Relu).mlp_layout().is_none());
     assert!(mlp(2, &[], 1, Activation::Relu).mlp_layout().is_none());
-    assert!(mlp(2, &[16], 1, Activation::LeakyRelu(-0.5)).mlp_layout().is_none());
+    assert!(mlp(2, &[32], 1, Activation::LeakyRelu(-0.5)).mlp_layout().is_none());
     // A spectrally normalised layer keeps the per-layer path.
     let mut layout = ParamLayout::new();
     let mut body = Sequential::new(Shape::flat(2));
     let sn = layout
-        .scoped("net.0", |l| Linear::with_spectral_norm(l, Shape::flat(2), Shape::flat(16), true, true));
+        .scoped("net.0", |l| Linear::with_spectral_norm(l, Shape::flat(2), Shape::flat(32), true, true));
     body.push(sn);
-    body.push(Act::new(Activation::Relu, Shape::flat(16)));
-    body.push(layout.scoped("net.2", |l| Linear::new(l, Shape::flat(16), Shape::flat(1), true)));
+    body.push(Act::new(Activation::Relu, Shape::flat(32)));
+    body.push(layout.scoped("net.2", |l| Linear::new(l, Shape::flat(32), Shape::flat(1), true)));
     assert!(Network::new(layout, body).mlp_layout().is_none());
 }
 
@@ -139,8 +140,8 @@ fn layouts_the_kernel_takes_and_refuses() {
 fn fused_samplers_equal_the_per_layer_samplers() {
     let g = gpu();
     let (batch, nz, d) = (37, 2, 3);
-    let ebm = network(d, &[16, 16], 1, Activation::LeakyRelu(0.2), batch, 21);
-    let gen_net = network(nz, &[16, 16], d, Activation::LeakyRelu(0.2), batch, 22);
+    let ebm = network(d, &[32, 32], 1, Activation::LeakyRelu(0.2), batch, 21);
+    let gen_net = network(nz, &[32, 32], d, Activation::LeakyRelu(0.2), batch, 22);
     let x_cfg = LangevinConfig { steps: 7, step_size: 0.02, noise_scale: 0.0 };
     let z_cfg = LangevinConfig { steps: 5, step_size: 0.05, noise_scale: 0.0 };
     let noise = ChainNoise { seed: 9, stream: 4, iteration: 3 };
@@ -172,13 +173,13 @@ fn fused_samplers_equal_the_per_layer_samplers() {
 fn fused_z_chain_recovers_a_gaussian_posterior() {
     let g = gpu();
     let (nz, d, chains) = (2, 3, 2000);
-    let gen_net = network(nz, &[16], d, Activation::LeakyRelu(1.0), chains, 41);
+    let gen_net = network(nz, &[32], d, Activation::LeakyRelu(1.0), chains, 41);
     let mlp = gen_net.mlp_layout().unwrap();
     let params: Vec<f32> = g.read(&gen_net.bufs().params).unwrap();
     let p64 = to64(&params);
     // A = W2 W1 [d, nz], c = W2 b1 + b2.
     let (w1, b1, w2, b2) = (mlp.weights[0], mlp.biases[0], mlp.weights[1], mlp.biases[1]);
-    let h = 16;
+    let h = 32;
     let a = |i: usize, j: usize| (0..h).map(|k| p64[w2 + i * h + k] * p64[w1 + k * nz + j]).sum::<f64>();
     let c = |i: usize| p64[b2 + i] + (0..h).map(|k| p64[w2 + i * h + k] * p64[b1 + k]).sum::<f64>();
     let x_one = [0.7f32, -0.4, 0.2];
@@ -226,7 +227,7 @@ fn fused_z_chain_recovers_a_gaussian_posterior() {
 fn fused_chains_are_bit_identical_run_to_run() {
     let g = gpu();
     let batch = 29;
-    let ebm = network(2, &[16, 16], 1, Activation::LeakyRelu(0.2), batch, 51);
+    let ebm = network(2, &[32, 32], 1, Activation::LeakyRelu(0.2), batch, 51);
     let cfg = LangevinConfig { steps: 9, step_size: 0.02, noise_scale: 0.0 };
     let sampler = XLangevin::new(g, ebm.in_shape(), batch, cfg.steps, Parameterisation::Paper);
     let x0 = random(52, batch * 2, -2.0, 2.0);

@@ -70,7 +70,7 @@ pub struct MlpLayout {
 
 impl MlpLayout {
     /// The layout of `Dense, Act, Dense, …, Act, Dense`, or `None` when the network is not one
-    /// the kernel runs: hidden widths that differ, are not multiples of 16 or exceed
+    /// the kernel runs: hidden widths that differ, are not multiples of 32 or exceed
     /// [`MAX_HIDDEN`], more than [`MAX_HIDDEN_LAYERS`], more than [`MAX_VALUES`] inputs or
     /// outputs, a missing bias, activations that differ or whose backward needs their input
     /// (leaky slope < 0).
@@ -89,7 +89,7 @@ impl MlpLayout {
         let act = *acts.first()?;
         let ok = !parts.len().is_multiple_of(2)
             && acts.len() <= MAX_HIDDEN_LAYERS
-            && hidden.is_multiple_of(16)
+            && hidden.is_multiple_of(32)
             && hidden <= MAX_HIDDEN
             && first.in_features <= MAX_VALUES
             && last.out_features <= MAX_VALUES

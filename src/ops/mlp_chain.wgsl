@@ -4,7 +4,7 @@
 // forward_L / backward_L functions (made from mlp_chain_layer.wgsl), and philox.wgsl:
 //   const DIN: u32   values of the chain's state s, ≤ 4 (x for x-chains, z for z-chains)
 //   const DOUT: u32  outputs y of the network, ≤ 4
-//   const H: u32     hidden width, a multiple of 16, ≤ 128 (a weight matrix fills ≤ 64 KiB)
+//   const H: u32     hidden width, a multiple of 32, ≤ 128 (a weight matrix fills ≤ 64 KiB)
 //   const L: u32     hidden layers (L + 1 linear layers, an activation after each hidden one)
 //   const ACT: u32   0 = leaky ReLU (slope p.slope; ReLU is slope 0), 1 = tanh
 //   const TARGET: bool  false: U(s) = y (the energy; DOUT = 1); true: U(s) = coef/2 ‖y − target‖²
@@ -27,7 +27,7 @@
 // invocation, while arithmetic is nearly free. So what counts is loads per multiply-add:
 // each invocation runs R = 4 chains, so that one weight loaded (from a uniform buffer packed
 // by mlp_chain_pack.wgsl) serves 4 multiply-adds, and one gathered vec4 of a chain's
-// activations serves 16 outputs (held as a mat4x4). The activations live in a storage
+// activations serves 32 outputs (held as two mat4x4). The activations live in a storage
 // scratch buffer, not in private arrays: lavapipe turns a private array indexed by a loop
 // counter into a ladder of branches over all its elements.
 
