@@ -1,6 +1,7 @@
-//! The whole-chain kernel (`ops::mlp_chain`): against its f64 CPU reference on awkward sizes,
-//! against the per-layer samplers it replaces, against a posterior known in closed form,
-//! and run to run bit for bit.
+//! The whole-chain kernel (`ops::mlp_chain`): its gradient against central finite differences
+//! of the network's own CPU forward, whole chains against the kernel's f64 CPU reference on
+//! awkward sizes, against the per-layer samplers it replaces, against a posterior known in
+//! closed form, and run to run bit for bit.
 
 mod common;
 use common::{assert_close, engine, gpu, random};
@@ -88,6 +89,63 @@ fn check_against_cpu(what: &str, net: &Network, batch: usize, steps: usize, fit:
             }
         }
     }
+}
+
+/// One step with drift 1 and no noise or prior moves s to s − ∇U(s): the kernel's gradient,
+/// read off that step, against central finite differences (in f64) of U computed from the
+/// network's CPU forward (`Network::cpu_forward`, independent of the kernel's reference).
+fn check_gradient_by_finite_differences(what: &str, net: &Network, batch: usize, coef: Option<f64>) {
+    let (g, e) = (gpu(), engine());
+    let mlp = net.mlp_layout().expect("a plain MLP");
+    let (din, dout) = (mlp.input, mlp.output);
+    let s0 = random(61, batch * din, -1.5, 1.5);
+    let xs = random(62, batch * dout, -1.0, 1.0);
+    let (state, target) = (g.upload(&s0), g.upload(&xs));
+    let bufs = e.mlp_chain.buffers(&mlp, batch, 1);
+    let (outputs, trace) = (g.zeros(batch * dout), g.zeros(4));
+    let args =
+        ChainArgs { batch, steps: 1, drift: 1.0, noise: 0.0, prior: 0.0, seed: 1, stream: 1, iteration: 0 };
+    let kind = match coef {
+        Some(c) => ChainTarget::Fit { target: &target, coef: c as f32, inv_two_var: 0.0 },
+        None => ChainTarget::Energy,
+    };
+    let params = &net.bufs().params;
+    g.submit(|enc| e.mlp_chain.run(enc, &bufs, params, &state, kind, &outputs, &trace, &args));
+    let s1: Vec<f32> = g.read(&state).unwrap();
+    let grad: Vec<f32> = s0.iter().zip(&s1).map(|(a, b)| a - b).collect();
+    let p64 = to64(&g.read::<f32>(params).unwrap());
+    let state64 = to64(&g.read::<f32>(&net.bufs().state).unwrap());
+    // U of one row from the CPU forward.
+    let u = |row: usize, s: &[f64]| -> f64 {
+        let y = net.cpu_forward(&p64, &state64, 1, s);
+        match coef {
+            None => y[0],
+            Some(c) => (0..dout).map(|o| 0.5 * c * (y[o] - f64::from(xs[row * dout + o])).powi(2)).sum(),
+        }
+    };
+    let h = 1e-4;
+    let mut want = Vec::new();
+    for row in 0..batch {
+        let s: Vec<f64> = to64(&s0[row * din..(row + 1) * din]);
+        for d in 0..din {
+            let (mut up, mut down) = (s.clone(), s.clone());
+            up[d] += h;
+            down[d] -= h;
+            want.push((u(row, &up) - u(row, &down)) / (2.0 * h));
+        }
+    }
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert_close(&format!("{what}: ∇U by finite differences"), &grad, &want, 1e-4 * scale + 1e-5, 1e-3);
+}
+
+#[test]
+fn chain_gradients_equal_finite_differences() {
+    let net = network(3, &[32, 32, 32], 1, Activation::LeakyRelu(0.2), 11, 71);
+    check_gradient_by_finite_differences("energy, leaky 3→32×3→1", &net, 11, None);
+    let net = network(2, &[64], 1, Activation::Tanh, 5, 72);
+    check_gradient_by_finite_differences("energy, tanh 2→64→1", &net, 5, None);
+    let net = network(4, &[32, 32], 3, Activation::LeakyRelu(0.2), 7, 73);
+    check_gradient_by_finite_differences("fit, leaky 4→32×2→3", &net, 7, Some(2.5));
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
     let secs = seconds_per_iteration(&mut s, reps);
     let traffic = g.traffic() - before;
     let per = (reps + 1) as f64;
-    crate::put!("  {secs:.4} s per iteration");
+    crate::put!("  {secs:.4} s per iteration (median of {reps})");
     crate::put!(
         "  per iteration: {:.0} dispatches, {:.1} submissions, {:.1} readbacks",
         traffic.dispatches as f64 / per,
@@ -111,14 +111,16 @@ fn kernel_split(s: &mut Session) {
     };
     let span = times.span.max(f64::MIN_POSITIVE);
     crate::put!(
-        "  split by kernel (GPU timestamps, one iteration: {:.4} s from the first dispatch to the last):",
+        "  split by kernel (GPU timestamps, one iteration: {:.4} s from the first dispatch to the last; the 12 largest):",
         times.span
     );
-    for (name, n, secs) in times.ranked().into_iter().take(12) {
-        crate::put!("    {name:<28} {n:>5}×  {secs:.4} s  ({:.0}%)", 100.0 * secs / span);
+    let ranked: Vec<_> = times.ranked().into_iter().take(12).collect();
+    let w = ranked.iter().map(|(name, _, _)| name.chars().count()).max().unwrap_or(0).max(18);
+    for (name, n, secs) in ranked {
+        crate::put!("    {name:<w$} {n:>5}×  {secs:.4} s  ({:.0}%)", 100.0 * secs / span);
     }
     let between = times.span - times.inside();
-    crate::put!("    {:<28}        {between:.4} s  ({:.0}%)", "between dispatches", 100.0 * between / span);
+    crate::put!("    {:<w$}        {between:.4} s  ({:.0}%)", "between dispatches", 100.0 * between / span);
 }
 
 /// Dispatches of one iteration and the CPU time to record it (median of `reps`), without

@@ -1,6 +1,7 @@
 //! A whole Langevin chain under a multi-layer perceptron in one dispatch
-//! (`mlp_chain.wgsl`), after one dispatch per weight matrix that packs the weights into
-//! uniform buffers (`mlp_chain_pack.wgsl`) and before one for the chain's trace.
+//! (`mlp_chain.wgsl`), after the dispatches that pack the weights into uniform buffers
+//! (`mlp_chain_pack.wgsl`: one for the input and output layers and the biases, one per
+//! hidden weight matrix) and before one for the chain's trace.
 //!
 //! Each invocation runs one chain through every step: the MLP's forward, its backward to the
 //! chain's state, and the Langevin update, with the same noise as the per-layer path
@@ -26,7 +27,7 @@ pub const SOURCE_LAYER: &str = include_str!("mlp_chain_layer.wgsl");
 pub const SOURCE_PACK: &str = include_str!("mlp_chain_pack.wgsl");
 pub const SOURCE_PARAMS: &str = include_str!("mlp_chain_params.wgsl");
 
-/// Hidden layers the kernel runs (each adds two uniform bindings).
+/// Hidden layers the kernel runs (each past the first adds two uniform bindings, Wᵀ and W).
 pub const MAX_HIDDEN_LAYERS: usize = 4;
 /// The widest hidden layer: a weight matrix must fit one 64 KiB uniform buffer.
 pub const MAX_HIDDEN: usize = 128;
@@ -220,8 +221,8 @@ impl ChainBuffers {
         &self.layout
     }
 
-    /// Per step and chain, `(energy or ‖y − target‖², ‖s‖²)`, `[max_steps + 1, max_batch, 2]`
-    /// (valid for the last chain's batch and steps).
+    /// Per step and chain of the last run, `(energy or ‖y − target‖², ‖s‖²)`, packed at the
+    /// front as `[steps + 1, batch, 2]` with that run's steps and batch.
     pub fn stats(&self) -> &GpuBuffer {
         &self.stats
     }
@@ -372,7 +373,10 @@ impl MlpChain {
         let mlp = &bufs.layout;
         assert!(args.batch <= bufs.max_batch && args.steps <= bufs.max_steps, "mlp_chain: buffers too small");
         let (fit, target_buf, coef, inv_two_var) = match target {
-            ChainTarget::Energy => (false, &bufs.no_target, 0.0, 0.0),
+            ChainTarget::Energy => {
+                assert_eq!(mlp.output, 1, "mlp_chain: an energy has one output");
+                (false, &bufs.no_target, 0.0, 0.0)
+            }
             ChainTarget::Fit { target, coef, inv_two_var } => (true, target, coef, inv_two_var),
         };
         let mut p = Params {
@@ -505,7 +509,7 @@ pub mod cpu {
                 let sr = &mut s[r * din..(r + 1) * din];
                 let (y, acts) = forward(mlp, &w, sr);
                 let (first, dy): (f64, Vec<f64>) = match target {
-                    None => (y.iter().sum(), vec![1.0; dout]),
+                    None => (y[0], vec![1.0]),
                     Some((x, coef)) => {
                         let res: Vec<f64> = (0..dout).map(|o| y[o] - f64::from(x[r * dout + o])).collect();
                         (res.iter().map(|v| v * v).sum(), res.iter().map(|v| coef * v).collect())

@@ -9,7 +9,7 @@
 //   const ACT: u32   0 = leaky ReLU (slope p.slope; ReLU is slope 0), 1 = tanh
 //   const TARGET: bool  false: U(s) = y (the energy; DOUT = 1); true: U(s) = coef/2 ‖y − target‖²
 //   const WG: u32    invocations per workgroup
-//   fn hidden_forward(base: u32), fn hidden_backward(base: u32): layers 1 … L − 1 in order
+//   fn hidden_forward(base: u32): layers 1 … L − 1; fn hidden_backward(base: u32): L − 1 … 1
 //
 // chain: for t = 0 … steps: y = net(s_t); the row's statistics go to stats[t]; unless t is the
 //   last, s ← s − drift·(∇U(s) + prior·s) + noise·N(0, 1), the normal draw for value i of
@@ -35,12 +35,14 @@
 
 
 @group(0) @binding(0) var<uniform> p: Params;
+// The chains' states [batch, DIN] for chain; the trace it writes for chain_trace.
 @group(0) @binding(1) var<storage, read_write> state: array<f32>;
 @group(0) @binding(2) var<storage, read> target_: array<f32>;
 @group(0) @binding(3) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(4) var<storage, read_write> outputs: array<f32>;
 // Per chain (of the batch rounded up to R·WG): the L hidden activations, then two slots for
-// dU/d(pre-activation), H each.
+// dU/d(pre-activation), H each. The last hidden layer's goes to slot A, and each backward_L
+// writes the other slot, so hidden layer i's sits in slot A when L − 1 − i is even.
 @group(0) @binding(5) var<storage, read_write> scratch: array<vec4<f32>>;
 // The input and output layers and every bias (layout below, packed by pack_small).
 @group(0) @binding(6) var<uniform> small: array<vec4<f32>, 4096>;
@@ -181,7 +183,7 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         if (t == p.steps) { break; }
         hidden_backward(base);
-        let counter = vec2<u32>(t, p.iteration);
+        let counter = vec2<u32>(t, p.iteration);   // (low, high) words: iteration · 2³² + t
         for (var r = 0u; r < R; r++) {
             let g = input_backward(base + r * STRIDE4, slot0);
             let row = min(gid.x * R + r, p.batch - 1u);

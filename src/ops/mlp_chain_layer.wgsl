@@ -2,7 +2,8 @@
 // Hidden layer _L_ of mlp_chain.wgsl (1 ≤ _L_ < L): its weight in two uniform buffers, and
 // its forward and backward for the invocation's R = 4 chains (scratch rows base,
 // base + STRIDE4, …), 32 outputs at a time held as two mat4x4 per chain (a<chain>_<half>:
-// each gathered vec4 of activations then feeds 128 multiply-adds). mlp_chain.rs
+// each gathered vec4 of activations then feeds 128 multiply-adds); m<half>_<c> is the mat4x4
+// of the 16 weights of that half for input c of the 4 in hand. mlp_chain.rs
 // copies this text once per hidden layer with _L_, the binding numbers and the scratch
 // slots of the backward filled in (WGSL cannot pass a uniform buffer to a function).
 
@@ -61,7 +62,8 @@ fn forward_L_(base: u32) {
     }
 }
 
-// dU/d(pre-activation) of layer _L_ − 1 (slot _NEXT_) from that of layer _L_ (slot _CUR_).
+// dU/d(pre-activation) of layer _L_ − 1 (into slot _NEXT_, gated by that layer's activations
+// at `below`) from that of layer _L_ (slot _CUR_); g<chain>_<half> as a<chain>_<half> above.
 fn backward_L_(base: u32) {
     let cur = base + _CUR_;
     for (var kb = 0u; kb < H16; kb += 2u) {

@@ -4,7 +4,8 @@
 //! x ← x − drift·∇ₓE(x) + noise·ε (see [`LangevinConfig::coefficients`]). The mean energy of
 //! every state x₀ … x_k goes into [`XLangevin::trace`]. Under a plain MLP energy on a CPU
 //! adapter ([`Engine::fused_chains`]) the whole chain is one dispatch instead
-//! ([`crate::ops::mlp_chain`]), with the same noise.
+//! ([`crate::ops::mlp_chain`], for the networks it takes), with the same noise, unless
+//! every step is kept for display.
 
 use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
@@ -75,7 +76,8 @@ impl EnergyFn for Network {
     }
 
     fn mlp(&self) -> Option<(MlpLayout, &GpuBuffer)> {
-        Some((self.mlp_layout()?, &self.bufs().params))
+        let energy = self.mlp_layout().filter(|m| m.output == 1)?;
+        Some((energy, &self.bufs().params))
     }
 }
 

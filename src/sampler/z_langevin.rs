@@ -8,7 +8,8 @@
 //! [`ZLangevin::trace`] holds, for z₀ … z_k, the mean squared error per value and the mean
 //! log posterior (textbook form, up to its constant) as pairs. Under a plain MLP generator on
 //! a CPU adapter ([`Engine::fused_chains`]) the whole chain is one dispatch instead
-//! ([`crate::ops::mlp_chain`]), with the same noise.
+//! ([`crate::ops::mlp_chain`], for the networks it takes), with the same noise, unless
+//! every step is kept for display.
 
 use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
