@@ -34,7 +34,9 @@ pub struct IterMetrics {
     pub energy_samples: f32,
     /// (mean E(x) − mean E(x̃′)) / T, the EBM objective.
     pub ebm_loss: f32,
-    /// Mean squared error per value of g(z₀) (inference model alone) and g(z̃) (after z-Langevin).
+    /// Mean squared error per value of g(z₀) and g(z̃) (after z-Langevin), z₀ the chain's start:
+    /// drawn from q(z|x) (`z_init = "inference"`, reparameterised, not its mean μ as `eval`
+    /// takes it) or from the prior.
     pub recon_mse_initial: f32,
     pub recon_mse: f32,
     /// Mean energy of x₀ … x_k of the EBM-step chain.
