@@ -49,7 +49,7 @@ fn check_against_cpu(what: &str, net: &Network, batch: usize, steps: usize, fit:
     let s0 = random(11, batch * din, -1.5, 1.5);
     let xs = random(12, batch * dout, -1.0, 1.0);
     let (state, target) = (g.upload(&s0), g.upload(&xs));
-    let bufs = e.mlp_chain.buffers(&mlp, batch, steps);
+    let bufs = e.mlp_chain.buffers(&mlp, batch, steps).expect("small buffers");
     let (outputs, trace) = (g.zeros(batch * dout), g.zeros(2 * steps + 2));
     let args = ChainArgs {
         batch,
@@ -101,7 +101,7 @@ fn check_gradient_by_finite_differences(what: &str, net: &Network, batch: usize,
     let s0 = random(61, batch * din, -1.5, 1.5);
     let xs = random(62, batch * dout, -1.0, 1.0);
     let (state, target) = (g.upload(&s0), g.upload(&xs));
-    let bufs = e.mlp_chain.buffers(&mlp, batch, 1);
+    let bufs = e.mlp_chain.buffers(&mlp, batch, 1).expect("small buffers");
     let (outputs, trace) = (g.zeros(batch * dout), g.zeros(4));
     let args =
         ChainArgs { batch, steps: 1, drift: 1.0, noise: 0.0, prior: 0.0, seed: 1, stream: 1, iteration: 0 };
@@ -191,6 +191,18 @@ fn layouts_the_kernel_takes_and_refuses() {
     body.push(Act::new(Activation::Relu, Shape::flat(32)));
     body.push(layout.scoped("net.2", |l| Linear::new(l, Shape::flat(32), Shape::flat(1), true)));
     assert!(Network::new(layout, body).mlp_layout().is_none());
+}
+
+#[test]
+fn chain_buffers_past_the_device_limit_are_refused() {
+    let net = mlp(2, &[32, 32], 1, Activation::Relu);
+    let limit = gpu().limits.max_storage_buffer_binding_size.min(gpu().limits.max_buffer_size);
+    // 2 values per chain and step: this many steps of 1,024 chains pass the limit (the
+    // samplers then run the chain layer by layer).
+    let steps = (limit / (4 * 2 * 1024)) as usize + 1;
+    let layout = net.mlp_layout().unwrap();
+    assert!(engine().mlp_chain.buffers(&layout, 1024, steps).is_none());
+    assert!(engine().mlp_chain.buffers(&layout, 1024, 100).is_some());
 }
 
 /// The fused samplers against the per-layer samplers on the same network, noise and start.

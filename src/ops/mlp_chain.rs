@@ -329,8 +329,16 @@ impl MlpChain {
         batch.div_ceil(group) * group
     }
 
-    /// Buffers for up to `max_batch` chains of up to `max_steps` steps under `mlp`.
-    pub fn buffers(&self, mlp: &MlpLayout, max_batch: usize, max_steps: usize) -> ChainBuffers {
+    /// Buffers for up to `max_batch` chains of up to `max_steps` steps under `mlp`, or `None`
+    /// when the scratch or the per-step statistics would pass the device's storage binding
+    /// limit (long chains of many samples: the per-layer path needs neither).
+    pub fn buffers(&self, mlp: &MlpLayout, max_batch: usize, max_steps: usize) -> Option<ChainBuffers> {
+        let (scratch, stats) =
+            (self.rounded(max_batch) * mlp.scratch_per_chain(), 2 * max_batch * (max_steps + 1));
+        let limit = self.gpu.limits.max_storage_buffer_binding_size.min(self.gpu.limits.max_buffer_size);
+        if 4 * scratch.max(stats) as u64 > limit {
+            return None;
+        }
         let uniform = || GpuBuffer {
             buffer: self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("mlp_chain weights"),
@@ -340,16 +348,16 @@ impl MlpChain {
             }),
             len: (UNIFORM_BYTES / 4) as usize,
         };
-        ChainBuffers {
+        Some(ChainBuffers {
             layout: mlp.clone(),
             max_batch,
             max_steps,
             small: uniform(),
             hidden: (1..mlp.hidden_layers).map(|_| [uniform(), uniform()]).collect(),
-            scratch: self.gpu.zeros(self.rounded(max_batch) * mlp.scratch_per_chain()),
-            stats: self.gpu.zeros(2 * max_batch * (max_steps + 1)),
+            scratch: self.gpu.zeros(scratch),
+            stats: self.gpu.zeros(stats),
             no_target: self.gpu.zeros(4),
-        }
+        })
     }
 
     /// Records the chain on `state` `[batch, input]` (updated in place) under the MLP whose

@@ -92,7 +92,8 @@ pub struct XLangevin {
     /// Mean energy of x₀ … x_k, `[max_steps + 1]`; read it after the chain's submission.
     pub trace: GpuBuffer,
     /// The whole-chain kernel's buffers, made at its first use.
-    fused: OnceLock<ChainBuffers>,
+    /// `None` where they would pass the device's limits (the per-layer path runs then).
+    fused: OnceLock<Option<ChainBuffers>>,
 }
 
 impl XLangevin {
@@ -128,7 +129,11 @@ impl XLangevin {
         assert_eq!(model.example_shape().size(), self.example, "x-Langevin: example shape");
         let n = batch * self.example;
         let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
-        if let Some((mlp, params)) = model.mlp().filter(|_| e.fused_chains && keep.is_empty()) {
+        let fused = model.mlp().filter(|_| e.fused_chains && keep.is_empty()).and_then(|(mlp, params)| {
+            let bufs = self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
+            bufs.as_ref().filter(|b| b.layout() == &mlp).map(|b| (b, params))
+        });
+        if let Some((bufs, params)) = fused {
             let args = ChainArgs {
                 batch,
                 steps: cfg.steps,
@@ -139,8 +144,6 @@ impl XLangevin {
                 stream: noise.stream,
                 iteration: noise.iteration,
             };
-            let bufs = self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
-            assert_eq!(bufs.layout(), &mlp, "x-Langevin used with another network");
             e.mlp_chain.run(enc, bufs, params, x, ChainTarget::Energy, &self.energy, &self.trace, &args);
             return;
         }

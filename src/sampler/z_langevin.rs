@@ -34,7 +34,8 @@ pub struct ZLangevin {
     /// (MSE, mean log posterior) for z₀ … z_k, `[2 (max_steps + 1)]`.
     pub trace: GpuBuffer,
     /// The whole-chain kernel's buffers, made at its first use.
-    fused: OnceLock<ChainBuffers>,
+    /// `None` where they would pass the device's limits (the per-layer path runs then).
+    fused: OnceLock<Option<ChainBuffers>>,
 }
 
 impl ZLangevin {
@@ -86,7 +87,11 @@ impl ZLangevin {
             Parameterisation::Paper => 1.0 / var,
         };
         let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
-        if let Some(mlp) = generator.mlp_layout().filter(|_| e.fused_chains && keep.is_empty()) {
+        let fused = generator.mlp_layout().filter(|_| e.fused_chains && keep.is_empty()).and_then(|mlp| {
+            let bufs = self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
+            bufs.as_ref().filter(|b| b.layout() == &mlp)
+        });
+        if let Some(bufs) = fused {
             let args = ChainArgs {
                 batch,
                 steps: cfg.steps,
@@ -98,8 +103,6 @@ impl ZLangevin {
                 iteration: noise.iteration,
             };
             let target = ChainTarget::Fit { target: x, coef, inv_two_var: 0.5 / var };
-            let bufs = self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
-            assert_eq!(bufs.layout(), &mlp, "z-Langevin used with another generator");
             e.mlp_chain.run(enc, bufs, &generator.bufs().params, z, target, &self.g, &self.trace, &args);
             return;
         }
