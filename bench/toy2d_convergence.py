@@ -142,6 +142,13 @@ COMBINED.update({
     "g25_ps0.5": G25 + PCD(0.5),
     "g25_ps0.9": G25 + PCD(0.9),
 })
+# 2026-12-07: the best recipe with hidden 256 and 4 layers (`cb_best_h256_l4`, run as CB_BEST +
+# model.hidden=256 + model.layers=4) diverged at iteration 1,636 with all three learning rates
+# 1e-3. The same with the EBM's learning rate alone lowered (generator and inference stay 1e-3).
+CB_BEST_H256_L4 = CB_BEST + ["model.hidden=256", "model.layers=4"]
+COMBINED.update({
+    "cb_h256_l4_ebmlr3e-4": CB_BEST_H256_L4 + ["train.ebm_optim.lr=3e-4"],
+})
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
 
