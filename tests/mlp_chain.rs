@@ -14,12 +14,13 @@ use dualmcmc::ops::mlp_chain::{ChainArgs, ChainTarget, MlpLayout, cpu};
 use dualmcmc::sampler::{ChainNoise, LangevinConfig, Parameterisation, XLangevin, ZLangevin};
 use std::sync::OnceLock;
 
-/// Kernels that run every chain layer by layer (the path GPUs take).
-fn per_layer_engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
+/// Kernels that run chains under an MLP as one dispatch (`fused`, what CPU adapters do) or
+/// layer by layer (what GPUs do), whatever adapter the tests run on.
+fn engine_with(fused: bool) -> &'static Engine {
+    static ENGINES: [OnceLock<Engine>; 2] = [OnceLock::new(), OnceLock::new()];
+    ENGINES[usize::from(fused)].get_or_init(|| {
         let mut e = Engine::new(gpu());
-        e.fused_chains = false;
+        e.fused_chains = fused;
         e
     })
 }
@@ -212,6 +213,7 @@ fn fused_samplers_equal_the_per_layer_samplers() {
     let (batch, nz, d) = (37, 2, 3);
     let ebm = network(d, &[32, 32], 1, Activation::LeakyRelu(0.2), batch, 21);
     let gen_net = network(nz, &[32, 32], d, Activation::LeakyRelu(0.2), batch, 22);
+    assert!(ebm.mlp_layout().is_some() && gen_net.mlp_layout().is_some(), "both take the fused path");
     let x_cfg = LangevinConfig { steps: 7, step_size: 0.02, noise_scale: 0.0 };
     let z_cfg = LangevinConfig { steps: 5, step_size: 0.05, noise_scale: 0.0 };
     let noise = ChainNoise { seed: 9, stream: 4, iteration: 3 };
@@ -229,8 +231,7 @@ fn fused_samplers_equal_the_per_layer_samplers() {
         let read = |b| g.read::<f32>(b).unwrap();
         [read(&x), read(&xs.trace), read(&z), read(&zs.trace), read(&zs.g)]
     };
-    let (fused, per_layer) = (run(engine()), run(per_layer_engine()));
-    assert!(engine().fused_chains, "the test engine runs the fused chains (a CPU adapter)");
+    let (fused, per_layer) = (run(engine_with(true)), run(engine_with(false)));
     let names = ["x", "x trace", "z", "z trace", "g(z)"];
     for ((name, f), p) in names.iter().zip(&fused).zip(&per_layer) {
         assert_close(&format!("fused vs per-layer: {name}"), f, &to64(p), 1e-4, 1e-4);
@@ -259,7 +260,7 @@ fn fused_z_chain_recovers_a_gaussian_posterior() {
     let sampler = ZLangevin::new(g, &gen_net, chains, cfg.steps, sigma, Parameterisation::Paper);
     let (z, x) = (g.zeros(chains * nz), g.upload(&x_one.repeat(chains)));
     let noise = ChainNoise { seed: 3, stream: 2, iteration: 0 };
-    g.submit(|enc| sampler.run(engine(), enc, &gen_net, chains, &z, &x, &cfg, noise, &[]));
+    g.submit(|enc| sampler.run(engine_with(true), enc, &gen_net, chains, &z, &x, &cfg, noise, &[]));
     let zs: Vec<f32> = g.read(&z).unwrap();
     // Λ = I + AᵀA/σ², μ = Λ⁻¹ Aᵀ(x − c)/σ²; the unadjusted chain's covariance (Λ(I − sΛ/2))⁻¹.
     let var = f64::from(sigma * sigma);
@@ -304,7 +305,7 @@ fn fused_chains_are_bit_identical_run_to_run() {
     let run = || {
         let x = g.upload(&x0);
         let noise = ChainNoise { seed: 1, stream: 1, iteration: 17 };
-        g.submit(|enc| sampler.run(engine(), enc, &ebm, batch, &x, &cfg, noise, &[]));
+        g.submit(|enc| sampler.run(engine_with(true), enc, &ebm, batch, &x, &cfg, noise, &[]));
         (g.read::<f32>(&x).unwrap(), g.read::<f32>(&sampler.trace).unwrap())
     };
     let (a, b) = (run(), run());

@@ -129,10 +129,12 @@ impl XLangevin {
         assert_eq!(model.example_shape().size(), self.example, "x-Langevin: example shape");
         let n = batch * self.example;
         let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
-        let fused = model.mlp().filter(|_| e.fused_chains && keep.is_empty()).and_then(|(mlp, params)| {
-            let bufs = self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
-            bufs.as_ref().filter(|b| b.layout() == &mlp).map(|b| (b, params))
-        });
+        let fused =
+            (e.fused_chains && keep.is_empty()).then(|| model.mlp()).flatten().and_then(|(mlp, params)| {
+                let bufs =
+                    self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
+                bufs.as_ref().filter(|b| b.layout() == &mlp).map(|b| (b, params))
+            });
         if let Some((bufs, params)) = fused {
             let args = ChainArgs {
                 batch,

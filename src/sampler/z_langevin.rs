@@ -87,10 +87,12 @@ impl ZLangevin {
             Parameterisation::Paper => 1.0 / var,
         };
         let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
-        let fused = generator.mlp_layout().filter(|_| e.fused_chains && keep.is_empty()).and_then(|mlp| {
-            let bufs = self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
-            bufs.as_ref().filter(|b| b.layout() == &mlp)
-        });
+        let fused =
+            (e.fused_chains && keep.is_empty()).then(|| generator.mlp_layout()).flatten().and_then(|mlp| {
+                let bufs =
+                    self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
+                bufs.as_ref().filter(|b| b.layout() == &mlp)
+            });
         if let Some(bufs) = fused {
             let args = ChainArgs {
                 batch,
