@@ -16,6 +16,7 @@ use dualmcmc::app::worker::{Command, WorkerHandle};
 use eframe::egui;
 use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
+use egui_kittest::SnapshotOptions;
 use egui_kittest::kittest::Queryable;
 use std::time::Duration;
 
@@ -113,7 +114,9 @@ fn toy_panels_snapshots() {
     h.get_by_label("One Langevin step").click();
     settle(&mut h);
     assert!(h.state().state.landscape.is_some() && h.state().state.teach.is_some());
-    h.snapshot("app_landscape");
+    // The landscape and the chain are computed on the adapter: another driver's rounding
+    // (Mesa 25's lavapipe against CI's 22.3) moves a few hundred of its pixels.
+    h.snapshot_options("app_landscape", &SnapshotOptions::new().max_failed_pixels(1_000));
     show(&mut h, Tab::Curves);
     h.snapshot("app_curves");
 }

@@ -116,7 +116,13 @@ impl Gpu {
     pub fn describe(&self) -> String {
         let limits = if self.limits == wgpu::Limits::defaults() { ", WebGPU's default limits" } else { "" };
         let name = adapter::name(&self.info);
-        format!("{name} ({:?}, {:?}{limits})", self.info.backend, self.info.device_type)
+        // The driver's version matters on CPU adapters: lavapipe from Mesa 25 runs our kernels
+        // 2–3× faster than Mesa 22.3's (docs/platform.md).
+        let driver = match self.info.driver_info.as_str() {
+            "" => String::new(),
+            info => format!(", {info}"),
+        };
+        format!("{name} ({:?}, {:?}{driver}{limits})", self.info.backend, self.info.device_type)
     }
 
     /// Prints the adapter to stderr, with a warning for CPU adapters.
