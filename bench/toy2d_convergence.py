@@ -148,6 +148,10 @@ COMBINED.update({
 CB_BEST_H256_L4 = CB_BEST + ["model.hidden=256", "model.layers=4"]
 COMBINED.update({
     "cb_h256_l4_ebmlr3e-4": CB_BEST_H256_L4 + ["train.ebm_optim.lr=3e-4"],
+    # The same run to 4,000 iterations (its first 2,000 match the 2,000-iteration file), and
+    # the EBM's learning rate halved again.
+    "cb_h256_l4_ebmlr3e-4_4k": CB_BEST_H256_L4 + ["train.ebm_optim.lr=3e-4"],
+    "cb_h256_l4_ebmlr1.5e-4": CB_BEST_H256_L4 + ["train.ebm_optim.lr=1.5e-4"],
 })
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
