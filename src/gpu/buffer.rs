@@ -56,11 +56,21 @@ impl Gpu {
     /// wgpu refuses empty bindings). Inside [`Gpu::checked`], a buffer that does not fit is
     /// refused there and gets a 4-byte stand-in.
     pub fn zeros(&self, len: usize) -> GpuBuffer {
+        self.zeroed(len, USAGE)
+    }
+
+    /// As [`Gpu::zeros`], for a buffer that is also bound as a uniform buffer (weights that
+    /// kernels pack for lavapipe's cheaper uniform loads, `ops::mlp_chain`, `ops::conv2d`).
+    pub fn uniform_zeros(&self, len: usize) -> GpuBuffer {
+        self.zeroed(len, USAGE | wgpu::BufferUsages::UNIFORM)
+    }
+
+    fn zeroed(&self, len: usize, usage: wgpu::BufferUsages) -> GpuBuffer {
         let admitted = self.admit(len);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size: if admitted { (len.max(1) * 4) as u64 } else { STAND_IN },
-            usage: USAGE,
+            usage,
             mapped_at_creation: false,
         });
         GpuBuffer { buffer, len }

@@ -349,12 +349,6 @@ impl Conv2d {
         use Access::{Read, ReadWrite};
         let source = composed_source(storage_weights);
         let k = |entry, bufs: &[Access]| Kernel::new(gpu, &source, entry, bufs, &[]);
-        let uniform = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("conv2d weights slice"),
-            size: (UBO_MATS * 64) as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         Self {
             gpu: gpu.clone(),
             stores: Kernels::default(),
@@ -371,7 +365,7 @@ impl Conv2d {
             storage_weights,
             scratch: Mutex::new(Scratch {
                 packed: None,
-                uniform: GpuBuffer { buffer: uniform, len: UBO_MATS * 16 },
+                uniform: gpu.uniform_zeros(UBO_MATS * 16),
                 partial: None,
             }),
         }

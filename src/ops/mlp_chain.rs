@@ -339,15 +339,7 @@ impl MlpChain {
         if 4 * scratch.max(stats) as u64 > limit {
             return None;
         }
-        let uniform = || GpuBuffer {
-            buffer: self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("mlp_chain weights"),
-                size: UNIFORM_BYTES,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            }),
-            len: (UNIFORM_BYTES / 4) as usize,
-        };
+        let uniform = || self.gpu.uniform_zeros((UNIFORM_BYTES / 4) as usize);
         Some(ChainBuffers {
             layout: mlp.clone(),
             max_batch,
