@@ -152,6 +152,8 @@ COMBINED.update({
     # the EBM's learning rate halved again.
     "cb_h256_l4_ebmlr3e-4_4k": CB_BEST_H256_L4 + ["train.ebm_optim.lr=3e-4"],
     "cb_h256_l4_ebmlr1.5e-4": CB_BEST_H256_L4 + ["train.ebm_optim.lr=1.5e-4"],
+    # Half of the x-chains from a persistent buffer, on the 3e-4 run.
+    "cb_h256_l4_ebmlr3e-4_ps0.5": CB_BEST_H256_L4 + ["train.ebm_optim.lr=3e-4"] + PCD(0.5),
 })
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
