@@ -147,6 +147,7 @@ COMBINED.update({
 # 1e-3. The same with the EBM's learning rate alone lowered (generator and inference stay 1e-3).
 CB_BEST_H256_L4 = CB_BEST + ["model.hidden=256", "model.layers=4"]
 COMBINED.update({
+    "cb_best_h256_l4": CB_BEST_H256_L4,
     "cb_h256_l4_ebmlr3e-4": CB_BEST_H256_L4 + ["train.ebm_optim.lr=3e-4"],
     # The same run to 4,000 iterations (its first 2,000 match the 2,000-iteration file), and
     # the EBM's learning rate halved again.
