@@ -156,6 +156,14 @@ COMBINED.update({
     # Half of the x-chains from a persistent buffer, on the 3e-4 run.
     "cb_h256_l4_ebmlr3e-4_ps0.5": CB_BEST_H256_L4 + ["train.ebm_optim.lr=3e-4"] + PCD(0.5),
 })
+# 2026-12-07 (session 30): the square weights wander because no x-chain crosses between squares
+# (docs/convergence.md). A Metropolis-adjusted chain with a step large enough to jump from one
+# square to a diagonal neighbour: its stationary law is exp(-E) whatever the step, so where the
+# chains mix, the samples carry the EBM's own square weights and the update can correct them.
+COMBINED.update({
+    "cb_best_mala_xs0.125": CB_BEST + MALA + ["train.x_langevin.step_size=0.125"],
+    "cb_best_mala_xs0.5": CB_BEST + MALA + ["train.x_langevin.step_size=0.5"],
+})
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
 
