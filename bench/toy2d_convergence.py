@@ -163,6 +163,15 @@ COMBINED.update({
 COMBINED.update({
     "cb_best_mala_xs0.125": CB_BEST + MALA + ["train.x_langevin.step_size=0.125"],
     "cb_best_mala_xs0.5": CB_BEST + MALA + ["train.x_langevin.step_size=0.5"],
+    # The same chain on the 256x4 network (whose exact-likelihood ceiling is within 0.03).
+    "cb_h256_l4_ebmlr3e-4_mala_xs0.5": CB_BEST_H256_L4 + ["train.ebm_optim.lr=3e-4"] + MALA
+                                       + ["train.x_langevin.step_size=0.5"],
+    # With the square weights held by the chain, the EBM's learning rate of 1e-3 (which
+    # diverged without it, `cb_best_h256_l4`) may be safe again.
+    "cb_best_h256_l4_mala_xs0.5": CB_BEST_H256_L4 + MALA + ["train.x_langevin.step_size=0.5"],
+    # The toy2d preset itself with the chain (what README's command runs), to compare the
+    # reference with our trainer.
+    "mala_xs0.5": MALA + ["train.x_langevin.step_size=0.5"],
 })
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 

@@ -88,4 +88,19 @@ fn an_out_of_range_or_mistyped_value_is_an_error_that_names_it() {
     assert!(e.contains("train.x_init takes a string"), "{e}");
     let e = resolve("toy2d", &["train.x_init=sideways"]).unwrap_err();
     assert!(e.contains("sideways") || e.contains("x_init"), "{e}");
+    let e = resolve("toy2d", &["train.z_langevin.metropolis=true"]).unwrap_err();
+    assert!(e.contains("z_langevin.metropolis"), "{e}");
+}
+
+#[test]
+fn the_metropolis_correction_is_off_unless_set_and_round_trips_when_set() {
+    let plain = resolve("toy2d", &[]).unwrap();
+    assert!(!plain.train.x_langevin.metropolis);
+    // A configuration written before the switch existed reads as off.
+    let old = plain.to_toml().replace("metropolis = false\n", "");
+    assert!(!old.contains("metropolis"));
+    assert_eq!(RunConfig::resolve(old.parse().unwrap(), &[], "older file").unwrap(), plain);
+    let set = resolve("toy2d", &["train.x_langevin.metropolis=true"]).unwrap();
+    assert!(set.train.x_langevin.metropolis);
+    assert_eq!(RunConfig::resolve(set.to_toml().parse().unwrap(), &[], "round trip").unwrap(), set);
 }

@@ -124,7 +124,7 @@ fn x_langevin_with_proper_noise_samples_a_gaussian_energy() {
     let chains = 5000;
     let energy = GaussianEnergy::new(&mean, &var, chains);
     let s = 0.05f32;
-    let cfg = LangevinConfig { steps: 600, step_size: s, noise_scale: 0.0 };
+    let cfg = LangevinConfig { steps: 600, step_size: s, noise_scale: 0.0, metropolis: false };
     let sampler = XLangevin::new(g, Shape::flat(2), chains, cfg.steps, Parameterisation::Paper);
     let x = g.zeros(chains * 2);
     g.submit(|enc| {
@@ -147,6 +147,91 @@ fn x_langevin_with_proper_noise_samples_a_gaussian_energy() {
         "covariance {}",
         c[0][1]
     );
+}
+
+#[test]
+fn metropolis_adjusted_x_langevin_samples_a_gaussian_energy_exactly_at_a_large_step() {
+    let (g, e) = (gpu(), engine());
+    let (mean, var) = ([1.0f32, -2.0], [0.5f32, 2.0]);
+    let chains = 5000;
+    let energy = GaussianEnergy::new(&mean, &var, chains);
+    // s = 0.5: the unadjusted chain's variance would be v / (1 − s/(2v)), twice the target's in
+    // the first coordinate.
+    let s = 0.5f32;
+    let cfg = LangevinConfig { steps: 200, step_size: s, noise_scale: 0.0, metropolis: true };
+    let sampler = XLangevin::new(g, Shape::flat(2), chains, cfg.steps, Parameterisation::Paper);
+    let x = g.zeros(chains * 2);
+    g.submit(|enc| {
+        sampler.run(e, enc, &energy, chains, &x, &cfg, ChainNoise { seed: 11, stream: 0, iteration: 0 }, &[])
+    });
+    let xs: Vec<f32> = g.read(&x).unwrap();
+    assert!(xs.iter().all(|v| v.is_finite()));
+    let (m, c) = moments(&xs, 2);
+    for i in 0..2 {
+        let v = f64::from(var[i]);
+        let (se_mean, se_var) = ((v / chains as f64).sqrt(), v * (2.0 / chains as f64).sqrt());
+        assert!((m[i] - f64::from(mean[i])).abs() < 5.0 * se_mean, "mean[{i}] {} vs {}", m[i], mean[i]);
+        assert!((c[i][i] - v).abs() < 5.0 * se_var, "var[{i}] {} vs the target {v}", c[i][i]);
+    }
+    let accepted: Vec<f32> = g.read(sampler.accepted()).unwrap();
+    let rate = accepted.iter().map(|&a| f64::from(a)).sum::<f64>() / (chains * cfg.steps) as f64;
+    assert!((0.2..0.95).contains(&rate), "acceptance rate {rate}");
+}
+
+#[test]
+fn metropolis_adjusted_x_langevin_equals_cpu_recomputation_step_by_step() {
+    let (g, e) = (gpu(), engine());
+    let (batch, steps, d) = (9, 5, 3);
+    let energy = GaussianEnergy::new(&[0.3, -0.7, 1.1], &[0.4, 1.5, 0.9], batch);
+    let s = 0.6f32;
+    let cfg = LangevinConfig { steps, step_size: s, noise_scale: 0.0, metropolis: true };
+    let sampler = XLangevin::new(g, Shape::flat(d), batch, steps, Parameterisation::Paper);
+    let x0 = common::random(8, batch * d, -2.0, 2.0);
+    let x = g.upload(&x0);
+    let snaps: Vec<GpuBuffer> = (0..=steps).map(|_| g.zeros(batch * d)).collect();
+    let keep: Vec<Option<&GpuBuffer>> = snaps.iter().map(Some).collect();
+    let noise = ChainNoise { seed: 5, stream: 3, iteration: 4 };
+    g.submit(|enc| sampler.run(e, enc, &energy, batch, &x, &cfg, noise, &keep));
+    let (drift, sd) = (f64::from(s), f64::from(2.0 * s).sqrt());
+    let e_of = |r: &[f64]| (0..d).map(|i| 0.5 * (r[i] - energy.mean[i]).powi(2) / energy.var[i]).sum::<f64>();
+    let g_of = |r: &[f64]| (0..d).map(|i| (r[i] - energy.mean[i]) / energy.var[i]).collect::<Vec<f64>>();
+    let mut cur: Vec<f64> = x0.iter().map(|&v| f64::from(v)).collect();
+    let mut accepted = vec![0.0f32; batch];
+    for t in 0..steps {
+        let eps =
+            rng::cpu::normal(RngDraw::new(5, 3, RngDraw::iteration_step(4, t as u32)), 0.0, 1.0, batch * d);
+        let uniforms =
+            rng::cpu::uniform(RngDraw::new(5, 3, RngDraw::iteration_step(4, t as u32 | 1 << 31)), batch);
+        for r in 0..batch {
+            let xr = &cur[r * d..(r + 1) * d];
+            let gx = g_of(xr);
+            let y: Vec<f64> =
+                (0..d).map(|i| xr[i] - drift * gx[i] + sd * f64::from(eps[r * d + i])).collect();
+            let gy = g_of(&y);
+            let fwd: f64 = (0..d).map(|i| (y[i] - xr[i] + drift * gx[i]).powi(2)).sum();
+            let bwd: f64 = (0..d).map(|i| (xr[i] - y[i] + drift * gy[i]).powi(2)).sum();
+            let log_alpha = e_of(xr) - e_of(&y) + (fwd - bwd) / (2.0 * sd * sd);
+            if f64::from(uniforms[r]).ln() < log_alpha {
+                cur[r * d..(r + 1) * d].copy_from_slice(&y);
+                accepted[r] += 1.0;
+            }
+        }
+        let got: Vec<f32> = g.read(&snaps[t + 1]).unwrap();
+        for i in 0..batch * d {
+            assert!(
+                (f64::from(got[i]) - cur[i]).abs() < 1e-4,
+                "step {t} element {i}: {} vs {}",
+                got[i],
+                cur[i]
+            );
+        }
+    }
+    assert_eq!(g.read::<f32>(sampler.accepted()).unwrap(), accepted, "accepted proposals per chain");
+    let total: f32 = accepted.iter().sum();
+    assert!(total > 0.0 && total < (batch * steps) as f32, "some proposals accepted, some not: {total}");
+    let trace: Vec<f32> = g.read(&sampler.trace).unwrap();
+    let mean_energy = cur.chunks(d).map(e_of).sum::<f64>() / batch as f64;
+    assert!((f64::from(trace[steps]) - mean_energy).abs() < 1e-4 * mean_energy.max(1.0), "trace[{steps}]");
 }
 
 /// A generator g(z) = Wz + b: one Linear layer with the given weights.
@@ -180,7 +265,7 @@ fn z_langevin_with_a_linear_generator_recovers_the_gaussian_posterior() {
     let sigma = 0.5f32;
     let gen_net = linear_generator(&w, &b, nz, d, chains);
     let s = 0.02f32;
-    let cfg = LangevinConfig { steps: 800, step_size: s, noise_scale: 0.0 };
+    let cfg = LangevinConfig { steps: 800, step_size: s, noise_scale: 0.0, metropolis: false };
     let sampler = ZLangevin::new(g, &gen_net, chains, cfg.steps, sigma, Parameterisation::Paper);
     let z = g.zeros(chains * nz);
     let x = g.upload(&x_one.repeat(chains));
@@ -252,7 +337,7 @@ fn x_langevin_reference_form_equals_cpu_recomputation_step_by_step() {
     let (g, e) = (gpu(), engine());
     let (batch, steps) = (7, 4);
     let energy = GaussianEnergy::new(&[0.3, -0.7, 1.1], &[0.4, 1.5, 0.9], batch);
-    let cfg = LangevinConfig { steps, step_size: 0.5, noise_scale: 0.01 };
+    let cfg = LangevinConfig { steps, step_size: 0.5, noise_scale: 0.01, metropolis: false };
     let sampler = XLangevin::new(g, Shape::flat(3), batch, steps, Parameterisation::Reference);
     let x0 = common::random(5, batch * 3, -2.0, 2.0);
     let x = g.upload(&x0);
@@ -301,7 +386,7 @@ fn z_langevin_reference_form_equals_cpu_recomputation_step_by_step() {
     let b = [0.1f32, -0.2, 0.3];
     let sigma = 0.3f32;
     let gen_net = linear_generator(&w, &b, nz, d, batch);
-    let cfg = LangevinConfig { steps, step_size: 0.1, noise_scale: 0.1 };
+    let cfg = LangevinConfig { steps, step_size: 0.1, noise_scale: 0.1, metropolis: false };
     let sampler = ZLangevin::new(g, &gen_net, batch, steps, sigma, Parameterisation::Reference);
     let xs = common::random(8, batch * d, -1.0, 1.0);
     let (x, z) = (g.upload(&xs), g.upload(&common::random(9, batch * nz, -1.0, 1.0)));

@@ -147,6 +147,34 @@ fn an_energy_gap_beyond_the_bound_stops_training() {
 }
 
 #[test]
+fn a_metropolis_adjusted_x_chain_trains_in_one_submission_and_reports_its_acceptance() {
+    let own = dualmcmc::gpu::Gpu::new(&dualmcmc::gpu::AdapterChoice::from_env()).unwrap();
+    let engine = std::sync::Arc::new(dualmcmc::nn::Engine::new(&own));
+    let mut cfg = tiny_config(6, 2);
+    cfg.parameterisation = Parameterisation::Paper;
+    cfg.x_langevin.metropolis = true;
+    cfg.x_langevin.steps = 4;
+    let models = Models {
+        ebm: mlp(2, &[6], 1, Activation::Relu),
+        generator: mlp(2, &[5], 2, Activation::Tanh),
+        inference: mlp(2, &[4], 4, Activation::Relu),
+    };
+    let mut t = Trainer::new(engine, cfg.clone(), models).unwrap();
+    let first = t.iteration(&batch(6, 1)).unwrap();
+    let before = own.traffic();
+    let m = t.iteration(&batch(6, 2)).unwrap();
+    let d = own.traffic() - before;
+    assert_eq!((d.submissions, d.readbacks), (1, 1), "one iteration must be one submission and one readback");
+    assert_eq!(m.x_trace.len(), cfg.x_langevin.steps + 1);
+    for rate in [first.x_accept, m.x_accept] {
+        let rate = rate.expect("a Metropolis-adjusted chain reports its acceptance");
+        // Counts of 0 … 4 over 6 chains and 4 steps: a multiple of 1/24.
+        assert!((0.0..=1.0).contains(&rate) && (rate * 24.0 - (rate * 24.0).round()).abs() < 1e-4, "{rate}");
+    }
+    assert_eq!(tiny_trainer(tiny_config(6, 2)).iteration(&batch(6, 1)).unwrap().x_accept, None);
+}
+
+#[test]
 fn every_ablation_switch_trains() {
     // Short-run EBM from noise; ABP (z from noise); amortised inference (0 z-steps);
     // cooperative learning (generator taught by EBM samples only); the paper's form.

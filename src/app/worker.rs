@@ -80,7 +80,12 @@ pub struct TeachStep {
 impl TeachStep {
     /// The same update in the reference parameterisation x ← x − (s'²/2)·∇E + n·ε: s' = √(2s).
     fn langevin(self) -> LangevinConfig {
-        LangevinConfig { steps: 1, step_size: (2.0 * self.step_size).sqrt(), noise_scale: self.noise }
+        LangevinConfig {
+            steps: 1,
+            step_size: (2.0 * self.step_size).sqrt(),
+            noise_scale: self.noise,
+            metropolis: false,
+        }
     }
 
     /// T = n²/(2s).

@@ -1,5 +1,6 @@
-//! The Langevin update and the chains' traces (`langevin.wgsl`, with `philox.wgsl` prepended):
-//! the kernels both samplers in `crate::sampler` are built from.
+//! The Langevin update and the chains' traces (`langevin.wgsl`, with `philox.wgsl` prepended),
+//! and the Metropolis–Hastings correction of an x-chain's step (`metropolis.wgsl`): the
+//! kernels both samplers in `crate::sampler` are built from.
 
 use crate::gpu::{Access, Gpu, GpuBuffer, Kernel, WORKGROUP_1D, grid_1d};
 use crate::ops::rng::{PHILOX_SOURCE, RngDraw};
@@ -21,9 +22,40 @@ struct Params {
     _pad: [u32; 3],
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct MetropolisParams {
+    batch: u32,
+    d: u32,
+    stream: u32,
+    _pad0: u32,
+    seed: [u32; 2],
+    counter: [u32; 2],
+    drift: f32,
+    inv_two_var: f32,
+    inv_temp: f32,
+    _pad1: f32,
+}
+
+/// One Metropolis–Hastings decision per chain, see [`Langevin::metropolis_accept`].
+pub struct Proposal<'a> {
+    /// The chains' states x `[batch, d]`, E(x) `[batch]` and ∇E(x) `[batch, d]`: replaced by
+    /// the proposal's where it is accepted.
+    pub x: &'a GpuBuffer,
+    pub energy_x: &'a GpuBuffer,
+    pub grad_x: &'a GpuBuffer,
+    /// The proposals y `[batch, d]`, E(y) and ∇E(y).
+    pub y: &'a GpuBuffer,
+    pub energy_y: &'a GpuBuffer,
+    pub grad_y: &'a GpuBuffer,
+    /// Accepted proposals per chain `[batch]`, counted up.
+    pub accepted: &'a GpuBuffer,
+}
+
 pub struct Langevin {
     gpu: Gpu,
     step: Kernel,
+    metropolis: Kernel,
     energy_trace: Kernel,
     z_residual: Kernel,
     z_trace: Kernel,
@@ -35,12 +67,24 @@ impl Langevin {
         format!("{PHILOX_SOURCE}\n{}", include_str!("langevin.wgsl"))
     }
 
+    /// The composed source of the Metropolis–Hastings decision: Philox, then `metropolis.wgsl`.
+    pub fn metropolis_source() -> String {
+        format!("{PHILOX_SOURCE}\n{}", include_str!("metropolis.wgsl"))
+    }
+
     pub fn new(gpu: &Gpu) -> Self {
         use Access::{Read, ReadWrite};
         let src = Self::source();
         Self {
             gpu: gpu.clone(),
             step: Kernel::new(gpu, &src, "langevin_step", &[ReadWrite, Read], &[]),
+            metropolis: Kernel::new(
+                gpu,
+                &Self::metropolis_source(),
+                "metropolis_accept",
+                &[ReadWrite, Read, ReadWrite, Read, ReadWrite, Read, ReadWrite],
+                &[],
+            ),
             energy_trace: Kernel::new(gpu, &src, "energy_trace", &[ReadWrite, Read], &[]),
             z_residual: Kernel::new(gpu, &src, "z_residual", &[ReadWrite, Read, ReadWrite], &[]),
             z_trace: Kernel::new(gpu, &src, "z_trace", &[ReadWrite, Read, ReadWrite, Read], &[]),
@@ -71,6 +115,38 @@ impl Langevin {
             ..Params::default()
         };
         self.step.encode(&self.gpu, enc, &p, &[state, grad], grid_1d(n, WORKGROUP_1D));
+    }
+
+    /// Accepts or rejects, per chain, the proposal y = x − drift·∇E(x) + noise·ε made by
+    /// [`Langevin::step`] (MALA): with probability min(1, α), log α = (E(x) − E(y))/T +
+    /// (‖y − x + drift·∇E(x)‖² − ‖x − y + drift·∇E(y)‖²)/(2·noise²), T = noise²/(2·drift).
+    /// `draw` gives the uniforms (value r for chain r). `noise` must be positive.
+    #[allow(clippy::too_many_arguments)]
+    pub fn metropolis_accept(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        d: usize,
+        chains: &Proposal,
+        drift: f32,
+        noise: f32,
+        draw: RngDraw,
+    ) {
+        let var = noise * noise;
+        let p = MetropolisParams {
+            batch: batch as u32,
+            d: d as u32,
+            stream: draw.stream,
+            seed: draw.seed_words(),
+            counter: draw.counter_words(),
+            drift,
+            inv_two_var: 0.5 / var,
+            inv_temp: 2.0 * drift / var,
+            ..MetropolisParams::default()
+        };
+        let c = chains;
+        let buffers = [c.x, c.y, c.grad_x, c.grad_y, c.energy_x, c.energy_y, c.accepted];
+        self.metropolis.encode(&self.gpu, enc, &p, &buffers, [batch.div_ceil(64) as u32, 1, 1]);
     }
 
     /// trace[slot] = mean of values[0..n].

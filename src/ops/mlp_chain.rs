@@ -136,10 +136,11 @@ impl MlpLayout {
     }
 
     /// The sizes as WGSL constants, and `struct Params`.
-    fn header(&self, fit: bool, workgroup: u32) -> String {
+    fn header(&self, fit: bool, metropolis: bool, workgroup: u32) -> String {
         format!(
             "const DIN: u32 = {}u;\nconst DOUT: u32 = {}u;\nconst H: u32 = {}u;\nconst L: u32 = {}u;\n\
-             const ACT: u32 = {}u;\nconst TARGET: bool = {fit};\nconst WG: u32 = {workgroup}u;\n{SOURCE_PARAMS}\n",
+             const ACT: u32 = {}u;\nconst TARGET: bool = {fit};\nconst METROPOLIS: bool = {metropolis};\n\
+             const WG: u32 = {workgroup}u;\n{SOURCE_PARAMS}\n",
             self.input,
             self.output,
             self.hidden,
@@ -176,6 +177,9 @@ pub struct ChainArgs {
     pub seed: u64,
     pub stream: u32,
     pub iteration: u32,
+    /// Energy chains with prior 0 only: a Metropolis–Hastings decision after every step
+    /// (MALA; `ops::langevin::Langevin::metropolis_accept` is the per-layer form). Needs noise > 0.
+    pub metropolis: bool,
 }
 
 /// Mirrors `Params` in `mlp_chain_params.wgsl` (128 bytes).
@@ -196,7 +200,9 @@ struct Params {
     w_off: [u32; 8],
     b_off: [u32; 8],
     layer: u32,
-    _pad: [u32; 3],
+    inv_temp: f32,
+    inv_two_noise_var: f32,
+    _pad: u32,
 }
 
 /// The buffers of chains under one MLP: the packed weights (uniform), the activations of
@@ -213,6 +219,8 @@ pub struct ChainBuffers {
     stats: GpuBuffer,
     /// Bound in the target's place by energy chains.
     no_target: GpuBuffer,
+    /// Accepted proposals per chain `[max_batch]` of the last Metropolis-adjusted run.
+    accepted: GpuBuffer,
 }
 
 impl ChainBuffers {
@@ -225,6 +233,12 @@ impl ChainBuffers {
     /// front as `[steps + 1, batch, 2]` with that run's steps and batch.
     pub fn stats(&self) -> &GpuBuffer {
         &self.stats
+    }
+
+    /// Accepted proposals per chain of the last run with [`ChainArgs::metropolis`] (counts, as
+    /// f32, `[batch]` at the front).
+    pub fn accepted(&self) -> &GpuBuffer {
+        &self.accepted
     }
 }
 
@@ -246,6 +260,7 @@ struct Key {
     hidden_layers: usize,
     tanh: bool,
     fit: bool,
+    metropolis: bool,
     entry: Entry,
 }
 
@@ -268,7 +283,7 @@ impl MlpChain {
     /// The chain's WGSL for an MLP of `mlp`'s shape: its sizes, `struct Params`, one copy of
     /// `mlp_chain_layer.wgsl` per hidden layer past the first, the functions that call them
     /// in order, the Philox library, then `mlp_chain.wgsl`.
-    pub fn source(mlp: &MlpLayout, fit: bool, workgroup: u32) -> String {
+    pub fn source(mlp: &MlpLayout, fit: bool, metropolis: bool, workgroup: u32) -> String {
         let l = mlp.hidden_layers;
         let (slot_a, slot_b) = ("SLOT_A", "SLOT_B");
         let mut layers = String::new();
@@ -276,8 +291,8 @@ impl MlpChain {
             // The gradient of hidden layer i's pre-activation sits in slot A when L − 1 − i is even.
             let slot = |i: usize| if (l - 1 - i).is_multiple_of(2) { slot_a } else { slot_b };
             layers += &SOURCE_LAYER
-                .replace("_WT_BINDING_", &(7 + 2 * (layer - 1)).to_string())
-                .replace("_W_BINDING_", &(8 + 2 * (layer - 1)).to_string())
+                .replace("_WT_BINDING_", &(8 + 2 * (layer - 1)).to_string())
+                .replace("_W_BINDING_", &(9 + 2 * (layer - 1)).to_string())
                 .replace("_CUR_", slot(layer))
                 .replace("_NEXT_", slot(layer - 1))
                 .replace("_L_", &layer.to_string());
@@ -287,7 +302,7 @@ impl MlpChain {
         };
         format!(
             "{}{layers}\nfn hidden_forward(base: u32) {{\n{}}}\nfn hidden_backward(base: u32) {{\n{}}}\n{PHILOX_SOURCE}\n{SOURCE}",
-            mlp.header(fit, workgroup),
+            mlp.header(fit, metropolis, workgroup),
             calls((1..l).collect(), "forward"),
             calls((1..l).rev().collect(), "backward"),
         )
@@ -295,10 +310,10 @@ impl MlpChain {
 
     /// The packing kernels' WGSL: sizes, `struct Params`, `mlp_chain_pack.wgsl`.
     pub fn pack_source(mlp: &MlpLayout) -> String {
-        format!("{}{SOURCE_PACK}", mlp.header(false, 64))
+        format!("{}{SOURCE_PACK}", mlp.header(false, false, 64))
     }
 
-    fn kernel(&self, mlp: &MlpLayout, fit: bool, entry: Entry) -> Arc<Kernel> {
+    fn kernel(&self, mlp: &MlpLayout, fit: bool, metropolis: bool, entry: Entry) -> Arc<Kernel> {
         use Access::{Read, ReadWrite, Uniform};
         let key = Key {
             input: mlp.input,
@@ -307,14 +322,16 @@ impl MlpChain {
             hidden_layers: mlp.hidden_layers,
             tanh: mlp.act == Activation::Tanh,
             fit,
+            metropolis,
             entry,
         };
         self.kernels.get(key, || match entry {
             Entry::Chain | Entry::Trace => {
-                let mut bufs = vec![ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite, Uniform];
+                let mut bufs = vec![ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite, Uniform, ReadWrite];
                 bufs.extend(std::iter::repeat_n(Uniform, 2 * (mlp.hidden_layers - 1)));
                 let name = if entry == Entry::Chain { "chain" } else { "chain_trace" };
-                Kernel::new(&self.gpu, &Self::source(mlp, fit, self.workgroup), name, &bufs, &[])
+                let source = Self::source(mlp, fit, metropolis, self.workgroup);
+                Kernel::new(&self.gpu, &source, name, &bufs, &[])
             }
             Entry::PackSmall | Entry::PackHidden => {
                 let name = if entry == Entry::PackSmall { "pack_small" } else { "pack_hidden" };
@@ -349,6 +366,7 @@ impl MlpChain {
             scratch: self.gpu.zeros(scratch),
             stats: self.gpu.zeros(stats),
             no_target: self.gpu.zeros(4),
+            accepted: self.gpu.zeros(max_batch),
         })
     }
 
@@ -379,6 +397,17 @@ impl MlpChain {
             }
             ChainTarget::Fit { target, coef, inv_two_var } => (true, target, coef, inv_two_var),
         };
+        assert!(
+            !args.metropolis || (!fit && args.prior == 0.0 && args.noise > 0.0),
+            "mlp_chain: a Metropolis step is for energy chains with noise"
+        );
+        // The Metropolis ratio's factors (unused, and left 0, without it).
+        let (inv_temp, inv_two_noise_var) = if args.metropolis {
+            let var = args.noise * args.noise;
+            (2.0 * args.drift / var, 0.5 / var)
+        } else {
+            (0.0, 0.0)
+        };
         let mut p = Params {
             batch: args.batch as u32,
             steps: args.steps as u32,
@@ -391,6 +420,8 @@ impl MlpChain {
             coef,
             prior: args.prior,
             inv_two_var,
+            inv_temp,
+            inv_two_noise_var,
             ..Params::default()
         };
         for (i, (&w, &b)) in mlp.weights.iter().zip(&mlp.biases).enumerate() {
@@ -399,20 +430,22 @@ impl MlpChain {
         }
         let g = &self.gpu;
         let h = mlp.hidden as u32;
-        let pack = self.kernel(mlp, false, Entry::PackSmall);
+        let pack = self.kernel(mlp, false, false, Entry::PackSmall);
         pack.encode(g, enc, &p, &[params, &bufs.small, &bufs.no_target], [h.div_ceil(64), 1, 1]);
         for (i, [wt, w]) in bufs.hidden.iter().enumerate() {
-            let pack = self.kernel(mlp, false, Entry::PackHidden);
+            let pack = self.kernel(mlp, false, false, Entry::PackHidden);
             let q = Params { layer: i as u32 + 1, ..p };
             pack.encode(g, enc, &q, &[params, wt, w], [(h * h).div_ceil(64), 1, 1]);
         }
-        let mut bound = vec![state, target_buf, &bufs.stats, outputs, &bufs.scratch, &bufs.small];
+        let mut bound =
+            vec![state, target_buf, &bufs.stats, outputs, &bufs.scratch, &bufs.small, &bufs.accepted];
         bound.extend(bufs.hidden.iter().flatten());
         let groups = (args.batch as u32).div_ceil(CHAINS_PER_INVOCATION * self.workgroup);
-        self.kernel(mlp, fit, Entry::Chain).encode(g, enc, &p, &bound, [groups, 1, 1]);
+        let m = args.metropolis;
+        self.kernel(mlp, fit, m, Entry::Chain).encode(g, enc, &p, &bound, [groups, 1, 1]);
         bound[0] = trace;
         let steps = args.steps as u32 + 1;
-        self.kernel(mlp, fit, Entry::Trace).encode(g, enc, &p, &bound, [steps, 1, 1]);
+        self.kernel(mlp, fit, m, Entry::Trace).encode(g, enc, &p, &bound, [steps, 1, 1]);
     }
 }
 

@@ -8,6 +8,8 @@
 //   const L: u32     hidden layers (L + 1 linear layers, an activation after each hidden one)
 //   const ACT: u32   0 = leaky ReLU (slope p.slope; ReLU is slope 0), 1 = tanh
 //   const TARGET: bool  false: U(s) = y (the energy; DOUT = 1); true: U(s) = coef/2 ‖y − target‖²
+//   const METROPOLIS: bool  energy chains only: each step is a proposal, accepted or rejected
+//                    (below)
 //   const WG: u32    invocations per workgroup
 //   fn hidden_forward(base: u32): layers 1 … L − 1; fn hidden_backward(base: u32): L − 1 … 1
 //
@@ -18,6 +20,12 @@
 //   seed and counters whichever path runs it.
 //   stats[(t·batch + row)·2 + 0] = y (the energy) or ‖y − target‖²; [+ 1] = ‖s_t‖².
 //   Afterwards state holds s_steps and outputs holds y(s_steps).
+//   METROPOLIS (MALA, as metropolis.wgsl does it layer by layer): the net is evaluated at the
+//   proposal y_t = x − drift·∇U(x) + noise·N(0, 1) (the same draw as above), and the chain
+//   moves from x to y_t with probability min(1, α), log α = (U(x) − U(y_t))/T + (‖y_t − x +
+//   drift·∇U(x)‖² − ‖x − y_t + drift·∇U(y_t)‖²)/(2·noise²), the uniform for row r being
+//   rng_uniform_at(seed, stream, (t + 2³¹, iteration), r). stats[t] and the results are
+//   those of the accepted states x; accepted[row] counts the accepted proposals.
 // chain_trace: one workgroup per t, a fixed-order sum over the rows (deterministic):
 //   energy chains: trace[t] = mean energy; target chains: trace[2t] = mean squared error per
 //   value, trace[2t + 1] = −(inv_two_var·Σ‖y − target‖² + ½Σ‖s‖²) / batch (the log posterior).
@@ -46,6 +54,8 @@
 @group(0) @binding(5) var<storage, read_write> scratch: array<vec4<f32>>;
 // The input and output layers and every bias (layout below, packed by pack_small).
 @group(0) @binding(6) var<uniform> small: array<vec4<f32>, 4096>;
+// METROPOLIS: accepted proposals per chain [batch] (written, not added to).
+@group(0) @binding(7) var<storage, read_write> accepted: array<f32>;
 
 const R: u32 = 4u;                    // chains per invocation
 const H4: u32 = H / 4u;
@@ -159,6 +169,11 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var o = 0u; o < DOUT; o++) { tgt[r][o] = target_[row * DOUT + o]; }
         }
     }
+    // METROPOLIS: the accepted state x, U(x), ∇U(x) and the count of accepted proposals.
+    var cur: array<vec4<f32>, R>;
+    var cur_u: array<f32, R>;
+    var cur_g: array<vec4<f32>, R>;
+    var acc: array<f32, R>;
     let slot0 = select(SLOT_B, SLOT_A, (L - 1u) % 2u == 0u);
     for (var t = 0u; t <= p.steps; t++) {
         for (var r = 0u; r < R; r++) { input_forward(base + r * STRIDE4, s[r]); }
@@ -175,28 +190,62 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
                 dy = p.coef * res;
             }
             let row = gid.x * R + r;
-            if (row < p.batch) {
+            if (!METROPOLIS && row < p.batch) {
                 stats[(t * p.batch + row) * 2u] = first;
                 stats[(t * p.batch + row) * 2u + 1u] = dot(s[r], s[r]);
             }
             output_backward(at, dy);
         }
-        if (t == p.steps) { break; }
+        if (!METROPOLIS && t == p.steps) { break; }
         hidden_backward(base);
         let counter = vec2<u32>(t, p.iteration);   // (low, high) words: iteration · 2³² + t
         for (var r = 0u; r < R; r++) {
             let g = input_backward(base + r * STRIDE4, slot0);
             let row = min(gid.x * R + r, p.batch - 1u);
             var e = vec4<f32>(0.0);
-            for (var d = 0u; d < DIN; d++) { e[d] = rng_normal_at(p.seed, p.stream, counter, row * DIN + d); }
-            s[r] = s[r] - p.drift * (g + p.prior * s[r]) + p.noise * e;
+            if (t < p.steps) {
+                for (var d = 0u; d < DIN; d++) { e[d] = rng_normal_at(p.seed, p.stream, counter, row * DIN + d); }
+            }
+            if (METROPOLIS) {
+                if (t == 0u) {
+                    cur[r] = s[r];
+                    cur_u[r] = y[r].x;
+                    cur_g[r] = g;
+                } else {
+                    // s[r] is the proposal made at step t − 1.
+                    let fwd = s[r] - cur[r] + p.drift * cur_g[r];
+                    let bwd = cur[r] - s[r] + p.drift * g;
+                    let log_alpha = (cur_u[r] - y[r].x) * p.inv_temp + (dot(fwd, fwd) - dot(bwd, bwd)) * p.inv_two_noise_var;
+                    let u = rng_uniform_at(p.seed, p.stream, vec2<u32>((t - 1u) | 0x80000000u, p.iteration), row);
+                    if (-rng_neg_log(u) < log_alpha) {
+                        cur[r] = s[r];
+                        cur_u[r] = y[r].x;
+                        cur_g[r] = g;
+                        acc[r] += 1.0;
+                    }
+                }
+                if (gid.x * R + r < p.batch) {
+                    stats[(t * p.batch + row) * 2u] = cur_u[r];
+                    stats[(t * p.batch + row) * 2u + 1u] = dot(cur[r], cur[r]);
+                }
+                s[r] = cur[r] - p.drift * cur_g[r] + p.noise * e;
+            } else {
+                s[r] = s[r] - p.drift * (g + p.prior * s[r]) + p.noise * e;
+            }
         }
+        if (t == p.steps) { break; }
     }
     for (var r = 0u; r < R; r++) {
         let row = gid.x * R + r;
         if (row < p.batch) {
-            for (var d = 0u; d < DIN; d++) { state[row * DIN + d] = s[r][d]; }
-            for (var o = 0u; o < DOUT; o++) { outputs[row * DOUT + o] = y[r][o]; }
+            let last = select(s[r], cur[r], METROPOLIS);
+            for (var d = 0u; d < DIN; d++) { state[row * DIN + d] = last[d]; }
+            if (METROPOLIS) {
+                outputs[row] = cur_u[r];
+                accepted[row] = acc[r];
+            } else {
+                for (var o = 0u; o < DOUT; o++) { outputs[row * DOUT + o] = y[r][o]; }
+            }
         }
     }
 }

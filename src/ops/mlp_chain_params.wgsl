@@ -16,7 +16,7 @@ struct Params {
     w_off: array<vec4<u32>, 2>,   // mlp_chain_pack.wgsl: where linear layer i's weight starts
     b_off: array<vec4<u32>, 2>,   // … and its bias
     layer: u32,                   // pack_hidden: which hidden layer
-    _pad0: u32,
-    _pad1: u32,
+    inv_temp: f32,                // METROPOLIS: 1/T = 2·drift/noise²
+    inv_two_noise_var: f32,       // METROPOLIS: 1/(2·noise²)
     _pad2: u32,
 }

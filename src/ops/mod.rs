@@ -36,6 +36,8 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("elementwise.wgsl", elementwise::SOURCE.to_string()),
         // Composed: philox.wgsl + langevin.wgsl.
         ("langevin.wgsl", langevin::Langevin::source()),
+        // Composed: philox.wgsl + metropolis.wgsl.
+        ("metropolis.wgsl", langevin::Langevin::metropolis_source()),
         // Composed: philox.wgsl + loss.wgsl.
         ("loss.wgsl", loss::Loss::source()),
         // Composed: A and B loaders (matmul_{a,b}_{vec4,scalar}.wgsl), a store file
@@ -46,9 +48,16 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         // and a z-chain of the toy2d networks).
         (
             "mlp_chain.wgsl (energy)",
-            mlp_chain::MlpChain::source(&mlp_chain::MlpLayout::example(2, 1), false, 8),
+            mlp_chain::MlpChain::source(&mlp_chain::MlpLayout::example(2, 1), false, false, 8),
         ),
-        ("mlp_chain.wgsl (fit)", mlp_chain::MlpChain::source(&mlp_chain::MlpLayout::example(2, 2), true, 64)),
+        (
+            "mlp_chain.wgsl (fit)",
+            mlp_chain::MlpChain::source(&mlp_chain::MlpLayout::example(2, 2), true, false, 64),
+        ),
+        (
+            "mlp_chain.wgsl (metropolis)",
+            mlp_chain::MlpChain::source(&mlp_chain::MlpLayout::example(2, 1), false, true, 8),
+        ),
         ("mlp_chain_pack.wgsl", mlp_chain::MlpChain::pack_source(&mlp_chain::MlpLayout::example(2, 1))),
         ("pool.wgsl", pool::SOURCE.to_string()),
         ("reduce.wgsl", reduce::SOURCE.to_string()),

@@ -30,6 +30,13 @@ pub struct LangevinConfig {
     pub step_size: f32,
     /// Noise scale n; used by [`Parameterisation::Reference`] only (the paper's noise is √(2s)).
     pub noise_scale: f32,
+    /// x-chains only: accept or reject each step by Metropolis–Hastings (MALA), so that the
+    /// chain's stationary law is exactly exp(−E/T) at any step size. A step large enough to
+    /// jump between modes then lets the samples carry the EBM's own weights between modes
+    /// (docs/algorithm.md §12). Costs one more small kernel per step; off by default.
+    /// Absent from older configuration files and checkpoints: off.
+    #[serde(default)]
+    pub metropolis: bool,
 }
 
 impl LangevinConfig {

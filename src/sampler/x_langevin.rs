@@ -6,10 +6,16 @@
 //! adapter ([`Engine::fused_chains`]) the whole chain is one dispatch instead
 //! ([`crate::ops::mlp_chain`], for the networks it takes), with the same noise, unless
 //! every step is kept for display.
+//!
+//! With `metropolis` set (MALA) each step is a proposal y instead: E(y) and ∇E(y) by the same
+//! forward and backward, then a Metropolis–Hastings decision per chain
+//! ([`crate::ops::langevin::Langevin::metropolis_accept`]), so the chain samples exp(−E/T)
+//! exactly at any step size; the whole-chain kernel makes the same decisions where it runs.
 
 use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::nn::{Engine, Grad, Network, Shape};
+use crate::ops::langevin::Proposal;
 use crate::ops::mlp_chain::{ChainArgs, ChainBuffers, ChainTarget, MlpLayout};
 use crate::ops::rng::RngDraw;
 use std::sync::OnceLock;
@@ -94,7 +100,22 @@ pub struct XLangevin {
     /// The whole-chain kernel's buffers, made at its first use.
     /// `None` where they would pass the device's limits (the per-layer path runs then).
     fused: OnceLock<Option<ChainBuffers>>,
+    /// The Metropolis-adjusted chain's buffers for the per-layer path, made at its first use.
+    metropolis: OnceLock<MetropolisBuffers>,
+    /// Accepted proposals per chain `[max_batch]` of the last Metropolis-adjusted run.
+    accepted: GpuBuffer,
 }
+
+/// A Metropolis-adjusted chain's proposals y `[max_batch, example]`, E(y) and ∇E(y).
+struct MetropolisBuffers {
+    y: GpuBuffer,
+    energy_y: GpuBuffer,
+    grad_y: GpuBuffer,
+}
+
+/// The low counter word of the acceptance uniforms of step t: t with the top bit set, so
+/// they never share a counter with the proposals' normal draws (step t itself).
+const ACCEPT_COUNTER_BIT: u32 = 1 << 31;
 
 impl XLangevin {
     pub fn new(gpu: &Gpu, example: Shape, max_batch: usize, max_steps: usize, p: Parameterisation) -> Self {
@@ -108,7 +129,15 @@ impl XLangevin {
             grad: gpu.zeros(max_batch * d),
             trace: gpu.zeros(max_steps + 1),
             fused: OnceLock::new(),
+            metropolis: OnceLock::new(),
+            accepted: gpu.zeros(max_batch),
         }
+    }
+
+    /// Accepted proposals per chain `[max_batch]` of the last Metropolis-adjusted run (counts,
+    /// as f32; zeros before the first).
+    pub fn accepted(&self) -> &GpuBuffer {
+        &self.accepted
     }
 
     /// Records `cfg.steps` steps on x `[batch, example]` (updated in place) into `enc`.
@@ -145,8 +174,22 @@ impl XLangevin {
                 seed: noise.seed,
                 stream: noise.stream,
                 iteration: noise.iteration,
+                metropolis: cfg.metropolis,
             };
             e.mlp_chain.run(enc, bufs, params, x, ChainTarget::Energy, &self.energy, &self.trace, &args);
+            if cfg.metropolis {
+                enc.copy_buffer_to_buffer(
+                    &bufs.accepted().buffer,
+                    0,
+                    &self.accepted.buffer,
+                    0,
+                    (batch * 4) as u64,
+                );
+            }
+            return;
+        }
+        if cfg.metropolis {
+            self.run_metropolis(e, enc, model, batch, x, cfg, noise, keep);
             return;
         }
         let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| {
@@ -165,5 +208,61 @@ impl XLangevin {
         }
         model.energy(e, enc, batch, x, &self.energy);
         e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, cfg.steps);
+    }
+
+    /// [`XLangevin::run`] with a Metropolis–Hastings decision after every step (MALA). The
+    /// trace holds the mean energy of the accepted states x₀ … x_k; [`XLangevin::accepted`]
+    /// the number of accepted proposals of each chain.
+    #[allow(clippy::too_many_arguments)]
+    fn run_metropolis(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        model: &dyn EnergyFn,
+        batch: usize,
+        x: &GpuBuffer,
+        cfg: &LangevinConfig,
+        noise: ChainNoise,
+        keep: &[Option<&GpuBuffer>],
+    ) {
+        let d = self.example;
+        let n = batch * d;
+        let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
+        let gpu = &e.gpu;
+        let m = self.metropolis.get_or_init(|| MetropolisBuffers {
+            y: gpu.zeros(self.max_batch * d),
+            energy_y: gpu.zeros(self.max_batch),
+            grad_y: gpu.zeros(self.max_batch * d),
+        });
+        let chains = Proposal {
+            x,
+            energy_x: &self.energy,
+            grad_x: &self.grad,
+            y: &m.y,
+            energy_y: &m.energy_y,
+            grad_y: &m.grad_y,
+            accepted: &self.accepted,
+        };
+        let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| {
+            if let Some(Some(dst)) = keep.get(t) {
+                enc.copy_buffer_to_buffer(&x.buffer, 0, &dst.buffer, 0, (n * 4) as u64);
+            }
+        };
+        e.elementwise.fill(enc, batch, &self.accepted, 0.0);
+        model.energy_and_grad(e, enc, batch, x, &self.energy, &self.grad);
+        e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, 0);
+        snapshot(enc, 0);
+        for t in 0..cfg.steps {
+            let step = t as u32;
+            enc.copy_buffer_to_buffer(&x.buffer, 0, &m.y.buffer, 0, (n * 4) as u64);
+            let draw = RngDraw::new(noise.seed, noise.stream, RngDraw::iteration_step(noise.iteration, step));
+            e.langevin.step(enc, n, &m.y, &self.grad, drift, noise_scale, 0.0, draw);
+            model.energy_and_grad(e, enc, batch, &m.y, &m.energy_y, &m.grad_y);
+            let counter = RngDraw::iteration_step(noise.iteration, step | ACCEPT_COUNTER_BIT);
+            let uniforms = RngDraw::new(noise.seed, noise.stream, counter);
+            e.langevin.metropolis_accept(enc, batch, d, &chains, drift, noise_scale, uniforms);
+            e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, t + 1);
+            snapshot(enc, t + 1);
+        }
     }
 }

@@ -103,6 +103,7 @@ impl ZLangevin {
                 seed: noise.seed,
                 stream: noise.stream,
                 iteration: noise.iteration,
+                metropolis: false,
             };
             let target = ChainTarget::Fit { target: x, coef, inv_two_var: 0.5 / var };
             e.mlp_chain.run(enc, bufs, &generator.bufs().params, z, target, &self.g, &self.trace, &args);

@@ -198,7 +198,7 @@ fn metrics_line(
     seconds: f64,
     elapsed: f64,
 ) -> serde_json::Map<String, serde_json::Value> {
-    let serde_json::Value::Object(line) = serde_json::json!({
+    let serde_json::Value::Object(mut line) = serde_json::json!({
         "iteration": m.iteration + 1,
         "epoch": epoch,
         "gen_loss": m.gen_loss,
@@ -218,5 +218,8 @@ fn metrics_line(
     }) else {
         unreachable!("a JSON object literal")
     };
+    if let Some(rate) = m.x_accept {
+        line.insert("x_accept".into(), serde_json::json!(rate));
+    }
     line
 }

@@ -170,6 +170,11 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.ema_decay) {
             return Err(format!("ema_decay must lie in [0, 1) (0: no average), got {}", self.ema_decay));
         }
+        if self.z_langevin.metropolis {
+            return Err("z_langevin.metropolis: only the x-chains have a Metropolis–Hastings correction \
+                        (set x_langevin.metropolis)"
+                .into());
+        }
         if self.parameterisation == Parameterisation::Reference && self.x_langevin.noise_scale == 0.0 {
             return Err(
                 "x_langevin.noise_scale must be positive under the reference parameterisation (T = (n/s)²)"

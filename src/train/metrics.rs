@@ -11,6 +11,7 @@ pub(super) mod slot {
     pub const INF_SAMPLE: usize = 3;
     pub const ENERGY_DATA: usize = 4;
     pub const ENERGY_SAMPLES: usize = 5;
+    pub const X_ACCEPT: usize = 6;
     pub const COUNT: usize = 8;
 }
 
@@ -39,6 +40,9 @@ pub struct IterMetrics {
     /// takes it) or from the prior.
     pub recon_mse_initial: f32,
     pub recon_mse: f32,
+    /// Share of the EBM-step chain's proposals accepted, over its steps and chains (with
+    /// `x_langevin.metropolis`; `None` without).
+    pub x_accept: Option<f32>,
     /// Mean energy of x₀ … x_k of the EBM-step chain.
     pub x_trace: Vec<f32>,
     /// (MSE, mean log posterior) of z₀ … z_k.
@@ -73,6 +77,7 @@ impl IterMetrics {
             ebm_loss: (ed - es) / cfg.temperature(),
             recon_mse_initial: z_trace.first().map_or(f32::NAN, |t| t.0),
             recon_mse: z_trace.last().map_or(f32::NAN, |t| t.0),
+            x_accept: cfg.x_langevin.metropolis.then_some(raw[slot::X_ACCEPT]),
             x_trace,
             z_trace,
         }

@@ -358,6 +358,11 @@ impl Trainer {
             Phase::XEbm => {
                 self.chain_start(e, enc, &b.x_ebm, stream::X_NOISE_INIT);
                 self.x_sampler.run(e, enc, &m.ebm, bsz, &b.x_ebm, &x_cfg, self.noise(stream::X_EBM), &[]);
+                if x_cfg.metropolis {
+                    let per_proposal = inv_b / x_cfg.steps.max(1) as f32;
+                    let accepted = self.x_sampler.accepted();
+                    e.loss.sum_into(enc, bsz, per_proposal, accepted, &b.metrics, slot::X_ACCEPT);
+                }
             }
             // 5b. EBM step (eq. 7): descend (mean E(x) − mean E(x̃′)) / T.
             Phase::Ebm => {
