@@ -122,6 +122,28 @@ fn toy_panels_snapshots() {
 }
 
 #[test]
+fn the_metropolis_switch_trains_and_its_acceptance_rate_is_charted() {
+    let mut h = harness(toy());
+    show(&mut h, Tab::Curves);
+    train(&mut h, 2);
+    assert!(
+        h.query_by_label("x-chain acceptance rate (Metropolis)").is_none(),
+        "no chart without the switch"
+    );
+    h.get_by_label("MALA").click();
+    settle(&mut h);
+    h.get_by_label("Apply & reset").click();
+    settle(&mut h);
+    let cfg = &h.state().state.session.as_ref().unwrap().cfg;
+    assert!(cfg.train.x_langevin.metropolis, "the session runs with the switch");
+    train(&mut h, 3);
+    let rates: Vec<f64> = h.state().state.history.iter().map(|r| r.x_accept).collect();
+    assert_eq!(rates.len(), 3, "the reset cleared the curves");
+    assert!(rates.iter().all(|r| (0.0..=1.0).contains(r)), "{rates:?}");
+    h.get_by_label("x-chain acceptance rate (Metropolis)");
+}
+
+#[test]
 fn image_panels_snapshots() {
     let mut h = harness(images());
     assert_ne!(h.state().state.tab, Tab::Landscape, "image data opens on a revision panel");

@@ -208,6 +208,12 @@ fn hyperparameters(app: &mut App, ui: &mut egui::Ui) {
         row(ui, "batch size", egui::DragValue::new(&mut h.batch_size).range(1..=1024));
         row(ui, "x-Langevin steps", egui::DragValue::new(&mut h.x_steps).range(0..=200));
         row(ui, "x step size", egui::DragValue::new(&mut h.x_step_size).speed(0.001).range(1e-5..=10.0));
+        ui.label("x Metropolis");
+        ui.checkbox(&mut h.x_metropolis, "MALA").on_hover_text(
+            "accept or reject each x-step (Metropolis–Hastings): exact at any step size, so a large \
+             step can jump between modes",
+        );
+        ui.end_row();
         row(ui, "z-Langevin steps", egui::DragValue::new(&mut h.z_steps).range(0..=200));
         row(ui, "z step size", egui::DragValue::new(&mut h.z_step_size).speed(0.001).range(1e-5..=10.0));
         row(ui, "EBM learning rate", learning_rate(&mut h.ebm_lr));

@@ -1,5 +1,6 @@
 //! Training curves: the three nets' losses, the mean energy of data and of revised samples,
-//! the reconstruction error, and seconds per iteration; each series downsampled to at most
+//! the reconstruction error, the acceptance rate of Metropolis-adjusted x-chains (when they
+//! are), and seconds per iteration; each series downsampled to at most
 //! [`MAX_POINTS`] points (min/max per bucket), so long runs stay smooth.
 
 use super::state::{AppState, Row, downsample};
@@ -27,8 +28,10 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
         Line::new(name.to_string(), downsample(&points, MAX_POINTS)).color(colour)
     };
     let size = ui.available_size();
-    let rows =
-        2.0 + f32::from(u8::from(state.show_machine)) + f32::from(u8::from(!state.progress.is_empty()));
+    let metropolis = h.iter().any(|r| r.x_accept.is_finite());
+    let rows = 2.0
+        + f32::from(u8::from(state.show_machine || metropolis))
+        + f32::from(u8::from(!state.progress.is_empty()));
     let plot_h = (size.y / rows - 28.0).max(120.0);
     let plot_w = (size.x / 2.0 - 12.0).max(200.0);
     let plot = |id: &str, y: &str| {
@@ -104,11 +107,22 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
         if !shown.is_empty() {
             ui.end_row();
         }
+        if metropolis {
+            ui.vertical(|ui| {
+                ui.strong("x-chain acceptance rate (Metropolis)");
+                // The whole range: short tick labels, and rates compare across runs.
+                plot("accept", "accepted share").include_y(0.0).include_y(1.0).show(ui, |p| {
+                    p.line(series("EBM chain", |r| r.x_accept, GREEN));
+                });
+            });
+        }
         if state.show_machine {
             ui.vertical(|ui| {
                 ui.strong("Seconds per iteration");
                 plot("seconds", "s").show(ui, |p| p.line(series("seconds", |r| r.seconds, BLUE)));
             });
+        }
+        if state.show_machine || metropolis {
             ui.end_row();
         }
     });

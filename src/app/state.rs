@@ -43,6 +43,8 @@ pub struct Row {
     pub energy_samples: f64,
     pub recon_mse_initial: f64,
     pub recon_mse: f64,
+    /// Share of the EBM chain's proposals accepted (Metropolis-adjusted chains; NaN without).
+    pub x_accept: f64,
     pub seconds: f64,
 }
 
@@ -181,6 +183,7 @@ impl AppState {
                     energy_samples: f64::from(m.energy_samples),
                     recon_mse_initial: f64::from(m.recon_mse_initial),
                     recon_mse: f64::from(m.recon_mse),
+                    x_accept: m.x_accept.map_or(f64::NAN, f64::from),
                     seconds: snap.seconds,
                 });
             }
@@ -248,6 +251,7 @@ const FALLBACK: Hyper = Hyper {
     batch_size: 64,
     x_steps: 20,
     x_step_size: 0.05,
+    x_metropolis: false,
     z_steps: 5,
     z_step_size: 0.01,
     ebm_lr: 1e-3,
