@@ -123,6 +123,9 @@ def main():
                    "seconds": round(time.perf_counter() - began, 1)}
             if tr.x_accept is not None:
                 row["x_accept"] = round(tr.x_accept, 4)
+            if tr.jump_accepts:  # population jumps since the last row
+                row["jump_accept"] = round(sum(tr.jump_accepts) / len(tr.jump_accepts), 4)
+                tr.jump_accepts.clear()
             ene = tr.energies(grid.points, ema=True)
             row["loglik_ema"] = round(grid.average_log_likelihood(ene, held_out), 5)
             row["mass_off_support_ema"] = R.mass_off(ene, support)

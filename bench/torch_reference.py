@@ -84,9 +84,12 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 VAR_EPS = 1e-6
 OPTIONAL_KEYS = {"labels", "crop", "resize",
-                 # Reference-only (not in the Rust trainer): train.x_langevin.metropolis = true
-                 # makes the x-chain Metropolis-adjusted (MALA), see Trainer.x_langevin.
+                 # train.x_langevin.metropolis = true makes the x-chain Metropolis-adjusted
+                 # (MALA), see Trainer.x_langevin (the Rust trainer has it too).
                  "metropolis",
+                 # Reference-only (not in the Rust trainer): train.x_langevin.jump_every = J
+                 # adds a population jump after every J-th x-step, see Trainer.population_jump.
+                 "jump_every",
                  # Reference-only (not in the Rust trainer): train.x_noise_share = f starts the
                  # first round(f * B) rows of both x-chains from noise, see Trainer.share_start.
                  "x_noise_share",
@@ -452,6 +455,7 @@ class Trainer:
         self.z_lik = (1.0 if p == "paper" else 2.0) / var
         self.iteration = 0
         self.x_accept = None  # mean acceptance of the last Metropolis-adjusted x-chain
+        self.jump_accepts: list[float] = []  # acceptance of each population jump since the last row
         self.ema_decay = ema
         self.ebm_ema = copy.deepcopy(self.ebm) if ema > 0 else None
         # Plain MLPs take the hand-written input gradient in the samplers (same values).
@@ -508,18 +512,45 @@ class Trainer:
             self.ebm(x)
         return x
 
+    def population_jump(self, x: torch.Tensor) -> torch.Tensor:
+        """NEW, reference only (train.x_langevin.jump_every = J; the Rust trainer has no such
+        move): a differential-evolution jump (ter Braak 2006) over the batch of chains. The
+        rows are split in two halves; each row of one half proposes y = x + (x_j - x_k), j
+        and k two distinct random rows of the other half, and accepts with probability
+        min(1, exp(E(x) - E(y))) (the proposal is symmetric while the other half is held
+        fixed); then the halves swap roles. Chains spread over several modes make differences
+        that are (nearly) vectors between modes, so a chain can jump to another mode, and
+        lands there in proportion to the EBM's own mass: what short local chains cannot do."""
+        x = x.detach().clone()
+        b = x.shape[0]
+        halves = (torch.arange(0, b // 2), torch.arange(b // 2, b))
+        for me, other in (halves, halves[::-1]):
+            n = other.numel()
+            j = other[torch.randint(0, n, (me.numel(),))]
+            k = other[(torch.randint(1, n, (me.numel(),)) + (j - other[0])) % n]
+            y = x[me] + (x[j] - x[k])
+            with torch.no_grad():
+                e_x, e_y = self.ebm(x[me]).reshape(-1), self.ebm(y).reshape(-1)
+            acc = torch.log(torch.rand(me.numel())) < (e_x - e_y)
+            self.jump_accepts.append(float(acc.float().mean()))
+            x[me] = torch.where(acc[:, None], y, x[me])
+        return x
+
     def x_langevin(self, x: torch.Tensor) -> torch.Tensor:
         if self.t["x_langevin"].get("metropolis", False):
             return self.x_mala(x)
         drift, noise = self.x_coef
+        jump_every = int(self.t["x_langevin"].get("jump_every", 0))
         x = x.detach()
-        for _ in range(self.t["x_langevin"]["steps"]):
+        for i in range(self.t["x_langevin"]["steps"]):
             if self.ebm_lins is not None:
                 grad = mlp_input_grad(self.ebm_lins, x)
             else:
                 x.requires_grad_(True)
                 (grad,) = torch.autograd.grad(self.ebm(x).sum(), x)
             x = (x - drift * grad + noise * torch.randn_like(x)).detach()
+            if jump_every > 0 and (i + 1) % jump_every == 0:
+                x = self.population_jump(x)
         with torch.no_grad():
             self.ebm(x)  # the trace's energy of x_k (and one more power iteration under SN)
         return x
@@ -921,6 +952,9 @@ def cmd_train(args, cfg):
                    "seconds": round(time.perf_counter() - began, 1)}
             if tr.x_accept is not None:
                 row["x_accept"] = round(tr.x_accept, 4)
+            if tr.jump_accepts:  # population jumps since the last row
+                row["jump_accept"] = round(sum(tr.jump_accepts) / len(tr.jump_accepts), 4)
+                tr.jump_accepts.clear()
             if tr.ebm_ema is not None:
                 en = tr.energies(grid.points, ema=True)
                 row["loglik_ema"] = round(grid.average_log_likelihood(en, held_out), 5)

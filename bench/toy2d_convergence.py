@@ -172,6 +172,10 @@ COMBINED.update({
     # The toy2d preset itself with the chain (what README's command runs), to compare the
     # reference with our trainer.
     "mala_xs0.5": MALA + ["train.x_langevin.step_size=0.5"],
+    # 25 gaussians: their modes lie 40 standard deviations apart, beyond any Langevin step
+    # that keeps them sharp, MALA's included. A population jump (differential evolution over
+    # the batch, train.x_langevin.jump_every, reference only) every 10 x-steps.
+    "g25_jump10": G25 + ["train.x_langevin.jump_every=10"],
 })
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
