@@ -176,6 +176,11 @@ COMBINED.update({
     # that keeps them sharp, MALA's included. A population jump (differential evolution over
     # the batch, train.x_langevin.jump_every, reference only) every 10 x-steps.
     "g25_jump10": G25 + ["train.x_langevin.jump_every=10"],
+    # The Metropolis-adjusted runs leave ~10 % of the mass off the squares: chains that start
+    # on the squares rarely visit the region between them. A share of the chains started from
+    # noise over the box (train.x_noise_share, reference only) visits it.
+    "cb_best_mala_xs0.5_ns0.25": CB_BEST + MALA + ["train.x_langevin.step_size=0.5",
+                                                   "train.x_noise_share=0.25"],
 })
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 

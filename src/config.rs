@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 pub const PRESETS: &[(&str, &str)] = &[
     ("fmnist", include_str!("../assets/presets/fmnist.toml")),
     ("toy2d", include_str!("../assets/presets/toy2d.toml")),
+    ("checkerboard", include_str!("../assets/presets/checkerboard.toml")),
     ("cifar10", include_str!("../assets/presets/cifar10.toml")),
     ("celeba64", include_str!("../assets/presets/celeba64.toml")),
 ];

@@ -19,6 +19,26 @@ fn every_preset_resolves_and_validates() {
     }
 }
 
+/// The `checkerboard` preset is the `toy2d` preset with the overrides docs/convergence.md
+/// measured as `cb_best_mala_xs0.5` (bench/toy2d_convergence.py: CB_BEST + MALA + step 0.5).
+#[test]
+fn the_checkerboard_preset_is_the_measured_recipe() {
+    let recipe = [
+        "data.toy=checkerboard",
+        "model.layers=3",
+        "train.batch_size=512",
+        "train.x_langevin.steps=60",
+        "train.lr_decay=0.8",
+        "train.ebm_optim.lr=1e-3",
+        "train.generator_optim.lr=1e-3",
+        "train.inference_optim.lr=1e-3",
+        "train.x_langevin.metropolis=true",
+        "train.x_langevin.step_size=0.5",
+        "schedule.iterations=3000",
+    ];
+    assert_eq!(resolve("checkerboard", &[]).unwrap(), resolve("toy2d", &recipe).unwrap());
+}
+
 #[test]
 fn the_paper_presets_carry_the_reference_values() {
     let c = resolve("cifar10", &[]).unwrap().train;
