@@ -314,6 +314,24 @@ fn checkpoints_save_and_load_and_bad_files_show_errors() {
 }
 
 #[test]
+fn the_checkerboard_preset_brings_its_recipe_and_keeps_the_toy_list() {
+    let mut h = harness(toy());
+    h.get_by_label("preset").click();
+    h.run_steps(3);
+    h.get_by_label("checkerboard").click();
+    h.run_steps(2);
+    let switched = |s: &AppState| {
+        s.session.as_ref().is_some_and(|i| i.cfg.train.batch_size == 512) || !s.errors.is_empty()
+    };
+    assert!(h.state_mut().wait_until(WAIT, switched));
+    assert!(h.state().state.errors.is_empty(), "{:?}", h.state().state.errors);
+    let info = h.state().state.session.as_ref().unwrap();
+    assert_eq!(info.toy.map(|t| t.name()), Some("checkerboard"));
+    assert!(info.cfg.train.x_langevin.metropolis && info.cfg.train.x_langevin.step_size == 0.5);
+    h.get_by_label("toy"); // a 2-D preset keeps the toy picker
+}
+
+#[test]
 fn switching_to_fashion_mnist_from_the_preset_list() {
     let mut h = harness(toy());
     // The preset combo box, then its fmnist entry.

@@ -4,7 +4,7 @@
 //! and says that images and checkpoints need the desktop app.
 
 use super::App;
-use super::setup::{DataChoice, PRESETS, Setup};
+use super::setup::{DataChoice, PRESETS, Setup, TOY_PRESETS};
 use super::worker::Command;
 use crate::data::toy2d::Toy2d;
 use eframe::egui;
@@ -79,10 +79,10 @@ const DESKTOP_ONLY: &str = "Image data (Fashion-MNIST, your own files) and check
      desktop app: the page holds no files. Build it from the repository: `cargo run --release` \
      (README, 'Quick start').";
 
-/// The presets this build offers: all of them on the desktop, the 2-D toys in the page.
+/// The presets this build offers: all of them on the desktop, the 2-D ones in the page.
 fn presets() -> &'static [&'static str] {
     match cfg!(target_arch = "wasm32") {
-        true => &PRESETS[..1],
+        true => &PRESETS[..TOY_PRESETS],
         false => &PRESETS,
     }
 }
@@ -104,7 +104,7 @@ fn data(app: &mut App, ui: &mut egui::Ui) {
         app.send(Command::Configure(setup));
         return;
     }
-    if s.setup.preset == "toy2d" {
+    if PRESETS[..TOY_PRESETS].contains(&s.setup.preset.as_str()) {
         let current = match &s.setup.data {
             DataChoice::Toy(name) => name.clone(),
             _ => s.session.as_ref().and_then(|i| i.toy).map_or("8gaussians".into(), |t| t.name().to_string()),

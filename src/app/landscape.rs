@@ -10,7 +10,7 @@ use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, Points};
 
 pub fn show(app: &mut App, ui: &mut egui::Ui) {
     if !app.state.is_toy() {
-        ui.label("The energy landscape is drawn for 2-D toy data: choose the toy2d preset.");
+        ui.label("The energy landscape is drawn for 2-D toy data: choose the toy2d or checkerboard preset.");
         return;
     }
     let s = &mut app.state;

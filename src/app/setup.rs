@@ -4,9 +4,12 @@
 use crate::config::{ConfigError, RunConfig};
 use std::path::PathBuf;
 
-/// The presets offered in the app (the paper's CIFAR-10 and CelebA-64 presets are for real
-/// GPUs; they are offered too).
-pub const PRESETS: [&str; 4] = ["toy2d", "fmnist", "cifar10", "celeba64"];
+/// The presets offered in the app, the 2-D ones first (the paper's CIFAR-10 and CelebA-64
+/// presets are for real GPUs; they are offered too).
+pub const PRESETS: [&str; 5] = ["toy2d", "checkerboard", "fmnist", "cifar10", "celeba64"];
+
+/// How many of [`PRESETS`] train on 2-D toy data (the first ones).
+pub const TOY_PRESETS: usize = 2;
 
 /// Where the examples come from.
 #[derive(Clone, Debug, PartialEq)]
