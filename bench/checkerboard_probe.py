@@ -113,7 +113,13 @@ def main():
     out.write(json.dumps({"config": cfg, "toy": toy, "optimum": opt, "heldout": a.heldout, "ema": a.ema}) + "\n")
     began, gaps = time.perf_counter(), []
     for it in range(1, a.iterations + 1):
-        m = tr.step(next(batches))
+        try:
+            m = tr.step(next(batches))
+        except R.Divergence as e:  # recorded as bench/torch_reference.py's train records it
+            out.write(json.dumps({"iteration": it, "diverged": str(e)}) + "\n")
+            out.close()
+            print(json.dumps({"toy": toy, "status": str(e), "iterations": it}))
+            return
         gaps.append(m["energy_data"] - m["energy_samples"])
         if it % a.eval_every == 0 or it == a.iterations:
             en = tr.energies(grid.points)
@@ -139,6 +145,7 @@ def main():
             gaps = []
             out.write(json.dumps(row) + "\n"); out.flush()
     out.close()
+    Path(a.npz).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(a.npz, points=grid.points, energy=tr.energies(grid.points),
                         energy_ema=tr.energies(grid.points, ema=True))
     print(json.dumps({"toy": toy, "iterations": a.iterations, "seconds": round(time.perf_counter() - began, 1)}))
