@@ -192,11 +192,7 @@ impl XLangevin {
             self.run_metropolis(e, enc, model, batch, x, cfg, noise, keep);
             return;
         }
-        let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| {
-            if let Some(Some(dst)) = keep.get(t) {
-                enc.copy_buffer_to_buffer(&x.buffer, 0, &dst.buffer, 0, (n * 4) as u64);
-            }
-        };
+        let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| keep_state(enc, keep, t, x, n);
         snapshot(enc, 0);
         for t in 0..cfg.steps {
             model.energy_and_grad(e, enc, batch, x, &self.energy, &self.grad);
@@ -243,11 +239,7 @@ impl XLangevin {
             grad_y: &m.grad_y,
             accepted: &self.accepted,
         };
-        let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| {
-            if let Some(Some(dst)) = keep.get(t) {
-                enc.copy_buffer_to_buffer(&x.buffer, 0, &dst.buffer, 0, (n * 4) as u64);
-            }
-        };
+        let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| keep_state(enc, keep, t, x, n);
         e.elementwise.fill(enc, batch, &self.accepted, 0.0);
         model.energy_and_grad(e, enc, batch, x, &self.energy, &self.grad);
         e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, 0);
@@ -264,5 +256,18 @@ impl XLangevin {
             e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, t + 1);
             snapshot(enc, t + 1);
         }
+    }
+}
+
+/// Copies the chain's state x (`n` values) into `keep[t]` when it is given, for display.
+fn keep_state(
+    enc: &mut wgpu::CommandEncoder,
+    keep: &[Option<&GpuBuffer>],
+    t: usize,
+    x: &GpuBuffer,
+    n: usize,
+) {
+    if let Some(Some(dst)) = keep.get(t) {
+        enc.copy_buffer_to_buffer(&x.buffer, 0, &dst.buffer, 0, (n * 4) as u64);
     }
 }
