@@ -9,10 +9,26 @@ use std::time::{Duration, Instant};
 
 /// Starts a small toy run into `dir`, waits for its first metrics line, sends `signal`.
 fn interrupt(dir: &Path, signal: &str) -> (std::process::ExitStatus, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dualmcmc"))
+    let (status, stderr, _) = interrupt_ignoring(dir, "", &[signal]);
+    (status, stderr)
+}
+
+/// [`interrupt`] with the signals in `ignored` (e.g. `"HUP INT"`) ignored by the parent, as
+/// `nohup` and a script's background jobs leave them, and `signals` sent one after another
+/// (a second apart). Also returns the lines `metrics.jsonl` had at the first signal.
+fn interrupt_ignoring(
+    dir: &Path,
+    ignored: &str,
+    signals: &[&str],
+) -> (std::process::ExitStatus, String, usize) {
+    let mut cmd = Command::new("sh");
+    // `trap '' SIG` sets the ignore disposition, which survives exec.
+    let trap = if ignored.is_empty() { String::new() } else { format!("trap '' {ignored}; ") };
+    cmd.args(["-c", &format!("{trap}exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_dualmcmc")]);
+    let mut child = cmd
         .args(["--no-gui", "train", "--preset", "toy2d", "--quiet", "--out"])
         .arg(dir)
-        .args(["--set", "model.hidden=8", "--set", "train.batch_size=16", "--set", "schedule.log_every=1"])
+        .args(["--set", "model.hidden=32", "--set", "train.batch_size=16", "--set", "schedule.log_every=1"])
         .args(["--set", "schedule.grid=4", "--set", "schedule.eval_every=0"])
         .args(["--set", "schedule.iterations=100000", "--set", "schedule.checkpoint_every=0"])
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
@@ -31,9 +47,15 @@ fn interrupt(dir: &Path, signal: &str) -> (std::process::ExitStatus, String) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+    let lines_at_first = std::fs::read_to_string(&metrics).unwrap().lines().count();
+    for (i, signal) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+    }
     let out = child.wait_with_output().unwrap();
-    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    (out.status, String::from_utf8_lossy(&out.stderr).into_owned(), lines_at_first)
 }
 
 #[test]
@@ -52,6 +74,24 @@ fn sigint_sigterm_and_sighup_save_a_checkpoint_and_exit_cleanly() {
             serde_json::from_str::<serde_json::Value>(line).expect("metrics.jsonl holds whole lines");
         }
     }
+}
+
+/// Under `nohup` (SIGHUP ignored) or as a script's background job (SIGINT ignored) a hangup
+/// stays ignored, and SIGTERM still saves a checkpoint.
+#[test]
+fn signals_the_parent_ignored_stay_ignored_and_sigterm_still_saves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let (status, stderr, lines_at_hup) = interrupt_ignoring(&dir, "HUP INT", &["HUP", "INT", "TERM"]);
+    assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+    assert!(stderr.contains("interrupted after iteration"), "stderr:\n{stderr}");
+    let meta = dualmcmc::checkpoint::read_metadata(dir.join("checkpoint.safetensors")).unwrap();
+    // One line per iteration: a run stopped by HUP would end one iteration after it.
+    assert!(
+        meta.iteration as usize > lines_at_hup + 2,
+        "stopped at {} (HUP at line {lines_at_hup})",
+        meta.iteration
+    );
 }
 
 /// Starts `train` on the tiny toy run in `dir` (a new run, or `--resume`), checkpointing

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by Ctrl-C, SIGTERM or SIGHUP while [`train`] runs; polled after every iteration.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static INTERRUPTED: std::sync::LazyLock<Arc<AtomicBool>> = std::sync::LazyLock::new(Arc::default);
 
 /// Measurements made during training every `schedule.eval_every` iterations, added to that
 /// iteration's line of `metrics.jsonl` (the caller passes `eval::progress`, so that the
@@ -45,10 +45,49 @@ pub fn train(engine: Arc<Engine>, spec: &RunSpec, quiet: bool, probe: Probe) -> 
     crate::say!("networks: EBM {ebm} parameters, generator {generator}, inference model {inference}");
     crate::say!("run folder: {}", dir.display());
     #[cfg(not(target_arch = "wasm32"))] // a page has no signals
-    let _ = ctrlc::try_set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    catch_interruptions();
     INTERRUPTED.store(false, Ordering::SeqCst);
     run(&mut session, &folder, quiet, probe, &INTERRUPTED)?;
     Ok(dir)
+}
+
+/// Makes Ctrl-C, SIGTERM and SIGHUP set [`INTERRUPTED`], once per process.
+///
+/// On Unix each signal is caught on its own, except those the parent left ignored: `nohup`
+/// ignores SIGHUP and a script's background job ignores SIGINT, and such a run should keep
+/// ignoring them. (ctrlc, used before, installs all three or none, and installed none in
+/// those cases, so SIGTERM killed the run without a checkpoint.)
+#[cfg(unix)]
+fn catch_interruptions() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let ignored = inherited_ignored_signals();
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            if ignored & (1 << (sig - 1)) != 0 {
+                continue;
+            }
+            if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&INTERRUPTED)) {
+                crate::say!("warning: signal {sig} will not save a checkpoint ({e})");
+            }
+        }
+    });
+}
+
+/// The signals this process ignores, as the bit mask of `SigIgn` in `/proc/self/status`
+/// (bit n−1 for signal n); 0 where there is no such file (not Linux).
+#[cfg(unix)]
+fn inherited_ignored_signals() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).map(str::trim);
+    mask.and_then(|m| u64::from_str_radix(m, 16).ok()).unwrap_or(0)
+}
+
+#[cfg(not(any(unix, target_arch = "wasm32")))]
+fn catch_interruptions() {
+    if let Err(e) = ctrlc::try_set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)) {
+        crate::say!("warning: Ctrl-C will not save a checkpoint ({e})");
+    }
 }
 
 fn run(
