@@ -10,7 +10,7 @@
 mod common;
 
 use dualmcmc::app::App;
-use dualmcmc::app::setup::{DataChoice, Setup};
+use dualmcmc::app::setup::{DataChoice, PRESETS, Setup, TOY_PRESETS};
 use dualmcmc::app::state::{AppState, Tab};
 use dualmcmc::app::worker::{Command, WorkerHandle};
 use eframe::egui;
@@ -313,13 +313,29 @@ fn checkpoints_save_and_load_and_bad_files_show_errors() {
     assert!(h.query_by_label_contains("missing-images.idx").is_some(), "the error is shown");
 }
 
+/// Opens the preset combo box and picks `name` from it.
+fn choose_preset(h: &mut Harness<'static, App>, name: &str) {
+    h.get_by_label("preset").click();
+    h.run_steps(3);
+    h.get_by_label(name).click();
+    h.run_steps(2);
+}
+
+/// The app shows the toy picker for the first `TOY_PRESETS` presets: exactly those train on
+/// 2-D toy data.
+#[test]
+fn the_toy_presets_come_first_in_the_list() {
+    for (i, name) in PRESETS.iter().enumerate() {
+        let cfg = Setup::preset(name).resolve().unwrap();
+        let toy = matches!(cfg.data, dualmcmc::config::DataConfig::Toy2d { .. });
+        assert_eq!(toy, i < TOY_PRESETS, "preset {name}");
+    }
+}
+
 #[test]
 fn the_checkerboard_preset_brings_its_recipe_and_keeps_the_toy_list() {
     let mut h = harness(toy());
-    h.get_by_label("preset").click();
-    h.run_steps(3);
-    h.get_by_label("checkerboard").click();
-    h.run_steps(2);
+    choose_preset(&mut h, "checkerboard");
     let switched = |s: &AppState| {
         s.session.as_ref().is_some_and(|i| i.cfg.train.batch_size == 512) || !s.errors.is_empty()
     };
@@ -334,11 +350,7 @@ fn the_checkerboard_preset_brings_its_recipe_and_keeps_the_toy_list() {
 #[test]
 fn switching_to_fashion_mnist_from_the_preset_list() {
     let mut h = harness(toy());
-    // The preset combo box, then its fmnist entry.
-    h.get_by_label("preset").click();
-    h.run_steps(3);
-    h.get_by_label("fmnist").click();
-    h.run_steps(2);
+    choose_preset(&mut h, "fmnist");
     assert_eq!(h.state().state.setup.preset, "fmnist");
     // The preset's own settings (no frames run meanwhile: no views of the full-size model).
     let switched = |s: &AppState| s.session.as_ref().is_some_and(|i| i.toy.is_none()) || !s.errors.is_empty();
