@@ -13,7 +13,7 @@ from every mode, the modes' relative masses, the rest: the shape of each mode).
   checkerboard_probe.py --iterations 10000 --out run.jsonl --npz run.npz --set model.layers=3 ...
 Run one at a time with one thread (it sets torch.set_num_threads(1)).
 """
-import argparse, json, math, sys, time
+import argparse, json, math, os, sys, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -88,38 +88,18 @@ def sample_mode_masses(tr, toy, n=10000):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--set", action="append", default=[])
-    ap.add_argument("--iterations", type=int, default=10000)
-    ap.add_argument("--eval-every", type=int, default=500)
-    ap.add_argument("--heldout", type=int, default=10000)
-    ap.add_argument("--ema", type=float, default=0.999)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--npz", required=True)
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
-    cfg = R.load_config("toy2d", None, a.set)
-    shape, per_epoch = R.data_shape(cfg)
-    toy = cfg["data"]["toy"]
-    grid = R.Grid(toy)
-    held_out = R.sample_toy(toy, a.heldout, np.random.default_rng(0x5EED0E7A))
-    opt = R.optimum(toy, held_out)
-    support, reg = R.support_mask(toy, grid.points), R.regions(toy, grid.points)
-    tr = R.Trainer(cfg, shape, per_epoch, ema=a.ema)
-    batches = R.toy_batches(cfg)
-    out = open(a.out, "w")
-    out.write(json.dumps({"config": cfg, "toy": toy, "optimum": opt, "heldout": a.heldout, "ema": a.ema}) + "\n")
+def train_rows(tr, batches, first, last, a, out, ctx):
+    """Iterations first..last of one run, a row every a.eval_every; False if it diverged."""
+    toy, grid, held_out, support, reg = ctx
     began, gaps = time.perf_counter(), []
-    for it in range(1, a.iterations + 1):
+    for it in range(first, last + 1):
         try:
             m = tr.step(next(batches))
         except R.Divergence as e:  # recorded as bench/torch_reference.py's train records it
             out.write(json.dumps({"iteration": it, "diverged": str(e)}) + "\n")
-            out.close()
+            out.flush()
             print(json.dumps({"toy": toy, "status": str(e), "iterations": it}))
-            return
+            return False
         gaps.append(m["energy_data"] - m["energy_samples"])
         if it % a.eval_every == 0 or it == a.iterations:
             en = tr.energies(grid.points)
@@ -144,7 +124,73 @@ def main():
                 row["samples"] = sample_mode_masses(tr, toy)
             gaps = []
             out.write(json.dumps(row) + "\n"); out.flush()
-    out.close()
+    return True
+
+
+def fork(tr, batches, a, ctx, header, head_rows):
+    """--fork-at N: the run so far is shared; each --fork NAME:key=value,... continues it from
+    iteration N+1 in a child process (os.fork keeps every random stream where it was, so a
+    child differs from the plain run only by its overrides), writing NAME.jsonl beside --out."""
+    children = []
+    for spec in a.fork:
+        name, _, sets = spec.partition(":")
+        pid = os.fork()
+        if pid:
+            children.append(pid)
+            continue
+        cfg = json.loads(json.dumps(header["config"]))
+        for text in filter(None, sets.split(",")):
+            R.apply_override(cfg, text)
+        tr.t.clear(); tr.t.update(cfg["train"])
+        path = Path(a.out).with_name(f"{name}.jsonl")
+        with open(path, "w") as out:
+            out.write(json.dumps({**header, "config": cfg, "forked_at": a.fork_at, "fork": sets}) + "\n")
+            out.writelines(head_rows)
+            ok = train_rows(tr, batches, a.fork_at + 1, a.iterations, a, out, ctx)
+        if ok:
+            Path(a.npz).parent.mkdir(parents=True, exist_ok=True)
+            grid = ctx[1]
+            np.savez_compressed(Path(a.npz).with_name(f"{Path(a.npz).stem}_{name}.npz"), points=grid.points,
+                                energy=tr.energies(grid.points), energy_ema=tr.energies(grid.points, ema=True))
+        os._exit(0)
+    for pid in children:
+        os.waitpid(pid, 0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--iterations", type=int, default=10000)
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--heldout", type=int, default=10000)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--npz", required=True)
+    ap.add_argument("--fork-at", type=int, default=0, help="run to this iteration, then the --fork runs")
+    ap.add_argument("--fork", action="append", default=[], help="NAME:key=value,key=value (overrides)")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    cfg = R.load_config("toy2d", None, a.set)
+    shape, per_epoch = R.data_shape(cfg)
+    toy = cfg["data"]["toy"]
+    grid = R.Grid(toy)
+    held_out = R.sample_toy(toy, a.heldout, np.random.default_rng(0x5EED0E7A))
+    opt = R.optimum(toy, held_out)
+    ctx = (toy, grid, held_out, R.support_mask(toy, grid.points), R.regions(toy, grid.points))
+    tr = R.Trainer(cfg, shape, per_epoch, ema=a.ema)
+    batches = R.toy_batches(cfg)
+    header = {"config": cfg, "toy": toy, "optimum": opt, "heldout": a.heldout, "ema": a.ema}
+    began = time.perf_counter()
+    last = a.fork_at if a.fork_at > 0 else a.iterations
+    with open(a.out, "w") as out:
+        out.write(json.dumps(header) + "\n")
+        ok = train_rows(tr, batches, 1, last, a, out, ctx)
+    if not ok:
+        return
+    if a.fork_at > 0:
+        head_rows = Path(a.out).read_text().splitlines(keepends=True)[1:]
+        return fork(tr, batches, a, ctx, header, head_rows)
     Path(a.npz).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(a.npz, points=grid.points, energy=tr.energies(grid.points),
                         energy_ema=tr.energies(grid.points, ema=True))

@@ -87,6 +87,10 @@ OPTIONAL_KEYS = {"labels", "crop", "resize",
                  # train.x_langevin.metropolis = true makes the x-chain Metropolis-adjusted
                  # (MALA), see Trainer.x_langevin (the Rust trainer has it too).
                  "metropolis",
+                 # train.x_langevin.large_step_every = K and large_step_size = L: every K-th
+                 # Metropolis-adjusted x-step uses step L instead of step_size (a mixture of
+                 # exact kernels: local steps that find narrow wells, jumps between modes).
+                 "large_step_every", "large_step_size",
                  # Reference-only (not in the Rust trainer): train.x_langevin.jump_every = J
                  # adds a population jump after every J-th x-step, see Trainer.population_jump.
                  "jump_every",
@@ -488,15 +492,19 @@ class Trainer:
         such chain): the same proposal y = x - s grad E(x) + sqrt(2s) eps, accepted per
         chain with probability min(1, exp(E(x) - E(y)) q(x|y) / q(y|x)), so that exp(-E)
         is the chain's exact stationary law (no discretisation bias)."""
-        drift, noise = self.x_coef
         if self.t["parameterisation"] != "paper":
             raise SystemExit("x_langevin.metropolis: paper parameterisation only (T = 1)")
-        var = noise * noise
+        xl = self.t["x_langevin"]
+        every = int(xl.get("large_step_every", 0))
+        local = coefficients(xl, "paper")
+        large = coefficients({"step_size": xl.get("large_step_size", xl["step_size"])}, "paper")
         x = x.detach()
         e, g = self._energy_grad(x)
         accepted = 0.0
-        steps = self.t["x_langevin"]["steps"]
-        for _ in range(steps):
+        steps = xl["steps"]
+        for i in range(steps):
+            drift, noise = large if every > 0 and (i + 1) % every == 0 else local
+            var = noise * noise
             y = x - drift * g + noise * torch.randn_like(x)
             ey, gy = self._energy_grad(y)
             fwd = ((y - x + drift * g) ** 2).sum(1)

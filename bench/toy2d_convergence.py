@@ -226,6 +226,39 @@ def confirm(name: str, toys=TOYS, seeds=SEEDS, iterations: int = CONFIRM_ITERATI
             run(name, toy, seed, iterations, OUT / "confirm" / f"{name}_{toy}_s{seed}.jsonl", probe)
 
 
+# 2026-12-07 (session 32): seed 1 of cb_best_mala_xs0.5 collapses after 7,000 iterations. Forks
+# of that run at 6,000 (fork below: same state, same random streams) with one change each.
+FORKS: dict[str, list[str]] = {
+    # Every 3rd Metropolis-adjusted x-step at 0.5 (jumps between squares), the others at 0.05
+    # (local steps that follow the gradient into narrow wells).
+    "mix3_0.05": ["train.x_langevin.step_size=0.05", "train.x_langevin.large_step_every=3",
+                  "train.x_langevin.large_step_size=0.5"],
+    "mix2_0.02": ["train.x_langevin.step_size=0.02", "train.x_langevin.large_step_every=2",
+                  "train.x_langevin.large_step_size=0.5"],
+}
+
+# The same change from the start, to 10,000 iterations.
+COMBINED["cb_best_mala_mix3_0.05"] = COMBINED["cb_best_mala_xs0.5"] + FORKS["mix3_0.05"]
+
+
+def fork(name: str, toy: str, seed: int, at: int, iterations: int, children: list[str]) -> None:
+    """Run variant `name` to iteration `at` once, then each FORKS child from there in its own
+    process (bench/checkerboard_probe.py --fork-at): docs/convergence/fork/."""
+    folder = OUT / "fork"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}_{toy}_s{seed}_at{at}"
+    cmd = [PY, str(ROOT / "bench" / "checkerboard_probe.py"), "--iterations", str(iterations),
+           "--eval-every", str(EVAL_EVERY), "--heldout", str(HELDOUT), "--ema", str(EMA),
+           "--out", str(folder / f"{stem}.jsonl"), "--npz", str(OUT / "npz" / f"fork_{stem}.npz"),
+           "--fork-at", str(at)]
+    for child in children:
+        cmd += ["--fork", f"{stem}_{child}:" + ",".join(FORKS[child])]
+    for s in variant(name) + [f"data.toy={toy}", f"train.seed={seed}"]:
+        cmd += ["--set", s]
+    print(f"fork {stem} -> {', '.join(children)}", flush=True)
+    subprocess.run(cmd, check=True)
+
+
 def read(path: Path):
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     if not rows:  # a run that has only just started
@@ -359,7 +392,9 @@ def report() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["screen", "confirm", "report", "all"])
+    ap.add_argument("what", choices=["screen", "confirm", "fork", "report", "all"])
+    ap.add_argument("--at", type=int, default=6000, help="fork: the iteration the children start from")
+    ap.add_argument("--children", default=",".join(FORKS), help="fork: comma-separated FORKS names")
     ap.add_argument("--only", help="comma-separated variant names (screen)")
     ap.add_argument("--variant", default=RECOMMENDED, help="the variant to confirm")
     ap.add_argument("--toys", default=",".join(TOYS), help="toys to confirm on")
@@ -376,6 +411,9 @@ def main() -> None:
     if args.what in ("confirm", "all"):
         confirm(args.variant, args.toys.split(","), [int(x) for x in args.seeds.split(",")],
                 args.iterations or CONFIRM_ITERATIONS, args.probe)
+    if args.what == "fork":
+        fork(args.variant, args.toy, int(args.seeds.split(",")[0]), args.at,
+             args.iterations or CONFIRM_ITERATIONS, args.children.split(","))
     if args.what in ("report", "all"):
         report()
 

@@ -62,6 +62,7 @@ fn check_against_cpu(what: &str, net: &Network, batch: usize, steps: usize, fit:
         stream: 3,
         iteration: 5,
         metropolis: false,
+        large_step: None,
     };
     let kind = match fit {
         Some(coef) => ChainTarget::Fit { target: &target, coef, inv_two_var: 0.5 * coef },
@@ -115,6 +116,7 @@ fn check_gradient_by_finite_differences(what: &str, net: &Network, batch: usize,
         stream: 1,
         iteration: 0,
         metropolis: false,
+        large_step: None,
     };
     let kind = match coef {
         Some(c) => ChainTarget::Fit { target: &target, coef: c as f32, inv_two_var: 0.0 },
@@ -224,8 +226,8 @@ fn fused_samplers_equal_the_per_layer_samplers() {
     let ebm = network(d, &[32, 32], 1, Activation::LeakyRelu(0.2), batch, 21);
     let gen_net = network(nz, &[32, 32], d, Activation::LeakyRelu(0.2), batch, 22);
     assert!(ebm.mlp_layout().is_some() && gen_net.mlp_layout().is_some(), "both take the fused path");
-    let x_cfg = LangevinConfig { steps: 7, step_size: 0.02, noise_scale: 0.0, metropolis: false };
-    let z_cfg = LangevinConfig { steps: 5, step_size: 0.05, noise_scale: 0.0, metropolis: false };
+    let x_cfg = LangevinConfig { steps: 7, step_size: 0.02, ..Default::default() };
+    let z_cfg = LangevinConfig { steps: 5, step_size: 0.05, ..Default::default() };
     let noise = ChainNoise { seed: 9, stream: 4, iteration: 3 };
     let x0 = random(31, batch * d, -1.0, 1.0);
     let z0 = random(32, batch * nz, -1.0, 1.0);
@@ -250,28 +252,44 @@ fn fused_samplers_equal_the_per_layer_samplers() {
 
 /// The Metropolis-adjusted x-chain (MALA) in the whole-chain kernel against the per-layer
 /// path (itself checked against a CPU recomputation in tests/sampler.rs): same draws, so the
-/// same decisions, states and counts.
+/// same decisions, states and counts; with one step size, and with every third step large.
 #[test]
 fn fused_metropolis_chain_equals_the_per_layer_chain() {
+    let plain = LangevinConfig { steps: 9, step_size: 0.3, metropolis: true, ..Default::default() };
+    check_fused_metropolis(&plain);
+    check_fused_metropolis(&LangevinConfig {
+        step_size: 0.02,
+        large_step_every: 3,
+        large_step_size: 3.0,
+        ..plain
+    });
+}
+
+fn check_fused_metropolis(cfg: &LangevinConfig) {
     let g = gpu();
     let (batch, d) = (37, 2);
     let ebm = network(d, &[32, 32], 1, Activation::LeakyRelu(0.2), batch, 61);
-    let cfg = LangevinConfig { steps: 9, step_size: 0.3, noise_scale: 0.0, metropolis: true };
     let noise = ChainNoise { seed: 4, stream: 13, iteration: 8 };
     let x0 = random(62, batch * d, -2.0, 2.0);
     let run = |e: &Engine| {
         let sampler = XLangevin::new(g, ebm.in_shape(), batch, cfg.steps, Parameterisation::Paper);
         let x = g.upload(&x0);
-        g.submit(|enc| sampler.run(e, enc, &ebm, batch, &x, &cfg, noise, &[]));
+        g.submit(|enc| sampler.run(e, enc, &ebm, batch, &x, cfg, noise, &[]));
         let read = |b| g.read::<f32>(b).unwrap();
         [read(&x), read(&sampler.trace), read(sampler.accepted())]
     };
     let (fused, per_layer) = (run(engine_with(true)), run(engine_with(false)));
-    assert_eq!(fused[2], per_layer[2], "accepted proposals per chain");
+    assert_eq!(fused[2], per_layer[2], "accepted proposals per chain ({cfg:?})");
     let total: f32 = fused[2].iter().sum();
     assert!(total > 0.0 && total < (batch * cfg.steps) as f32, "some accepted, some rejected: {total}");
     for (name, i) in [("x", 0), ("x trace", 1)] {
-        assert_close(&format!("fused vs per-layer: {name}"), &fused[i], &to64(&per_layer[i]), 1e-4, 1e-4);
+        assert_close(
+            &format!("fused vs per-layer: {name} ({cfg:?})"),
+            &fused[i],
+            &to64(&per_layer[i]),
+            1e-4,
+            1e-4,
+        );
     }
 }
 
@@ -293,7 +311,7 @@ fn fused_z_chain_recovers_a_gaussian_posterior() {
     let x_one = [0.7f32, -0.4, 0.2];
     let sigma = 0.5f32;
     let s = 0.02f32;
-    let cfg = LangevinConfig { steps: 600, step_size: s, noise_scale: 0.0, metropolis: false };
+    let cfg = LangevinConfig { steps: 600, step_size: s, ..Default::default() };
     let sampler = ZLangevin::new(g, &gen_net, chains, cfg.steps, sigma, Parameterisation::Paper);
     let (z, x) = (g.zeros(chains * nz), g.upload(&x_one.repeat(chains)));
     let noise = ChainNoise { seed: 3, stream: 2, iteration: 0 };
@@ -336,7 +354,7 @@ fn fused_chains_are_bit_identical_run_to_run() {
     let g = gpu();
     let batch = 29;
     let ebm = network(2, &[32, 32], 1, Activation::LeakyRelu(0.2), batch, 51);
-    let cfg = LangevinConfig { steps: 9, step_size: 0.02, noise_scale: 0.0, metropolis: false };
+    let cfg = LangevinConfig { steps: 9, step_size: 0.02, ..Default::default() };
     let sampler = XLangevin::new(g, ebm.in_shape(), batch, cfg.steps, Parameterisation::Paper);
     let x0 = random(52, batch * 2, -2.0, 2.0);
     let run = || {

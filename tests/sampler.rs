@@ -117,87 +117,105 @@ fn moments(xs: &[f32], d: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
     (mean, cov)
 }
 
-#[test]
-fn x_langevin_with_proper_noise_samples_a_gaussian_energy() {
+const MEAN: [f32; 2] = [1.0, -2.0];
+const VAR: [f32; 2] = [0.5, 2.0];
+const CHAINS: usize = 5000;
+
+/// Runs `cfg` from 0 on E(x) = Σ (x_i − MEAN_i)² / (2·VAR_i) in CHAINS chains: the sample
+/// means and covariance, and the acceptance rate (Metropolis-adjusted chains).
+fn sample_the_gaussian(cfg: &LangevinConfig, seed: u64) -> (Vec<f64>, Vec<Vec<f64>>, f64) {
     let (g, e) = (gpu(), engine());
-    let (mean, var) = ([1.0f32, -2.0], [0.5f32, 2.0]);
-    let chains = 5000;
-    let energy = GaussianEnergy::new(&mean, &var, chains);
-    let s = 0.05f32;
-    let cfg = LangevinConfig { steps: 600, step_size: s, noise_scale: 0.0, metropolis: false };
-    let sampler = XLangevin::new(g, Shape::flat(2), chains, cfg.steps, Parameterisation::Paper);
-    let x = g.zeros(chains * 2);
-    g.submit(|enc| {
-        sampler.run(e, enc, &energy, chains, &x, &cfg, ChainNoise { seed: 9, stream: 0, iteration: 0 }, &[])
-    });
+    let energy = GaussianEnergy::new(&MEAN, &VAR, CHAINS);
+    let sampler = XLangevin::new(g, Shape::flat(2), CHAINS, cfg.steps, Parameterisation::Paper);
+    let x = g.zeros(CHAINS * 2);
+    let noise = ChainNoise { seed, stream: 0, iteration: 0 };
+    g.submit(|enc| sampler.run(e, enc, &energy, CHAINS, &x, cfg, noise, &[]));
     let xs: Vec<f32> = g.read(&x).unwrap();
     assert!(xs.iter().all(|v| v.is_finite()));
     let (m, c) = moments(&xs, 2);
+    let accepted: Vec<f32> = g.read(sampler.accepted()).unwrap();
+    let rate = accepted.iter().map(|&a| f64::from(a)).sum::<f64>() / (CHAINS * cfg.steps) as f64;
+    (m, c, rate)
+}
+
+/// Means and variances within 5 standard errors of the Gaussian's own (variance `var_of(v)`).
+fn assert_moments(m: &[f64], c: &[Vec<f64>], var_of: impl Fn(f64) -> f64) {
     for i in 0..2 {
-        // Unadjusted Langevin on a Gaussian is stationary at variance v / (1 − s/(2v)).
-        let v = f64::from(var[i]);
-        let v_ula = v / (1.0 - f64::from(s) / (2.0 * v));
-        let (se_mean, se_var) = ((v_ula / chains as f64).sqrt(), v_ula * (2.0 / chains as f64).sqrt());
-        assert!((m[i] - f64::from(mean[i])).abs() < 5.0 * se_mean, "mean[{i}] {} vs {}", m[i], mean[i]);
-        assert!((c[i][i] - v_ula).abs() < 5.0 * se_var, "var[{i}] {} vs {v_ula} (target {v})", c[i][i]);
+        let (v, want) = (f64::from(VAR[i]), var_of(f64::from(VAR[i])));
+        let (se_mean, se_var) = ((want / CHAINS as f64).sqrt(), want * (2.0 / CHAINS as f64).sqrt());
+        assert!((m[i] - f64::from(MEAN[i])).abs() < 5.0 * se_mean, "mean[{i}] {} vs {}", m[i], MEAN[i]);
+        assert!((c[i][i] - want).abs() < 5.0 * se_var, "var[{i}] {} vs {want} (target {v})", c[i][i]);
+    }
+}
+
+#[test]
+fn x_langevin_with_proper_noise_samples_a_gaussian_energy() {
+    let s = 0.05f32;
+    let cfg = LangevinConfig { steps: 600, step_size: s, ..Default::default() };
+    let (m, c, _) = sample_the_gaussian(&cfg, 9);
+    // Unadjusted Langevin on a Gaussian is stationary at variance v / (1 − s/(2v)).
+    assert_moments(&m, &c, |v| v / (1.0 - f64::from(s) / (2.0 * v)));
+    for i in 0..2 {
+        let v = f64::from(VAR[i]);
         assert!((c[i][i] / v - 1.0).abs() < 0.1, "var[{i}] {} far from the target {v}", c[i][i]);
     }
-    assert!(
-        c[0][1].abs() < 5.0 * (var[0] as f64 * var[1] as f64 / chains as f64).sqrt(),
-        "covariance {}",
-        c[0][1]
-    );
 }
 
 #[test]
 fn metropolis_adjusted_x_langevin_samples_a_gaussian_energy_exactly_at_a_large_step() {
-    let (g, e) = (gpu(), engine());
-    let (mean, var) = ([1.0f32, -2.0], [0.5f32, 2.0]);
-    let chains = 5000;
-    let energy = GaussianEnergy::new(&mean, &var, chains);
     // s = 0.5: the unadjusted chain's variance would be v / (1 − s/(2v)), twice the target's in
     // the first coordinate.
-    let s = 0.5f32;
-    let cfg = LangevinConfig { steps: 200, step_size: s, noise_scale: 0.0, metropolis: true };
-    let sampler = XLangevin::new(g, Shape::flat(2), chains, cfg.steps, Parameterisation::Paper);
-    let x = g.zeros(chains * 2);
-    g.submit(|enc| {
-        sampler.run(e, enc, &energy, chains, &x, &cfg, ChainNoise { seed: 11, stream: 0, iteration: 0 }, &[])
-    });
-    let xs: Vec<f32> = g.read(&x).unwrap();
-    assert!(xs.iter().all(|v| v.is_finite()));
-    let (m, c) = moments(&xs, 2);
-    for i in 0..2 {
-        let v = f64::from(var[i]);
-        let (se_mean, se_var) = ((v / chains as f64).sqrt(), v * (2.0 / chains as f64).sqrt());
-        assert!((m[i] - f64::from(mean[i])).abs() < 5.0 * se_mean, "mean[{i}] {} vs {}", m[i], mean[i]);
-        assert!((c[i][i] - v).abs() < 5.0 * se_var, "var[{i}] {} vs the target {v}", c[i][i]);
-    }
-    let accepted: Vec<f32> = g.read(sampler.accepted()).unwrap();
-    let rate = accepted.iter().map(|&a| f64::from(a)).sum::<f64>() / (chains * cfg.steps) as f64;
+    let cfg = LangevinConfig { steps: 200, step_size: 0.5, metropolis: true, ..Default::default() };
+    let (m, c, rate) = sample_the_gaussian(&cfg, 11);
+    assert_moments(&m, &c, |v| v);
+    assert!((0.2..0.95).contains(&rate), "acceptance rate {rate}");
+}
+
+/// Large steps mixed in (every 4th at 1.5, where an unadjusted step would diverge:
+/// 1 − s/(2v) < 0 for v = 0.5) still sample the target exactly.
+#[test]
+fn metropolis_adjusted_x_langevin_with_large_steps_samples_a_gaussian_energy_exactly() {
+    let cfg = LangevinConfig {
+        steps: 200,
+        step_size: 0.2,
+        metropolis: true,
+        large_step_every: 4,
+        large_step_size: 1.5,
+        ..Default::default()
+    };
+    let (m, c, rate) = sample_the_gaussian(&cfg, 12);
+    assert_moments(&m, &c, |v| v);
     assert!((0.2..0.95).contains(&rate), "acceptance rate {rate}");
 }
 
 #[test]
 fn metropolis_adjusted_x_langevin_equals_cpu_recomputation_step_by_step() {
+    let cfg = LangevinConfig { steps: 5, step_size: 0.6, metropolis: true, ..Default::default() };
+    check_metropolis_steps(&cfg, |_| 0.6f32);
+    // Every second step large: step t (0-based) proposes with 1.2 when t is odd.
+    let mixed = LangevinConfig { steps: 6, step_size: 0.1, large_step_every: 2, large_step_size: 1.2, ..cfg };
+    check_metropolis_steps(&mixed, |t| if t % 2 == 1 { 1.2f32 } else { 0.1 });
+}
+
+/// Runs `cfg` on a Gaussian energy and recomputes each step on the CPU, step t proposing with
+/// step size `step_of(t)` (drift s, noise √(2s)).
+fn check_metropolis_steps(cfg: &LangevinConfig, step_of: impl Fn(usize) -> f32) {
     let (g, e) = (gpu(), engine());
-    let (batch, steps, d) = (9, 5, 3);
+    let (batch, steps, d) = (9, cfg.steps, 3);
     let energy = GaussianEnergy::new(&[0.3, -0.7, 1.1], &[0.4, 1.5, 0.9], batch);
-    let s = 0.6f32;
-    let cfg = LangevinConfig { steps, step_size: s, noise_scale: 0.0, metropolis: true };
     let sampler = XLangevin::new(g, Shape::flat(d), batch, steps, Parameterisation::Paper);
     let x0 = common::random(8, batch * d, -2.0, 2.0);
     let x = g.upload(&x0);
     let snaps: Vec<GpuBuffer> = (0..=steps).map(|_| g.zeros(batch * d)).collect();
     let keep: Vec<Option<&GpuBuffer>> = snaps.iter().map(Some).collect();
     let noise = ChainNoise { seed: 5, stream: 3, iteration: 4 };
-    g.submit(|enc| sampler.run(e, enc, &energy, batch, &x, &cfg, noise, &keep));
-    let (drift, sd) = (f64::from(s), f64::from(2.0 * s).sqrt());
+    g.submit(|enc| sampler.run(e, enc, &energy, batch, &x, cfg, noise, &keep));
     let e_of = |r: &[f64]| (0..d).map(|i| 0.5 * (r[i] - energy.mean[i]).powi(2) / energy.var[i]).sum::<f64>();
     let g_of = |r: &[f64]| (0..d).map(|i| (r[i] - energy.mean[i]) / energy.var[i]).collect::<Vec<f64>>();
     let mut cur: Vec<f64> = x0.iter().map(|&v| f64::from(v)).collect();
     let mut accepted = vec![0.0f32; batch];
     for t in 0..steps {
+        let (drift, sd) = (f64::from(step_of(t)), f64::from(2.0 * step_of(t)).sqrt());
         let eps =
             rng::cpu::normal(RngDraw::new(5, 3, RngDraw::iteration_step(4, t as u32)), 0.0, 1.0, batch * d);
         let uniforms =
@@ -226,7 +244,11 @@ fn metropolis_adjusted_x_langevin_equals_cpu_recomputation_step_by_step() {
             );
         }
     }
-    assert_eq!(g.read::<f32>(sampler.accepted()).unwrap(), accepted, "accepted proposals per chain");
+    assert_eq!(
+        g.read::<f32>(sampler.accepted()).unwrap(),
+        accepted,
+        "accepted proposals per chain ({cfg:?})"
+    );
     let total: f32 = accepted.iter().sum();
     assert!(total > 0.0 && total < (batch * steps) as f32, "some proposals accepted, some not: {total}");
     let trace: Vec<f32> = g.read(&sampler.trace).unwrap();
@@ -265,7 +287,7 @@ fn z_langevin_with_a_linear_generator_recovers_the_gaussian_posterior() {
     let sigma = 0.5f32;
     let gen_net = linear_generator(&w, &b, nz, d, chains);
     let s = 0.02f32;
-    let cfg = LangevinConfig { steps: 800, step_size: s, noise_scale: 0.0, metropolis: false };
+    let cfg = LangevinConfig { steps: 800, step_size: s, ..Default::default() };
     let sampler = ZLangevin::new(g, &gen_net, chains, cfg.steps, sigma, Parameterisation::Paper);
     let z = g.zeros(chains * nz);
     let x = g.upload(&x_one.repeat(chains));
@@ -337,7 +359,7 @@ fn x_langevin_reference_form_equals_cpu_recomputation_step_by_step() {
     let (g, e) = (gpu(), engine());
     let (batch, steps) = (7, 4);
     let energy = GaussianEnergy::new(&[0.3, -0.7, 1.1], &[0.4, 1.5, 0.9], batch);
-    let cfg = LangevinConfig { steps, step_size: 0.5, noise_scale: 0.01, metropolis: false };
+    let cfg = LangevinConfig { steps, step_size: 0.5, noise_scale: 0.01, ..Default::default() };
     let sampler = XLangevin::new(g, Shape::flat(3), batch, steps, Parameterisation::Reference);
     let x0 = common::random(5, batch * 3, -2.0, 2.0);
     let x = g.upload(&x0);
@@ -386,7 +408,7 @@ fn z_langevin_reference_form_equals_cpu_recomputation_step_by_step() {
     let b = [0.1f32, -0.2, 0.3];
     let sigma = 0.3f32;
     let gen_net = linear_generator(&w, &b, nz, d, batch);
-    let cfg = LangevinConfig { steps, step_size: 0.1, noise_scale: 0.1, metropolis: false };
+    let cfg = LangevinConfig { steps, step_size: 0.1, noise_scale: 0.1, ..Default::default() };
     let sampler = ZLangevin::new(g, &gen_net, batch, steps, sigma, Parameterisation::Reference);
     let xs = common::random(8, batch * d, -1.0, 1.0);
     let (x, z) = (g.upload(&xs), g.upload(&common::random(9, batch * nz, -1.0, 1.0)));

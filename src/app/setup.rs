@@ -60,7 +60,7 @@ impl Hyper {
     }
 
     fn overrides(&self) -> Vec<String> {
-        vec![
+        let mut o = vec![
             format!("train.batch_size={}", self.batch_size),
             format!("train.x_langevin.steps={}", self.x_steps),
             format!("train.x_langevin.step_size={:e}", self.x_step_size),
@@ -71,7 +71,12 @@ impl Hyper {
             format!("train.generator_optim.lr={:e}", self.generator_lr),
             format!("train.inference_optim.lr={:e}", self.inference_lr),
             format!("schedule.iterations={}", self.iterations),
-        ]
+        ];
+        if !self.x_metropolis {
+            // A preset's large steps belong to its Metropolis-adjusted chain (validate refuses them alone).
+            o.push("train.x_langevin.large_step_every=0".into());
+        }
+        o
     }
 }
 

@@ -84,7 +84,7 @@ impl TeachStep {
             steps: 1,
             step_size: (2.0 * self.step_size).sqrt(),
             noise_scale: self.noise,
-            metropolis: false,
+            ..LangevinConfig::default()
         }
     }
 

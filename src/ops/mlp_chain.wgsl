@@ -25,7 +25,8 @@
 //   moves from x to y_t with probability min(1, α), log α = (U(x) − U(y_t))/T + (‖y_t − x +
 //   drift·∇U(x)‖² − ‖x − y_t + drift·∇U(y_t)‖²)/(2·noise²), the uniform for row r being
 //   rng_uniform_at(seed, stream, (t + 2³¹, iteration), r). stats[t] and the results are
-//   those of the accepted states x; accepted[row] counts the accepted proposals.
+//   those of the accepted states x; accepted[row] counts the accepted proposals. Steps t with
+//   (t + 1) % large_every == 0 use the large step's drift and noise (step_coefficients).
 // chain_trace: one workgroup per t, a fixed-order sum over the rows (deterministic):
 //   energy chains: trace[t] = mean energy; target chains: trace[2t] = mean squared error per
 //   value, trace[2t + 1] = −(inv_two_var·Σ‖y − target‖² + ½Σ‖s‖²) / batch (the log posterior).
@@ -155,6 +156,14 @@ fn input_backward(base: u32, slot: u32) -> vec4<f32> {
     return g;
 }
 
+// METROPOLIS: (drift, noise, 1/(2·noise²)) of step t, the large step's on every large_every-th.
+fn step_coefficients(t: u32) -> vec3<f32> {
+    if (p.large_every > 0u && (t + 1u) % p.large_every == 0u) {
+        return vec3<f32>(p.large_drift, p.large_noise, p.large_inv_two_noise_var);
+    }
+    return vec3<f32>(p.drift, p.noise, p.inv_two_noise_var);
+}
+
 @compute @workgroup_size(WG)
 fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
     let base = gid.x * R * STRIDE4;
@@ -212,10 +221,11 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
                     cur_u[r] = y[r].x;
                     cur_g[r] = g;
                 } else {
-                    // s[r] is the proposal made at step t − 1.
-                    let fwd = s[r] - cur[r] + p.drift * cur_g[r];
-                    let bwd = cur[r] - s[r] + p.drift * g;
-                    let log_alpha = (cur_u[r] - y[r].x) * p.inv_temp + (dot(fwd, fwd) - dot(bwd, bwd)) * p.inv_two_noise_var;
+                    // s[r] is the proposal made at step t − 1, with that step's coefficients.
+                    let c = step_coefficients(t - 1u);
+                    let fwd = s[r] - cur[r] + c.x * cur_g[r];
+                    let bwd = cur[r] - s[r] + c.x * g;
+                    let log_alpha = (cur_u[r] - y[r].x) * p.inv_temp + (dot(fwd, fwd) - dot(bwd, bwd)) * c.z;
                     let u = rng_uniform_at(p.seed, p.stream, vec2<u32>((t - 1u) | 0x80000000u, p.iteration), row);
                     if (-rng_neg_log(u) < log_alpha) {
                         cur[r] = s[r];
@@ -228,7 +238,8 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
                     stats[(t * p.batch + row) * 2u] = cur_u[r];
                     stats[(t * p.batch + row) * 2u + 1u] = dot(cur[r], cur[r]);
                 }
-                s[r] = cur[r] - p.drift * cur_g[r] + p.noise * e;
+                let c = step_coefficients(t);
+                s[r] = cur[r] - c.x * cur_g[r] + c.y * e;
             } else {
                 s[r] = s[r] - p.drift * (g + p.prior * s[r]) + p.noise * e;
             }

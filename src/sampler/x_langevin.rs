@@ -16,7 +16,7 @@ use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::nn::{Engine, Grad, Network, Shape};
 use crate::ops::langevin::Proposal;
-use crate::ops::mlp_chain::{ChainArgs, ChainBuffers, ChainTarget, MlpLayout};
+use crate::ops::mlp_chain::{ChainArgs, ChainBuffers, ChainTarget, LargeStep, MlpLayout};
 use crate::ops::rng::RngDraw;
 use std::sync::OnceLock;
 
@@ -175,6 +175,10 @@ impl XLangevin {
                 stream: noise.stream,
                 iteration: noise.iteration,
                 metropolis: cfg.metropolis,
+                large_step: (cfg.metropolis && cfg.large_step_every > 0).then(|| {
+                    let (drift, noise) = cfg.large_step().coefficients(self.parameterisation);
+                    LargeStep { every: cfg.large_step_every, drift, noise }
+                }),
             };
             e.mlp_chain.run(enc, bufs, params, x, ChainTarget::Energy, &self.energy, &self.trace, &args);
             if cfg.metropolis {
@@ -223,7 +227,6 @@ impl XLangevin {
     ) {
         let d = self.example;
         let n = batch * d;
-        let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
         let gpu = &e.gpu;
         let m = self.metropolis.get_or_init(|| MetropolisBuffers {
             y: gpu.zeros(self.max_batch * d),
@@ -246,6 +249,7 @@ impl XLangevin {
         snapshot(enc, 0);
         for t in 0..cfg.steps {
             let step = t as u32;
+            let (drift, noise_scale) = cfg.step_coefficients(self.parameterisation, t);
             enc.copy_buffer_to_buffer(&x.buffer, 0, &m.y.buffer, 0, (n * 4) as u64);
             let draw = RngDraw::new(noise.seed, noise.stream, RngDraw::iteration_step(noise.iteration, step));
             e.langevin.step(enc, n, &m.y, &self.grad, drift, noise_scale, 0.0, draw);

@@ -175,6 +175,25 @@ impl TrainConfig {
                         (set x_langevin.metropolis)"
                 .into());
         }
+        if self.z_langevin.large_step_every > 0 {
+            return Err(
+                "z_langevin.large_step_every: large steps are for Metropolis-adjusted x-chains only".into()
+            );
+        }
+        let x = &self.x_langevin;
+        if x.large_step_every > 0 && !x.metropolis {
+            return Err(
+                "x_langevin.large_step_every needs x_langevin.metropolis = true: an unadjusted large \
+                        step would sample a biased law"
+                    .into(),
+            );
+        }
+        if x.large_step_every > 0 && !(x.large_step_size > 0.0 && x.large_step_size.is_finite()) {
+            return Err(format!(
+                "x_langevin.large_step_size must be positive when large_step_every is set, got {}",
+                x.large_step_size
+            ));
+        }
         if self.parameterisation == Parameterisation::Reference && self.x_langevin.noise_scale == 0.0 {
             return Err(
                 "x_langevin.noise_scale must be positive under the reference parameterisation (T = (n/s)²)"
