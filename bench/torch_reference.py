@@ -87,10 +87,10 @@ OPTIONAL_KEYS = {"labels", "crop", "resize",
                  # train.x_langevin.metropolis = true makes the x-chain Metropolis-adjusted
                  # (MALA), see Trainer.x_langevin (the Rust trainer has it too).
                  "metropolis",
-                 # train.x_langevin.large_step_every = K and large_step_size = L: every K-th
+                 # train.x_langevin.second_step_every = K and second_step_size = L: every K-th
                  # Metropolis-adjusted x-step uses step L instead of step_size (a mixture of
                  # exact kernels: local steps that find narrow wells, jumps between modes).
-                 "large_step_every", "large_step_size",
+                 "second_step_every", "second_step_size",
                  # Reference-only (not in the Rust trainer): train.x_langevin.jump_every = J
                  # adds a population jump after every J-th x-step, see Trainer.population_jump.
                  "jump_every",
@@ -495,15 +495,15 @@ class Trainer:
         if self.t["parameterisation"] != "paper":
             raise SystemExit("x_langevin.metropolis: paper parameterisation only (T = 1)")
         xl = self.t["x_langevin"]
-        every = int(xl.get("large_step_every", 0))
+        every = int(xl.get("second_step_every", 0))
         local = coefficients(xl, "paper")
-        large = coefficients({"step_size": xl.get("large_step_size", xl["step_size"])}, "paper")
+        second = coefficients({"step_size": xl.get("second_step_size", xl["step_size"])}, "paper")
         x = x.detach()
         e, g = self._energy_grad(x)
         accepted = 0.0
         steps = xl["steps"]
         for i in range(steps):
-            drift, noise = large if every > 0 and (i + 1) % every == 0 else local
+            drift, noise = second if every > 0 and (i + 1) % every == 0 else local
             var = noise * noise
             y = x - drift * g + noise * torch.randn_like(x)
             ey, gy = self._energy_grad(y)

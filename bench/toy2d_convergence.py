@@ -231,14 +231,21 @@ def confirm(name: str, toys=TOYS, seeds=SEEDS, iterations: int = CONFIRM_ITERATI
 FORKS: dict[str, list[str]] = {
     # Every 3rd Metropolis-adjusted x-step at 0.5 (jumps between squares), the others at 0.05
     # (local steps that follow the gradient into narrow wells).
-    "mix3_0.05": ["train.x_langevin.step_size=0.05", "train.x_langevin.large_step_every=3",
-                  "train.x_langevin.large_step_size=0.5"],
-    "mix2_0.02": ["train.x_langevin.step_size=0.02", "train.x_langevin.large_step_every=2",
-                  "train.x_langevin.large_step_size=0.5"],
+    "mix3_0.05": ["train.x_langevin.step_size=0.05", "train.x_langevin.second_step_every=3",
+                  "train.x_langevin.second_step_size=0.5"],
+    "mix2_0.02": ["train.x_langevin.step_size=0.02", "train.x_langevin.second_step_every=2",
+                  "train.x_langevin.second_step_size=0.5"],
 }
 
 # The same change from the start, to 10,000 iterations.
 COMBINED["cb_best_mala_mix3_0.05"] = COMBINED["cb_best_mala_xs0.5"] + FORKS["mix3_0.05"]
+# The forks say: small steps sharpen the squares' edges (mass off the squares 0.09 -> 0.05 in
+# 2,000 iterations) but fewer large steps let the square weights drift. So keep most steps
+# large and make every third a small local one (40 + 20 steps, the cost of the recipe), or
+# add 30 local steps to the 60 large ones (90 steps, 1.5x the cost).
+LOCAL3 = ["train.x_langevin.second_step_every=3", "train.x_langevin.second_step_size=0.02"]
+COMBINED["cb_best_mala_local3_0.02"] = COMBINED["cb_best_mala_xs0.5"] + LOCAL3
+COMBINED["cb_best_mala_k90_local3_0.02"] = COMBINED["cb_best_mala_xs0.5"] + LOCAL3 + ["train.x_langevin.steps=90"]
 
 
 def fork(name: str, toy: str, seed: int, at: int, iterations: int, children: list[str]) -> None:

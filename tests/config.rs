@@ -112,13 +112,13 @@ fn an_out_of_range_or_mistyped_value_is_an_error_that_names_it() {
     assert!(e.contains("z_langevin.metropolis"), "{e}");
     // Large steps only on Metropolis-adjusted x-chains, and with a size.
     let e =
-        resolve("toy2d", &["train.x_langevin.large_step_every=3", "train.x_langevin.large_step_size=0.5"])
+        resolve("toy2d", &["train.x_langevin.second_step_every=3", "train.x_langevin.second_step_size=0.5"])
             .unwrap_err();
-    assert!(e.contains("large_step_every") && e.contains("metropolis"), "{e}");
-    let e = resolve("checkerboard", &["train.x_langevin.large_step_every=3"]).unwrap_err();
-    assert!(e.contains("large_step_size"), "{e}");
-    let e = resolve("toy2d", &["train.z_langevin.large_step_every=2"]).unwrap_err();
-    assert!(e.contains("z_langevin.large_step_every"), "{e}");
+    assert!(e.contains("second_step_every") && e.contains("metropolis"), "{e}");
+    let e = resolve("checkerboard", &["train.x_langevin.second_step_every=3"]).unwrap_err();
+    assert!(e.contains("second_step_size"), "{e}");
+    let e = resolve("toy2d", &["train.z_langevin.second_step_every=2"]).unwrap_err();
+    assert!(e.contains("z_langevin.second_step_every"), "{e}");
 }
 
 #[test]
@@ -129,22 +129,22 @@ fn the_metropolis_correction_is_off_unless_set_and_round_trips_when_set() {
     let old: String = plain
         .to_toml()
         .lines()
-        .filter(|l| !l.starts_with("metropolis") && !l.starts_with("large_step"))
+        .filter(|l| !l.starts_with("metropolis") && !l.starts_with("second_step"))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert!(!old.contains("metropolis") && !old.contains("large_step"));
+    assert!(!old.contains("metropolis") && !old.contains("second_step"));
     assert_eq!(RunConfig::resolve(old.parse().unwrap(), &[], "older file").unwrap(), plain);
     let set = resolve(
         "toy2d",
         &[
             "train.x_langevin.metropolis=true",
-            "train.x_langevin.large_step_every=3",
-            "train.x_langevin.large_step_size=0.5",
+            "train.x_langevin.second_step_every=3",
+            "train.x_langevin.second_step_size=0.5",
         ],
     )
     .unwrap();
     let x = set.train.x_langevin;
-    assert!(x.metropolis && x.large_step_every == 3 && x.large_step_size == 0.5);
-    assert!(!x.is_large_step(0) && !x.is_large_step(1) && x.is_large_step(2) && x.is_large_step(5));
+    assert!(x.metropolis && x.second_step_every == 3 && x.second_step_size == 0.5);
+    assert!(!x.is_second_step(0) && !x.is_second_step(1) && x.is_second_step(2) && x.is_second_step(5));
     assert_eq!(RunConfig::resolve(set.to_toml().parse().unwrap(), &[], "round trip").unwrap(), set);
 }

@@ -62,7 +62,7 @@ fn check_against_cpu(what: &str, net: &Network, batch: usize, steps: usize, fit:
         stream: 3,
         iteration: 5,
         metropolis: false,
-        large_step: None,
+        second_step: None,
     };
     let kind = match fit {
         Some(coef) => ChainTarget::Fit { target: &target, coef, inv_two_var: 0.5 * coef },
@@ -116,7 +116,7 @@ fn check_gradient_by_finite_differences(what: &str, net: &Network, batch: usize,
         stream: 1,
         iteration: 0,
         metropolis: false,
-        large_step: None,
+        second_step: None,
     };
     let kind = match coef {
         Some(c) => ChainTarget::Fit { target: &target, coef: c as f32, inv_two_var: 0.0 },
@@ -252,15 +252,15 @@ fn fused_samplers_equal_the_per_layer_samplers() {
 
 /// The Metropolis-adjusted x-chain (MALA) in the whole-chain kernel against the per-layer
 /// path (itself checked against a CPU recomputation in tests/sampler.rs): same draws, so the
-/// same decisions, states and counts; with one step size, and with every third step large.
+/// same decisions, states and counts; with one step size, and with every third step at a second, larger one.
 #[test]
 fn fused_metropolis_chain_equals_the_per_layer_chain() {
     let plain = LangevinConfig { steps: 9, step_size: 0.3, metropolis: true, ..Default::default() };
     check_fused_metropolis(&plain);
     check_fused_metropolis(&LangevinConfig {
         step_size: 0.02,
-        large_step_every: 3,
-        large_step_size: 3.0,
+        second_step_every: 3,
+        second_step_size: 3.0,
         ..plain
     });
 }

@@ -171,16 +171,16 @@ fn metropolis_adjusted_x_langevin_samples_a_gaussian_energy_exactly_at_a_large_s
     assert!((0.2..0.95).contains(&rate), "acceptance rate {rate}");
 }
 
-/// Large steps mixed in (every 4th at 1.5, where an unadjusted step would diverge:
+/// A second, large step size mixed in (every 4th step at 1.5, where an unadjusted step would diverge:
 /// 1 − s/(2v) < 0 for v = 0.5) still sample the target exactly.
 #[test]
-fn metropolis_adjusted_x_langevin_with_large_steps_samples_a_gaussian_energy_exactly() {
+fn metropolis_adjusted_x_langevin_with_a_second_step_size_samples_a_gaussian_energy_exactly() {
     let cfg = LangevinConfig {
         steps: 200,
         step_size: 0.2,
         metropolis: true,
-        large_step_every: 4,
-        large_step_size: 1.5,
+        second_step_every: 4,
+        second_step_size: 1.5,
         ..Default::default()
     };
     let (m, c, rate) = sample_the_gaussian(&cfg, 12);
@@ -192,8 +192,9 @@ fn metropolis_adjusted_x_langevin_with_large_steps_samples_a_gaussian_energy_exa
 fn metropolis_adjusted_x_langevin_equals_cpu_recomputation_step_by_step() {
     let cfg = LangevinConfig { steps: 5, step_size: 0.6, metropolis: true, ..Default::default() };
     check_metropolis_steps(&cfg, |_| 0.6f32);
-    // Every second step large: step t (0-based) proposes with 1.2 when t is odd.
-    let mixed = LangevinConfig { steps: 6, step_size: 0.1, large_step_every: 2, large_step_size: 1.2, ..cfg };
+    // A second step size on every second step: step t (0-based) proposes with 1.2 when t is odd.
+    let mixed =
+        LangevinConfig { steps: 6, step_size: 0.1, second_step_every: 2, second_step_size: 1.2, ..cfg };
     check_metropolis_steps(&mixed, |t| if t % 2 == 1 { 1.2f32 } else { 0.1 });
 }
 

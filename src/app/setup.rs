@@ -73,8 +73,8 @@ impl Hyper {
             format!("schedule.iterations={}", self.iterations),
         ];
         if !self.x_metropolis {
-            // A preset's large steps belong to its Metropolis-adjusted chain (validate refuses them alone).
-            o.push("train.x_langevin.large_step_every=0".into());
+            // A preset's second step size belongs to its Metropolis-adjusted chain (validate refuses it alone).
+            o.push("train.x_langevin.second_step_every=0".into());
         }
         o
     }

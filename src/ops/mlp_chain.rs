@@ -181,13 +181,13 @@ pub struct ChainArgs {
     /// (MALA; `ops::langevin::Langevin::metropolis_accept` is the per-layer form). Needs noise > 0.
     pub metropolis: bool,
     /// With `metropolis`: every `every`-th step (the (t + 1) % every == 0 ones) proposes with
-    /// these coefficients instead (`sampler::LangevinConfig::large_step_every`); same temperature.
-    pub large_step: Option<LargeStep>,
+    /// these coefficients instead (`sampler::LangevinConfig::second_step_every`); same temperature.
+    pub second_step: Option<SecondStep>,
 }
 
-/// The large steps of a Metropolis-adjusted chain: which, and their update's coefficients.
+/// The second step size of a Metropolis-adjusted chain: on which steps, and its update's coefficients.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LargeStep {
+pub struct SecondStep {
     pub every: usize,
     pub drift: f32,
     pub noise: f32,
@@ -213,10 +213,10 @@ struct Params {
     layer: u32,
     inv_temp: f32,
     inv_two_noise_var: f32,
-    large_every: u32,
-    large_drift: f32,
-    large_noise: f32,
-    large_inv_two_noise_var: f32,
+    second_every: u32,
+    second_drift: f32,
+    second_noise: f32,
+    second_inv_two_noise_var: f32,
     _pad: u32,
 }
 
@@ -423,8 +423,8 @@ impl MlpChain {
         } else {
             (0.0, 0.0)
         };
-        let large = args.large_step.filter(|_| args.metropolis);
-        assert!(large.is_none_or(|l| l.every > 0 && l.noise > 0.0), "mlp_chain: a large step needs noise");
+        let second = args.second_step.filter(|_| args.metropolis);
+        assert!(second.is_none_or(|l| l.every > 0 && l.noise > 0.0), "mlp_chain: a second step needs noise");
         let mut p = Params {
             batch: args.batch as u32,
             steps: args.steps as u32,
@@ -439,10 +439,10 @@ impl MlpChain {
             inv_two_var,
             inv_temp,
             inv_two_noise_var,
-            large_every: large.map_or(0, |l| l.every as u32),
-            large_drift: large.map_or(0.0, |l| l.drift),
-            large_noise: large.map_or(0.0, |l| l.noise),
-            large_inv_two_noise_var: large.map_or(0.0, |l| 0.5 / (l.noise * l.noise)),
+            second_every: second.map_or(0, |l| l.every as u32),
+            second_drift: second.map_or(0.0, |l| l.drift),
+            second_noise: second.map_or(0.0, |l| l.noise),
+            second_inv_two_noise_var: second.map_or(0.0, |l| 0.5 / (l.noise * l.noise)),
             ..Params::default()
         };
         for (i, (&w, &b)) in mlp.weights.iter().zip(&mlp.biases).enumerate() {

@@ -26,7 +26,7 @@
 //   drift·∇U(x)‖² − ‖x − y_t + drift·∇U(y_t)‖²)/(2·noise²), the uniform for row r being
 //   rng_uniform_at(seed, stream, (t + 2³¹, iteration), r). stats[t] and the results are
 //   those of the accepted states x; accepted[row] counts the accepted proposals. Steps t with
-//   (t + 1) % large_every == 0 use the large step's drift and noise (step_coefficients).
+//   (t + 1) % second_every == 0 use the second step size's drift and noise (step_coefficients).
 // chain_trace: one workgroup per t, a fixed-order sum over the rows (deterministic):
 //   energy chains: trace[t] = mean energy; target chains: trace[2t] = mean squared error per
 //   value, trace[2t + 1] = −(inv_two_var·Σ‖y − target‖² + ½Σ‖s‖²) / batch (the log posterior).
@@ -156,10 +156,10 @@ fn input_backward(base: u32, slot: u32) -> vec4<f32> {
     return g;
 }
 
-// METROPOLIS: (drift, noise, 1/(2·noise²)) of step t, the large step's on every large_every-th.
+// METROPOLIS: (drift, noise, 1/(2·noise²)) of step t, the second step size's on every second_every-th.
 fn step_coefficients(t: u32) -> vec3<f32> {
-    if (p.large_every > 0u && (t + 1u) % p.large_every == 0u) {
-        return vec3<f32>(p.large_drift, p.large_noise, p.large_inv_two_noise_var);
+    if (p.second_every > 0u && (t + 1u) % p.second_every == 0u) {
+        return vec3<f32>(p.second_drift, p.second_noise, p.second_inv_two_noise_var);
     }
     return vec3<f32>(p.drift, p.noise, p.inv_two_noise_var);
 }

@@ -18,9 +18,9 @@ struct Params {
     layer: u32,                   // pack_hidden: which hidden layer
     inv_temp: f32,                // METROPOLIS: 1/T = 2·drift/noise²
     inv_two_noise_var: f32,       // METROPOLIS: 1/(2·noise²)
-    large_every: u32,             // METROPOLIS: steps t with (t + 1) % large_every == 0 (0: none)
-    large_drift: f32,             //   propose with these instead (the same temperature)
-    large_noise: f32,
-    large_inv_two_noise_var: f32,
+    second_every: u32,             // METROPOLIS: steps t with (t + 1) % second_every == 0 (0: none)
+    second_drift: f32,             //   propose with these instead (the same temperature)
+    second_noise: f32,
+    second_inv_two_noise_var: f32,
     _pad2: u32,
 }

@@ -37,16 +37,17 @@ pub struct LangevinConfig {
     /// Absent from older configuration files and checkpoints: off.
     #[serde(default)]
     pub metropolis: bool,
-    /// With `metropolis` only: every `large_step_every`-th step (the K-th, 2K-th, …) proposes
-    /// with `large_step_size` instead of `step_size` (0: never). Each step is then an exact
-    /// Metropolis-adjusted kernel, so the mixture still samples exp(−E/T): the small steps
-    /// follow the gradient into narrow wells, the large ones jump between modes
-    /// (docs/algorithm.md §12). Absent from older files: 0.
+    /// With `metropolis` only: every `second_step_every`-th step (the K-th, 2K-th, …) proposes
+    /// with `second_step_size` instead of `step_size` (0: never). Each step is an exact
+    /// Metropolis-adjusted kernel, so the chain still samples exp(−E/T), and it can do two
+    /// things no single step size does: large steps jump between modes, small ones follow the
+    /// gradient into narrow wells and along sharp edges (docs/algorithm.md §12). Absent from
+    /// older files: 0.
     #[serde(default)]
-    pub large_step_every: usize,
-    /// The large step's size, in the units of `step_size` (ignored while `large_step_every` is 0).
+    pub second_step_every: usize,
+    /// The second step size, in the units of `step_size` (ignored while `second_step_every` is 0).
     #[serde(default)]
-    pub large_step_size: f32,
+    pub second_step_size: f32,
 }
 
 impl LangevinConfig {
@@ -59,22 +60,22 @@ impl LangevinConfig {
         }
     }
 
-    /// Whether step t (0-based) is one of the large steps (`large_step_every`).
-    pub fn is_large_step(&self, t: usize) -> bool {
-        self.metropolis && self.large_step_every > 0 && (t + 1).is_multiple_of(self.large_step_every)
+    /// Whether step t (0-based) proposes with the second step size (`second_step_every`).
+    pub fn is_second_step(&self, t: usize) -> bool {
+        self.metropolis && self.second_step_every > 0 && (t + 1).is_multiple_of(self.second_step_every)
     }
 
-    /// The large step's settings: `large_step_size`, with the noise scale scaled alike under
-    /// the reference parameterisation so that its temperature (n/s)² is the chain's own.
-    pub fn large_step(&self) -> Self {
-        let ratio = if self.step_size > 0.0 { self.large_step_size / self.step_size } else { 0.0 };
-        Self { step_size: self.large_step_size, noise_scale: self.noise_scale * ratio, ..*self }
+    /// The settings of the second step size: `second_step_size`, with the noise scale scaled
+    /// alike under the reference parameterisation so that its temperature (n/s)² is the chain's own.
+    pub fn second_step(&self) -> Self {
+        let ratio = if self.step_size > 0.0 { self.second_step_size / self.step_size } else { 0.0 };
+        Self { step_size: self.second_step_size, noise_scale: self.noise_scale * ratio, ..*self }
     }
 
-    /// [`LangevinConfig::coefficients`] of step t (0-based): the large step's on the steps
-    /// [`LangevinConfig::is_large_step`] names.
+    /// [`LangevinConfig::coefficients`] of step t (0-based): the second step size's on the steps
+    /// [`LangevinConfig::is_second_step`] names.
     pub fn step_coefficients(&self, p: Parameterisation, t: usize) -> (f32, f32) {
-        if self.is_large_step(t) { self.large_step().coefficients(p) } else { self.coefficients(p) }
+        if self.is_second_step(t) { self.second_step().coefficients(p) } else { self.coefficients(p) }
     }
 
     /// The temperature the chain samples at: 1 for the paper's form, (n/s)² for the code's.

@@ -16,7 +16,7 @@ use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::nn::{Engine, Grad, Network, Shape};
 use crate::ops::langevin::Proposal;
-use crate::ops::mlp_chain::{ChainArgs, ChainBuffers, ChainTarget, LargeStep, MlpLayout};
+use crate::ops::mlp_chain::{ChainArgs, ChainBuffers, ChainTarget, MlpLayout, SecondStep};
 use crate::ops::rng::RngDraw;
 use std::sync::OnceLock;
 
@@ -175,9 +175,9 @@ impl XLangevin {
                 stream: noise.stream,
                 iteration: noise.iteration,
                 metropolis: cfg.metropolis,
-                large_step: (cfg.metropolis && cfg.large_step_every > 0).then(|| {
-                    let (drift, noise) = cfg.large_step().coefficients(self.parameterisation);
-                    LargeStep { every: cfg.large_step_every, drift, noise }
+                second_step: (cfg.metropolis && cfg.second_step_every > 0).then(|| {
+                    let (drift, noise) = cfg.second_step().coefficients(self.parameterisation);
+                    SecondStep { every: cfg.second_step_every, drift, noise }
                 }),
             };
             e.mlp_chain.run(enc, bufs, params, x, ChainTarget::Energy, &self.energy, &self.trace, &args);

@@ -104,7 +104,7 @@ impl ZLangevin {
                 stream: noise.stream,
                 iteration: noise.iteration,
                 metropolis: false,
-                large_step: None,
+                second_step: None,
             };
             let target = ChainTarget::Fit { target: x, coef, inv_two_var: 0.5 / var };
             e.mlp_chain.run(enc, bufs, &generator.bufs().params, z, target, &self.g, &self.trace, &args);

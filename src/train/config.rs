@@ -175,23 +175,24 @@ impl TrainConfig {
                         (set x_langevin.metropolis)"
                 .into());
         }
-        if self.z_langevin.large_step_every > 0 {
+        if self.z_langevin.second_step_every > 0 {
             return Err(
-                "z_langevin.large_step_every: large steps are for Metropolis-adjusted x-chains only".into()
+                "z_langevin.second_step_every: a second step size is for Metropolis-adjusted x-chains only"
+                    .into(),
             );
         }
         let x = &self.x_langevin;
-        if x.large_step_every > 0 && !x.metropolis {
+        if x.second_step_every > 0 && !x.metropolis {
             return Err(
-                "x_langevin.large_step_every needs x_langevin.metropolis = true: an unadjusted large \
+                "x_langevin.second_step_every needs x_langevin.metropolis = true: an unadjusted chain \
                         step would sample a biased law"
                     .into(),
             );
         }
-        if x.large_step_every > 0 && !(x.large_step_size > 0.0 && x.large_step_size.is_finite()) {
+        if x.second_step_every > 0 && !(x.second_step_size > 0.0 && x.second_step_size.is_finite()) {
             return Err(format!(
-                "x_langevin.large_step_size must be positive when large_step_every is set, got {}",
-                x.large_step_size
+                "x_langevin.second_step_size must be positive when second_step_every is set, got {}",
+                x.second_step_size
             ));
         }
         if self.parameterisation == Parameterisation::Reference && self.x_langevin.noise_scale == 0.0 {
