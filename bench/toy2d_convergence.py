@@ -282,6 +282,40 @@ def at(curve, it, key="loglik"):
     return None
 
 
+def fork_plot(parent: Path, plt, lines: list[str]) -> None:
+    """The run a fork started from (its full-length file under confirm/, when there is one)
+    and each fork, EMA log-likelihood over iterations: docs/convergence/fork_<parent>.png."""
+    stem, at_ = parent.stem.rsplit("_at", 1)
+    full = OUT / "confirm" / f"{stem}.jsonl"
+    head, base = read(full if full.exists() else parent)
+    opt = head["optimum"]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot([r["iteration"] for r in base], [r.get("loglik_ema") for r in base], color="k", lw=2,
+            label=f"{stem} (no change)")
+    lines += ["", f"Forks of `{stem}` at {at_} (EMA log-likelihood):", "",
+              "| run | 7k | 8k | 9k | 10k | gap 10k |", "|---|---|---|---|---|---|"]
+    for f in sorted(parent.parent.glob(f"{parent.stem}_*.jsonl")):
+        c = [r for r in read(f)[1] if r["iteration"] >= int(at_)]
+        ax.plot([r["iteration"] for r in c], [r.get("loglik_ema") for r in c], lw=1.5, label=f.stem[len(parent.stem) + 1:])
+    for name, c in [("no change", base)] + [(f.stem[len(parent.stem) + 1:], read(f)[1])
+                                             for f in sorted(parent.parent.glob(f"{parent.stem}_*.jsonl"))]:
+        v = [at(c, k, "loglik_ema") for k in (7000, 8000, 9000, 10000)]
+        gap = "—" if v[-1] is None else f"{opt - v[-1]:.3f}"
+        lines.append(f"| {name} | " + " | ".join("—" if x is None else f"{x:.3f}" for x in v) + f" | {gap} |")
+    ax.axhline(opt, color="k", ls="--", lw=1, label="optimum")
+    ax.axhline(opt - 0.1, color="k", ls=":", lw=1, label="optimum − 0.1")
+    ax.axvline(int(at_), color="grey", lw=1)
+    ax.set_ylim(opt - 0.5, opt + 0.05)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("held-out log-likelihood, EMA weights (nats)")
+    ax.set_title(f"forks of {stem} at {at_}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(OUT / f"fork_{stem}.png", dpi=90)
+    plt.close(fig)
+
+
 def report() -> None:
     import matplotlib
 
@@ -378,6 +412,9 @@ def report() -> None:
         fig.tight_layout()
         fig.savefig(OUT / f"confirm_{name}.png", dpi=90)
         plt.close(fig)
+    for parent in sorted((OUT / "fork").glob("*_at*.jsonl")):  # a run and its forks (fork above)
+        if parent.stem.split("_at")[-1].isdigit():
+            fork_plot(parent, plt, lines)
     for f in sorted((OUT / "npz").glob("*.npz")):  # density images of the probe's final grid energies
         import numpy as np
         d = np.load(f)

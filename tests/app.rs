@@ -10,7 +10,7 @@
 mod common;
 
 use dualmcmc::app::App;
-use dualmcmc::app::setup::{DataChoice, PRESETS, Setup, TOY_PRESETS};
+use dualmcmc::app::setup::{DataChoice, Hyper, PRESETS, Setup, TOY_PRESETS};
 use dualmcmc::app::state::{AppState, Tab};
 use dualmcmc::app::worker::{Command, WorkerHandle};
 use eframe::egui;
@@ -330,6 +330,22 @@ fn the_toy_presets_come_first_in_the_list() {
         let toy = matches!(cfg.data, dualmcmc::config::DataConfig::Toy2d { .. });
         assert_eq!(toy, i < TOY_PRESETS, "preset {name}");
     }
+}
+
+/// The MALA switch turned off on a chain with a second step size (which needs the Metropolis
+/// correction) drops the second step size rather than making the settings invalid.
+#[test]
+fn switching_mala_off_drops_the_second_step_size() {
+    let mut setup = Setup::preset("checkerboard");
+    setup.overrides =
+        vec!["train.x_langevin.second_step_every=3".into(), "train.x_langevin.second_step_size=0.02".into()];
+    let with = setup.resolve().unwrap();
+    assert_eq!(with.train.x_langevin.second_step_every, 3);
+    setup.hyper = Some(Hyper { x_metropolis: false, ..Hyper::of(&with) });
+    let without = setup.resolve().unwrap();
+    assert!(!without.train.x_langevin.metropolis && without.train.x_langevin.second_step_every == 0);
+    setup.hyper = Some(Hyper::of(&with));
+    assert_eq!(setup.resolve().unwrap().train.x_langevin, with.train.x_langevin, "on, it is kept");
 }
 
 #[test]

@@ -183,11 +183,9 @@ impl TrainConfig {
         }
         let x = &self.x_langevin;
         if x.second_step_every > 0 && !x.metropolis {
-            return Err(
-                "x_langevin.second_step_every needs x_langevin.metropolis = true: an unadjusted chain \
-                        step would sample a biased law"
-                    .into(),
-            );
+            return Err("x_langevin.second_step_every needs x_langevin.metropolis = true: only the \
+                        Metropolis-adjusted chain stays exact at both step sizes"
+                .into());
         }
         if x.second_step_every > 0 && !(x.second_step_size > 0.0 && x.second_step_size.is_finite()) {
             return Err(format!(
