@@ -365,7 +365,11 @@ def report() -> None:
         plt.close(fig)
     for name in sorted({f.stem.split("_8gaussians")[0].split("_25gaussians")[0].split("_checkerboard")[0]
                         for f in (OUT / "confirm").glob("*.jsonl")}):
-        fig, axes = plt.subplots(1, len(TOYS), figsize=(5 * len(TOYS), 4.2))
+        toys = [t for t in TOYS if any((OUT / "confirm" / f"{name}_{t}_s{s}.jsonl").exists() for s in SEEDS)]
+        if not toys:  # only stopped runs
+            continue
+        fig, axes = plt.subplots(1, len(toys), figsize=(5 * len(toys) + 1, 4.2), squeeze=False)
+        axes = axes[0]
         lines.append("")
         lines.append(f"Confirmation of `{name}`:")
         lines.append("")
@@ -373,7 +377,7 @@ def report() -> None:
                      "gap 10k (EMA) | 10k within 0.1 | stays |")
         lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         lowest = {}
-        for ax, toy in zip(axes, TOYS):
+        for ax, toy in zip(axes, toys):
             opt = None
             for seed in SEEDS:
                 f = OUT / "confirm" / f"{name}_{toy}_s{seed}.jsonl"

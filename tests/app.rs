@@ -359,7 +359,8 @@ fn the_checkerboard_preset_brings_its_recipe_and_keeps_the_toy_list() {
     assert!(h.state().state.errors.is_empty(), "{:?}", h.state().state.errors);
     let info = h.state().state.session.as_ref().unwrap();
     assert_eq!(info.toy.map(|t| t.name()), Some("checkerboard"));
-    assert!(info.cfg.train.x_langevin.metropolis && info.cfg.train.x_langevin.step_size == 0.5);
+    let x = info.cfg.train.x_langevin;
+    assert!(x.metropolis && x.step_size == 0.5 && x.second_step_every == 3 && x.second_step_size == 0.02);
     h.get_by_label("toy"); // a 2-D preset keeps the toy picker
 }
 

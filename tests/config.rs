@@ -34,7 +34,9 @@ fn the_checkerboard_preset_is_the_measured_recipe() {
         "train.inference_optim.lr=1e-3",
         "train.x_langevin.metropolis=true",
         "train.x_langevin.step_size=0.5",
-        "schedule.iterations=3000",
+        "train.x_langevin.second_step_every=3",
+        "train.x_langevin.second_step_size=0.02",
+        "schedule.iterations=10000",
     ];
     assert_eq!(resolve("checkerboard", &[]).unwrap(), resolve("toy2d", &recipe).unwrap());
 }
@@ -110,12 +112,12 @@ fn an_out_of_range_or_mistyped_value_is_an_error_that_names_it() {
     assert!(e.contains("sideways") || e.contains("x_init"), "{e}");
     let e = resolve("toy2d", &["train.z_langevin.metropolis=true"]).unwrap_err();
     assert!(e.contains("z_langevin.metropolis"), "{e}");
-    // Large steps only on Metropolis-adjusted x-chains, and with a size.
+    // A second step size only on Metropolis-adjusted x-chains, and a positive one.
     let e =
         resolve("toy2d", &["train.x_langevin.second_step_every=3", "train.x_langevin.second_step_size=0.5"])
             .unwrap_err();
     assert!(e.contains("second_step_every") && e.contains("metropolis"), "{e}");
-    let e = resolve("checkerboard", &["train.x_langevin.second_step_every=3"]).unwrap_err();
+    let e = resolve("checkerboard", &["train.x_langevin.second_step_size=0"]).unwrap_err();
     assert!(e.contains("second_step_size"), "{e}");
     let e = resolve("toy2d", &["train.z_langevin.second_step_every=2"]).unwrap_err();
     assert!(e.contains("z_langevin.second_step_every"), "{e}");

@@ -131,7 +131,7 @@ pub enum BenchWhat {
     /// Our iteration against the same iteration in PyTorch (bench/torch_reference.py),
     /// alternating A B A B in one session; skipped with a hint when PyTorch is missing.
     Compare {
-        /// toy2d or fmnist.
+        /// toy2d, checkerboard or fmnist.
         #[arg(long, default_value = "toy2d")]
         preset: String,
         /// Timings of each side.
