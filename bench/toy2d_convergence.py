@@ -256,7 +256,7 @@ def fork(name: str, toy: str, seed: int, at: int, iterations: int, children: lis
     stem = f"{name}_{toy}_s{seed}_at{at}"
     cmd = [PY, str(ROOT / "bench" / "checkerboard_probe.py"), "--iterations", str(iterations),
            "--eval-every", str(EVAL_EVERY), "--heldout", str(HELDOUT), "--ema", str(EMA),
-           "--out", str(folder / f"{stem}.jsonl"), "--npz", str(OUT / "npz" / f"fork_{stem}.npz"),
+           "--out", str(folder / f"{stem}.jsonl"), "--npz", str(OUT / "npz" / "fork.npz"),  # fork_<child>.npz
            "--fork-at", str(at)]
     for child in children:
         cmd += ["--fork", f"{stem}_{child}:" + ",".join(FORKS[child])]
