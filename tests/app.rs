@@ -362,6 +362,8 @@ fn the_checkerboard_preset_brings_its_recipe_and_keeps_the_toy_list() {
     let x = info.cfg.train.x_langevin;
     assert!(x.metropolis && x.step_size == 0.5 && x.second_step_every == 3 && x.second_step_size == 0.02);
     h.get_by_label("toy"); // a 2-D preset keeps the toy picker
+    h.run_steps(2);
+    h.get_by_label("steps 3, 6, …: 0.02"); // the second step size is shown beside the MALA switch
 }
 
 #[test]

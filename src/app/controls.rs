@@ -199,6 +199,7 @@ fn typed_path(text: &str) -> Option<PathBuf> {
 
 fn hyperparameters(app: &mut App, ui: &mut egui::Ui) {
     ui.heading("Hyperparameters");
+    let x_chain = app.state.session.as_ref().map(|s| s.cfg.train.x_langevin);
     let h = &mut app.state.hyper;
     egui::Grid::new("hyper").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
         let row = |ui: &mut egui::Ui, label: &str, w: egui::DragValue<'_>| {
@@ -214,6 +215,16 @@ fn hyperparameters(app: &mut App, ui: &mut egui::Ui) {
              step can jump between modes",
         );
         ui.end_row();
+        if let Some(x) = x_chain.filter(|x| h.x_metropolis && x.second_step_every > 0) {
+            let k = x.second_step_every;
+            ui.label("x second step");
+            ui.label(format!("steps {k}, {}, …: {}", 2 * k, x.second_step_size)).on_hover_text(
+                "from the preset (train.x_langevin.second_step_every, second_step_size): these steps \
+                 propose with a second step size, still Metropolis-adjusted; small ones among large \
+                 ones sample sharp edges",
+            );
+            ui.end_row();
+        }
         row(ui, "z-Langevin steps", egui::DragValue::new(&mut h.z_steps).range(0..=200));
         row(ui, "z step size", egui::DragValue::new(&mut h.z_step_size).speed(0.001).range(1e-5..=10.0));
         row(ui, "EBM learning rate", learning_rate(&mut h.ebm_lr));
