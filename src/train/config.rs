@@ -183,8 +183,9 @@ impl TrainConfig {
         }
         let x = &self.x_langevin;
         if x.second_step_every > 0 && !x.metropolis {
-            return Err("x_langevin.second_step_every needs x_langevin.metropolis = true: only the \
-                        Metropolis-adjusted chain stays exact at both step sizes"
+            return Err("x_langevin.second_step_every needs train.x_langevin.metropolis = true (only the \
+                        Metropolis-adjusted chain stays exact at both step sizes); without it set \
+                        train.x_langevin.second_step_every=0"
                 .into());
         }
         if x.second_step_every > 0 && !(x.second_step_size > 0.0 && x.second_step_size.is_finite()) {
