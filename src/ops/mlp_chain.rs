@@ -423,7 +423,7 @@ impl MlpChain {
         } else {
             (0.0, 0.0)
         };
-        let second = args.second_step.filter(|_| args.metropolis);
+        let second = args.second_step; // read by the METROPOLIS kernel only
         assert!(second.is_none_or(|l| l.every > 0 && l.noise > 0.0), "mlp_chain: a second step needs noise");
         let mut p = Params {
             batch: args.batch as u32,

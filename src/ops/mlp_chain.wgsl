@@ -208,6 +208,9 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (!METROPOLIS && t == p.steps) { break; }
         hidden_backward(base);
         let counter = vec2<u32>(t, p.iteration);   // (low, high) words: iteration · 2³² + t
+        // METROPOLIS: the coefficients of this step's proposal and of the previous one's.
+        let c_now = step_coefficients(t);
+        let c_prev = step_coefficients(max(t, 1u) - 1u);
         for (var r = 0u; r < R; r++) {
             let g = input_backward(base + r * STRIDE4, slot0);
             let row = min(gid.x * R + r, p.batch - 1u);
@@ -222,10 +225,9 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
                     cur_g[r] = g;
                 } else {
                     // s[r] is the proposal made at step t − 1, with that step's coefficients.
-                    let c = step_coefficients(t - 1u);
-                    let fwd = s[r] - cur[r] + c.x * cur_g[r];
-                    let bwd = cur[r] - s[r] + c.x * g;
-                    let log_alpha = (cur_u[r] - y[r].x) * p.inv_temp + (dot(fwd, fwd) - dot(bwd, bwd)) * c.z;
+                    let fwd = s[r] - cur[r] + c_prev.x * cur_g[r];
+                    let bwd = cur[r] - s[r] + c_prev.x * g;
+                    let log_alpha = (cur_u[r] - y[r].x) * p.inv_temp + (dot(fwd, fwd) - dot(bwd, bwd)) * c_prev.z;
                     let u = rng_uniform_at(p.seed, p.stream, vec2<u32>((t - 1u) | 0x80000000u, p.iteration), row);
                     if (-rng_neg_log(u) < log_alpha) {
                         cur[r] = s[r];
@@ -238,8 +240,7 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
                     stats[(t * p.batch + row) * 2u] = cur_u[r];
                     stats[(t * p.batch + row) * 2u + 1u] = dot(cur[r], cur[r]);
                 }
-                let c = step_coefficients(t);
-                s[r] = cur[r] - c.x * cur_g[r] + c.y * e;
+                s[r] = cur[r] - c_now.x * cur_g[r] + c_now.y * e;
             } else {
                 s[r] = s[r] - p.drift * (g + p.prior * s[r]) + p.noise * e;
             }
