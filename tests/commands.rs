@@ -504,7 +504,7 @@ fn the_binary_names_a_missing_input_and_exits_non_zero_without_a_panic() {
 #[test]
 fn eval_measures_toy_and_image_runs_and_writes_json_and_markdown() {
     let run = toy_run();
-    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, 300, None).unwrap();
+    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, Some(300), None).unwrap();
     let m = &report["metrics"];
     let (ll, opt) =
         (m["log_likelihood_nats"].as_f64().unwrap(), m["optimum_log_likelihood_nats"].as_f64().unwrap());
@@ -514,9 +514,23 @@ fn eval_measures_toy_and_image_runs_and_writes_json_and_markdown() {
     assert!(run.join("eval.json").is_file());
     let md = std::fs::read_to_string(run.join("eval.md")).unwrap();
     assert!(md.contains("| log_likelihood_nats |"), "{md}");
+    assert!(md.contains("`optimum_log_likelihood_nats`") && !md.contains("frechet"), "2-D legend: {md}");
+
+    // By default a 2-D run is scored on the held-out points `train` measured it on, with
+    // the weights it reported (the averages): the same figure as its last metrics line.
+    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, None, None).unwrap();
+    let m = &report["metrics"];
+    assert_eq!(m["held_out_samples"].as_u64(), Some(10_000));
+    let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    let trained = last["log_likelihood_ema"].as_f64().unwrap();
+    let (ll, opt) =
+        (m["log_likelihood_nats"].as_f64().unwrap(), m["optimum_log_likelihood_nats"].as_f64().unwrap());
+    assert!((ll - trained).abs() < 1e-9, "eval {ll}, train's last measurement {trained}");
+    assert!((opt - last["optimum_log_likelihood"].as_f64().unwrap()).abs() < 1e-9, "optimum {opt}: {last}");
 
     let run = image_run();
-    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, 8, None).unwrap();
+    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, Some(8), None).unwrap();
     let m = &report["metrics"];
     assert_eq!(m["examples"].as_u64(), Some(8));
     for key in ["reconstruction_mse_inference_only", "reconstruction_mse_after_z_langevin"] {
@@ -544,7 +558,7 @@ fn eval_measures_toy_and_image_runs_and_writes_json_and_markdown() {
     let spec = FeatureNetSpec { input: [1, 8, 8], width: 2, features: 5, classes: 2 };
     let net = FeatureNet::new(engine_arc(), spec, 4, 3).unwrap();
     net.save(&features, &FeatureNetInfo::default()).unwrap();
-    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, 12, Some(&features)).unwrap();
+    let report = dualmcmc::eval::run_eval::eval(engine_arc(), run, Some(12), Some(&features)).unwrap();
     let m = &report["metrics"];
     for key in ["frechet_distance_generator_samples", "frechet_distance_revised_samples"] {
         let d = m[key].as_f64().unwrap();
@@ -555,7 +569,7 @@ fn eval_measures_toy_and_image_runs_and_writes_json_and_markdown() {
     let other = dir.path().join("other.safetensors");
     let spec = FeatureNetSpec { input: [3, 8, 8], ..spec };
     FeatureNet::new(engine_arc(), spec, 4, 3).unwrap().save(&other, &FeatureNetInfo::default()).unwrap();
-    let err = dualmcmc::eval::run_eval::eval(engine_arc(), run, 12, Some(&other)).unwrap_err();
+    let err = dualmcmc::eval::run_eval::eval(engine_arc(), run, Some(12), Some(&other)).unwrap_err();
     assert!(format!("{err:#}").contains("other.safetensors"), "{err:#}");
 }
 

@@ -117,6 +117,8 @@ fn an_out_of_range_or_mistyped_value_is_an_error_that_names_it() {
         resolve("toy2d", &["train.x_langevin.second_step_every=3", "train.x_langevin.second_step_size=0.5"])
             .unwrap_err();
     assert!(e.contains("second_step_every") && e.contains("metropolis"), "{e}");
+    let e = resolve("checkerboard", &["train.x_langevin.second_step_every=1"]).unwrap_err();
+    assert!(e.contains("second_step_every = 1") && e.contains("step_size=0.02"), "{e}");
     let e = resolve("checkerboard", &["train.x_langevin.second_step_size=0"]).unwrap_err();
     assert!(e.contains("second_step_size"), "{e}");
     let e = resolve("toy2d", &["train.z_langevin.second_step_every=2"]).unwrap_err();

@@ -16,9 +16,10 @@ pub struct EvalArgs {
     #[arg(long = "run", value_name = "RUN_FOLDER", conflicts_with = "run")]
     pub run_flag: Option<std::path::PathBuf>,
     /// Examples per measurement: real and generated images for the Fréchet distance,
-    /// held-out images for reconstruction, held-out points for 2-D runs.
-    #[arg(long, default_value_t = 1000)]
-    pub n: usize,
+    /// held-out images for reconstruction (default 1000), held-out points for 2-D runs
+    /// (default 10,000, the points `train` measures its log-likelihood on).
+    #[arg(long)]
+    pub n: Option<usize>,
     /// Feature network for the Fréchet distance (a `train-classifier` safetensors file);
     /// default: the shipped Fashion-MNIST one, for 1×28×28 runs.
     #[arg(long, value_name = "FILE")]
@@ -56,13 +57,14 @@ fn eval_samples(engine: Arc<Engine>, args: &EvalArgs, path: &std::path::Path) ->
         (None, None) => usage!("--samples needs a run folder or --preset for the reference data"),
     };
     let a = super::npy::read_npy(path)?;
+    let n = crate::eval::run_eval::examples_per_measurement(args.n, &cfg.data);
     let report = crate::eval::samples::eval_samples(
         engine,
         &cfg,
         path,
         &a.shape,
         &a.values,
-        args.n,
+        n,
         args.features.as_deref(),
     )?;
     crate::put!("{}", serde_json::to_string_pretty(&report)?);
@@ -111,7 +113,7 @@ fn check_n(n: usize) -> anyhow::Result<()> {
 }
 
 pub fn eval(engine: Arc<Engine>, args: &EvalArgs) -> anyhow::Result<()> {
-    check_n(args.n)?;
+    args.n.map(check_n).transpose()?;
     if let Some(samples) = &args.samples {
         return eval_samples(engine, args, samples);
     }

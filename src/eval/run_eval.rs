@@ -31,10 +31,31 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Evaluates the run in `dir` on `n` examples per measurement with the feature network at
-/// `features` (default: the shipped one where it fits); returns the JSON it wrote.
-pub fn eval(engine: Arc<Engine>, dir: &Path, n: usize, features: Option<&Path>) -> anyhow::Result<Value> {
+/// Examples per measurement of image data when the user names none.
+pub const DEFAULT_IMAGES: usize = 1000;
+
+/// `n`, or the default for `data`: [`PROGRESS_HELD_OUT`] points for 2-D data (so that `eval`
+/// scores the same held-out points as `train`), [`DEFAULT_IMAGES`] images otherwise.
+pub fn examples_per_measurement(n: Option<usize>, data: &DataConfig) -> usize {
+    let default = match data {
+        DataConfig::Toy2d { .. } => PROGRESS_HELD_OUT,
+        _ => DEFAULT_IMAGES,
+    };
+    n.unwrap_or(default)
+}
+
+/// Evaluates the run in `dir` on `n` examples per measurement (default
+/// [`examples_per_measurement`]) with the feature network at `features` (default: the
+/// shipped one where it fits); returns the JSON it wrote.
+pub fn eval(
+    engine: Arc<Engine>,
+    dir: &Path,
+    n: Option<usize>,
+    features: Option<&Path>,
+) -> anyhow::Result<Value> {
     let session = Session::open(engine, dir)?;
+    crate::say!("using the {} weights", session.weights_in_use());
+    let n = examples_per_measurement(n, &session.cfg.data);
     let report = measure(&session, n, features)?;
     let report = json!({ "run": dir.display().to_string(), "iteration": session.iteration(), "weights": session.weights_in_use(), "metrics": report });
     let json_path = dir.join("eval.json");
@@ -326,18 +347,11 @@ fn image_eval(cfg: &RunConfig, t: &Trainer, n: usize, features: Option<&Path>) -
 
 fn markdown(report: &Value) -> String {
     let mut md = format!(
-        "# Evaluation of {} (iteration {}, {} weights)\n\n\
-         - `frechet_distance_*`: squared Fréchet distance between Gaussians fitted to classifier \
-         features of training images and of the named images (feature units²; lower is better). \
-         Computed with our own feature network, so it is not FID and not comparable with published \
-         FIDs; `frechet_distance_held_out_data` (real against real) is the floor at this n.\n\
-         - `reconstruction_mse_*`: mean squared error per value, images in [−1, 1]; `psnr_db_*` and \
-         `ssim_*` (higher is better) of the images mapped to [0, 1].\n\
-         - `*_inference_only`: g(z₀) at the start of the z-chain; `*_after_z_langevin`: g(z̃) after it.\n\
-         - `mean_energy_*`: E(x) = −f(x), lower is more probable.\n\n| metric | value |\n|---|---|\n",
+        "# Evaluation of {} (iteration {}, {} weights)\n\n{}\n| metric | value |\n|---|---|\n",
         report["run"].as_str().unwrap_or("?"),
         report["iteration"],
         report["weights"].as_str().unwrap_or("trained"),
+        legend(report["metrics"].get("log_likelihood_nats").is_some()),
     );
     if let Some(m) = report["metrics"].as_object() {
         for (k, v) in m {
@@ -349,4 +363,29 @@ fn markdown(report: &Value) -> String {
         }
     }
     md
+}
+
+/// What `eval.md`'s metrics mean, for a 2-D run or an image run.
+fn legend(two_d: bool) -> &'static str {
+    match two_d {
+        true => {
+            "- `log_likelihood_nats`: average log-density of the held-out points under the EBM, \
+                 normalised on the evaluation grid (nats; higher is better); \
+                 `optimum_log_likelihood_nats`: the same under the data's own density, the most a model can reach.\n\
+                 - `modes_reached_by_revised_samples`, `revised_samples_near_a_mode` (mixtures): modes with a \
+                 revised sample within 3 standard deviations, and the share of samples that are.\n\
+                 - `reconstruction_mse_*`: mean squared error per coordinate of the held-out points; \
+                 `*_inference_only`: g(z₀) at the start of the z-chain; `*_after_z_langevin`: g(z̃) after it.\n"
+        }
+        false => {
+            "- `frechet_distance_*`: squared Fréchet distance between Gaussians fitted to classifier \
+                  features of training images and of the named images (feature units²; lower is better). \
+                  Computed with our own feature network, so it is not FID and not comparable with published \
+                  FIDs; `frechet_distance_held_out_data` (real against real) is the floor at this n.\n\
+                  - `reconstruction_mse_*`: mean squared error per value, images in [−1, 1]; `psnr_db_*` and \
+                  `ssim_*` (higher is better) of the images mapped to [0, 1].\n\
+                  - `*_inference_only`: g(z₀) at the start of the z-chain; `*_after_z_langevin`: g(z̃) after it.\n\
+                  - `mean_energy_*`: E(x) = −f(x), lower is more probable.\n"
+        }
+    }
 }

@@ -188,6 +188,14 @@ impl TrainConfig {
                         train.x_langevin.second_step_every=0"
                 .into());
         }
+        if x.second_step_every == 1 {
+            return Err(format!(
+                "x_langevin.second_step_every = 1 would make every step use second_step_size ({}) and \
+                 leave step_size unused: set train.x_langevin.step_size={} and second_step_every=0, or \
+                 take every 2nd step or fewer",
+                x.second_step_size, x.second_step_size
+            ));
+        }
         if x.second_step_every > 0 && !(x.second_step_size > 0.0 && x.second_step_size.is_finite()) {
             return Err(format!(
                 "x_langevin.second_step_size must be positive when second_step_every is set, got {}",
