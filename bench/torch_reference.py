@@ -91,9 +91,14 @@ OPTIONAL_KEYS = {"labels", "crop", "resize",
                  # Metropolis-adjusted x-step uses step L instead of step_size (a mixture of
                  # exact kernels: local steps that find narrow wells, jumps between modes).
                  "second_step_every", "second_step_size",
-                 # Reference-only (not in the Rust trainer): train.x_langevin.jump_every = J
-                 # adds a population jump after every J-th x-step, see Trainer.population_jump.
+                 # train.x_langevin.jump_every = J adds a population jump after every J-th
+                 # x-step, see Trainer.population_jump (the Rust trainer has it with
+                 # metropolis = true).
                  "jump_every",
+                 # train.x_langevin.box_half_width = D makes the x-chain's target exp(-E)
+                 # restricted to [-D, D]^d (Metropolis-adjusted moves and jumps that leave the
+                 # box are rejected), see Trainer.in_box (the Rust trainer has it too).
+                 "box_half_width",
                  # Reference-only (not in the Rust trainer): train.x_noise_share = f starts the
                  # first round(f * B) rows of both x-chains from noise, see Trainer.share_start.
                  "x_noise_share",
@@ -498,6 +503,7 @@ class Trainer:
         every = int(xl.get("second_step_every", 0))
         local = coefficients(xl, "paper")
         second = coefficients({"step_size": xl.get("second_step_size", xl["step_size"])}, "paper")
+        jump_every = int(xl.get("jump_every", 0))
         x = x.detach()
         e, g = self._energy_grad(x)
         accepted = 0.0
@@ -510,19 +516,32 @@ class Trainer:
             fwd = ((y - x + drift * g) ** 2).sum(1)
             bwd = ((x - y + drift * gy) ** 2).sum(1)
             log_a = e - ey + (fwd - bwd) / (2 * var)
-            acc = torch.log(torch.rand_like(log_a)) < log_a
+            acc = (torch.log(torch.rand_like(log_a)) < log_a) & self.in_box(y)
             accepted += float(acc.float().mean())
             x = torch.where(acc[:, None], y, x)
             e = torch.where(acc, ey, e)
             g = torch.where(acc[:, None], gy, g)
+            if jump_every > 0 and (i + 1) % jump_every == 0:
+                x = self.population_jump(x)
+                e, g = self._energy_grad(x)
         self.x_accept = accepted / max(steps, 1)
         with torch.no_grad():
             self.ebm(x)
         return x
 
+    def in_box(self, y: torch.Tensor) -> torch.Tensor:
+        """[B] bool: rows inside [-D, D]^d for train.x_langevin.box_half_width = D;
+        all true without a box. With a box the chain's target is exp(-E) on the box alone, the
+        region the grid evaluation normalises over, so an EBM that is still unbounded below
+        outside it (a fresh one is) cannot pull exact moves away."""
+        d = float(self.t["x_langevin"].get("box_half_width", 0.0))
+        if d <= 0:
+            return torch.ones(y.shape[0], dtype=torch.bool)
+        return (y.abs() <= d).flatten(1).all(1)
+
     def population_jump(self, x: torch.Tensor) -> torch.Tensor:
-        """NEW, reference only (train.x_langevin.jump_every = J; the Rust trainer has no such
-        move): a differential-evolution jump (ter Braak 2006) over the batch of chains. The
+        """train.x_langevin.jump_every = J (the Rust trainer has it with metropolis = true, where
+        the same move decides by E at the chain's temperature): a differential-evolution jump (ter Braak 2006) over the batch of chains. The
         rows are split in two halves; each row of one half proposes y = x + (x_j - x_k), j
         and k two distinct random rows of the other half, and accepts with probability
         min(1, exp(E(x) - E(y))) (the proposal is symmetric while the other half is held
@@ -539,7 +558,7 @@ class Trainer:
             y = x[me] + (x[j] - x[k])
             with torch.no_grad():
                 e_x, e_y = self.ebm(x[me]).reshape(-1), self.ebm(y).reshape(-1)
-            acc = torch.log(torch.rand(me.numel())) < (e_x - e_y)
+            acc = (torch.log(torch.rand(me.numel())) < (e_x - e_y)) & self.in_box(y)
             self.jump_accepts.append(float(acc.float().mean()))
             x[me] = torch.where(acc[:, None], y, x[me])
         return x

@@ -182,6 +182,23 @@ COMBINED.update({
     "cb_best_mala_xs0.5_ns0.25": CB_BEST + MALA + ["train.x_langevin.step_size=0.5",
                                                    "train.x_noise_share=0.25"],
 })
+# Session 33: 25 gaussians with exact local moves. The jumps of `g25_jump10` hold the mode
+# weights, but its unadjusted local steps leave 80 % of the mass off the modes. Here the local
+# steps are Metropolis-adjusted at a step matched to the modes (3e-4: noise 0.024, 1.4 mode
+# standard deviations) and the chain's target is exp(-E) on the grid's box (train.x_langevin.box_half_width,
+# reference only), which keeps exact moves and jumps from running off down a fresh EBM.
+G25_EXACT = G25 + MALA + ["train.x_langevin.step_size=3e-4", "train.x_langevin.jump_every=10",
+                          "train.x_langevin.box_half_width=2.0"]
+COMBINED.update({
+    "g25_exact": G25_EXACT,
+    "g25_exact_h256_l4": G25_EXACT + ["model.hidden=256", "model.layers=4"],
+    # The 128x3 EBM sharpens slowly at the preset's learning rate 3e-4 (mass off the modes 0.97
+    # at 1,500): the checkerboard recipe's 1e-3 for all three networks, with its decay 0.8.
+    "g25_exact_lr1e-3": G25_EXACT + all_nets("lr", 1e-3) + ["train.lr_decay=0.8"],
+    # With 1e-3 the modes sharpen faster but their weights drift (component KL 0.55 at 3,500):
+    # twice the jumps.
+    "g25_exact_lr1e-3_j5": G25_EXACT + all_nets("lr", 1e-3) + ["train.lr_decay=0.8", "train.x_langevin.jump_every=5"],
+})
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
 

@@ -140,7 +140,19 @@ fn the_metropolis_switch_trains_and_its_acceptance_rate_is_charted() {
     let rates: Vec<f64> = h.state().state.history.iter().map(|r| r.x_accept).collect();
     assert_eq!(rates.len(), 3, "the reset cleared the curves");
     assert!(rates.iter().all(|r| (0.0..=1.0).contains(r)), "{rates:?}");
+    assert!(h.state().state.history.iter().all(|r| r.x_jump_accept.is_nan()), "no jumps, no jump rate");
     h.get_by_label("x-chain acceptance rate (Metropolis)");
+
+    // Population jumps: their acceptance rate reaches the curves too.
+    let mut setup = toy();
+    setup
+        .overrides
+        .extend(["train.x_langevin.metropolis=true", "train.x_langevin.jump_every=3"].map(String::from));
+    let mut h = harness(setup);
+    show(&mut h, Tab::Curves);
+    train(&mut h, 2);
+    let jumps: Vec<f64> = h.state().state.history.iter().map(|r| r.x_jump_accept).collect();
+    assert!(jumps.len() == 2 && jumps.iter().all(|r| (0.0..=1.0).contains(r)), "{jumps:?}");
 }
 
 #[test]
@@ -335,15 +347,23 @@ fn the_toy_presets_come_first_in_the_list() {
 /// The MALA switch turned off on a chain with a second step size (which needs the Metropolis
 /// correction) drops the second step size rather than making the settings invalid.
 #[test]
-fn switching_mala_off_drops_the_second_step_size() {
+fn switching_mala_off_drops_the_second_step_size_the_jumps_and_the_box() {
     let mut setup = Setup::preset("checkerboard");
-    setup.overrides =
-        vec!["train.x_langevin.second_step_every=3".into(), "train.x_langevin.second_step_size=0.02".into()];
+    setup.overrides = [
+        "train.x_langevin.second_step_every=3",
+        "train.x_langevin.second_step_size=0.02",
+        "train.x_langevin.jump_every=10",
+        "train.x_langevin.box_half_width=4.5",
+    ]
+    .map(String::from)
+    .to_vec();
     let with = setup.resolve().unwrap();
     assert_eq!(with.train.x_langevin.second_step_every, 3);
+    assert!(with.train.x_langevin.jump_every == 10 && with.train.x_langevin.box_half_width == 4.5);
     setup.hyper = Some(Hyper { x_metropolis: false, ..Hyper::of(&with) });
-    let without = setup.resolve().unwrap();
-    assert!(!without.train.x_langevin.metropolis && without.train.x_langevin.second_step_every == 0);
+    let without = setup.resolve().unwrap().train.x_langevin;
+    assert!(!without.metropolis && without.second_step_every == 0);
+    assert!(without.jump_every == 0 && without.box_half_width == 0.0);
     setup.hyper = Some(Hyper::of(&with));
     assert_eq!(setup.resolve().unwrap().train.x_langevin, with.train.x_langevin, "on, it is kept");
 }

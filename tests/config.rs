@@ -123,6 +123,18 @@ fn an_out_of_range_or_mistyped_value_is_an_error_that_names_it() {
     assert!(e.contains("second_step_size"), "{e}");
     let e = resolve("toy2d", &["train.z_langevin.second_step_every=2"]).unwrap_err();
     assert!(e.contains("z_langevin.second_step_every"), "{e}");
+    // Population jumps and a box: Metropolis-adjusted x-chains only, a box of positive size,
+    // and enough chains for two halves.
+    for bad in ["train.x_langevin.jump_every=10", "train.x_langevin.box_half_width=2"] {
+        let e = resolve("toy2d", &[bad]).unwrap_err();
+        assert!(e.contains("jump_every and box_half_width need") && e.contains("metropolis"), "{bad}: {e}");
+    }
+    let e = resolve("checkerboard", &["train.x_langevin.box_half_width=-1"]).unwrap_err();
+    assert!(e.contains("box_half_width must be 0 (no box) or positive"), "{e}");
+    let e = resolve("checkerboard", &["train.x_langevin.jump_every=5", "train.batch_size=3"]).unwrap_err();
+    assert!(e.contains("batch_size ≥ 4"), "{e}");
+    let e = resolve("toy2d", &["train.z_langevin.jump_every=5"]).unwrap_err();
+    assert!(e.contains("z_langevin.jump_every"), "{e}");
 }
 
 #[test]
@@ -133,10 +145,12 @@ fn the_metropolis_correction_is_off_unless_set_and_round_trips_when_set() {
     let old: String = plain
         .to_toml()
         .lines()
-        .filter(|l| !l.starts_with("metropolis") && !l.starts_with("second_step"))
+        .filter(|l| {
+            !["metropolis", "second_step", "jump_every", "box_half_width"].iter().any(|k| l.starts_with(k))
+        })
         .map(|l| format!("{l}\n"))
         .collect();
-    assert!(!old.contains("metropolis") && !old.contains("second_step"));
+    assert!(!old.contains("metropolis") && !old.contains("second_step") && !old.contains("jump_every"));
     assert_eq!(RunConfig::resolve(old.parse().unwrap(), &[], "older file").unwrap(), plain);
     let set = resolve(
         "toy2d",
@@ -144,11 +158,14 @@ fn the_metropolis_correction_is_off_unless_set_and_round_trips_when_set() {
             "train.x_langevin.metropolis=true",
             "train.x_langevin.second_step_every=3",
             "train.x_langevin.second_step_size=0.5",
+            "train.x_langevin.jump_every=10",
+            "train.x_langevin.box_half_width=4.5",
         ],
     )
     .unwrap();
     let x = set.train.x_langevin;
     assert!(x.metropolis && x.second_step_every == 3 && x.second_step_size == 0.5);
+    assert!(x.jump_every == 10 && x.box_half_width == 4.5 && x.jumps() == 3 && x.is_jump_after(9));
     assert!(!x.is_second_step(0) && !x.is_second_step(1) && x.is_second_step(2) && x.is_second_step(5));
     assert_eq!(RunConfig::resolve(set.to_toml().parse().unwrap(), &[], "round trip").unwrap(), set);
 }

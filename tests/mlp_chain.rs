@@ -63,6 +63,8 @@ fn check_against_cpu(what: &str, net: &Network, batch: usize, steps: usize, fit:
         iteration: 5,
         metropolis: false,
         second_step: None,
+        first_step: 0,
+        box_half_width: 0.0,
     };
     let kind = match fit {
         Some(coef) => ChainTarget::Fit { target: &target, coef, inv_two_var: 0.5 * coef },
@@ -117,6 +119,8 @@ fn check_gradient_by_finite_differences(what: &str, net: &Network, batch: usize,
         iteration: 0,
         metropolis: false,
         second_step: None,
+        first_step: 0,
+        box_half_width: 0.0,
     };
     let kind = match coef {
         Some(c) => ChainTarget::Fit { target: &target, coef: c as f32, inv_two_var: 0.0 },
@@ -252,11 +256,13 @@ fn fused_samplers_equal_the_per_layer_samplers() {
 
 /// The Metropolis-adjusted x-chain (MALA) in the whole-chain kernel against the per-layer
 /// path (itself checked against a CPU recomputation in tests/sampler.rs): same draws, so the
-/// same decisions, states and counts; with one step size, and with every third step at a second, larger one.
+/// same decisions, states and counts; with one step size, with every third step at a second,
+/// larger one, and in stretches of 4 steps with population jumps between them and a box.
 #[test]
 fn fused_metropolis_chain_equals_the_per_layer_chain() {
     let plain = LangevinConfig { steps: 9, step_size: 0.3, metropolis: true, ..Default::default() };
     check_fused_metropolis(&plain);
+    check_fused_metropolis(&LangevinConfig { jump_every: 4, box_half_width: 1.5, ..plain });
     check_fused_metropolis(&LangevinConfig {
         step_size: 0.02,
         second_step_every: 3,
@@ -270,16 +276,22 @@ fn check_fused_metropolis(cfg: &LangevinConfig) {
     let (batch, d) = (37, 2);
     let ebm = network(d, &[32, 32], 1, Activation::LeakyRelu(0.2), batch, 61);
     let noise = ChainNoise { seed: 4, stream: 13, iteration: 8 };
-    let x0 = random(62, batch * d, -2.0, 2.0);
+    let x0 = random(62, batch * d, -1.4, 1.4);
     let run = |e: &Engine| {
         let sampler = XLangevin::new(g, ebm.in_shape(), batch, cfg.steps, Parameterisation::Paper);
         let x = g.upload(&x0);
         g.submit(|enc| sampler.run(e, enc, &ebm, batch, &x, cfg, noise, &[]));
         let read = |b| g.read::<f32>(b).unwrap();
-        [read(&x), read(&sampler.trace), read(sampler.accepted())]
+        [read(&x), read(&sampler.trace), read(sampler.accepted()), read(sampler.jumps_accepted())]
     };
     let (fused, per_layer) = (run(engine_with(true)), run(engine_with(false)));
     assert_eq!(fused[2], per_layer[2], "accepted proposals per chain ({cfg:?})");
+    assert_eq!(fused[3], per_layer[3], "accepted jumps per chain ({cfg:?})");
+    let jumps: f32 = fused[3].iter().sum();
+    assert!(cfg.jumps() == 0 || (jumps > 0.0 && jumps < (batch * cfg.jumps()) as f32), "jumps: {jumps}");
+    if cfg.box_half_width > 0.0 {
+        assert!(fused[0].iter().all(|v| v.abs() <= cfg.box_half_width), "a state outside the box");
+    }
     let total: f32 = fused[2].iter().sum();
     assert!(total > 0.0 && total < (batch * cfg.steps) as f32, "some accepted, some rejected: {total}");
     for (name, i) in [("x", 0), ("x trace", 1)] {

@@ -123,7 +123,7 @@ const CHAINS: usize = 5000;
 
 /// Runs `cfg` from 0 on E(x) = Σ (x_i − MEAN_i)² / (2·VAR_i) in CHAINS chains: the sample
 /// means and covariance, and the acceptance rate (Metropolis-adjusted chains).
-fn sample_the_gaussian(cfg: &LangevinConfig, seed: u64) -> (Vec<f64>, Vec<Vec<f64>>, f64) {
+fn sample_the_gaussian(cfg: &LangevinConfig, seed: u64) -> (Vec<f32>, Vec<f64>, Vec<Vec<f64>>, f64) {
     let (g, e) = (gpu(), engine());
     let energy = GaussianEnergy::new(&MEAN, &VAR, CHAINS);
     let sampler = XLangevin::new(g, Shape::flat(2), CHAINS, cfg.steps, Parameterisation::Paper);
@@ -135,7 +135,7 @@ fn sample_the_gaussian(cfg: &LangevinConfig, seed: u64) -> (Vec<f64>, Vec<Vec<f6
     let (m, c) = moments(&xs, 2);
     let accepted: Vec<f32> = g.read(sampler.accepted()).unwrap();
     let rate = accepted.iter().map(|&a| f64::from(a)).sum::<f64>() / (CHAINS * cfg.steps) as f64;
-    (m, c, rate)
+    (xs, m, c, rate)
 }
 
 /// Means and variances within 5 standard errors of the Gaussian's own (variance `var_of(v)`).
@@ -152,7 +152,7 @@ fn assert_moments(m: &[f64], c: &[Vec<f64>], var_of: impl Fn(f64) -> f64) {
 fn x_langevin_with_proper_noise_samples_a_gaussian_energy() {
     let s = 0.05f32;
     let cfg = LangevinConfig { steps: 600, step_size: s, ..Default::default() };
-    let (m, c, _) = sample_the_gaussian(&cfg, 9);
+    let (_, m, c, _) = sample_the_gaussian(&cfg, 9);
     // Unadjusted Langevin on a Gaussian is stationary at variance v / (1 − s/(2v)).
     assert_moments(&m, &c, |v| v / (1.0 - f64::from(s) / (2.0 * v)));
     for i in 0..2 {
@@ -166,7 +166,7 @@ fn metropolis_adjusted_x_langevin_samples_a_gaussian_energy_exactly_at_a_large_s
     // s = 0.5: the unadjusted chain's variance would be v / (1 − s/(2v)), twice the target's in
     // the first coordinate.
     let cfg = LangevinConfig { steps: 200, step_size: 0.5, metropolis: true, ..Default::default() };
-    let (m, c, rate) = sample_the_gaussian(&cfg, 11);
+    let (_, m, c, rate) = sample_the_gaussian(&cfg, 11);
     assert_moments(&m, &c, |v| v);
     assert!((0.2..0.95).contains(&rate), "acceptance rate {rate}");
 }
@@ -183,9 +183,129 @@ fn metropolis_adjusted_x_langevin_with_a_second_step_size_samples_a_gaussian_ene
         second_step_size: 1.5,
         ..Default::default()
     };
-    let (m, c, rate) = sample_the_gaussian(&cfg, 12);
+    let (_, m, c, rate) = sample_the_gaussian(&cfg, 12);
     assert_moments(&m, &c, |v| v);
     assert!((0.2..0.95).contains(&rate), "acceptance rate {rate}");
+}
+
+/// In a box the chain samples the Gaussian truncated to it: every state inside, and the
+/// truncated law's moments (computed by quadrature).
+#[test]
+fn a_box_restricts_the_metropolis_adjusted_chain_to_the_truncated_gaussian() {
+    let b = 0.75f32;
+    let cfg = LangevinConfig {
+        steps: 200,
+        step_size: 0.3,
+        metropolis: true,
+        box_half_width: b,
+        ..Default::default()
+    };
+    let (xs, m, c, _) = sample_the_gaussian(&cfg, 13);
+    assert!(xs.iter().all(|v| v.abs() <= b), "a state outside the box");
+    for i in 0..2 {
+        // Moments of N(MEAN_i, VAR_i) on [−b, b] by the midpoint rule.
+        let (mu, var, n) = (f64::from(MEAN[i]), f64::from(VAR[i]), 100_000);
+        let h = 2.0 * f64::from(b) / n as f64;
+        let pts: Vec<(f64, f64)> = (0..n)
+            .map(|k| -f64::from(b) + (k as f64 + 0.5) * h)
+            .map(|x| (x, (-(x - mu).powi(2) / (2.0 * var)).exp()))
+            .collect();
+        let z: f64 = pts.iter().map(|p| p.1).sum();
+        let mean = pts.iter().map(|p| p.0 * p.1).sum::<f64>() / z;
+        let want = pts.iter().map(|p| (p.0 - mean).powi(2) * p.1).sum::<f64>() / z;
+        let (se_mean, se_var) = ((want / CHAINS as f64).sqrt(), want * (2.0 / CHAINS as f64).sqrt());
+        assert!((m[i] - mean).abs() < 5.0 * se_mean, "mean[{i}] {} vs the truncated law's {mean}", m[i]);
+        assert!((c[i][i] - want).abs() < 5.0 * se_var, "var[{i}] {} vs the truncated law's {want}", c[i][i]);
+    }
+}
+
+/// E(x) = −log(w·N(x; −A, S²) + (1 − w)·N(x; A, S²)) in one dimension: two modes 20 standard
+/// deviations apart, which no local step crosses.
+const MIXTURE_WGSL: &str = r#"
+struct P { batch: u32, d: u32, _a: u32, _b: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> energy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad: array<f32>;
+const A = 3.0;
+const S2 = 0.09;
+const W = 0.8;
+@compute @workgroup_size(64)
+fn mixture(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let b = gid.x;
+    if (b >= p.batch) { return; }
+    let l = log(W) - 0.5 * (x[b] + A) * (x[b] + A) / S2;
+    let r = log(1.0 - W) - 0.5 * (x[b] - A) * (x[b] - A) / S2;
+    let m = max(l, r);
+    energy[b] = -(m + log(exp(l - m) + exp(r - m)));
+    let left = 1.0 / (1.0 + exp(r - l));   // responsibility of the left mode
+    grad[b] = (left * (x[b] + A) + (1.0 - left) * (x[b] - A)) / S2;
+}
+"#;
+
+struct MixtureEnergy {
+    kernel: Kernel,
+    scratch: GpuBuffer,
+}
+
+impl EnergyFn for MixtureEnergy {
+    fn example_shape(&self) -> Shape {
+        Shape::flat(1)
+    }
+    fn energy(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        x: &GpuBuffer,
+        energy: &GpuBuffer,
+    ) {
+        self.energy_and_grad(e, enc, batch, x, energy, &self.scratch);
+    }
+    fn energy_and_grad(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        batch: usize,
+        x: &GpuBuffer,
+        energy: &GpuBuffer,
+        grad: &GpuBuffer,
+    ) {
+        let p = P { batch: batch as u32, d: 1, _pad: [0; 2] };
+        self.kernel.encode(&e.gpu, enc, &p, &[x, energy, grad], [batch.div_ceil(64) as u32, 1, 1]);
+    }
+}
+
+/// Chains started half on each mode of [`MIXTURE_WGSL`] (alternating rows, so each half of the
+/// batch holds both): the share that ends on the left mode, and that of accepted jumps.
+fn mixture_left_share(cfg: &LangevinConfig) -> (f64, f64) {
+    let (g, e) = (gpu(), engine());
+    use Access::ReadWrite;
+    let kernel = Kernel::new(g, MIXTURE_WGSL, "mixture", &[Access::Read, ReadWrite, ReadWrite], &[]);
+    let energy = MixtureEnergy { kernel, scratch: g.zeros(CHAINS) };
+    let sampler = XLangevin::new(g, Shape::flat(1), CHAINS, cfg.steps, Parameterisation::Paper);
+    let x = g.upload(&(0..CHAINS).map(|r| if r % 2 == 0 { -3.0f32 } else { 3.0 }).collect::<Vec<_>>());
+    let noise = ChainNoise { seed: 21, stream: 0, iteration: 0 };
+    g.submit(|enc| sampler.run(e, enc, &energy, CHAINS, &x, cfg, noise, &[]));
+    let xs: Vec<f32> = g.read(&x).unwrap();
+    assert!(xs.iter().all(|v| v.is_finite() && v.abs() < 5.0), "a chain left both modes");
+    let jumps: f32 = g.read::<f32>(sampler.jumps_accepted()).unwrap().iter().sum();
+    let left = xs.iter().filter(|&&v| v < 0.0).count() as f64 / CHAINS as f64;
+    (left, f64::from(jumps) / (CHAINS * cfg.jumps().max(1)) as f64)
+}
+
+/// Population jumps carry chains between two modes 20 standard deviations apart and give
+/// them the target's weights (0.8 and 0.2); local Metropolis-adjusted steps alone keep the
+/// starting split (0.5).
+#[test]
+fn population_jumps_give_two_distant_modes_their_weights() {
+    let local = LangevinConfig { steps: 100, step_size: 0.02, metropolis: true, ..Default::default() };
+    let (left, _) = mixture_left_share(&local);
+    assert_eq!(left, 0.5, "without jumps no chain crosses");
+    let (left, rate) = mixture_left_share(&LangevinConfig { jump_every: 5, ..local });
+    let se = (0.8f64 * 0.2 / CHAINS as f64).sqrt();
+    assert!((left - 0.8).abs() < 5.0 * se, "share on the left mode {left}, target 0.8");
+    assert!((0.05..0.95).contains(&rate), "jump acceptance {rate}");
 }
 
 #[test]
@@ -196,6 +316,9 @@ fn metropolis_adjusted_x_langevin_equals_cpu_recomputation_step_by_step() {
     let mixed =
         LangevinConfig { steps: 6, step_size: 0.1, second_step_every: 2, second_step_size: 1.2, ..cfg };
     check_metropolis_steps(&mixed, |t| if t % 2 == 1 { 1.2f32 } else { 0.1 });
+    // Population jumps after steps 2, 4 and 6, and a box that rejects some proposals.
+    let jumps = LangevinConfig { steps: 6, step_size: 0.3, jump_every: 2, box_half_width: 1.6, ..cfg };
+    check_metropolis_steps(&jumps, |_| 0.3f32);
 }
 
 /// Runs `cfg` on a Gaussian energy and recomputes each step on the CPU, step t proposing with
@@ -205,7 +328,8 @@ fn check_metropolis_steps(cfg: &LangevinConfig, step_of: impl Fn(usize) -> f32) 
     let (batch, steps, d) = (9, cfg.steps, 3);
     let energy = GaussianEnergy::new(&[0.3, -0.7, 1.1], &[0.4, 1.5, 0.9], batch);
     let sampler = XLangevin::new(g, Shape::flat(d), batch, steps, Parameterisation::Paper);
-    let x0 = common::random(8, batch * d, -2.0, 2.0);
+    // Inside the box, where there is one (a chain in a box starts in it).
+    let x0: Vec<f32> = common::random(8, batch * d, -2.0, 2.0).iter().map(|v| v.clamp(-1.5, 1.5)).collect();
     let x = g.upload(&x0);
     let snaps: Vec<GpuBuffer> = (0..=steps).map(|_| g.zeros(batch * d)).collect();
     let keep: Vec<Option<&GpuBuffer>> = snaps.iter().map(Some).collect();
@@ -215,6 +339,9 @@ fn check_metropolis_steps(cfg: &LangevinConfig, step_of: impl Fn(usize) -> f32) 
     let g_of = |r: &[f64]| (0..d).map(|i| (r[i] - energy.mean[i]) / energy.var[i]).collect::<Vec<f64>>();
     let mut cur: Vec<f64> = x0.iter().map(|&v| f64::from(v)).collect();
     let mut accepted = vec![0.0f32; batch];
+    let mut jumps_accepted = vec![0.0f32; batch];
+    let in_box =
+        |y: &[f64]| cfg.box_half_width <= 0.0 || y.iter().all(|v| v.abs() <= f64::from(cfg.box_half_width));
     for t in 0..steps {
         let (drift, sd) = (f64::from(step_of(t)), f64::from(2.0 * step_of(t)).sqrt());
         let eps =
@@ -230,9 +357,38 @@ fn check_metropolis_steps(cfg: &LangevinConfig, step_of: impl Fn(usize) -> f32) 
             let fwd: f64 = (0..d).map(|i| (y[i] - xr[i] + drift * gx[i]).powi(2)).sum();
             let bwd: f64 = (0..d).map(|i| (xr[i] - y[i] + drift * gy[i]).powi(2)).sum();
             let log_alpha = e_of(xr) - e_of(&y) + (fwd - bwd) / (2.0 * sd * sd);
-            if f64::from(uniforms[r]).ln() < log_alpha {
+            if f64::from(uniforms[r]).ln() < log_alpha && in_box(&y) {
                 cur[r * d..(r + 1) * d].copy_from_slice(&y);
                 accepted[r] += 1.0;
+            }
+        }
+        if cfg.jump_every > 0 && (t + 1) % cfg.jump_every == 0 {
+            let half = batch / 2;
+            for (h, (moving, other)) in
+                [(0..half, half..batch), (half..batch, 0..half)].into_iter().enumerate()
+            {
+                let counter = t as u32 | 1 << 30 | (h as u32) << 29;
+                let pick =
+                    rng::cpu::uniform(RngDraw::new(5, 3, RngDraw::iteration_step(4, counter)), 2 * batch);
+                let decide = rng::cpu::uniform(
+                    RngDraw::new(5, 3, RngDraw::iteration_step(4, counter | 1 << 31)),
+                    batch,
+                );
+                let before = cur.clone();
+                let n = other.len() as u32;
+                for r in moving {
+                    // The shader's draw of j ≠ k among the other half.
+                    let j = ((pick[2 * r] * n as f32) as u32).min(n - 1);
+                    let k = (j + 1 + ((pick[2 * r + 1] * (n - 1) as f32) as u32).min(n - 2)) % n;
+                    let (j, k) = (other.start + j as usize, other.start + k as usize);
+                    let y: Vec<f64> =
+                        (0..d).map(|i| before[r * d + i] + before[j * d + i] - before[k * d + i]).collect();
+                    let log_alpha = e_of(&before[r * d..(r + 1) * d]) - e_of(&y);
+                    if f64::from(decide[r]).ln() < log_alpha && in_box(&y) {
+                        cur[r * d..(r + 1) * d].copy_from_slice(&y);
+                        jumps_accepted[r] += 1.0;
+                    }
+                }
             }
         }
         let got: Vec<f32> = g.read(&snaps[t + 1]).unwrap();
@@ -252,6 +408,15 @@ fn check_metropolis_steps(cfg: &LangevinConfig, step_of: impl Fn(usize) -> f32) 
     );
     let total: f32 = accepted.iter().sum();
     assert!(total > 0.0 && total < (batch * steps) as f32, "some proposals accepted, some not: {total}");
+    assert_eq!(g.read::<f32>(sampler.jumps_accepted()).unwrap(), jumps_accepted, "accepted jumps per chain");
+    if cfg.jump_every > 0 {
+        let total: f32 = jumps_accepted.iter().sum();
+        assert!(
+            total > 0.0 && total < (batch * cfg.jumps()) as f32,
+            "some jumps accepted, some not: {total}"
+        );
+    }
+    assert!(cur.iter().all(|v| in_box(&[*v])), "every state in the box");
     let trace: Vec<f32> = g.read(&sampler.trace).unwrap();
     let mean_energy = cur.chunks(d).map(e_of).sum::<f64>() / batch as f64;
     assert!((f64::from(trace[steps]) - mean_energy).abs() < 1e-4 * mean_energy.max(1.0), "trace[{steps}]");

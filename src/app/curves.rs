@@ -113,6 +113,9 @@ pub fn show(state: &AppState, ui: &mut egui::Ui) {
                 // The whole range: short tick labels, and rates compare across runs.
                 plot("accept", "accepted share").include_y(0.0).include_y(1.0).show(ui, |p| {
                     p.line(series("EBM chain", |r| r.x_accept, GREEN));
+                    if h.iter().any(|r| r.x_jump_accept.is_finite()) {
+                        p.line(series("its population jumps", |r| r.x_jump_accept, ORANGE));
+                    }
                 });
             });
         }

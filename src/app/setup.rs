@@ -73,8 +73,11 @@ impl Hyper {
             format!("schedule.iterations={}", self.iterations),
         ];
         if !self.x_metropolis {
-            // A preset's second step size belongs to its Metropolis-adjusted chain (validate refuses it alone).
+            // A preset's second step size, jumps and box belong to its Metropolis-adjusted chain
+            // (validate refuses them alone).
             o.push("train.x_langevin.second_step_every=0".into());
+            o.push("train.x_langevin.jump_every=0".into());
+            o.push("train.x_langevin.box_half_width=0".into());
         }
         o
     }

@@ -45,6 +45,8 @@ pub struct Row {
     pub recon_mse: f64,
     /// Share of the EBM chain's proposals accepted (Metropolis-adjusted chains; NaN without).
     pub x_accept: f64,
+    /// Share of its population jumps accepted (chains with jumps; NaN without).
+    pub x_jump_accept: f64,
     pub seconds: f64,
 }
 
@@ -184,6 +186,7 @@ impl AppState {
                     recon_mse_initial: f64::from(m.recon_mse_initial),
                     recon_mse: f64::from(m.recon_mse),
                     x_accept: m.x_accept.map_or(f64::NAN, f64::from),
+                    x_jump_accept: m.x_jump_accept.map_or(f64::NAN, f64::from),
                     seconds: snap.seconds,
                 });
             }

@@ -183,6 +183,13 @@ pub struct ChainArgs {
     /// With `metropolis`: every `every`-th step (the (t + 1) % every == 0 ones) proposes with
     /// these coefficients instead (`sampler::LangevinConfig::second_step_every`); same temperature.
     pub second_step: Option<SecondStep>,
+    /// A chain run in segments (population jumps between them): this run's step 0 is step
+    /// `first_step` of the chain, for its draws, its step sizes and its trace slots. A
+    /// segment past the first reuses the first one's packed weights and adds to its counts
+    /// of accepted proposals. 0 for a whole chain.
+    pub first_step: usize,
+    /// With `metropolis`: proposals outside [−b, b]^input are rejected (0: no box).
+    pub box_half_width: f32,
 }
 
 /// The second step size of a Metropolis-adjusted chain: on which steps, and its update's coefficients.
@@ -193,7 +200,7 @@ pub struct SecondStep {
     pub noise: f32,
 }
 
-/// Mirrors `Params` in `mlp_chain_params.wgsl` (144 bytes).
+/// Mirrors `Params` in `mlp_chain_params.wgsl` (160 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -217,7 +224,9 @@ struct Params {
     second_drift: f32,
     second_noise: f32,
     second_inv_two_noise_var: f32,
-    _pad: u32,
+    first_step: u32,
+    box_half_width: f32,
+    _pad: [u32; 3],
 }
 
 /// The buffers of chains under one MLP: the packed weights (uniform), the activations of
@@ -404,7 +413,10 @@ impl MlpChain {
         args: &ChainArgs,
     ) {
         let mlp = &bufs.layout;
-        assert!(args.batch <= bufs.max_batch && args.steps <= bufs.max_steps, "mlp_chain: buffers too small");
+        assert!(
+            args.batch <= bufs.max_batch && args.first_step + args.steps <= bufs.max_steps,
+            "mlp_chain: buffers too small"
+        );
         let (fit, target_buf, coef, inv_two_var) = match target {
             ChainTarget::Energy => {
                 assert_eq!(mlp.output, 1, "mlp_chain: an energy has one output");
@@ -443,6 +455,8 @@ impl MlpChain {
             second_drift: second.map_or(0.0, |l| l.drift),
             second_noise: second.map_or(0.0, |l| l.noise),
             second_inv_two_noise_var: second.map_or(0.0, |l| 0.5 / (l.noise * l.noise)),
+            first_step: args.first_step as u32,
+            box_half_width: args.box_half_width,
             ..Params::default()
         };
         for (i, (&w, &b)) in mlp.weights.iter().zip(&mlp.biases).enumerate() {
@@ -451,12 +465,14 @@ impl MlpChain {
         }
         let g = &self.gpu;
         let h = mlp.hidden as u32;
-        let pack = self.kernel(mlp, false, false, Entry::PackSmall);
-        pack.encode(g, enc, &p, &[params, &bufs.small, &bufs.no_target], [h.div_ceil(64), 1, 1]);
-        for (i, [wt, w]) in bufs.hidden.iter().enumerate() {
-            let pack = self.kernel(mlp, false, false, Entry::PackHidden);
-            let q = Params { layer: i as u32 + 1, ..p };
-            pack.encode(g, enc, &q, &[params, wt, w], [(h * h).div_ceil(64), 1, 1]);
+        if args.first_step == 0 {
+            let pack = self.kernel(mlp, false, false, Entry::PackSmall);
+            pack.encode(g, enc, &p, &[params, &bufs.small, &bufs.no_target], [h.div_ceil(64), 1, 1]);
+            for (i, [wt, w]) in bufs.hidden.iter().enumerate() {
+                let pack = self.kernel(mlp, false, false, Entry::PackHidden);
+                let q = Params { layer: i as u32 + 1, ..p };
+                pack.encode(g, enc, &q, &[params, wt, w], [(h * h).div_ceil(64), 1, 1]);
+            }
         }
         let mut bound =
             vec![state, target_buf, &bufs.stats, outputs, &bufs.scratch, &bufs.small, &bufs.accepted];

@@ -27,6 +27,10 @@
 //   rng_uniform_at(seed, stream, (t + 2³¹, iteration), r). stats[t] and the results are
 //   those of the accepted states x; accepted[row] counts the accepted proposals. Steps t with
 //   (t + 1) % second_every == 0 use the second step size's drift and noise (step_coefficients).
+//   With box_half_width = b > 0 a proposal outside [−b, b]^DIN is rejected.
+//   A chain may run in segments (population jumps between them, done layer by layer): step t
+//   of a dispatch is step first_step + t of the chain, for its draws, its step size and its
+//   stats slot; a segment past the first adds to accepted instead of writing it.
 // chain_trace: one workgroup per t, a fixed-order sum over the rows (deterministic):
 //   energy chains: trace[t] = mean energy; target chains: trace[2t] = mean squared error per
 //   value, trace[2t + 1] = −(inv_two_var·Σ‖y − target‖² + ½Σ‖s‖²) / batch (the log posterior).
@@ -200,17 +204,18 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
             let row = gid.x * R + r;
             if (!METROPOLIS && row < p.batch) {
-                stats[(t * p.batch + row) * 2u] = first;
-                stats[(t * p.batch + row) * 2u + 1u] = dot(s[r], s[r]);
+                stats[((p.first_step + t) * p.batch + row) * 2u] = first;
+                stats[((p.first_step + t) * p.batch + row) * 2u + 1u] = dot(s[r], s[r]);
             }
             output_backward(at, dy);
         }
         if (!METROPOLIS && t == p.steps) { break; }
         hidden_backward(base);
-        let counter = vec2<u32>(t, p.iteration);   // (low, high) words: iteration · 2³² + t
+        let step = p.first_step + t;                  // the step's index in the whole chain
+        let counter = vec2<u32>(step, p.iteration);   // (low, high) words: iteration · 2³² + step
         // METROPOLIS: the coefficients of this step's proposal and of the previous one's.
-        let c_now = step_coefficients(t);
-        let c_prev = step_coefficients(max(t, 1u) - 1u);
+        let c_now = step_coefficients(step);
+        let c_prev = step_coefficients(max(step, 1u) - 1u);
         for (var r = 0u; r < R; r++) {
             let g = input_backward(base + r * STRIDE4, slot0);
             let row = min(gid.x * R + r, p.batch - 1u);
@@ -228,8 +233,9 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
                     let fwd = s[r] - cur[r] + c_prev.x * cur_g[r];
                     let bwd = cur[r] - s[r] + c_prev.x * g;
                     let log_alpha = (cur_u[r] - y[r].x) * p.inv_temp + (dot(fwd, fwd) - dot(bwd, bwd)) * c_prev.z;
-                    let u = rng_uniform_at(p.seed, p.stream, vec2<u32>((t - 1u) | 0x80000000u, p.iteration), row);
-                    if (-rng_neg_log(u) < log_alpha) {
+                    let u = rng_uniform_at(p.seed, p.stream, vec2<u32>((step - 1u) | 0x80000000u, p.iteration), row);
+                    let outside = p.box_half_width > 0.0 && any(abs(s[r]) > vec4<f32>(p.box_half_width));
+                    if (-rng_neg_log(u) < log_alpha && !outside) {
                         cur[r] = s[r];
                         cur_u[r] = y[r].x;
                         cur_g[r] = g;
@@ -237,8 +243,8 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
                     }
                 }
                 if (gid.x * R + r < p.batch) {
-                    stats[(t * p.batch + row) * 2u] = cur_u[r];
-                    stats[(t * p.batch + row) * 2u + 1u] = dot(cur[r], cur[r]);
+                    stats[(step * p.batch + row) * 2u] = cur_u[r];
+                    stats[(step * p.batch + row) * 2u + 1u] = dot(cur[r], cur[r]);
                 }
                 s[r] = cur[r] - c_now.x * cur_g[r] + c_now.y * e;
             } else {
@@ -254,7 +260,7 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var d = 0u; d < DIN; d++) { state[row * DIN + d] = last[d]; }
             if (METROPOLIS) {
                 outputs[row] = cur_u[r];
-                accepted[row] = acc[r];
+                accepted[row] = select(0.0, accepted[row], p.first_step > 0u) + acc[r];
             } else {
                 for (var o = 0u; o < DOUT; o++) { outputs[row * DOUT + o] = y[r][o]; }
             }
@@ -269,7 +275,7 @@ var<workgroup> part1: array<f32, TRACE_WG>;
 // Bound as chain is, with the trace in state's place.
 @compute @workgroup_size(TRACE_WG)
 fn chain_trace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) i: u32) {
-    let t = wid.x;
+    let t = p.first_step + wid.x;
     var first = 0.0;
     var ss = 0.0;
     for (var row = i; row < p.batch; row += TRACE_WG) {

@@ -22,5 +22,9 @@ struct Params {
     second_drift: f32,             //   propose with these instead (the same temperature)
     second_noise: f32,
     second_inv_two_noise_var: f32,
+    first_step: u32,               // the global index of this dispatch's step 0 (a chain in segments)
+    box_half_width: f32,           // METROPOLIS: proposals outside [−b, b]^DIN are rejected (0: no box)
     _pad2: u32,
+    _pad3: u32,
+    _pad4: u32,
 }

@@ -48,6 +48,20 @@ pub struct LangevinConfig {
     /// The second step size, in the units of `step_size` (ignored while `second_step_every` is 0).
     #[serde(default)]
     pub second_step_size: f32,
+    /// With `metropolis` only: after every `jump_every`-th step (0: never) a population jump
+    /// (differential evolution): each chain of one half of the batch proposes
+    /// x + (x_j − x_k), j and k two chains of the other half, accepted by Metropolis–Hastings;
+    /// then the halves swap. Where the chains sit on several modes the differences are vectors
+    /// between modes, so chains move to modes no local step reaches, in proportion to the EBM's
+    /// own mass there (docs/algorithm.md §13). Absent from older files: 0.
+    #[serde(default)]
+    pub jump_every: usize,
+    /// With `metropolis` only: the chain samples exp(−E/T) restricted to the box [−b, b]^d
+    /// (b in data units; 0: no box), every move that leaves it rejected. For 2-D data whose
+    /// log-likelihood is normalised on a box, it keeps exact moves from running down an EBM
+    /// that is still unbounded below outside it. Absent from older files: 0.
+    #[serde(default)]
+    pub box_half_width: f32,
 }
 
 impl LangevinConfig {
@@ -63,6 +77,16 @@ impl LangevinConfig {
     /// Whether step t (0-based) proposes with the second step size (`second_step_every`).
     pub fn is_second_step(&self, t: usize) -> bool {
         self.metropolis && self.second_step_every > 0 && (t + 1).is_multiple_of(self.second_step_every)
+    }
+
+    /// Whether a population jump follows step t (0-based) (`jump_every`).
+    pub fn is_jump_after(&self, t: usize) -> bool {
+        self.metropolis && self.jump_every > 0 && (t + 1).is_multiple_of(self.jump_every)
+    }
+
+    /// The number of population jumps in a chain of `steps` steps.
+    pub fn jumps(&self) -> usize {
+        (0..self.steps).filter(|&t| self.is_jump_after(t)).count()
     }
 
     /// The settings of the second step size: `second_step_size`, with the noise scale scaled

@@ -11,11 +11,14 @@
 //! forward and backward, then a Metropolis–Hastings decision per chain
 //! ([`crate::ops::langevin::Langevin::metropolis_accept`]), so the chain samples exp(−E/T)
 //! exactly at any step size; the whole-chain kernel makes the same decisions where it runs.
+//! Population jumps (`jump_every`) and a box (`box_half_width`) are further decisions of the
+//! same kind. A jump needs every chain's state, so the whole-chain kernel then runs in
+//! stretches of `jump_every` steps with the jumps, layer by layer, between them.
 
 use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::nn::{Engine, Grad, Network, Shape};
-use crate::ops::langevin::Proposal;
+use crate::ops::langevin::{Move, Proposal};
 use crate::ops::mlp_chain::{ChainArgs, ChainBuffers, ChainTarget, MlpLayout, SecondStep};
 use crate::ops::rng::RngDraw;
 use std::sync::OnceLock;
@@ -104,6 +107,8 @@ pub struct XLangevin {
     metropolis: OnceLock<MetropolisBuffers>,
     /// Accepted proposals per chain `[max_batch]` of the last Metropolis-adjusted run.
     accepted: GpuBuffer,
+    /// Accepted population jumps per chain `[max_batch]` of the last run with jumps.
+    jumps_accepted: GpuBuffer,
 }
 
 /// A Metropolis-adjusted chain's proposals y `[max_batch, example]`, E(y) and ∇E(y).
@@ -116,6 +121,8 @@ struct MetropolisBuffers {
 /// The low counter word of the acceptance uniforms of step t: t with the top bit set, so
 /// they never share a counter with the proposals' normal draws (step t itself).
 const ACCEPT_COUNTER_BIT: u32 = 1 << 31;
+/// Set, with bit 29 for the second half, in the counters of the population jump after step t.
+const JUMP_COUNTER_BIT: u32 = 1 << 30;
 
 impl XLangevin {
     pub fn new(gpu: &Gpu, example: Shape, max_batch: usize, max_steps: usize, p: Parameterisation) -> Self {
@@ -131,6 +138,7 @@ impl XLangevin {
             fused: OnceLock::new(),
             metropolis: OnceLock::new(),
             accepted: gpu.zeros(max_batch),
+            jumps_accepted: gpu.zeros(max_batch),
         }
     }
 
@@ -138,6 +146,12 @@ impl XLangevin {
     /// as f32; zeros before the first).
     pub fn accepted(&self) -> &GpuBuffer {
         &self.accepted
+    }
+
+    /// Accepted population jumps per chain `[max_batch]` of the last run with jumps (counts,
+    /// as f32; each chain proposes once per jump).
+    pub fn jumps_accepted(&self) -> &GpuBuffer {
+        &self.jumps_accepted
     }
 
     /// Records `cfg.steps` steps on x `[batch, example]` (updated in place) into `enc`.
@@ -165,31 +179,7 @@ impl XLangevin {
                 bufs.as_ref().filter(|b| b.layout() == &mlp).map(|b| (b, params))
             });
         if let Some((bufs, params)) = fused {
-            let args = ChainArgs {
-                batch,
-                steps: cfg.steps,
-                drift,
-                noise: noise_scale,
-                prior: 0.0,
-                seed: noise.seed,
-                stream: noise.stream,
-                iteration: noise.iteration,
-                metropolis: cfg.metropolis,
-                second_step: (cfg.metropolis && cfg.second_step_every > 0).then(|| {
-                    let (drift, noise) = cfg.second_step().coefficients(self.parameterisation);
-                    SecondStep { every: cfg.second_step_every, drift, noise }
-                }),
-            };
-            e.mlp_chain.run(enc, bufs, params, x, ChainTarget::Energy, &self.energy, &self.trace, &args);
-            if cfg.metropolis {
-                enc.copy_buffer_to_buffer(
-                    &bufs.accepted().buffer,
-                    0,
-                    &self.accepted.buffer,
-                    0,
-                    (batch * 4) as u64,
-                );
-            }
+            self.run_fused(e, enc, model, (bufs, params), batch, x, cfg, noise);
             return;
         }
         if cfg.metropolis {
@@ -210,6 +200,97 @@ impl XLangevin {
         e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, cfg.steps);
     }
 
+    /// [`XLangevin::run`] by the whole-chain kernel ([`crate::ops::mlp_chain`]): one dispatch
+    /// per chain, or with population jumps one per stretch of `jump_every` steps, the jumps
+    /// layer by layer between them.
+    #[allow(clippy::too_many_arguments)]
+    fn run_fused(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        model: &dyn EnergyFn,
+        (bufs, params): (&ChainBuffers, &GpuBuffer),
+        batch: usize,
+        x: &GpuBuffer,
+        cfg: &LangevinConfig,
+        noise: ChainNoise,
+    ) {
+        let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
+        let mut args = ChainArgs {
+            batch,
+            steps: cfg.steps,
+            drift,
+            noise: noise_scale,
+            prior: 0.0,
+            seed: noise.seed,
+            stream: noise.stream,
+            iteration: noise.iteration,
+            metropolis: cfg.metropolis,
+            second_step: (cfg.metropolis && cfg.second_step_every > 0).then(|| {
+                let (drift, noise) = cfg.second_step().coefficients(self.parameterisation);
+                SecondStep { every: cfg.second_step_every, drift, noise }
+            }),
+            first_step: 0,
+            box_half_width: cfg.box_half_width,
+        };
+        let segment = if cfg.jumps() > 0 { cfg.jump_every } else { cfg.steps.max(1) };
+        e.elementwise.fill(enc, batch, &self.jumps_accepted, 0.0);
+        loop {
+            args.steps = segment.min(cfg.steps - args.first_step);
+            e.mlp_chain.run(enc, bufs, params, x, ChainTarget::Energy, &self.energy, &self.trace, &args);
+            args.first_step += args.steps;
+            if args.first_step >= cfg.steps {
+                break;
+            }
+            // E(x) is in self.energy (the kernel's outputs); the jump decides by energies alone.
+            let (chains, jump) = self.jump_proposal(e, x, cfg);
+            self.population_jump(e, enc, model, batch, &chains, jump, noise, args.first_step as u32 - 1);
+        }
+        if cfg.metropolis {
+            enc.copy_buffer_to_buffer(
+                &bufs.accepted().buffer,
+                0,
+                &self.accepted.buffer,
+                0,
+                (batch * 4) as u64,
+            );
+        }
+    }
+
+    /// The buffers of a Metropolis-adjusted chain's proposals, made at their first use.
+    fn metropolis_buffers(&self, gpu: &Gpu) -> &MetropolisBuffers {
+        let d = self.example;
+        self.metropolis.get_or_init(|| MetropolisBuffers {
+            y: gpu.zeros(self.max_batch * d),
+            energy_y: gpu.zeros(self.max_batch),
+            grad_y: gpu.zeros(self.max_batch * d),
+        })
+    }
+
+    /// The chains as a population jump sees them (its accepted moves counted in
+    /// [`XLangevin::jumps_accepted`]), and its decision: energies alone, at the chain's
+    /// temperature, in its box.
+    fn jump_proposal<'a>(
+        &'a self,
+        e: &Engine,
+        x: &'a GpuBuffer,
+        cfg: &LangevinConfig,
+    ) -> (Proposal<'a>, Move) {
+        let m = self.metropolis_buffers(&e.gpu);
+        let chains = Proposal {
+            x,
+            energy_x: &self.energy,
+            grad_x: &self.grad,
+            y: &m.y,
+            energy_y: &m.energy_y,
+            grad_y: &m.grad_y,
+            accepted: &self.jumps_accepted,
+        };
+        let (drift, noise) = cfg.coefficients(self.parameterisation);
+        let temperature = Move::langevin(drift, noise, 0.0).temperature;
+        (chains, Move::symmetric(temperature, cfg.box_half_width))
+    }
+
     /// [`XLangevin::run`] with a Metropolis–Hastings decision after every step (MALA). The
     /// trace holds the mean energy of the accepted states x₀ … x_k; [`XLangevin::accepted`]
     /// the number of accepted proposals of each chain.
@@ -227,23 +308,12 @@ impl XLangevin {
     ) {
         let d = self.example;
         let n = batch * d;
-        let gpu = &e.gpu;
-        let m = self.metropolis.get_or_init(|| MetropolisBuffers {
-            y: gpu.zeros(self.max_batch * d),
-            energy_y: gpu.zeros(self.max_batch),
-            grad_y: gpu.zeros(self.max_batch * d),
-        });
-        let chains = Proposal {
-            x,
-            energy_x: &self.energy,
-            grad_x: &self.grad,
-            y: &m.y,
-            energy_y: &m.energy_y,
-            grad_y: &m.grad_y,
-            accepted: &self.accepted,
-        };
+        let (jump_chains, jump) = self.jump_proposal(e, x, cfg);
+        let chains = Proposal { accepted: &self.accepted, ..jump_chains };
+        let m = self.metropolis_buffers(&e.gpu);
         let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| keep_state(enc, keep, t, x, n);
         e.elementwise.fill(enc, batch, &self.accepted, 0.0);
+        e.elementwise.fill(enc, batch, &self.jumps_accepted, 0.0);
         model.energy_and_grad(e, enc, batch, x, &self.energy, &self.grad);
         e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, 0);
         snapshot(enc, 0);
@@ -256,9 +326,45 @@ impl XLangevin {
             model.energy_and_grad(e, enc, batch, &m.y, &m.energy_y, &m.grad_y);
             let counter = RngDraw::iteration_step(noise.iteration, step | ACCEPT_COUNTER_BIT);
             let uniforms = RngDraw::new(noise.seed, noise.stream, counter);
-            e.langevin.metropolis_accept(enc, batch, d, &chains, drift, noise_scale, uniforms);
+            let step_move = Move::langevin(drift, noise_scale, cfg.box_half_width);
+            e.langevin.metropolis_accept(enc, 0..batch, d, &chains, step_move, uniforms);
+            if cfg.is_jump_after(t) {
+                self.population_jump(e, enc, model, batch, &jump_chains, jump, noise, step);
+            }
             e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, t + 1);
             snapshot(enc, t + 1);
+        }
+    }
+}
+
+impl XLangevin {
+    /// A population jump after step `step` on the chains `c` (E(x) and ∇E(x) current): the
+    /// first half of the rows moves by differences of the second half's, then the second by
+    /// the first's ([`crate::ops::langevin::Langevin::jump_propose`]), each proposal decided
+    /// by `jump` (symmetric: the energies alone, at the chain's temperature, in its box).
+    #[allow(clippy::too_many_arguments)]
+    fn population_jump(
+        &self,
+        e: &Engine,
+        enc: &mut wgpu::CommandEncoder,
+        model: &dyn EnergyFn,
+        batch: usize,
+        c: &Proposal,
+        jump: Move,
+        noise: ChainNoise,
+        step: u32,
+    ) {
+        let (d, half) = (self.example, batch / 2);
+        for (h, (moving, other)) in [(0..half, half..batch), (half..batch, 0..half)].into_iter().enumerate() {
+            let counter = step | JUMP_COUNTER_BIT | (h as u32) << 29;
+            let draw = |counter| {
+                RngDraw::new(noise.seed, noise.stream, RngDraw::iteration_step(noise.iteration, counter))
+            };
+            // The rows that stay put hold their own states in y: the energy runs on the whole batch.
+            enc.copy_buffer_to_buffer(&c.x.buffer, 0, &c.y.buffer, 0, (batch * d * 4) as u64);
+            e.langevin.jump_propose(enc, d, c.x, c.y, moving.clone(), other, draw(counter));
+            model.energy_and_grad(e, enc, batch, c.y, c.energy_y, c.grad_y);
+            e.langevin.metropolis_accept(enc, moving, d, c, jump, draw(counter | ACCEPT_COUNTER_BIT));
         }
     }
 }

@@ -105,6 +105,8 @@ impl ZLangevin {
                 iteration: noise.iteration,
                 metropolis: false,
                 second_step: None,
+                first_step: 0,
+                box_half_width: 0.0,
             };
             let target = ChainTarget::Fit { target: x, coef, inv_two_var: 0.5 / var };
             e.mlp_chain.run(enc, bufs, &generator.bufs().params, z, target, &self.g, &self.trace, &args);

@@ -257,6 +257,9 @@ fn metrics_line(
     }) else {
         unreachable!("a JSON object literal")
     };
+    if let Some(rate) = m.x_jump_accept {
+        line.insert("x_jump_accept".into(), serde_json::json!(rate));
+    }
     if let Some(rate) = m.x_accept {
         line.insert("x_accept".into(), serde_json::json!(rate));
     }

@@ -175,6 +175,11 @@ impl TrainConfig {
                         (set x_langevin.metropolis)"
                 .into());
         }
+        if self.z_langevin.jump_every > 0 || self.z_langevin.box_half_width != 0.0 {
+            return Err("z_langevin.jump_every / box_half_width: population jumps and a box are for \
+                        Metropolis-adjusted x-chains only"
+                .into());
+        }
         if self.z_langevin.second_step_every > 0 {
             return Err(
                 "z_langevin.second_step_every: a second step size is for Metropolis-adjusted x-chains only"
@@ -187,6 +192,25 @@ impl TrainConfig {
                         Metropolis-adjusted chain stays exact at both step sizes); without it set \
                         train.x_langevin.second_step_every=0"
                 .into());
+        }
+        if (x.jump_every > 0 || x.box_half_width != 0.0) && !x.metropolis {
+            return Err("x_langevin.jump_every and box_half_width need train.x_langevin.metropolis = true \
+                        (jumps and the box are Metropolis–Hastings decisions; an unadjusted chain is not \
+                        exact anyway); without it set jump_every=0 and box_half_width=0"
+                .into());
+        }
+        if !(x.box_half_width >= 0.0 && x.box_half_width.is_finite()) {
+            return Err(format!(
+                "x_langevin.box_half_width must be 0 (no box) or positive, got {}",
+                x.box_half_width
+            ));
+        }
+        if x.jump_every > 0 && self.batch_size < 4 {
+            return Err(format!(
+                "x_langevin.jump_every needs batch_size ≥ 4 (each half of the chains draws two chains of \
+                 the other), got {}",
+                self.batch_size
+            ));
         }
         if x.second_step_every == 1 {
             return Err(format!(

@@ -12,6 +12,7 @@ pub(super) mod slot {
     pub const ENERGY_DATA: usize = 4;
     pub const ENERGY_SAMPLES: usize = 5;
     pub const X_ACCEPT: usize = 6;
+    pub const X_JUMP_ACCEPT: usize = 7;
     pub const COUNT: usize = 8;
 }
 
@@ -43,6 +44,9 @@ pub struct IterMetrics {
     /// Share of the EBM-step chain's proposals accepted, over its steps and chains (with
     /// `x_langevin.metropolis`; `None` without).
     pub x_accept: Option<f32>,
+    /// Share of the EBM-step chain's population jumps accepted, over its jumps and chains
+    /// (with `x_langevin.jump_every`; `None` without).
+    pub x_jump_accept: Option<f32>,
     /// Mean energy of x₀ … x_k of the EBM-step chain.
     pub x_trace: Vec<f32>,
     /// (MSE, mean log posterior) of z₀ … z_k.
@@ -78,6 +82,7 @@ impl IterMetrics {
             recon_mse_initial: z_trace.first().map_or(f32::NAN, |t| t.0),
             recon_mse: z_trace.last().map_or(f32::NAN, |t| t.0),
             x_accept: cfg.x_langevin.metropolis.then_some(raw[slot::X_ACCEPT]),
+            x_jump_accept: (cfg.x_langevin.jumps() > 0).then_some(raw[slot::X_JUMP_ACCEPT]),
             x_trace,
             z_trace,
         }

@@ -363,6 +363,11 @@ impl Trainer {
                     let accepted = self.x_sampler.accepted();
                     e.loss.sum_into(enc, bsz, per_proposal, accepted, &b.metrics, slot::X_ACCEPT);
                 }
+                if x_cfg.jumps() > 0 {
+                    let per_jump = inv_b / x_cfg.jumps() as f32;
+                    let accepted = self.x_sampler.jumps_accepted();
+                    e.loss.sum_into(enc, bsz, per_jump, accepted, &b.metrics, slot::X_JUMP_ACCEPT);
+                }
             }
             // 5b. EBM step (eq. 7): descend (mean E(x) − mean E(x̃′)) / T.
             Phase::Ebm => {
