@@ -198,6 +198,9 @@ COMBINED.update({
     # With 1e-3 the modes sharpen faster but their weights drift (component KL 0.55 at 3,500):
     # twice the jumps.
     "g25_exact_lr1e-3_j5": G25_EXACT + all_nets("lr", 1e-3) + ["train.lr_decay=0.8", "train.x_langevin.jump_every=5"],
+    # The network's ceiling: 256x4 came within 0.21 of the optimum by exact likelihood where 128x3
+    # stayed 0.75 short (3,000 steps); with the jumps of the line above, at the preset's rates.
+    "g25_exact_h256_l4_j5": G25_EXACT + ["model.hidden=256", "model.layers=4", "train.x_langevin.jump_every=5"],
 })
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 

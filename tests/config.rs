@@ -134,7 +134,9 @@ fn an_out_of_range_or_mistyped_value_is_an_error_that_names_it() {
     let e = resolve("checkerboard", &["train.x_langevin.jump_every=5", "train.batch_size=3"]).unwrap_err();
     assert!(e.contains("batch_size ≥ 4"), "{e}");
     let e = resolve("toy2d", &["train.z_langevin.jump_every=5"]).unwrap_err();
-    assert!(e.contains("z_langevin.jump_every"), "{e}");
+    assert!(e.contains("z_langevin.jump_every") && e.contains("set them to 0"), "{e}");
+    let e = resolve("checkerboard", &["train.x_langevin.jump_every=61"]).unwrap_err();
+    assert!(e.contains("no jump would happen"), "{e}");
 }
 
 #[test]

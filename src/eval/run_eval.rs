@@ -272,6 +272,7 @@ fn toy_eval(t: &Trainer, toy: Toy2d, n: usize) -> anyhow::Result<Value> {
     if let Some(m) = toy.modes() {
         let samples: Vec<[f32; 2]> = revised.chunks(2).map(|c| [c[0], c[1]]).collect();
         let c = mode_coverage(&samples, &m.centres, m.std, 3.0);
+        out["revised_samples"] = json!(samples.len());
         out["modes"] = json!(m.centres.len());
         out["modes_reached_by_revised_samples"] = json!(c.modes_reached);
         out["revised_samples_near_a_mode"] = json!(c.near_fraction);
@@ -373,7 +374,8 @@ fn legend(two_d: bool) -> &'static str {
                  normalised on the evaluation grid (nats; higher is better); \
                  `optimum_log_likelihood_nats`: the same under the data's own density, the most a model can reach.\n\
                  - `modes_reached_by_revised_samples`, `revised_samples_near_a_mode` (mixtures): modes with a \
-                 revised sample within 3 standard deviations, and the share of samples that are.\n\
+                 revised sample within 3 standard deviations, and the share of samples that are, of \
+                 `revised_samples` (n, at most 8 batches).\n\
                  - `reconstruction_mse_*`: mean squared error per coordinate of the held-out points; \
                  `*_inference_only`: g(z₀) at the start of the z-chain; `*_after_z_langevin`: g(z̃) after it.\n"
         }

@@ -239,12 +239,19 @@ impl XLangevin {
             args.steps = segment.min(cfg.steps - args.first_step);
             e.mlp_chain.run(enc, bufs, params, x, ChainTarget::Energy, &self.energy, &self.trace, &args);
             args.first_step += args.steps;
-            if args.first_step >= cfg.steps {
+            let last = args.first_step >= cfg.steps;
+            if args.first_step > 0 && cfg.is_jump_after(args.first_step - 1) {
+                // E(x) is in self.energy (the kernel's outputs); the jump decides by energies alone.
+                let (chains, jump) = self.jump_proposal(e, x, cfg);
+                self.population_jump(e, enc, model, batch, &chains, jump, noise, args.first_step as u32 - 1);
+                if last {
+                    // The next stretch would record the state after the jump; the last one cannot.
+                    e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, cfg.steps);
+                }
+            }
+            if last {
                 break;
             }
-            // E(x) is in self.energy (the kernel's outputs); the jump decides by energies alone.
-            let (chains, jump) = self.jump_proposal(e, x, cfg);
-            self.population_jump(e, enc, model, batch, &chains, jump, noise, args.first_step as u32 - 1);
         }
         if cfg.metropolis {
             enc.copy_buffer_to_buffer(

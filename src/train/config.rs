@@ -177,7 +177,7 @@ impl TrainConfig {
         }
         if self.z_langevin.jump_every > 0 || self.z_langevin.box_half_width != 0.0 {
             return Err("z_langevin.jump_every / box_half_width: population jumps and a box are for \
-                        Metropolis-adjusted x-chains only"
+                        Metropolis-adjusted x-chains only; set them to 0 on the z-chain"
                 .into());
         }
         if self.z_langevin.second_step_every > 0 {
@@ -205,6 +205,13 @@ impl TrainConfig {
                 x.box_half_width
             ));
         }
+        if x.jump_every > x.steps {
+            return Err(format!(
+                "x_langevin.jump_every = {} is more than the chain's {} steps: no jump would happen \
+                 (0 turns them off)",
+                x.jump_every, x.steps
+            ));
+        }
         if x.jump_every > 0 && self.batch_size < 4 {
             return Err(format!(
                 "x_langevin.jump_every needs batch_size ≥ 4 (each half of the chains draws two chains of \
@@ -215,8 +222,8 @@ impl TrainConfig {
         if x.second_step_every == 1 {
             return Err(format!(
                 "x_langevin.second_step_every = 1 would make every step use second_step_size ({}) and \
-                 leave step_size unused: set train.x_langevin.step_size={} and second_step_every=0, or \
-                 take every 2nd step or fewer",
+                 leave step_size unused: set train.x_langevin.step_size={} and second_step_every=0, or set \
+                 second_step_every ≥ 2",
                 x.second_step_size, x.second_step_size
             ));
         }
