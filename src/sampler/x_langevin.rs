@@ -242,7 +242,7 @@ impl XLangevin {
             let last = args.first_step >= cfg.steps;
             if args.first_step > 0 && cfg.is_jump_after(args.first_step - 1) {
                 // E(x) is in self.energy (the kernel's outputs); the jump decides by energies alone.
-                let (chains, jump) = self.jump_proposal(e, x, cfg);
+                let (chains, jump) = self.jump_chains(e, x, cfg);
                 self.population_jump(e, enc, model, batch, &chains, jump, noise, args.first_step as u32 - 1);
                 if last {
                     // The next stretch would record the state after the jump; the last one cannot.
@@ -277,12 +277,7 @@ impl XLangevin {
     /// The chains as a population jump sees them (its accepted moves counted in
     /// [`XLangevin::jumps_accepted`]), and its decision: energies alone, at the chain's
     /// temperature, in its box.
-    fn jump_proposal<'a>(
-        &'a self,
-        e: &Engine,
-        x: &'a GpuBuffer,
-        cfg: &LangevinConfig,
-    ) -> (Proposal<'a>, Move) {
+    fn jump_chains<'a>(&'a self, e: &Engine, x: &'a GpuBuffer, cfg: &LangevinConfig) -> (Proposal<'a>, Move) {
         let m = self.metropolis_buffers(&e.gpu);
         let chains = Proposal {
             x,
@@ -315,7 +310,7 @@ impl XLangevin {
     ) {
         let d = self.example;
         let n = batch * d;
-        let (jump_chains, jump) = self.jump_proposal(e, x, cfg);
+        let (jump_chains, jump) = self.jump_chains(e, x, cfg);
         let chains = Proposal { accepted: &self.accepted, ..jump_chains };
         let m = self.metropolis_buffers(&e.gpu);
         let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| keep_state(enc, keep, t, x, n);
@@ -342,9 +337,7 @@ impl XLangevin {
             snapshot(enc, t + 1);
         }
     }
-}
 
-impl XLangevin {
     /// A population jump after step `step` on the chains `c` (E(x) and ∇E(x) current): the
     /// first half of the rows moves by differences of the second half's, then the second by
     /// the first's ([`crate::ops::langevin::Langevin::jump_propose`]), each proposal decided
