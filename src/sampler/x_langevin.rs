@@ -234,7 +234,9 @@ impl XLangevin {
             box_half_width: cfg.box_half_width,
         };
         let segment = if cfg.jumps() > 0 { cfg.jump_every } else { cfg.steps.max(1) };
-        e.elementwise.fill(enc, batch, &self.jumps_accepted, 0.0);
+        if cfg.jumps() > 0 {
+            e.elementwise.fill(enc, batch, &self.jumps_accepted, 0.0);
+        }
         loop {
             args.steps = segment.min(cfg.steps - args.first_step);
             e.mlp_chain.run(enc, bufs, params, x, ChainTarget::Energy, &self.energy, &self.trace, &args);
@@ -315,7 +317,9 @@ impl XLangevin {
         let m = self.metropolis_buffers(&e.gpu);
         let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| keep_state(enc, keep, t, x, n);
         e.elementwise.fill(enc, batch, &self.accepted, 0.0);
-        e.elementwise.fill(enc, batch, &self.jumps_accepted, 0.0);
+        if cfg.jumps() > 0 {
+            e.elementwise.fill(enc, batch, &self.jumps_accepted, 0.0);
+        }
         model.energy_and_grad(e, enc, batch, x, &self.energy, &self.grad);
         e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, 0);
         snapshot(enc, 0);
