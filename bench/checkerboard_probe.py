@@ -12,6 +12,10 @@ from every mode, the modes' relative masses, the rest: the shape of each mode).
 
   checkerboard_probe.py --iterations 10000 --out run.jsonl --npz run.npz --set model.layers=3 ...
 Run one at a time with one thread (it sets torch.set_num_threads(1)).
+
+With --state FILE the run saves its whole state (networks, optimisers, EMA, every random
+stream) there at each row, and a later call with the same arguments continues from it, row
+for row as if it had never stopped: long runs can span several sittings.
 """
 import argparse, json, math, os, sys, time
 from pathlib import Path
@@ -88,6 +92,21 @@ def sample_mode_masses(tr, toy, n=10000):
     return out
 
 
+def save_state(path, tr, batches, iteration):
+    """Everything a continuation needs, written atomically (a temporary file, then renamed)."""
+    tmp = Path(f"{path}.tmp")
+    torch.save({"iteration": iteration, "trainer": tr, "batches": batches,
+                "torch_rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path):
+    """(trainer, batches, iteration) saved by save_state; torch's global stream restored."""
+    st = torch.load(path, weights_only=False)
+    torch.set_rng_state(st["torch_rng"])
+    return st["trainer"], st["batches"], st["iteration"]
+
+
 def train_rows(tr, batches, first, last, a, out, ctx):
     """Iterations first..last of one run, a row every a.eval_every; False if it diverged."""
     toy, grid, held_out, support, reg = ctx
@@ -124,6 +143,8 @@ def train_rows(tr, batches, first, last, a, out, ctx):
                 row["samples"] = sample_mode_masses(tr, toy)
             gaps = []
             out.write(json.dumps(row) + "\n"); out.flush()
+            if a.state and not a.fork:
+                save_state(a.state, tr, batches, it)
     return True
 
 
@@ -168,6 +189,7 @@ def main():
     ap.add_argument("--npz", required=True)
     ap.add_argument("--fork-at", type=int, default=0, help="run to this iteration, then the --fork runs")
     ap.add_argument("--fork", action="append", default=[], help="NAME:key=value,key=value (overrides)")
+    ap.add_argument("--state", help="save the run's state here at every row; continue from it when it exists")
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
@@ -183,9 +205,17 @@ def main():
     header = {"config": cfg, "toy": toy, "optimum": opt, "heldout": a.heldout, "ema": a.ema}
     began = time.perf_counter()
     last = a.fork_at if a.fork_at > 0 else a.iterations
+    first, rows = 1, [json.dumps(header) + "\n"]
+    if a.state and Path(a.state).exists() and Path(a.out).exists():
+        tr, batches, done = load_state(a.state)
+        # The rows up to the saved iteration stay; any written after it are made again.
+        kept = Path(a.out).read_text().splitlines(keepends=True)
+        rows = kept[:1] + [r for r in kept[1:] if json.loads(r).get("iteration", 0) <= done]
+        first = done + 1
+        print(f"continuing {a.out} from iteration {done} ({a.state})", flush=True)
     with open(a.out, "w") as out:
-        out.write(json.dumps(header) + "\n")
-        ok = train_rows(tr, batches, 1, last, a, out, ctx)
+        out.writelines(rows); out.flush()
+        ok = train_rows(tr, batches, first, last, a, out, ctx)
     if not ok:
         return
     if a.fork_at > 0:

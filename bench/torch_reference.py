@@ -814,11 +814,19 @@ def data_shape(cfg: dict) -> tuple[tuple[int, ...], int]:
     raise SystemExit(f"data.kind = {d['kind']!r}: only toy2d and fashion-mnist are mirrored here")
 
 
-def toy_batches(cfg: dict):
-    rng = np.random.default_rng(cfg["train"]["seed"])
-    toy, b = cfg["data"]["toy"], cfg["train"]["batch_size"]
-    while True:
-        yield torch.from_numpy(sample_toy(toy, b, rng))
+class toy_batches:
+    """Endless training batches of the config's toy, from their own seeded stream; an object
+    rather than a generator so that a run's state can be saved and resumed (pickle)."""
+
+    def __init__(self, cfg: dict):
+        self.rng = np.random.default_rng(cfg["train"]["seed"])
+        self.toy, self.b = cfg["data"]["toy"], cfg["train"]["batch_size"]
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return torch.from_numpy(sample_toy(self.toy, self.b, self.rng))
 
 
 def cmd_time(args, cfg):

@@ -4,7 +4,9 @@
 Runs bench/torch_reference.py (one process at a time, one torch thread each) for named
 variants of the toy2d preset, each a list of our TOML keys (``--set`` overrides), and keeps
 every run's (iteration, loglik, loglik_ema) curve as a JSONL file under docs/convergence/.
-Existing files are kept (the study resumes where it stopped); delete one to rerun it.
+Existing files are kept (the study resumes where it stopped); delete one to rerun it. Runs
+with --probe also save their state at every row (runs/reference-state/), so a run stopped
+half-way continues from its last row when started again, with the same numbers.
 
   toy2d_convergence.py screen            # 8gaussians, seed 1, every screening variant
   toy2d_convergence.py screen --only b1_0.9,lr_3e-4
@@ -27,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "convergence"
+STATE = ROOT / "runs" / "reference-state"  # the probe's saved states (not in git)
 PY = sys.executable
 EMA = 0.999
 HELDOUT = 10000
@@ -222,7 +225,10 @@ def run(name: str, toy: str, seed: int, iterations: int, path: Path, probe: bool
     if probe:  # same rows, plus the gap split (parts_ema) and an NPZ of the final grid energies
         cmd = [PY, str(ROOT / "bench" / "checkerboard_probe.py"), "--iterations", str(iterations),
                "--eval-every", str(EVAL_EVERY), "--heldout", str(HELDOUT), "--ema", str(EMA),
-               "--out", str(path), "--npz", str(OUT / "npz" / f"{path.parent.name}_{path.stem}.npz")]
+               "--out", str(path), "--npz", str(OUT / "npz" / f"{path.parent.name}_{path.stem}.npz"),
+               # saved at every row: a stopped run continues where it stopped when run again
+               "--state", str(STATE / f"{path.parent.name}_{path.stem}.pt")]
+        STATE.mkdir(parents=True, exist_ok=True)
     else:
         cmd = [PY, str(ROOT / "bench" / "torch_reference.py"), "train", "--preset", "toy2d",
                "--iterations", str(iterations), "--eval-every", str(EVAL_EVERY), "--heldout", str(HELDOUT),

@@ -22,12 +22,14 @@ fn torch_seconds(
     python: &Path,
     script: &Path,
     preset: &str,
+    overrides: &[String],
     iterations: usize,
     threads: usize,
 ) -> anyhow::Result<(f64, u64)> {
     let out = Command::new(python)
         .arg(script)
         .args(["time", "--preset", preset, "--iterations", &iterations.to_string()])
+        .args(overrides.iter().flat_map(|o| ["--set", o.as_str()]))
         .args(["--threads", &threads.to_string(), "--quiet"])
         .output()?;
     anyhow::ensure!(
@@ -46,10 +48,17 @@ fn torch_seconds(
     Ok((secs, v["threads"].as_u64().unwrap_or(threads as u64)))
 }
 
-/// `bench compare --preset P [--rounds R] [--threads T]`: R rounds of (ours, PyTorch), each a
-/// median over a few iterations; prints each round and the median ratio ours/PyTorch.
-/// Without PyTorch it says how to install it and returns.
-pub fn compare(engine: &Arc<Engine>, preset: &str, rounds: usize, threads: usize) -> anyhow::Result<()> {
+/// `bench compare --preset P [--set K=V]… [--rounds R] [--threads T]`: R rounds of (ours,
+/// PyTorch), each a median over a few iterations of the preset with the same overrides on
+/// both sides; prints each round and the median ratio ours/PyTorch. Without PyTorch it says
+/// how to install it and returns.
+pub fn compare(
+    engine: &Arc<Engine>,
+    preset: &str,
+    overrides: &[String],
+    rounds: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/torch_reference.py");
     let py = python();
     let has_torch = Command::new(&py).args(["-c", "import torch"]).output().is_ok_and(|o| o.status.success());
@@ -64,15 +73,18 @@ pub fn compare(engine: &Arc<Engine>, preset: &str, rounds: usize, threads: usize
         return Ok(());
     }
     let iterations = if preset == "toy2d" { 10 } else { 3 };
-    let mut session = super::train::session(engine, preset, &[])?;
+    let mut session = super::train::session(engine, preset, overrides)?;
     crate::put!(
         "preset {preset}: ours on {}, PyTorch on the CPU; {iterations} iterations per timing",
         engine.gpu.describe()
     );
+    if !overrides.is_empty() {
+        crate::put!("  with {}", overrides.join(", "));
+    }
     let mut ratios = Vec::new();
     for round in 1..=rounds.max(1) {
         let ours = super::train::seconds_per_iteration(&mut session, iterations);
-        let (torch, used) = torch_seconds(&py, &script, preset, iterations, threads)?;
+        let (torch, used) = torch_seconds(&py, &script, preset, overrides, iterations, threads)?;
         crate::put!(
             "  round {round}: ours {ours:.4} s, PyTorch {torch:.4} s ({used} threads): ours/PyTorch {:.2}",
             ours / torch

@@ -21,9 +21,10 @@ pub(super) fn seconds_per_iteration(session: &mut Session, reps: usize) -> f64 {
     })
 }
 
-/// Times `reps` iterations of a preset and prints the figures and the split by phase.
-fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
-    let mut s = session(engine, preset, &[])?;
+/// Times `reps` iterations of a preset with `overrides` and prints the figures and the
+/// split by phase.
+fn one(engine: &Arc<Engine>, preset: &str, overrides: &[String], reps: usize) -> anyhow::Result<()> {
+    let mut s = session(engine, preset, overrides)?;
     let t = &s.cfg.train;
     crate::put!(
         "preset {preset}: {:?}, batch {}, 2×{} x-steps, {} z-steps",
@@ -32,6 +33,9 @@ fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
         t.x_langevin.steps,
         t.z_langevin.steps
     );
+    if !overrides.is_empty() {
+        crate::put!("  with {}", overrides.join(", "));
+    }
     let g = engine.gpu.clone();
     let before = g.traffic();
     let secs = seconds_per_iteration(&mut s, reps);
@@ -44,7 +48,7 @@ fn one(engine: &Arc<Engine>, preset: &str, reps: usize) -> anyhow::Result<()> {
         traffic.submissions as f64 / per,
         traffic.readbacks as f64 / per
     );
-    fused_against_per_layer(engine, &mut s, preset, reps)?;
+    fused_against_per_layer(engine, &mut s, preset, overrides, reps)?;
     let batch = s.data()?.batch(s.iteration(), s.cfg.train.batch_size, s.cfg.train.seed);
     let (_, phases) = s.trainer.iteration_profiled(&batch)?;
     let total: f64 = phases.iter().map(|p| p.1).sum();
@@ -70,6 +74,7 @@ fn fused_against_per_layer(
     engine: &Arc<Engine>,
     s: &mut Session,
     preset: &str,
+    overrides: &[String],
     reps: usize,
 ) -> anyhow::Result<()> {
     let m = &s.trainer.models;
@@ -78,7 +83,7 @@ fn fused_against_per_layer(
     }
     let mut per_layer = Engine::new(&engine.gpu);
     per_layer.fused_chains = false;
-    let mut other = session(&Arc::new(per_layer), preset, &[])?;
+    let mut other = session(&Arc::new(per_layer), preset, overrides)?;
     let (fused, layered) = super::median_seconds_pair(
         reps,
         || {
@@ -156,14 +161,15 @@ fn recording(engine: &Arc<Engine>, preset: &str, batch: Option<usize>, reps: usi
     Ok(())
 }
 
-/// `bench train`: the 2-D and the default image preset, timed (or only `preset`); every
-/// preset's recording cost. The PyTorch comparison is `bench compare`.
-pub fn train(engine: &Arc<Engine>, preset: Option<&str>) -> anyhow::Result<()> {
+/// `bench train`: the 2-D and the default image preset, timed (or only `preset`, with
+/// `overrides` as `train --set` takes them); every preset's recording cost. The PyTorch
+/// comparison is `bench compare`.
+pub fn train(engine: &Arc<Engine>, preset: Option<&str>, overrides: &[String]) -> anyhow::Result<()> {
     if let Some(p) = preset {
-        return one(engine, p, 5);
+        return one(engine, p, overrides, 5);
     }
-    one(engine, "toy2d", 5)?;
-    one(engine, "fmnist", 2)?;
+    one(engine, "toy2d", &[], 5)?;
+    one(engine, "fmnist", &[], 2)?;
     crate::put!("recording one iteration without submitting it (CPU only):");
     record_presets(engine)?;
     if engine.gpu.is_cpu() {

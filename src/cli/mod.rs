@@ -120,6 +120,10 @@ pub enum BenchWhat {
         /// Time only this preset (toy2d, fmnist, …).
         #[arg(long)]
         preset: Option<String>,
+        /// Override a value of the timed preset by its key, as `train --set` (repeatable;
+        /// needs --preset), e.g. --set train.x_langevin.steps=100.
+        #[arg(long = "set", value_name = "KEY=VALUE", requires = "preset")]
+        set: Vec<String>,
     },
     /// The app's training speed (8 gaussians) with its worker on a thread (the desktop) and
     /// polled by the frames (the page in the browser), headless frames at 60 Hz.
@@ -140,6 +144,9 @@ pub enum BenchWhat {
         /// Threads PyTorch may use.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Override a value of the preset on both sides, as `train --set` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
 }
 
@@ -233,16 +240,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ablate(args) => evaluate::ablate(engine(), args),
         Command::Eval(args) => evaluate::eval(engine(), &args),
         Command::Bench { what: BenchWhat::Kernels } => crate::bench::kernels(&gpu),
-        Command::Bench { what: BenchWhat::Train { preset } } => {
-            crate::bench::train(&engine(), preset.as_deref())
+        Command::Bench { what: BenchWhat::Train { preset, set } } => {
+            crate::bench::train(&engine(), preset.as_deref(), &set)
         }
         Command::Bench { what: BenchWhat::Layers } => {
             crate::bench::layers(&gpu);
             Ok(())
         }
         Command::Bench { what: BenchWhat::App { iterations } } => crate::bench::app(&engine(), iterations),
-        Command::Bench { what: BenchWhat::Compare { preset, rounds, threads } } => {
-            crate::bench::compare(&engine(), &preset, rounds, threads)
+        Command::Bench { what: BenchWhat::Compare { preset, rounds, threads, set } } => {
+            crate::bench::compare(&engine(), &preset, &set, rounds, threads)
         }
     }
 }
