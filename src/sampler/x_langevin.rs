@@ -111,6 +111,30 @@ pub struct XLangevin {
     jumps_accepted: GpuBuffer,
 }
 
+/// What one x-chain run is about: the energy, the batch of states x `[batch, example]` it
+/// revises in place, its settings and its random stream. The paths of [`XLangevin::run`]
+/// take it whole.
+#[derive(Clone, Copy)]
+struct Chain<'a> {
+    e: &'a Engine,
+    model: &'a dyn EnergyFn,
+    batch: usize,
+    x: &'a GpuBuffer,
+    cfg: &'a LangevinConfig,
+    noise: ChainNoise,
+}
+
+impl Chain<'_> {
+    /// The draw of `counter` (a step, or a step with flag bits) in this chain's stream.
+    fn draw(&self, counter: u32) -> RngDraw {
+        RngDraw::new(
+            self.noise.seed,
+            self.noise.stream,
+            RngDraw::iteration_step(self.noise.iteration, counter),
+        )
+    }
+}
+
 /// A Metropolis-adjusted chain's proposals y `[max_batch, example]`, E(y) and ∇E(y).
 struct MetropolisBuffers {
     y: GpuBuffer,
@@ -178,12 +202,13 @@ impl XLangevin {
                     self.fused.get_or_init(|| e.mlp_chain.buffers(&mlp, self.max_batch, self.max_steps));
                 bufs.as_ref().filter(|b| b.layout() == &mlp).map(|b| (b, params))
             });
+        let chain = Chain { e, model, batch, x, cfg, noise };
         if let Some((bufs, params)) = fused {
-            self.run_fused(e, enc, model, (bufs, params), batch, x, cfg, noise);
+            self.run_fused(enc, chain, (bufs, params));
             return;
         }
         if cfg.metropolis {
-            self.run_metropolis(e, enc, model, batch, x, cfg, noise, keep);
+            self.run_metropolis(enc, chain, keep);
             return;
         }
         let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| keep_state(enc, keep, t, x, n);
@@ -191,9 +216,7 @@ impl XLangevin {
         for t in 0..cfg.steps {
             model.energy_and_grad(e, enc, batch, x, &self.energy, &self.grad);
             e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, t);
-            let draw =
-                RngDraw::new(noise.seed, noise.stream, RngDraw::iteration_step(noise.iteration, t as u32));
-            e.langevin.step(enc, n, x, &self.grad, drift, noise_scale, 0.0, draw);
+            e.langevin.step(enc, n, x, &self.grad, drift, noise_scale, 0.0, chain.draw(t as u32));
             snapshot(enc, t + 1);
         }
         model.energy(e, enc, batch, x, &self.energy);
@@ -203,18 +226,13 @@ impl XLangevin {
     /// [`XLangevin::run`] by the whole-chain kernel ([`crate::ops::mlp_chain`]): one dispatch
     /// per chain, or with population jumps one per stretch of `jump_every` steps, the jumps
     /// layer by layer between them.
-    #[allow(clippy::too_many_arguments)]
     fn run_fused(
         &self,
-        e: &Engine,
         enc: &mut wgpu::CommandEncoder,
-        model: &dyn EnergyFn,
+        chain: Chain,
         (bufs, params): (&ChainBuffers, &GpuBuffer),
-        batch: usize,
-        x: &GpuBuffer,
-        cfg: &LangevinConfig,
-        noise: ChainNoise,
     ) {
+        let Chain { e, batch, x, cfg, noise, .. } = chain;
         let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
         let mut args = ChainArgs {
             batch,
@@ -244,8 +262,8 @@ impl XLangevin {
             let last = args.first_step >= cfg.steps;
             if args.first_step > 0 && cfg.is_jump_after(args.first_step - 1) {
                 // E(x) is in self.energy (the kernel's outputs); the jump decides by energies alone.
-                let (chains, jump) = self.jump_chains(e, x, cfg);
-                self.population_jump(e, enc, model, batch, &chains, jump, noise, args.first_step as u32 - 1);
+                let (chains, jump) = self.jump_chains(chain);
+                self.population_jump(enc, chain, &chains, jump, args.first_step as u32 - 1);
                 if last {
                     // The next stretch would record the state after the jump; the last one cannot.
                     e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, cfg.steps);
@@ -279,10 +297,11 @@ impl XLangevin {
     /// The chains as a population jump sees them (its accepted moves counted in
     /// [`XLangevin::jumps_accepted`]), and its decision: energies alone, at the chain's
     /// temperature, in its box.
-    fn jump_chains<'a>(&'a self, e: &Engine, x: &'a GpuBuffer, cfg: &LangevinConfig) -> (Proposal<'a>, Move) {
-        let m = self.metropolis_buffers(&e.gpu);
+    fn jump_chains<'a>(&'a self, chain: Chain<'a>) -> (Proposal<'a>, Move) {
+        let m = self.metropolis_buffers(&chain.e.gpu);
+        let cfg = chain.cfg;
         let chains = Proposal {
-            x,
+            x: chain.x,
             energy_x: &self.energy,
             grad_x: &self.grad,
             y: &m.y,
@@ -298,21 +317,11 @@ impl XLangevin {
     /// [`XLangevin::run`] with a Metropolis–Hastings decision after every step (MALA). The
     /// trace holds the mean energy of the accepted states x₀ … x_k; [`XLangevin::accepted`]
     /// the number of accepted proposals of each chain.
-    #[allow(clippy::too_many_arguments)]
-    fn run_metropolis(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        model: &dyn EnergyFn,
-        batch: usize,
-        x: &GpuBuffer,
-        cfg: &LangevinConfig,
-        noise: ChainNoise,
-        keep: &[Option<&GpuBuffer>],
-    ) {
+    fn run_metropolis(&self, enc: &mut wgpu::CommandEncoder, chain: Chain, keep: &[Option<&GpuBuffer>]) {
+        let Chain { e, model, batch, x, cfg, .. } = chain;
         let d = self.example;
         let n = batch * d;
-        let (jump_chains, jump) = self.jump_chains(e, x, cfg);
+        let (jump_chains, jump) = self.jump_chains(chain);
         let chains = Proposal { accepted: &self.accepted, ..jump_chains };
         let m = self.metropolis_buffers(&e.gpu);
         let snapshot = |enc: &mut wgpu::CommandEncoder, t: usize| keep_state(enc, keep, t, x, n);
@@ -327,15 +336,19 @@ impl XLangevin {
             let step = t as u32;
             let (drift, noise_scale) = cfg.step_coefficients(self.parameterisation, t);
             enc.copy_buffer_to_buffer(&x.buffer, 0, &m.y.buffer, 0, (n * 4) as u64);
-            let draw = RngDraw::new(noise.seed, noise.stream, RngDraw::iteration_step(noise.iteration, step));
-            e.langevin.step(enc, n, &m.y, &self.grad, drift, noise_scale, 0.0, draw);
+            e.langevin.step(enc, n, &m.y, &self.grad, drift, noise_scale, 0.0, chain.draw(step));
             model.energy_and_grad(e, enc, batch, &m.y, &m.energy_y, &m.grad_y);
-            let counter = RngDraw::iteration_step(noise.iteration, step | ACCEPT_COUNTER_BIT);
-            let uniforms = RngDraw::new(noise.seed, noise.stream, counter);
             let step_move = Move::langevin(drift, noise_scale, cfg.box_half_width);
-            e.langevin.metropolis_accept(enc, 0..batch, d, &chains, step_move, uniforms);
+            e.langevin.metropolis_accept(
+                enc,
+                0..batch,
+                d,
+                &chains,
+                step_move,
+                chain.draw(step | ACCEPT_COUNTER_BIT),
+            );
             if cfg.is_jump_after(t) {
-                self.population_jump(e, enc, model, batch, &jump_chains, jump, noise, step);
+                self.population_jump(enc, chain, &jump_chains, jump, step);
             }
             e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, t + 1);
             snapshot(enc, t + 1);
@@ -346,29 +359,23 @@ impl XLangevin {
     /// first half of the rows moves by differences of the second half's, then the second by
     /// the first's ([`crate::ops::langevin::Langevin::jump_propose`]), each proposal decided
     /// by `jump` (symmetric: the energies alone, at the chain's temperature, in its box).
-    #[allow(clippy::too_many_arguments)]
     fn population_jump(
         &self,
-        e: &Engine,
         enc: &mut wgpu::CommandEncoder,
-        model: &dyn EnergyFn,
-        batch: usize,
+        chain: Chain,
         c: &Proposal,
         jump: Move,
-        noise: ChainNoise,
         step: u32,
     ) {
+        let Chain { e, model, batch, .. } = chain;
         let (d, half) = (self.example, batch / 2);
         for (h, (moving, other)) in [(0..half, half..batch), (half..batch, 0..half)].into_iter().enumerate() {
             let counter = step | JUMP_COUNTER_BIT | (h as u32) << 29;
-            let draw = |counter| {
-                RngDraw::new(noise.seed, noise.stream, RngDraw::iteration_step(noise.iteration, counter))
-            };
             // The rows that stay put hold their own states in y: the energy runs on the whole batch.
             enc.copy_buffer_to_buffer(&c.x.buffer, 0, &c.y.buffer, 0, (batch * d * 4) as u64);
-            e.langevin.jump_propose(enc, d, c.x, c.y, moving.clone(), other, draw(counter));
+            e.langevin.jump_propose(enc, d, c.x, c.y, moving.clone(), other, chain.draw(counter));
             model.energy_and_grad(e, enc, batch, c.y, c.energy_y, c.grad_y);
-            e.langevin.metropolis_accept(enc, moving, d, c, jump, draw(counter | ACCEPT_COUNTER_BIT));
+            e.langevin.metropolis_accept(enc, moving, d, c, jump, chain.draw(counter | ACCEPT_COUNTER_BIT));
         }
     }
 }
