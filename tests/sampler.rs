@@ -10,11 +10,18 @@ use dualmcmc::nn::{Engine, Network, ParamLayout, Sequential, Shape};
 use dualmcmc::ops::rng::{self, RngDraw};
 use dualmcmc::sampler::{ChainNoise, EnergyFn, LangevinConfig, Parameterisation, XLangevin, ZLangevin};
 
+/// A test energy made of one WGSL kernel that writes E and ∇E of every example x `[batch, d]`,
+/// bound as (params, x, [constants,] energy, grad).
+struct KernelEnergy {
+    kernel: Kernel,
+    constants: Option<GpuBuffer>,
+    scratch: GpuBuffer,
+    d: usize,
+}
+
 /// E(x) = ½ Σᵢ (xᵢ − mᵢ)² / vᵢ: π = N(m, diag v).
 struct GaussianEnergy {
-    kernel: Kernel,
-    mean_var: GpuBuffer,
-    scratch: GpuBuffer,
+    f: KernelEnergy,
     mean: Vec<f64>,
     var: Vec<f64>,
 }
@@ -46,10 +53,9 @@ impl GaussianEnergy {
         use Access::{Read, ReadWrite};
         let kernel = Kernel::new(g, GAUSS_WGSL, "gauss", &[Read, Read, ReadWrite, ReadWrite], &[]);
         let mv: Vec<f32> = mean.iter().chain(var).copied().collect();
+        let d = mean.len();
         Self {
-            kernel,
-            mean_var: g.upload(&mv),
-            scratch: g.zeros(max_batch * mean.len()),
+            f: KernelEnergy { kernel, constants: Some(g.upload(&mv)), scratch: g.zeros(max_batch * d), d },
             mean: mean.iter().map(|&v| f64::from(v)).collect(),
             var: var.iter().map(|&v| f64::from(v)).collect(),
         }
@@ -64,9 +70,9 @@ struct P {
     _pad: [u32; 2],
 }
 
-impl EnergyFn for GaussianEnergy {
+impl EnergyFn for KernelEnergy {
     fn example_shape(&self) -> Shape {
-        Shape::flat(self.mean.len())
+        Shape::flat(self.d)
     }
     fn energy(
         &self,
@@ -87,14 +93,10 @@ impl EnergyFn for GaussianEnergy {
         energy: &GpuBuffer,
         grad: &GpuBuffer,
     ) {
-        let p = P { batch: batch as u32, d: self.mean.len() as u32, _pad: [0; 2] };
-        self.kernel.encode(
-            &e.gpu,
-            enc,
-            &p,
-            &[x, &self.mean_var, energy, grad],
-            [batch.div_ceil(64) as u32, 1, 1],
-        );
+        let p = P { batch: batch as u32, d: self.d as u32, _pad: [0; 2] };
+        let buffers: Vec<&GpuBuffer> =
+            [Some(x), self.constants.as_ref(), Some(energy), Some(grad)].into_iter().flatten().collect();
+        self.kernel.encode(&e.gpu, enc, &p, &buffers, [batch.div_ceil(64) as u32, 1, 1]);
     }
 }
 
@@ -129,7 +131,7 @@ fn sample_the_gaussian(cfg: &LangevinConfig, seed: u64) -> (Vec<f32>, Vec<f64>, 
     let sampler = XLangevin::new(g, Shape::flat(2), CHAINS, cfg.steps, Parameterisation::Paper);
     let x = g.zeros(CHAINS * 2);
     let noise = ChainNoise { seed, stream: 0, iteration: 0 };
-    g.submit(|enc| sampler.run(e, enc, &energy, CHAINS, &x, cfg, noise, &[]));
+    g.submit(|enc| sampler.run(e, enc, &energy.f, CHAINS, &x, cfg, noise, &[]));
     let xs: Vec<f32> = g.read(&x).unwrap();
     assert!(xs.iter().all(|v| v.is_finite()));
     let (m, c) = moments(&xs, 2);
@@ -243,46 +245,13 @@ fn mixture(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 "#;
 
-struct MixtureEnergy {
-    kernel: Kernel,
-    scratch: GpuBuffer,
-}
-
-impl EnergyFn for MixtureEnergy {
-    fn example_shape(&self) -> Shape {
-        Shape::flat(1)
-    }
-    fn energy(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        batch: usize,
-        x: &GpuBuffer,
-        energy: &GpuBuffer,
-    ) {
-        self.energy_and_grad(e, enc, batch, x, energy, &self.scratch);
-    }
-    fn energy_and_grad(
-        &self,
-        e: &Engine,
-        enc: &mut wgpu::CommandEncoder,
-        batch: usize,
-        x: &GpuBuffer,
-        energy: &GpuBuffer,
-        grad: &GpuBuffer,
-    ) {
-        let p = P { batch: batch as u32, d: 1, _pad: [0; 2] };
-        self.kernel.encode(&e.gpu, enc, &p, &[x, energy, grad], [batch.div_ceil(64) as u32, 1, 1]);
-    }
-}
-
 /// Chains started half on each mode of [`MIXTURE_WGSL`] (alternating rows, so each half of the
 /// batch holds both): the share that ends on the left mode, and that of accepted jumps.
 fn mixture_left_share(cfg: &LangevinConfig) -> (f64, f64) {
     let (g, e) = (gpu(), engine());
     use Access::ReadWrite;
     let kernel = Kernel::new(g, MIXTURE_WGSL, "mixture", &[Access::Read, ReadWrite, ReadWrite], &[]);
-    let energy = MixtureEnergy { kernel, scratch: g.zeros(CHAINS) };
+    let energy = KernelEnergy { kernel, constants: None, scratch: g.zeros(CHAINS), d: 1 };
     let sampler = XLangevin::new(g, Shape::flat(1), CHAINS, cfg.steps, Parameterisation::Paper);
     let x = g.upload(&(0..CHAINS).map(|r| if r % 2 == 0 { -3.0f32 } else { 3.0 }).collect::<Vec<_>>());
     let noise = ChainNoise { seed: 21, stream: 0, iteration: 0 };
@@ -334,7 +303,7 @@ fn check_metropolis_steps(cfg: &LangevinConfig, step_of: impl Fn(usize) -> f32) 
     let snaps: Vec<GpuBuffer> = (0..=steps).map(|_| g.zeros(batch * d)).collect();
     let keep: Vec<Option<&GpuBuffer>> = snaps.iter().map(Some).collect();
     let noise = ChainNoise { seed: 5, stream: 3, iteration: 4 };
-    g.submit(|enc| sampler.run(e, enc, &energy, batch, &x, cfg, noise, &keep));
+    g.submit(|enc| sampler.run(e, enc, &energy.f, batch, &x, cfg, noise, &keep));
     let e_of = |r: &[f64]| (0..d).map(|i| 0.5 * (r[i] - energy.mean[i]).powi(2) / energy.var[i]).sum::<f64>();
     let g_of = |r: &[f64]| (0..d).map(|i| (r[i] - energy.mean[i]) / energy.var[i]).collect::<Vec<f64>>();
     let mut cur: Vec<f64> = x0.iter().map(|&v| f64::from(v)).collect();
@@ -532,7 +501,7 @@ fn x_langevin_reference_form_equals_cpu_recomputation_step_by_step() {
     let snaps: Vec<GpuBuffer> = (0..=steps).map(|_| g.zeros(batch * 3)).collect();
     let keep: Vec<Option<&GpuBuffer>> = snaps.iter().map(Some).collect();
     let noise = ChainNoise { seed: 77, stream: 1, iteration: 4 };
-    g.submit(|enc| sampler.run(e, enc, &energy, batch, &x, &cfg, noise, &keep));
+    g.submit(|enc| sampler.run(e, enc, &energy.f, batch, &x, &cfg, noise, &keep));
     let trace: Vec<f32> = g.read(&sampler.trace).unwrap();
     let (drift, n) = (0.5 * 0.5 * 0.5, 0.01f64);
     let energy_of = |xs: &[f32]| -> f64 {
