@@ -369,6 +369,21 @@ fn switching_mala_off_drops_the_second_step_size_the_jumps_and_the_box() {
 }
 
 #[test]
+fn the_population_jumps_and_the_box_set_in_the_controls_reach_the_chain() {
+    let mut setup = Setup::preset("toy2d");
+    let preset = setup.resolve().unwrap();
+    assert!(!preset.train.x_langevin.metropolis && preset.train.x_langevin.jump_every == 0);
+    let on = Hyper { x_metropolis: true, x_jump_every: 10, x_box_half_width: 4.5, ..Hyper::of(&preset) };
+    setup.hyper = Some(on);
+    let cfg = setup.resolve().unwrap();
+    let x = cfg.train.x_langevin;
+    assert!(x.metropolis && x.jump_every == 10 && x.box_half_width == 4.5);
+    assert_eq!(Hyper::of(&cfg), on, "the controls show what the chain runs");
+    setup.hyper = Some(Hyper { x_jump_every: x.steps + 1, ..on });
+    assert!(setup.resolve().is_err(), "a jump beyond the chain is refused, as on the command line");
+}
+
+#[test]
 fn the_checkerboard_preset_brings_its_recipe_and_keeps_the_toy_list() {
     let mut h = harness(toy());
     choose_preset(&mut h, "checkerboard");

@@ -140,6 +140,18 @@ fn an_out_of_range_or_mistyped_value_is_an_error_that_names_it() {
 }
 
 #[test]
+fn a_divergence_with_jumps_and_no_box_points_at_the_box() {
+    let x = |sets: &[&str]| resolve("checkerboard", sets).unwrap().train.x_langevin;
+    let hint = x(&["train.x_langevin.jump_every=10"]).divergence_hint();
+    assert!(hint.contains("box_half_width"), "{hint}");
+    assert_eq!(
+        x(&["train.x_langevin.jump_every=10", "train.x_langevin.box_half_width=4.5"]).divergence_hint(),
+        ""
+    );
+    assert_eq!(x(&[]).divergence_hint(), "", "no jumps, no hint");
+}
+
+#[test]
 fn the_metropolis_correction_is_off_unless_set_and_round_trips_when_set() {
     let plain = resolve("toy2d", &[]).unwrap();
     assert!(!plain.train.x_langevin.metropolis);

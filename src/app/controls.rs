@@ -203,8 +203,9 @@ fn hyperparameters(app: &mut App, ui: &mut egui::Ui) {
     let h = &mut app.state.hyper;
     egui::Grid::new("hyper").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
         let row = |ui: &mut egui::Ui, label: &str, w: egui::DragValue<'_>| {
-            super::number(ui, label, w);
+            let r = super::number(ui, label, w);
             ui.end_row();
+            r
         };
         row(ui, "batch size", egui::DragValue::new(&mut h.batch_size).range(1..=1024));
         row(ui, "x-Langevin steps", egui::DragValue::new(&mut h.x_steps).range(0..=200));
@@ -224,6 +225,25 @@ fn hyperparameters(app: &mut App, ui: &mut egui::Ui) {
                  ones sample sharp edges",
             );
             ui.end_row();
+        }
+        if h.x_metropolis {
+            row(ui, "x population jumps", egui::DragValue::new(&mut h.x_jump_every).range(0..=200))
+                .on_hover_text(
+                    "a jump after every this many x-steps (0: none): each chain of one half of the batch \
+                     proposes x + (x_j − x_k) from two chains of the other half, accepted or rejected \
+                     on the energies; carries chains between modes no local step crosses, in the \
+                     right proportions",
+                );
+            row(
+                ui,
+                "x box half-width",
+                egui::DragValue::new(&mut h.x_box_half_width).speed(0.1).range(0.0..=100.0),
+            )
+            .on_hover_text(
+                "proposals outside [−b, b]² are rejected (0: no box): keeps exact moves and jumps \
+                     from running down a fresh EBM that has no floor; the data's box (e.g. 4.5 for 8 \
+                     gaussians, 2.0 for 25)",
+            );
         }
         row(ui, "z-Langevin steps", egui::DragValue::new(&mut h.z_steps).range(0..=200));
         row(ui, "z step size", egui::DragValue::new(&mut h.z_step_size).speed(0.001).range(1e-5..=10.0));

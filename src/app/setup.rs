@@ -34,6 +34,12 @@ pub struct Hyper {
     pub x_step_size: f32,
     /// Metropolis-adjusted x-chains (MALA, `train.x_langevin.metropolis`).
     pub x_metropolis: bool,
+    /// With MALA: a population jump after every this many x-steps (0: none;
+    /// `train.x_langevin.jump_every`).
+    pub x_jump_every: usize,
+    /// With MALA: x-proposals outside [−b, b]^d are rejected (0: no box;
+    /// `train.x_langevin.box_half_width`).
+    pub x_box_half_width: f32,
     pub z_steps: usize,
     pub z_step_size: f32,
     pub ebm_lr: f32,
@@ -50,6 +56,8 @@ impl Hyper {
             x_steps: t.x_langevin.steps,
             x_step_size: t.x_langevin.step_size,
             x_metropolis: t.x_langevin.metropolis,
+            x_jump_every: t.x_langevin.jump_every,
+            x_box_half_width: t.x_langevin.box_half_width,
             z_steps: t.z_langevin.steps,
             z_step_size: t.z_langevin.step_size,
             ebm_lr: t.ebm_optim.lr,
@@ -72,7 +80,10 @@ impl Hyper {
             format!("train.inference_optim.lr={:e}", self.inference_lr),
             format!("schedule.iterations={}", self.iterations),
         ];
-        if !self.x_metropolis {
+        if self.x_metropolis {
+            o.push(format!("train.x_langevin.jump_every={}", self.x_jump_every));
+            o.push(format!("train.x_langevin.box_half_width={}", self.x_box_half_width));
+        } else {
             // A preset's second step size, jumps and box belong to its Metropolis-adjusted chain
             // (validate refuses them alone).
             o.push("train.x_langevin.second_step_every=0".into());

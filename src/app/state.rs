@@ -255,6 +255,8 @@ const FALLBACK: Hyper = Hyper {
     x_steps: 20,
     x_step_size: 0.05,
     x_metropolis: false,
+    x_jump_every: 0,
+    x_box_half_width: 0.0,
     z_steps: 5,
     z_step_size: 0.01,
     ebm_lr: 1e-3,

@@ -467,12 +467,13 @@ impl Worker {
                 }
             }
             Err(e) => {
+                let settings = s.cfg.train.x_langevin.divergence_hint();
                 self.set_running(false);
                 let hint = match e {
-                    TrainError::Diverged(_) => {
-                        " Lower the learning rates or the Langevin step size, then continue or reset."
-                    }
-                    TrainError::Device(_) | TrainError::NoData => "",
+                    TrainError::Diverged(_) => format!(
+                        " Lower the learning rates or the Langevin step size, then continue or reset.{settings}"
+                    ),
+                    TrainError::Device(_) | TrainError::NoData => String::new(),
                 };
                 self.send(Event::Error(format!("{e}.{hint}")));
             }

@@ -155,7 +155,11 @@ fn run(
                     0 => String::new(),
                     n => format!(" (after {n} rollbacks)"),
                 };
-                bail!("{e}{hint}. The last checkpoint in {} is kept.", folder.dir.display());
+                bail!(
+                    "{e}{hint}. The last checkpoint in {} is kept.{}",
+                    folder.dir.display(),
+                    s.cfg.train.x_langevin.divergence_hint()
+                );
             }
         };
         let seconds = t.elapsed().as_secs_f64();
