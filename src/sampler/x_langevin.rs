@@ -263,7 +263,8 @@ impl XLangevin {
             if args.first_step > 0 && cfg.is_jump_after(args.first_step - 1) {
                 // E(x) is in self.energy (the kernel's outputs); the jump decides by energies alone.
                 let (chains, jump) = self.jump_chains(chain);
-                self.population_jump(enc, chain, &chains, jump, args.first_step as u32 - 1);
+                // The next stretch starts from x alone: the jump needs no gradients.
+                self.population_jump(enc, chain, &chains, jump, args.first_step as u32 - 1, false);
                 if last {
                     // The next stretch would record the state after the jump; the last one cannot.
                     e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, cfg.steps);
@@ -348,7 +349,7 @@ impl XLangevin {
                 chain.draw(step | ACCEPT_COUNTER_BIT),
             );
             if cfg.is_jump_after(t) {
-                self.population_jump(enc, chain, &jump_chains, jump, step);
+                self.population_jump(enc, chain, &jump_chains, jump, step, true);
             }
             e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, t + 1);
             snapshot(enc, t + 1);
@@ -359,6 +360,7 @@ impl XLangevin {
     /// first half of the rows moves by differences of the second half's, then the second by
     /// the first's ([`crate::ops::langevin::Langevin::jump_propose`]), each proposal decided
     /// by `jump` (symmetric: the energies alone, at the chain's temperature, in its box).
+    /// With `with_grad` false only E is computed, and ∇E of the chains that jumped is stale.
     fn population_jump(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -366,6 +368,7 @@ impl XLangevin {
         c: &Proposal,
         jump: Move,
         step: u32,
+        with_grad: bool,
     ) {
         let Chain { e, model, batch, .. } = chain;
         let (d, half) = (self.example, batch / 2);
@@ -374,7 +377,11 @@ impl XLangevin {
             // The rows that stay put hold their own states in y: the energy runs on the whole batch.
             enc.copy_buffer_to_buffer(&c.x.buffer, 0, &c.y.buffer, 0, (batch * d * 4) as u64);
             e.langevin.jump_propose(enc, d, c.x, c.y, moving.clone(), other, chain.draw(counter));
-            model.energy_and_grad(e, enc, batch, c.y, c.energy_y, c.grad_y);
+            if with_grad {
+                model.energy_and_grad(e, enc, batch, c.y, c.energy_y, c.grad_y);
+            } else {
+                model.energy(e, enc, batch, c.y, c.energy_y);
+            }
             e.langevin.metropolis_accept(enc, moving, d, c, jump, chain.draw(counter | ACCEPT_COUNTER_BIT));
         }
     }
