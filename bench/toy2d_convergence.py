@@ -207,6 +207,19 @@ COMBINED.update({
     # falls ever slower as the learning rates decay: the same without the decay.
     "g25_exact_lr1e-3_j5_nodecay": G25_EXACT + all_nets("lr", 1e-3) + ["train.lr_decay=1.0", "train.x_langevin.jump_every=5"],
     "g25_exact_h256_l4_j5": G25_EXACT + ["model.hidden=256", "model.layers=4", "train.x_langevin.jump_every=5"],
+    # Session 34: lr1e-3_j5's remaining mass sits on ridges between the outer modes, which
+    # chains started at the generator's samples (at the modes) reach only by diffusing
+    # ~0.24 in 100 steps. Persistent chains (half the rows, from a buffer first filled uniformly
+    # over the box) keep running across iterations, so they sample the ridges as often as the
+    # model puts mass there; the jumps and the exact local steps stay.
+    "g25_exact_lr1e-3_j5_ps0.5": G25_EXACT + all_nets("lr", 1e-3) + ["train.lr_decay=0.8", "train.x_langevin.jump_every=5"]
+                                 + PCD(0.5),
+    # The checkerboard's answer to its edges, here for the ridges: every third step a larger
+    # Metropolis-adjusted one (0.01: noise 0.14, a seventh of the modes' spacing), which is
+    # accepted where it lands on low energy, ridges included, so the update sees them.
+    "g25_exact_lr1e-3_j5_mix3_0.01": G25_EXACT + all_nets("lr", 1e-3)
+                                     + ["train.lr_decay=0.8", "train.x_langevin.jump_every=5",
+                                        "train.x_langevin.second_step_every=3", "train.x_langevin.second_step_size=0.01"],
 })
 RECOMMENDED = "lr_3e-4+decay_0.9+x_step_0.02"  # confirmed (docs/convergence.md); the toy2d preset
 
