@@ -14,8 +14,13 @@ from every mode, the modes' relative masses, the rest: the shape of each mode).
 Run one at a time with one thread (it sets torch.set_num_threads(1)).
 
 With --state FILE the run saves its whole state (networks, optimisers, EMA, every random
-stream) there at each row, and a later call with the same arguments continues from it, row
-for row as if it had never stopped: long runs can span several sittings.
+stream, the seconds so far) there at each row, and a later call with the same arguments
+continues from it, row for row as if it had never stopped: long runs can span several
+sittings. It continues only when both --out and the state exist (else it starts afresh and
+overwrites both); rows --out holds past the saved iteration are dropped and made again; a
+state saved with other settings is refused. Stop a run with Ctrl-C or by killing this
+process (toy2d_convergence.py runs it as a child: kill the child, not only the driver).
+Forks (--fork) save no state.
 """
 import argparse, json, math, os, sys, time
 from pathlib import Path
@@ -92,25 +97,39 @@ def sample_mode_masses(tr, toy, n=10000):
     return out
 
 
-def save_state(path, tr, batches, iteration):
+def row_iteration(line):
+    """A JSONL row's iteration; a line cut short by a kill counts as past every state."""
+    try:
+        return json.loads(line).get("iteration", 0)
+    except json.JSONDecodeError:
+        return math.inf
+
+
+def save_state(path, tr, batches, iteration, header, seconds):
     """Everything a continuation needs, written atomically (a temporary file, then renamed)."""
     tmp = Path(f"{path}.tmp")
-    torch.save({"iteration": iteration, "trainer": tr, "batches": batches,
-                "torch_rng": torch.get_rng_state()}, tmp)
+    torch.save({"iteration": iteration, "trainer": tr, "batches": batches, "header": header,
+                "seconds": seconds, "torch_rng": torch.get_rng_state()}, tmp)
     os.replace(tmp, path)
 
 
-def load_state(path):
-    """(trainer, batches, iteration) saved by save_state; torch's global stream restored."""
+def load_state(path, header):
+    """(trainer, batches, iteration, seconds) saved by save_state, torch's global stream
+    restored; exits with a message when the state was saved with other settings."""
     st = torch.load(path, weights_only=False)
+    saved = st.get("header", header)  # states of the first version (2026-12-07) had no header
+    if json.dumps(saved, sort_keys=True) != json.dumps(header, sort_keys=True):
+        sys.exit(f"{path} was saved with other settings than these; delete it (and the run's "
+                 f"JSONL) to start afresh, or run with the settings it was saved with")
     torch.set_rng_state(st["torch_rng"])
-    return st["trainer"], st["batches"], st["iteration"]
+    return st["trainer"], st["batches"], st["iteration"], st.get("seconds", 0.0)
 
 
-def train_rows(tr, batches, first, last, a, out, ctx):
-    """Iterations first..last of one run, a row every a.eval_every; False if it diverged."""
+def train_rows(tr, batches, first, last, a, out, ctx, header=None, seconds_before=0.0):
+    """Iterations first..last of one run, a row every a.eval_every; False if it diverged.
+    `seconds` in the rows counts on from seconds_before (a continued run's earlier sittings)."""
     toy, grid, held_out, support, reg = ctx
-    began, gaps = time.perf_counter(), []
+    began, gaps = time.perf_counter() - seconds_before, []
     for it in range(first, last + 1):
         try:
             m = tr.step(next(batches))
@@ -144,7 +163,7 @@ def train_rows(tr, batches, first, last, a, out, ctx):
             gaps = []
             out.write(json.dumps(row) + "\n"); out.flush()
             if a.state and not a.fork:
-                save_state(a.state, tr, batches, it)
+                save_state(a.state, tr, batches, it, header, row["seconds"])
     return True
 
 
@@ -205,17 +224,19 @@ def main():
     header = {"config": cfg, "toy": toy, "optimum": opt, "heldout": a.heldout, "ema": a.ema}
     began = time.perf_counter()
     last = a.fork_at if a.fork_at > 0 else a.iterations
-    first, rows = 1, [json.dumps(header) + "\n"]
-    if a.state and Path(a.state).exists() and Path(a.out).exists():
-        tr, batches, done = load_state(a.state)
+    first, rows, seconds = 1, [json.dumps(header) + "\n"], 0.0
+    if a.state and not a.fork and Path(a.state).exists() and Path(a.out).exists():
+        tr, batches, done, seconds = load_state(a.state, header)
         # The rows up to the saved iteration stay; any written after it are made again.
         kept = Path(a.out).read_text().splitlines(keepends=True)
-        rows = kept[:1] + [r for r in kept[1:] if json.loads(r).get("iteration", 0) <= done]
+        rows = [json.dumps(header) + "\n"] + [r for r in kept[1:] if row_iteration(r) <= done]
         first = done + 1
         print(f"continuing {a.out} from iteration {done} ({a.state})", flush=True)
-    with open(a.out, "w") as out:
-        out.writelines(rows); out.flush()
-        ok = train_rows(tr, batches, first, last, a, out, ctx)
+    tmp = Path(f"{a.out}.tmp")  # the kept rows replace the file at once: a kill here loses nothing
+    tmp.write_text("".join(rows))
+    os.replace(tmp, a.out)
+    with open(a.out, "a") as out:
+        ok = train_rows(tr, batches, first, last, a, out, ctx, header, seconds)
     if not ok:
         return
     if a.fork_at > 0:

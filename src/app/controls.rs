@@ -232,7 +232,7 @@ fn hyperparameters(app: &mut App, ui: &mut egui::Ui) {
                     "a jump after every this many x-steps (0: none): each chain of one half of the batch \
                      proposes x + (x_j − x_k) from two chains of the other half, accepted or rejected \
                      on the energies; carries chains between modes no local step crosses, in the \
-                     right proportions",
+                     right proportions; use it with a box",
                 );
             row(
                 ui,
@@ -240,9 +240,9 @@ fn hyperparameters(app: &mut App, ui: &mut egui::Ui) {
                 egui::DragValue::new(&mut h.x_box_half_width).speed(0.1).range(0.0..=100.0),
             )
             .on_hover_text(
-                "proposals outside [−b, b]² are rejected (0: no box): keeps exact moves and jumps \
-                     from running down a fresh EBM that has no floor; the data's box (e.g. 4.5 for 8 \
-                     gaussians, 2.0 for 25)",
+                "proposals with any coordinate outside [−b, b] are rejected (0: no box): keeps \
+                 exact moves and jumps from running down a fresh EBM that has no floor; the \
+                 data's box (e.g. 4.5 for 8 gaussians, 2.0 for 25)",
             );
         }
         row(ui, "z-Langevin steps", egui::DragValue::new(&mut h.z_steps).range(0..=200));

@@ -467,12 +467,17 @@ impl Worker {
                 }
             }
             Err(e) => {
-                let settings = s.cfg.train.x_langevin.divergence_hint();
+                let jumps_without_box = s.cfg.train.x_langevin.jumps_without_box();
                 self.set_running(false);
                 let hint = match e {
-                    TrainError::Diverged(_) => format!(
-                        " Lower the learning rates or the Langevin step size, then continue or reset.{settings}"
-                    ),
+                    TrainError::Diverged(_) if jumps_without_box => " Population jumps without a box let \
+                        the x-chains run down a fresh EBM that has no floor: set \"x box half-width\" to \
+                        the data's box (the landscape's axes show it), then Apply & reset."
+                        .to_string(),
+                    TrainError::Diverged(_) => {
+                        " Lower the learning rates or the Langevin step size, then continue or reset."
+                            .to_string()
+                    }
                     TrainError::Device(_) | TrainError::NoData => String::new(),
                 };
                 self.send(Event::Error(format!("{e}.{hint}")));

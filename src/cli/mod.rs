@@ -144,7 +144,8 @@ pub enum BenchWhat {
         /// Threads PyTorch may use.
         #[arg(long, default_value_t = 2)]
         threads: usize,
-        /// Override a value of the preset on both sides, as `train --set` (repeatable).
+        /// Override a value of the preset, for ours and for bench/torch_reference.py alike, as
+        /// `train --set` (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },

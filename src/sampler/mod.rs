@@ -89,17 +89,11 @@ impl LangevinConfig {
         (0..self.steps).filter(|&t| self.is_jump_after(t)).count()
     }
 
-    /// What to change after a divergence when these settings are its likely cause: exact
-    /// moves with population jumps and no box follow a fresh EBM down wherever it has no
-    /// floor (docs/algorithm.md §13). Empty otherwise.
-    pub fn divergence_hint(&self) -> &'static str {
-        if self.jumps() > 0 && self.box_half_width == 0.0 {
-            " Population jumps without a box let the x-chains run down a fresh EBM that has no \
-             floor: set train.x_langevin.box_half_width to the data's box (e.g. 4.5 for 8 \
-             gaussians, 2.0 for 25)."
-        } else {
-            ""
-        }
+    /// Population jumps with no box: the likely cause of a divergence, since exact moves and
+    /// jumps follow a fresh EBM down wherever it has no floor (docs/algorithm.md §13); what
+    /// to set is the box.
+    pub fn jumps_without_box(&self) -> bool {
+        self.jumps() > 0 && self.box_half_width == 0.0
     }
 
     /// The settings of the second step size: `second_step_size`, with the noise scale scaled

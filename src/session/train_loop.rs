@@ -155,11 +155,15 @@ fn run(
                     0 => String::new(),
                     n => format!(" (after {n} rollbacks)"),
                 };
-                bail!(
-                    "{e}{hint}. The last checkpoint in {} is kept.{}",
-                    folder.dir.display(),
-                    s.cfg.train.x_langevin.divergence_hint()
-                );
+                let cause = match e {
+                    TrainError::Diverged(_) if s.cfg.train.x_langevin.jumps_without_box() => {
+                        " Population jumps without a box let the x-chains run down a fresh EBM that has \
+                         no floor: set train.x_langevin.box_half_width to the data's box (e.g. 4.5 for \
+                         8 gaussians, 2.0 for 25 gaussians; README lists each toy's)."
+                    }
+                    _ => "",
+                };
+                bail!("{e}{hint}. The last checkpoint in {} is kept.{cause}", folder.dir.display());
             }
         };
         let seconds = t.elapsed().as_secs_f64();
