@@ -470,10 +470,11 @@ impl Worker {
                 let jumps_without_box = s.cfg.train.x_langevin.jumps_without_box();
                 self.set_running(false);
                 let hint = match e {
-                    TrainError::Diverged(_) if jumps_without_box => " Population jumps without a box let \
-                        the x-chains run down a fresh EBM that has no floor: set \"x box half-width\" to \
-                        the data's box (the landscape's axes show it), then Apply & reset."
-                        .to_string(),
+                    TrainError::Diverged(_) if jumps_without_box => format!(
+                        " {}: set \"x box half-width\" to the data's box (the landscape's axes show \
+                         it), then Apply & reset.",
+                        crate::sampler::LangevinConfig::NO_FLOOR
+                    ),
                     TrainError::Diverged(_) => {
                         " Lower the learning rates or the Langevin step size, then continue or reset."
                             .to_string()

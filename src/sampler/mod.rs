@@ -96,6 +96,10 @@ impl LangevinConfig {
         self.jumps() > 0 && self.box_half_width == 0.0
     }
 
+    /// Why [`LangevinConfig::jumps_without_box`] diverges, for the messages that name the box.
+    pub const NO_FLOOR: &str =
+        "Population jumps without a box let the x-chains run down a fresh EBM that has no floor";
+
     /// The settings of the second step size: `second_step_size`, with the noise scale scaled
     /// alike under the reference parameterisation so that its temperature (n/s)² is the chain's own.
     pub fn second_step(&self) -> Self {

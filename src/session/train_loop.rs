@@ -156,12 +156,12 @@ fn run(
                     n => format!(" (after {n} rollbacks)"),
                 };
                 let cause = match e {
-                    TrainError::Diverged(_) if s.cfg.train.x_langevin.jumps_without_box() => {
-                        " Population jumps without a box let the x-chains run down a fresh EBM that has \
-                         no floor: set train.x_langevin.box_half_width to the data's box (e.g. 4.5 for \
-                         8 gaussians, 2.0 for 25 gaussians; README lists each toy's)."
-                    }
-                    _ => "",
+                    TrainError::Diverged(_) if s.cfg.train.x_langevin.jumps_without_box() => format!(
+                        " {}: set train.x_langevin.box_half_width to the data's box (e.g. 4.5 for 8 \
+                         gaussians, 2.0 for 25 gaussians; README lists each toy's).",
+                        crate::sampler::LangevinConfig::NO_FLOOR
+                    ),
+                    _ => String::new(),
                 };
                 bail!("{e}{hint}. The last checkpoint in {} is kept.{cause}", folder.dir.display());
             }
