@@ -257,7 +257,8 @@ fn fused_samplers_equal_the_per_layer_samplers() {
 /// The Metropolis-adjusted x-chain (MALA) in the whole-chain kernel against the per-layer
 /// path (itself checked against a CPU recomputation in tests/sampler.rs): same draws, so the
 /// same decisions, states and counts; with one step size, with every third step at a second,
-/// larger one, and in stretches of 4 steps with population jumps between (and after) them and a box.
+/// larger one, and in stretches of 4 steps (or 1) with population jumps between (and after) them
+/// and a box.
 #[test]
 fn fused_metropolis_chain_equals_the_per_layer_chain() {
     let plain = LangevinConfig { steps: 9, step_size: 0.3, metropolis: true, ..Default::default() };
@@ -265,6 +266,8 @@ fn fused_metropolis_chain_equals_the_per_layer_chain() {
     check_fused_metropolis(&LangevinConfig { jump_every: 4, box_half_width: 1.5, ..plain });
     // A jump after the last step too (4 divides 8).
     check_fused_metropolis(&LangevinConfig { steps: 8, jump_every: 4, box_half_width: 1.5, ..plain });
+    // A jump after every step: every stretch starts from the U and ∇U the jump left.
+    check_fused_metropolis(&LangevinConfig { jump_every: 1, box_half_width: 1.5, ..plain });
     check_fused_metropolis(&LangevinConfig {
         step_size: 0.02,
         second_step_every: 3,

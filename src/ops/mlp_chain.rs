@@ -183,10 +183,10 @@ pub struct ChainArgs {
     /// With `metropolis`: every `every`-th step (the (t + 1) % every == 0 ones) proposes with
     /// these coefficients instead (`sampler::LangevinConfig::second_step_every`); same temperature.
     pub second_step: Option<SecondStep>,
-    /// A chain run in segments (population jumps between them): this run's step 0 is step
-    /// `first_step` of the chain, for its draws, its step sizes and its trace slots. A
-    /// segment past the first reuses the first one's packed weights and adds to its counts
-    /// of accepted proposals. 0 for a whole chain.
+    /// Where in the chain a dispatch starts: the step [`MlpChain::mala_step`] makes, the slot
+    /// after the step a [`MlpChain::jump`] follows, the first slot [`MlpChain::trace`] records.
+    /// 0 for [`MlpChain::run`] (a run past 0 would reuse the packed weights of the one before
+    /// and add to its counts of accepted proposals).
     pub first_step: usize,
     /// With `metropolis`: proposals outside [−b, b]^input are rejected (0: no box).
     pub box_half_width: f32,
@@ -200,7 +200,7 @@ pub struct SecondStep {
     pub noise: f32,
 }
 
-/// Mirrors `Params` in `mlp_chain_params.wgsl` (160 bytes).
+/// Mirrors `Params` in `mlp_chain_params.wgsl` (176 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -226,7 +226,9 @@ struct Params {
     second_inv_two_noise_var: f32,
     first_step: u32,
     box_half_width: f32,
-    _pad: [u32; 3],
+    jump_counter: u32,
+    _pad: [u32; 2],
+    rows: [u32; 4],
 }
 
 /// The buffers of chains under one MLP: the packed weights (uniform), the activations of
@@ -245,9 +247,37 @@ pub struct ChainBuffers {
     no_target: GpuBuffer,
     /// Accepted proposals per chain `[max_batch]` of the last Metropolis-adjusted run.
     accepted: GpuBuffer,
+    /// ∇U at each Metropolis-adjusted chain's state `[max_batch, input]`, handed from one
+    /// segment (or jump) to the next.
+    grad: GpuBuffer,
 }
 
 impl ChainBuffers {
+    /// The layout, for a dispatch of `mala_step` or `jump`: checks that `args` is a
+    /// Metropolis-adjusted energy chain that fits, writing trace slots up to `last_slot`.
+    fn metropolis_energy(&self, args: &ChainArgs, last_slot: usize) -> &MlpLayout {
+        assert!(
+            args.metropolis && self.layout.output == 1,
+            "mlp_chain: steps alone and jumps are for Metropolis-adjusted energy chains"
+        );
+        assert!(last_slot <= self.max_steps && args.batch <= self.max_batch, "mlp_chain: buffers too small");
+        &self.layout
+    }
+
+    /// The chain kernels' bindings, in `mlp_chain.wgsl`'s order.
+    fn bindings<'a>(
+        &'a self,
+        state: &'a GpuBuffer,
+        target: &'a GpuBuffer,
+        outputs: &'a GpuBuffer,
+        accepted: &'a GpuBuffer,
+    ) -> Vec<&'a GpuBuffer> {
+        let mut bound =
+            vec![state, target, &self.stats, outputs, &self.scratch, &self.small, accepted, &self.grad];
+        bound.extend(self.hidden.iter().flatten());
+        bound
+    }
+
     /// The network these buffers were made for.
     pub fn layout(&self) -> &MlpLayout {
         &self.layout
@@ -270,6 +300,8 @@ impl ChainBuffers {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Entry {
     Chain,
+    Step,
+    Jump,
     Trace,
     PackSmall,
     PackHidden,
@@ -315,8 +347,8 @@ impl MlpChain {
             // The gradient of hidden layer i's pre-activation sits in slot A when L − 1 − i is even.
             let slot = |i: usize| if (l - 1 - i).is_multiple_of(2) { slot_a } else { slot_b };
             layers += &SOURCE_LAYER
-                .replace("_WT_BINDING_", &(8 + 2 * (layer - 1)).to_string())
-                .replace("_W_BINDING_", &(9 + 2 * (layer - 1)).to_string())
+                .replace("_WT_BINDING_", &(9 + 2 * (layer - 1)).to_string())
+                .replace("_W_BINDING_", &(10 + 2 * (layer - 1)).to_string())
                 .replace("_CUR_", slot(layer))
                 .replace("_NEXT_", slot(layer - 1))
                 .replace("_L_", &layer.to_string());
@@ -350,10 +382,16 @@ impl MlpChain {
             entry,
         };
         self.kernels.get(key, || match entry {
-            Entry::Chain | Entry::Trace => {
-                let mut bufs = vec![ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite, Uniform, ReadWrite];
+            Entry::Chain | Entry::Step | Entry::Jump | Entry::Trace => {
+                let mut bufs =
+                    vec![ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite, Uniform, ReadWrite, ReadWrite];
                 bufs.extend(std::iter::repeat_n(Uniform, 2 * (mlp.hidden_layers - 1)));
-                let name = if entry == Entry::Chain { "chain" } else { "chain_trace" };
+                let name = match entry {
+                    Entry::Chain => "chain",
+                    Entry::Step => "mala_step",
+                    Entry::Jump => "jump",
+                    _ => "chain_trace",
+                };
                 let source = Self::source(mlp, fit, metropolis, self.workgroup);
                 Kernel::new(&self.gpu, &source, name, &bufs, &[])
             }
@@ -391,6 +429,7 @@ impl MlpChain {
             stats: self.gpu.zeros(stats),
             no_target: self.gpu.zeros(4),
             accepted: self.gpu.zeros(max_batch),
+            grad: self.gpu.zeros(max_batch * mlp.input),
         })
     }
 
@@ -428,6 +467,124 @@ impl MlpChain {
             !args.metropolis || (!fit && args.prior == 0.0 && args.noise > 0.0),
             "mlp_chain: a Metropolis step is for energy chains with noise"
         );
+        let p = Params { coef, inv_two_var, ..Params::of(mlp, args) };
+        let g = &self.gpu;
+        let h = mlp.hidden as u32;
+        if args.first_step == 0 {
+            let pack = self.kernel(mlp, false, false, Entry::PackSmall);
+            pack.encode(g, enc, &p, &[params, &bufs.small, &bufs.no_target], [h.div_ceil(64), 1, 1]);
+            for (i, [wt, w]) in bufs.hidden.iter().enumerate() {
+                let pack = self.kernel(mlp, false, false, Entry::PackHidden);
+                let q = Params { layer: i as u32 + 1, ..p };
+                pack.encode(g, enc, &q, &[params, wt, w], [(h * h).div_ceil(64), 1, 1]);
+            }
+        }
+        let bound = bufs.bindings(state, target_buf, outputs, &bufs.accepted);
+        let m = args.metropolis;
+        self.kernel(mlp, fit, m, Entry::Chain).encode(g, enc, &p, &bound, [self.groups(args.batch), 1, 1]);
+        self.trace(enc, bufs, (outputs, trace), target, args);
+    }
+
+    /// Records the trace of the chain `args` from its last run (and the Metropolis-adjusted
+    /// steps and jumps after it) into `trace`: slots first_step ..= first_step + steps, as
+    /// [`MlpChain::run`] describes them (`outputs` as given to it, bound but not read).
+    pub fn trace(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        bufs: &ChainBuffers,
+        (outputs, trace): (&GpuBuffer, &GpuBuffer),
+        target: ChainTarget,
+        args: &ChainArgs,
+    ) {
+        let mlp = &bufs.layout;
+        let (fit, target_buf, p) = match target {
+            ChainTarget::Energy => (false, &bufs.no_target, Params::of(mlp, args)),
+            ChainTarget::Fit { target, coef, inv_two_var } => {
+                (true, target, Params { coef, inv_two_var, ..Params::of(mlp, args) })
+            }
+        };
+        let bound = bufs.bindings(trace, target_buf, outputs, &bufs.accepted);
+        let slots = args.steps as u32 + 1;
+        self.kernel(mlp, fit, args.metropolis, Entry::Trace).encode(
+            &self.gpu,
+            enc,
+            &p,
+            &bound,
+            [slots, 1, 1],
+        );
+    }
+
+    /// Records Metropolis-adjusted step `args.first_step` of the energy chain `args` on `state`
+    /// `[batch, input]` (`mala_step` in `mlp_chain.wgsl`), from the U(x) in `outputs` `[batch]`
+    /// and the buffers' ∇U(x) that [`MlpChain::run`], a jump or the step before left: the same
+    /// draws and decisions as step `first_step` of a whole chain. Its trace slot is recorded by
+    /// a later [`MlpChain::trace`].
+    pub fn mala_step(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        bufs: &ChainBuffers,
+        state: &GpuBuffer,
+        outputs: &GpuBuffer,
+        args: &ChainArgs,
+    ) {
+        let mlp = bufs.metropolis_energy(args, args.first_step + 1);
+        let bound = bufs.bindings(state, &bufs.no_target, outputs, &bufs.accepted);
+        let kernel = self.kernel(mlp, false, true, Entry::Step);
+        kernel.encode(&self.gpu, enc, &Params::of(mlp, args), &bound, [self.groups(args.batch), 1, 1]);
+    }
+
+    /// Workgroups for `chains` chains.
+    fn groups(&self, chains: usize) -> u32 {
+        (chains as u32).div_ceil(CHAINS_PER_INVOCATION * self.workgroup)
+    }
+
+    /// Records half of a population jump (`jump` in `mlp_chain.wgsl`) after step
+    /// `args.first_step − 1` of the Metropolis-adjusted energy chain `args` on `state`
+    /// `[batch, input]`, from the U(x) in `outputs` `[batch]` and the buffers' ∇U(x) (as for
+    /// [`MlpChain::mala_step`]). The rows of `jump.moving` propose moves by differences of two
+    /// rows of `jump.other` and are decided by the energies alone; accepted ones replace their
+    /// state, U and ∇U and add 1 to `jump.accepted` `[batch]`. Draws as `Langevin::jump_propose`
+    /// and `Langevin::metropolis_accept` make them with the counter `jump.counter` (the
+    /// decisions' with its top bit set).
+    pub fn jump(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        bufs: &ChainBuffers,
+        state: &GpuBuffer,
+        outputs: &GpuBuffer,
+        args: &ChainArgs,
+        jump: &Jump,
+    ) {
+        let mlp = bufs.metropolis_energy(args, args.first_step);
+        assert!(jump.other.len() >= 2, "a population jump draws two rows of the other half");
+        let (moving, other) = (&jump.moving, &jump.other);
+        let p = Params {
+            jump_counter: jump.counter,
+            rows: [moving.start, moving.end, other.start, other.end].map(|r| r as u32),
+            ..Params::of(mlp, args)
+        };
+        let bound = bufs.bindings(state, &bufs.no_target, outputs, jump.accepted);
+        let kernel = self.kernel(mlp, false, true, Entry::Jump);
+        kernel.encode(&self.gpu, enc, &p, &bound, [self.groups(moving.len()), 1, 1]);
+    }
+}
+
+/// One half of a population jump for [`MlpChain::jump`].
+pub struct Jump<'a> {
+    /// The rows that propose a move.
+    pub moving: std::ops::Range<usize>,
+    /// The rows whose differences they move by (at least 2, disjoint from `moving`).
+    pub other: std::ops::Range<usize>,
+    /// The low counter word of the proposals' uniforms (the decisions' has bit 31 set too).
+    pub counter: u32,
+    /// Accepted jumps per chain `[batch]`, added to.
+    pub accepted: &'a GpuBuffer,
+}
+
+impl Params {
+    /// The uniforms of a chain `args` under `mlp`; an energy chain's (no target), the jump's
+    /// rows and counters unset.
+    fn of(mlp: &MlpLayout, args: &ChainArgs) -> Self {
         // The Metropolis ratio's factors (unused, and left 0, without it).
         let (inv_temp, inv_two_noise_var) = if args.metropolis {
             let var = args.noise * args.noise;
@@ -446,9 +603,7 @@ impl MlpChain {
             drift: args.drift,
             noise: args.noise,
             slope: mlp.slope(),
-            coef,
             prior: args.prior,
-            inv_two_var,
             inv_temp,
             inv_two_noise_var,
             second_every: second.map_or(0, |l| l.every as u32),
@@ -463,26 +618,7 @@ impl MlpChain {
             p.w_off[i] = w as u32;
             p.b_off[i] = b as u32;
         }
-        let g = &self.gpu;
-        let h = mlp.hidden as u32;
-        if args.first_step == 0 {
-            let pack = self.kernel(mlp, false, false, Entry::PackSmall);
-            pack.encode(g, enc, &p, &[params, &bufs.small, &bufs.no_target], [h.div_ceil(64), 1, 1]);
-            for (i, [wt, w]) in bufs.hidden.iter().enumerate() {
-                let pack = self.kernel(mlp, false, false, Entry::PackHidden);
-                let q = Params { layer: i as u32 + 1, ..p };
-                pack.encode(g, enc, &q, &[params, wt, w], [(h * h).div_ceil(64), 1, 1]);
-            }
-        }
-        let mut bound =
-            vec![state, target_buf, &bufs.stats, outputs, &bufs.scratch, &bufs.small, &bufs.accepted];
-        bound.extend(bufs.hidden.iter().flatten());
-        let groups = (args.batch as u32).div_ceil(CHAINS_PER_INVOCATION * self.workgroup);
-        let m = args.metropolis;
-        self.kernel(mlp, fit, m, Entry::Chain).encode(g, enc, &p, &bound, [groups, 1, 1]);
-        bound[0] = trace;
-        let steps = args.steps as u32 + 1;
-        self.kernel(mlp, fit, m, Entry::Trace).encode(g, enc, &p, &bound, [steps, 1, 1]);
+        p
     }
 }
 

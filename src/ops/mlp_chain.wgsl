@@ -28,9 +28,25 @@
 //   those of the accepted states x; accepted[row] counts the accepted proposals. Steps t with
 //   (t + 1) % second_every == 0 use the second step size's drift and noise (step_coefficients).
 //   With box_half_width = b > 0 a proposal outside [−b, b]^DIN is rejected.
-//   A chain may run in segments (population jumps between them, done layer by layer): step t
-//   of a dispatch is step first_step + t of the chain, for its draws, its step size and its
-//   stats slot; a segment past the first adds to accepted instead of writing it.
+//   U(x) and ∇U(x) of the accepted states go to outputs and grad at the end, for the entries
+//   below. (A segment with first_step > 0, step t of the dispatch being step first_step + t of
+//   the chain for its draws, step size and stats slot, adds to accepted instead of writing it.)
+// jump (METROPOLIS, energy chains): a population jump of the rows p.rows.x .. p.rows.y after
+//   step k = p.first_step − 1, as jump_propose and metropolis_accept in metropolis.wgsl make
+//   it: row r proposes y_r = x_r + (x_j − x_k), j ≠ k two rows of p.rows.z .. p.rows.w drawn
+//   from the uniforms 2r, 2r + 1 of the counter (jump_counter, iteration); E(y) and ∇E(y) by
+//   the net; accepted with probability min(1, exp((U(x) − U(y))/T)) (the uniform r of the
+//   counter (jump_counter | 2³¹, iteration)), never outside the box, U(x) and ∇U(x) being what
+//   outputs and grad hold. An accepted row's y, U(y), ∇U(y) replace x in state, outputs and
+//   grad, its count in accepted goes up by 1, and every moving row rewrites stats[first_step].
+//   The other rows are only read: one dispatch moves a half while the other stays put.
+// mala_step (METROPOLIS, energy chains): step k = p.first_step of every chain, as chain makes
+//   it, from the x, U(x) and ∇U(x) in state, outputs and grad (left by chain, a jump or the
+//   step before), into the same buffers and stats[k + 1], adding to accepted. A chain with
+//   jumps runs its first stretch by chain, every later step by mala_step (a dispatch per
+//   step costs little beside the net; re-evaluating U(x) in a second chain dispatch would
+//   cost a whole step, and a chain that starts from loaded values runs half as fast on
+//   lavapipe).
 // chain_trace: one workgroup per t, a fixed-order sum over the rows (deterministic):
 //   energy chains: trace[t] = mean energy; target chains: trace[2t] = mean squared error per
 //   value, trace[2t + 1] = −(inv_two_var·Σ‖y − target‖² + ½Σ‖s‖²) / batch (the log posterior).
@@ -59,8 +75,11 @@
 @group(0) @binding(5) var<storage, read_write> scratch: array<vec4<f32>>;
 // The input and output layers and every bias (layout below, packed by pack_small).
 @group(0) @binding(6) var<uniform> small: array<vec4<f32>, 4096>;
-// METROPOLIS: accepted proposals per chain [batch] (written, not added to).
+// METROPOLIS: accepted proposals per chain [batch] (chain writes them, mala_step adds);
+// jump: accepted jumps.
 @group(0) @binding(7) var<storage, read_write> accepted: array<f32>;
+// METROPOLIS: ∇U at each chain's state [batch, DIN].
+@group(0) @binding(8) var<storage, read_write> grad: array<f32>;
 
 const R: u32 = 4u;                    // chains per invocation
 const H4: u32 = H / 4u;
@@ -68,6 +87,7 @@ const H16: u32 = H / 16u;
 const STRIDE4: u32 = (L + 2u) * H4;   // vec4s of scratch per row
 const SLOT_A: u32 = L * H4;
 const SLOT_B: u32 = (L + 1u) * H4;
+const SLOT_0: u32 = select(SLOT_B, SLOT_A, (L - 1u) % 2u == 0u);   // hidden layer 0's dU/d(pre-activation)
 // small, in vec4s: W0ᵀ [DIN][H]; hidden biases [L][H]; W0 [H][4] (inputs padded to 4);
 // W_outᵀ [H][4] (outputs padded to 4); the output bias [4].
 const W0T: u32 = 0u;
@@ -160,12 +180,71 @@ fn input_backward(base: u32, slot: u32) -> vec4<f32> {
     return g;
 }
 
-// METROPOLIS: (drift, noise, 1/(2·noise²)) of step t, the second step size's on every second_every-th.
-fn step_coefficients(t: u32) -> vec3<f32> {
-    if (p.second_every > 0u && (t + 1u) % p.second_every == 0u) {
-        return vec3<f32>(p.second_drift, p.second_noise, p.second_inv_two_noise_var);
+// The normal draws of a row's step (counter: the step, the iteration), padded with zeros.
+fn normals(counter: vec2<u32>, row: u32) -> vec4<f32> {
+    var e = vec4<f32>(0.0);
+    for (var d = 0u; d < DIN; d++) { e[d] = rng_normal_at(p.seed, p.stream, counter, row * DIN + d); }
+    return e;
+}
+
+// METROPOLIS: whether row `row` accepts a proposal y made at step `step` (low counter word) with
+// log acceptance ratio log_alpha: the uniform r of (step | 2³¹, iteration), never outside the box.
+fn accept(step: u32, row: u32, log_alpha: f32, y: vec4<f32>) -> bool {
+    let u = rng_uniform_at(p.seed, p.stream, vec2<u32>(step | 0x80000000u, p.iteration), row);
+    let outside = p.box_half_width > 0.0 && any(abs(y) > vec4<f32>(p.box_half_width));
+    return -rng_neg_log(u) < log_alpha && !outside;
+}
+
+// The net's U and ∇U at the invocation's R states s (hidden work in scratch at base): U in
+// .x of each u (padded), ∇U in g.
+struct Evaluated {
+    u: array<f32, R>,
+    g: array<vec4<f32>, R>,
+}
+
+fn evaluate(base: u32, s: array<vec4<f32>, R>) -> Evaluated {
+    var out: Evaluated;
+    for (var r = 0u; r < R; r++) { input_forward(base + r * STRIDE4, s[r]); }
+    hidden_forward(base);
+    for (var r = 0u; r < R; r++) {
+        let at = base + r * STRIDE4;
+        out.u[r] = output_forward(at).x;
+        output_backward(at, vec4<f32>(1.0, 0.0, 0.0, 0.0));
     }
-    return vec3<f32>(p.drift, p.noise, p.inv_two_noise_var);
+    hidden_backward(base);
+    for (var r = 0u; r < R; r++) { out.g[r] = input_backward(base + r * STRIDE4, SLOT_0); }
+    return out;
+}
+
+// A row's state, U and ∇U as outputs and grad hold them.
+fn load_x(row: u32) -> vec4<f32> {
+    var x = vec4<f32>(0.0);
+    for (var d = 0u; d < DIN; d++) { x[d] = state[row * DIN + d]; }
+    return x;
+}
+
+fn load_grad(row: u32) -> vec4<f32> {
+    var g = vec4<f32>(0.0);
+    for (var d = 0u; d < DIN; d++) { g[d] = grad[row * DIN + d]; }
+    return g;
+}
+
+// An accepted move of a row: its new state, U and ∇U.
+fn store(row: u32, x: vec4<f32>, u: f32, g: vec4<f32>) {
+    for (var d = 0u; d < DIN; d++) {
+        state[row * DIN + d] = x[d];
+        grad[row * DIN + d] = g[d];
+    }
+    outputs[row] = u;
+}
+
+// METROPOLIS: (drift, noise, 1/(2·noise²)) of step t, the second step size's on every second_every-th.
+// Without a branch: a kernel that calls the branching form outside the chain's loop runs up
+// to 8 times slower on lavapipe (Mesa 22.3; measured on mala_step).
+fn step_coefficients(t: u32) -> vec3<f32> {
+    let second = (p.second_every > 0u) & ((t + 1u) % max(p.second_every, 1u) == 0u);
+    let first = vec3<f32>(p.drift, p.noise, p.inv_two_noise_var);
+    return select(first, vec3<f32>(p.second_drift, p.second_noise, p.second_inv_two_noise_var), second);
 }
 
 @compute @workgroup_size(WG)
@@ -187,7 +266,6 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
     var cur_u: array<f32, R>;
     var cur_g: array<vec4<f32>, R>;
     var acc: array<f32, R>;
-    let slot0 = select(SLOT_B, SLOT_A, (L - 1u) % 2u == 0u);
     for (var t = 0u; t <= p.steps; t++) {
         for (var r = 0u; r < R; r++) { input_forward(base + r * STRIDE4, s[r]); }
         hidden_forward(base);
@@ -217,12 +295,10 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
         let c_now = step_coefficients(step);
         let c_prev = step_coefficients(max(step, 1u) - 1u);
         for (var r = 0u; r < R; r++) {
-            let g = input_backward(base + r * STRIDE4, slot0);
+            let g = input_backward(base + r * STRIDE4, SLOT_0);
             let row = min(gid.x * R + r, p.batch - 1u);
             var e = vec4<f32>(0.0);
-            if (t < p.steps) {
-                for (var d = 0u; d < DIN; d++) { e[d] = rng_normal_at(p.seed, p.stream, counter, row * DIN + d); }
-            }
+            if (t < p.steps) { e = normals(counter, row); }
             if (METROPOLIS) {
                 if (t == 0u) {
                     cur[r] = s[r];
@@ -233,9 +309,7 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
                     let fwd = s[r] - cur[r] + c_prev.x * cur_g[r];
                     let bwd = cur[r] - s[r] + c_prev.x * g;
                     let log_alpha = (cur_u[r] - y[r].x) * p.inv_temp + (dot(fwd, fwd) - dot(bwd, bwd)) * c_prev.z;
-                    let u = rng_uniform_at(p.seed, p.stream, vec2<u32>((step - 1u) | 0x80000000u, p.iteration), row);
-                    let outside = p.box_half_width > 0.0 && any(abs(s[r]) > vec4<f32>(p.box_half_width));
-                    if (-rng_neg_log(u) < log_alpha && !outside) {
+                    if (accept(step - 1u, row, log_alpha, s[r])) {
                         cur[r] = s[r];
                         cur_u[r] = y[r].x;
                         cur_g[r] = g;
@@ -260,11 +334,72 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var d = 0u; d < DIN; d++) { state[row * DIN + d] = last[d]; }
             if (METROPOLIS) {
                 outputs[row] = cur_u[r];
+                for (var d = 0u; d < DIN; d++) { grad[row * DIN + d] = cur_g[r][d]; }
                 accepted[row] = select(0.0, accepted[row], p.first_step > 0u) + acc[r];
             } else {
                 for (var o = 0u; o < DOUT; o++) { outputs[row * DOUT + o] = y[r][o]; }
             }
         }
+    }
+}
+
+// METROPOLIS: step p.first_step of every chain (see the top of the file).
+@compute @workgroup_size(WG)
+fn mala_step(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let base = gid.x * R * STRIDE4;
+    let step = p.first_step;
+    let c = step_coefficients(step);
+    // Rows past the batch run a copy of the last one and write nothing.
+    var s: array<vec4<f32>, R>;
+    for (var r = 0u; r < R; r++) {
+        let row = min(gid.x * R + r, p.batch - 1u);
+        s[r] = load_x(row) - c.x * load_grad(row) + c.y * normals(vec2<u32>(step, p.iteration), row);
+    }
+    let y = evaluate(base, s);
+    for (var r = 0u; r < R; r++) {
+        let row = gid.x * R + r;
+        if (row >= p.batch) { continue; }
+        let x = load_x(row);
+        let fwd = s[r] - x + c.x * load_grad(row);
+        let bwd = x - s[r] + c.x * y.g[r];
+        let log_alpha = (outputs[row] - y.u[r]) * p.inv_temp + (dot(fwd, fwd) - dot(bwd, bwd)) * c.z;
+        if (accept(step, row, log_alpha, s[r])) {
+            store(row, s[r], y.u[r], y.g[r]);
+            accepted[row] += 1.0;
+        }
+        let kept = load_x(row);
+        stats[((step + 1u) * p.batch + row) * 2u] = outputs[row];
+        stats[((step + 1u) * p.batch + row) * 2u + 1u] = dot(kept, kept);
+    }
+}
+
+// METROPOLIS: a population jump of the rows p.rows.x .. p.rows.y (see the top of the file).
+@compute @workgroup_size(WG)
+fn jump(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let base = gid.x * R * STRIDE4;
+    let n = p.rows.w - p.rows.z;   // at least 2 (the caller checks)
+    let propose = vec2<u32>(p.jump_counter, p.iteration);
+    // Rows past the moving ones run a copy of the last one and write nothing.
+    var s: array<vec4<f32>, R>;
+    for (var r = 0u; r < R; r++) {
+        let row = min(p.rows.x + gid.x * R + r, p.rows.y - 1u);
+        let j = min(u32(rng_uniform_at(p.seed, p.stream, propose, 2u * row) * f32(n)), n - 1u);
+        let k = (j + 1u + min(u32(rng_uniform_at(p.seed, p.stream, propose, 2u * row + 1u) * f32(n - 1u)), n - 2u)) % n;
+        s[r] = load_x(row) + (load_x(p.rows.z + j) - load_x(p.rows.z + k));
+    }
+    let y = evaluate(base, s);
+    for (var r = 0u; r < R; r++) {
+        let row = p.rows.x + gid.x * R + r;
+        if (row >= p.rows.y) { continue; }
+        // The proposal is symmetric: the energies alone decide.
+        let log_alpha = (outputs[row] - y.u[r]) * p.inv_temp;
+        if (accept(p.jump_counter, row, log_alpha, s[r])) {
+            store(row, s[r], y.u[r], y.g[r]);
+            accepted[row] += 1.0;
+        }
+        let x = load_x(row);
+        stats[(p.first_step * p.batch + row) * 2u] = outputs[row];
+        stats[(p.first_step * p.batch + row) * 2u + 1u] = dot(x, x);
     }
 }
 

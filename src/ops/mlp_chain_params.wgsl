@@ -24,7 +24,8 @@ struct Params {
     second_inv_two_noise_var: f32,
     first_step: u32,               // the global index of this dispatch's step 0 (a chain in segments)
     box_half_width: f32,           // METROPOLIS: proposals outside [−b, b]^DIN are rejected (0: no box)
-    _pad2: u32,
-    _pad3: u32,
-    _pad4: u32,
+    jump_counter: u32,             // jump: the low counter word of the proposals' uniforms
+    _pad0: u32,
+    _pad1: u32,
+    rows: vec4<u32>,               // jump: the moving rows first .. end, the other half's first .. end
 }

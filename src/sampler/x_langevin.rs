@@ -12,15 +12,18 @@
 //! ([`crate::ops::langevin::Langevin::metropolis_accept`]), so the chain samples exp(−E/T)
 //! exactly at any step size; the whole-chain kernel makes the same decisions where it runs.
 //! Population jumps (`jump_every`) and a box (`box_half_width`) are further decisions of the
-//! same kind. A jump needs every chain's state, so the whole-chain kernel then runs in
-//! stretches of `jump_every` steps with the jumps, layer by layer, between them.
+//! same kind. A jump needs every chain's state, so with jumps the whole-chain kernel runs the
+//! first `jump_every` steps only, and every later step and each half of every jump is a
+//! dispatch of its own in the same kernel family ([`crate::ops::mlp_chain::MlpChain::mala_step`],
+//! [`crate::ops::mlp_chain::MlpChain::jump`]).
 
 use super::{ChainNoise, LangevinConfig, Parameterisation};
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::nn::{Engine, Grad, Network, Shape};
 use crate::ops::langevin::{Move, Proposal};
-use crate::ops::mlp_chain::{ChainArgs, ChainBuffers, ChainTarget, MlpLayout, SecondStep};
+use crate::ops::mlp_chain::{ChainArgs, ChainBuffers, ChainTarget, Jump, MlpLayout, SecondStep};
 use crate::ops::rng::RngDraw;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 /// An energy function E(x), one value per example (the EBM network's output is the energy,
@@ -144,6 +147,7 @@ struct MetropolisBuffers {
 
 /// The low counter word of the acceptance uniforms of step t: t with the top bit set, so
 /// they never share a counter with the proposals' normal draws (step t itself).
+/// (`accept` in `mlp_chain.wgsl` sets the same bit.)
 const ACCEPT_COUNTER_BIT: u32 = 1 << 31;
 /// Set, with bit 29 for the second half, in the counters of the population jump after step t.
 const JUMP_COUNTER_BIT: u32 = 1 << 30;
@@ -224,8 +228,8 @@ impl XLangevin {
     }
 
     /// [`XLangevin::run`] by the whole-chain kernel ([`crate::ops::mlp_chain`]): one dispatch
-    /// per chain, or with population jumps one per stretch of `jump_every` steps, the jumps
-    /// layer by layer between them.
+    /// per chain, or with population jumps one for the first `jump_every` steps, then one per
+    /// step and one per half of each jump (U and ∇U carried from one to the next).
     fn run_fused(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -234,7 +238,7 @@ impl XLangevin {
     ) {
         let Chain { e, batch, x, cfg, noise, .. } = chain;
         let (drift, noise_scale) = cfg.coefficients(self.parameterisation);
-        let mut args = ChainArgs {
+        let args = ChainArgs {
             batch,
             steps: cfg.steps,
             drift,
@@ -251,28 +255,43 @@ impl XLangevin {
             first_step: 0,
             box_half_width: cfg.box_half_width,
         };
-        let segment = if cfg.jumps() > 0 { cfg.jump_every } else { cfg.steps.max(1) };
+        // With jumps the kernel runs the first stretch; each later step is a dispatch of its
+        // own, from the U and ∇U the step or the jump before left.
+        let first = if cfg.jumps() > 0 { cfg.jump_every } else { cfg.steps };
+        e.mlp_chain.run(
+            enc,
+            bufs,
+            params,
+            x,
+            ChainTarget::Energy,
+            &self.energy,
+            &self.trace,
+            &ChainArgs { steps: first, ..args },
+        );
         if cfg.jumps() > 0 {
             e.elementwise.fill(enc, batch, &self.jumps_accepted, 0.0);
-        }
-        loop {
-            args.steps = segment.min(cfg.steps - args.first_step);
-            e.mlp_chain.run(enc, bufs, params, x, ChainTarget::Energy, &self.energy, &self.trace, &args);
-            args.first_step += args.steps;
-            let last = args.first_step >= cfg.steps;
-            if args.first_step > 0 && cfg.is_jump_after(args.first_step - 1) {
-                // E(x) is in self.energy (the kernel's outputs); the jump decides by energies alone.
-                let (chains, jump) = self.jump_chains(chain);
-                // The next stretch starts from x alone: the jump needs no gradients.
-                self.population_jump(enc, chain, &chains, jump, args.first_step as u32 - 1, false);
-                if last {
-                    // The next stretch would record the state after the jump; the last one cannot.
-                    e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, cfg.steps);
+            for step in first - 1..cfg.steps {
+                if step >= first {
+                    e.mlp_chain.mala_step(
+                        enc,
+                        bufs,
+                        x,
+                        &self.energy,
+                        &ChainArgs { first_step: step, ..args },
+                    );
+                }
+                if cfg.is_jump_after(step) {
+                    let after = ChainArgs { first_step: step + 1, ..args };
+                    for (h, (moving, other)) in halves(batch).into_iter().enumerate() {
+                        let counter = jump_counter(step as u32, h);
+                        let jump = Jump { moving, other, counter, accepted: &self.jumps_accepted };
+                        e.mlp_chain.jump(enc, bufs, x, &self.energy, &after, &jump);
+                    }
                 }
             }
-            if last {
-                break;
-            }
+            // The slots from the first jump on (the run traced the ones before it).
+            let rest = ChainArgs { first_step: first, steps: cfg.steps - first, ..args };
+            e.mlp_chain.trace(enc, bufs, (&self.energy, &self.trace), ChainTarget::Energy, &rest);
         }
         if cfg.metropolis {
             enc.copy_buffer_to_buffer(
@@ -349,7 +368,7 @@ impl XLangevin {
                 chain.draw(step | ACCEPT_COUNTER_BIT),
             );
             if cfg.is_jump_after(t) {
-                self.population_jump(enc, chain, &jump_chains, jump, step, true);
+                self.population_jump(enc, chain, &jump_chains, jump, step);
             }
             e.langevin.energy_trace(enc, batch, &self.energy, &self.trace, t + 1);
             snapshot(enc, t + 1);
@@ -360,7 +379,6 @@ impl XLangevin {
     /// first half of the rows moves by differences of the second half's, then the second by
     /// the first's ([`crate::ops::langevin::Langevin::jump_propose`]), each proposal decided
     /// by `jump` (symmetric: the energies alone, at the chain's temperature, in its box).
-    /// With `with_grad` false only E is computed, and ∇E of the chains that jumped is stale.
     fn population_jump(
         &self,
         enc: &mut wgpu::CommandEncoder,
@@ -368,23 +386,29 @@ impl XLangevin {
         c: &Proposal,
         jump: Move,
         step: u32,
-        with_grad: bool,
     ) {
         let Chain { e, model, batch, .. } = chain;
-        let (d, half) = (self.example, batch / 2);
-        for (h, (moving, other)) in [(0..half, half..batch), (half..batch, 0..half)].into_iter().enumerate() {
-            let counter = step | JUMP_COUNTER_BIT | (h as u32) << 29;
+        let d = self.example;
+        for (h, (moving, other)) in halves(batch).into_iter().enumerate() {
+            let counter = jump_counter(step, h);
             // The rows that stay put hold their own states in y: the energy runs on the whole batch.
             enc.copy_buffer_to_buffer(&c.x.buffer, 0, &c.y.buffer, 0, (batch * d * 4) as u64);
             e.langevin.jump_propose(enc, d, c.x, c.y, moving.clone(), other, chain.draw(counter));
-            if with_grad {
-                model.energy_and_grad(e, enc, batch, c.y, c.energy_y, c.grad_y);
-            } else {
-                model.energy(e, enc, batch, c.y, c.energy_y);
-            }
+            model.energy_and_grad(e, enc, batch, c.y, c.energy_y, c.grad_y);
             e.langevin.metropolis_accept(enc, moving, d, c, jump, chain.draw(counter | ACCEPT_COUNTER_BIT));
         }
     }
+}
+
+/// A population jump's two halves of a batch: (the rows that move, the rows they move by).
+fn halves(batch: usize) -> [(Range<usize>, Range<usize>); 2] {
+    let half = batch / 2;
+    [(0..half, half..batch), (half..batch, 0..half)]
+}
+
+/// The low counter word of the draws of half `h` of the population jump after step `step`.
+fn jump_counter(step: u32, h: usize) -> u32 {
+    step | JUMP_COUNTER_BIT | (h as u32) << 29
 }
 
 /// Copies the chain's state x (`n` values) into `keep[t]` when it is given, for display.
