@@ -243,6 +243,17 @@ COMBINED.update({
     "g25_exact_lr1e-3_j1_ebm_adam0.9": G25_EXACT + all_nets("lr", 1e-3)
                                        + ["train.lr_decay=0.8", "train.x_langevin.jump_every=1",
                                           "train.ebm_optim.beta1=0.9", "train.ebm_optim.beta2=0.999"],
+    # Session 35: with the EBM's momentum the recipe follows exact likelihood on its own 128x3
+    # network (+1.58 at 5,000 against the exact ceiling's +1.56), and that network's exact
+    # 10,000-step ceiling ends about 0.3 short: a larger network, in the kernel's limits (128x4)
+    # or past them (256x4, whose exact ceiling is 0.05 short).
+    "g25_exact_h128_l4_j1_ebm_adam0.9": G25_EXACT + all_nets("lr", 1e-3)
+                                        + ["model.layers=4", "train.lr_decay=0.8", "train.x_langevin.jump_every=1",
+                                           "train.ebm_optim.beta1=0.9", "train.ebm_optim.beta2=0.999"],
+    "g25_exact_h256_l4_j1_ebm_adam0.9": G25_EXACT + all_nets("lr", 1e-3)
+                                        + ["model.hidden=256", "model.layers=4", "train.lr_decay=0.8",
+                                           "train.x_langevin.jump_every=1",
+                                           "train.ebm_optim.beta1=0.9", "train.ebm_optim.beta2=0.999"],
     "g25_exact_lr1e-3_j5_mix3_0.01": G25_EXACT + all_nets("lr", 1e-3)
                                      + ["train.lr_decay=0.8", "train.x_langevin.jump_every=5",
                                         "train.x_langevin.second_step_every=3", "train.x_langevin.second_step_size=0.01"],
