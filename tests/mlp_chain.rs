@@ -266,8 +266,17 @@ fn fused_metropolis_chain_equals_the_per_layer_chain() {
     check_fused_metropolis(&LangevinConfig { jump_every: 4, box_half_width: 1.5, ..plain });
     // A jump after the last step too (4 divides 8).
     check_fused_metropolis(&LangevinConfig { steps: 8, jump_every: 4, box_half_width: 1.5, ..plain });
-    // A jump after every step: every stretch starts from the U and ∇U the jump left.
+    // A jump after every step: every step starts from the U and ∇U the jump left.
     check_fused_metropolis(&LangevinConfig { jump_every: 1, box_half_width: 1.5, ..plain });
+    // Jumps and a second step size: the steps after the first stretch take it too.
+    check_fused_metropolis(&LangevinConfig {
+        step_size: 0.02,
+        second_step_every: 3,
+        second_step_size: 3.0,
+        jump_every: 2,
+        box_half_width: 1.5,
+        ..plain
+    });
     check_fused_metropolis(&LangevinConfig {
         step_size: 0.02,
         second_step_every: 3,

@@ -1,7 +1,9 @@
 //! A whole Langevin chain under a multi-layer perceptron in one dispatch
 //! (`mlp_chain.wgsl`), after the dispatches that pack the weights into uniform buffers
 //! (`mlp_chain_pack.wgsl`: one for the input and output layers and the biases, one per
-//! hidden weight matrix) and before one for the chain's trace.
+//! hidden weight matrix) and before one for the chain's trace. Metropolis-adjusted chains with
+//! population jumps add a dispatch per later step ([`MlpChain::mala_step`]) and per half of
+//! each jump ([`MlpChain::jump`]), which need every chain's state.
 //!
 //! Each invocation runs one chain through every step: the MLP's forward, its backward to the
 //! chain's state, and the Langevin update, with the same noise as the per-layer path

@@ -29,24 +29,25 @@
 //   (t + 1) % second_every == 0 use the second step size's drift and noise (step_coefficients).
 //   With box_half_width = b > 0 a proposal outside [−b, b]^DIN is rejected.
 //   U(x) and ∇U(x) of the accepted states go to outputs and grad at the end, for the entries
-//   below. (A segment with first_step > 0, step t of the dispatch being step first_step + t of
-//   the chain for its draws, step size and stats slot, adds to accepted instead of writing it.)
+//   below. (The sampler always starts a chain at first_step 0; a dispatch with first_step > 0
+//   would be steps first_step … of the chain for its draws, step sizes and stats slots, and add
+//   to accepted instead of writing it.)
 // jump (METROPOLIS, energy chains): a population jump of the rows p.rows.x .. p.rows.y after
 //   step k = p.first_step − 1, as jump_propose and metropolis_accept in metropolis.wgsl make
 //   it: row r proposes y_r = x_r + (x_j − x_k), j ≠ k two rows of p.rows.z .. p.rows.w drawn
 //   from the uniforms 2r, 2r + 1 of the counter (jump_counter, iteration); E(y) and ∇E(y) by
 //   the net; accepted with probability min(1, exp((U(x) − U(y))/T)) (the uniform r of the
-//   counter (jump_counter | 2³¹, iteration)), never outside the box, U(x) and ∇U(x) being what
-//   outputs and grad hold. An accepted row's y, U(y), ∇U(y) replace x in state, outputs and
+//   counter (jump_counter | 2³¹, iteration)), never outside the box, U(x) being what outputs
+//   holds. An accepted row's y, U(y), ∇U(y) replace x in state, outputs and
 //   grad, its count in accepted goes up by 1, and every moving row rewrites stats[first_step].
 //   The other rows are only read: one dispatch moves a half while the other stays put.
 // mala_step (METROPOLIS, energy chains): step k = p.first_step of every chain, as chain makes
 //   it, from the x, U(x) and ∇U(x) in state, outputs and grad (left by chain, a jump or the
 //   step before), into the same buffers and stats[k + 1], adding to accepted. A chain with
-//   jumps runs its first stretch by chain, every later step by mala_step (a dispatch per
-//   step costs little beside the net; re-evaluating U(x) in a second chain dispatch would
-//   cost a whole step, and a chain that starts from loaded values runs half as fast on
-//   lavapipe).
+//   jumps runs its first stretch by chain and every later step by mala_step. Why not chain
+//   in stretches: each would evaluate its start state again (a whole step's work), and the
+//   variant that loaded it instead ran half as fast on lavapipe; a dispatch per step costs
+//   little beside the net.
 // chain_trace: one workgroup per t, a fixed-order sum over the rows (deterministic):
 //   energy chains: trace[t] = mean energy; target chains: trace[2t] = mean squared error per
 //   value, trace[2t + 1] = −(inv_two_var·Σ‖y − target‖² + ½Σ‖s‖²) / batch (the log posterior).
@@ -195,8 +196,8 @@ fn accept(step: u32, row: u32, log_alpha: f32, y: vec4<f32>) -> bool {
     return -rng_neg_log(u) < log_alpha && !outside;
 }
 
-// The net's U and ∇U at the invocation's R states s (hidden work in scratch at base): U in
-// .x of each u (padded), ∇U in g.
+// The net's U (u) and ∇U (g, padded with zeros) at the invocation's R states s, the hidden
+// work in scratch at base.
 struct Evaluated {
     u: array<f32, R>,
     g: array<vec4<f32>, R>,
@@ -216,7 +217,7 @@ fn evaluate(base: u32, s: array<vec4<f32>, R>) -> Evaluated {
     return out;
 }
 
-// A row's state, U and ∇U as outputs and grad hold them.
+// A row's state x and its ∇U, as state and grad hold them.
 fn load_x(row: u32) -> vec4<f32> {
     var x = vec4<f32>(0.0);
     for (var d = 0u; d < DIN; d++) { x[d] = state[row * DIN + d]; }
@@ -239,8 +240,8 @@ fn store(row: u32, x: vec4<f32>, u: f32, g: vec4<f32>) {
 }
 
 // METROPOLIS: (drift, noise, 1/(2·noise²)) of step t, the second step size's on every second_every-th.
-// Without a branch: a kernel that calls the branching form outside the chain's loop runs up
-// to 8 times slower on lavapipe (Mesa 22.3; measured on mala_step).
+// Without a branch: a kernel that called the branching form (an early return) before the net
+// ran 11 times slower on lavapipe (Mesa 22.3; mala_step, docs/platform.md).
 fn step_coefficients(t: u32) -> vec3<f32> {
     let second = (p.second_every > 0u) & ((t + 1u) % max(p.second_every, 1u) == 0u);
     let first = vec3<f32>(p.drift, p.noise, p.inv_two_noise_var);

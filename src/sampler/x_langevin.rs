@@ -258,6 +258,7 @@ impl XLangevin {
         // With jumps the kernel runs the first stretch; each later step is a dispatch of its
         // own, from the U and ∇U the step or the jump before left.
         let first = if cfg.jumps() > 0 { cfg.jump_every } else { cfg.steps };
+        // (The loop below starts at the last step of that stretch for the jump after it.)
         e.mlp_chain.run(
             enc,
             bufs,
