@@ -187,8 +187,7 @@ pub struct ChainArgs {
     pub second_step: Option<SecondStep>,
     /// Where in the chain a dispatch starts: the step [`MlpChain::mala_step`] makes, the slot
     /// after the step a [`MlpChain::jump`] follows, the first slot [`MlpChain::trace`] records.
-    /// 0 for [`MlpChain::run`] (a run past 0 would reuse the packed weights of the one before
-    /// and add to its counts of accepted proposals).
+    /// 0 for [`MlpChain::run`].
     pub first_step: usize,
     /// With `metropolis`: proposals outside [−b, b]^input are rejected (0: no box).
     pub box_half_width: f32,
@@ -469,17 +468,16 @@ impl MlpChain {
             !args.metropolis || (!fit && args.prior == 0.0 && args.noise > 0.0),
             "mlp_chain: a Metropolis step is for energy chains with noise"
         );
+        assert_eq!(args.first_step, 0, "mlp_chain: a chain runs from step 0 (later steps: mala_step)");
         let p = Params { coef, inv_two_var, ..Params::of(mlp, args) };
         let g = &self.gpu;
         let h = mlp.hidden as u32;
-        if args.first_step == 0 {
-            let pack = self.kernel(mlp, false, false, Entry::PackSmall);
-            pack.encode(g, enc, &p, &[params, &bufs.small, &bufs.no_target], [h.div_ceil(64), 1, 1]);
-            for (i, [wt, w]) in bufs.hidden.iter().enumerate() {
-                let pack = self.kernel(mlp, false, false, Entry::PackHidden);
-                let q = Params { layer: i as u32 + 1, ..p };
-                pack.encode(g, enc, &q, &[params, wt, w], [(h * h).div_ceil(64), 1, 1]);
-            }
+        let pack = self.kernel(mlp, false, false, Entry::PackSmall);
+        pack.encode(g, enc, &p, &[params, &bufs.small, &bufs.no_target], [h.div_ceil(64), 1, 1]);
+        for (i, [wt, w]) in bufs.hidden.iter().enumerate() {
+            let pack = self.kernel(mlp, false, false, Entry::PackHidden);
+            let q = Params { layer: i as u32 + 1, ..p };
+            pack.encode(g, enc, &q, &[params, wt, w], [(h * h).div_ceil(64), 1, 1]);
         }
         let bound = bufs.bindings(state, target_buf, outputs, &bufs.accepted);
         let m = args.metropolis;

@@ -29,9 +29,7 @@
 //   (t + 1) % second_every == 0 use the second step size's drift and noise (step_coefficients).
 //   With box_half_width = b > 0 a proposal outside [−b, b]^DIN is rejected.
 //   U(x) and ∇U(x) of the accepted states go to outputs and grad at the end, for the entries
-//   below. (The sampler always starts a chain at first_step 0; a dispatch with first_step > 0
-//   would be steps first_step … of the chain for its draws, step sizes and stats slots, and add
-//   to accepted instead of writing it.)
+//   below. (chain always starts at step 0: p.first_step is 0 for it.)
 // jump (METROPOLIS, energy chains): a population jump of the rows p.rows.x .. p.rows.y after
 //   step k = p.first_step − 1, as jump_propose and metropolis_accept in metropolis.wgsl make
 //   it: row r proposes y_r = x_r + (x_j − x_k), j ≠ k two rows of p.rows.z .. p.rows.w drawn
@@ -336,7 +334,7 @@ fn chain(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (METROPOLIS) {
                 outputs[row] = cur_u[r];
                 for (var d = 0u; d < DIN; d++) { grad[row * DIN + d] = cur_g[r][d]; }
-                accepted[row] = select(0.0, accepted[row], p.first_step > 0u) + acc[r];
+                accepted[row] = acc[r];
             } else {
                 for (var o = 0u; o < DOUT; o++) { outputs[row * DOUT + o] = y[r][o]; }
             }

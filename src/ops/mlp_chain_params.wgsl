@@ -22,7 +22,7 @@ struct Params {
     second_drift: f32,             //   propose with these instead (the same temperature)
     second_noise: f32,
     second_inv_two_noise_var: f32,
-    first_step: u32,               // the global index of this dispatch's step 0 (a chain in segments)
+    first_step: u32,               // mala_step: its step; jump: the slot after its step; chain_trace: the first slot
     box_half_width: f32,           // METROPOLIS: proposals outside [−b, b]^DIN are rejected (0: no box)
     jump_counter: u32,             // jump: the low counter word of the proposals' uniforms
     _pad0: u32,
